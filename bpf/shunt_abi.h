@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The ABI shared by the BPF programs and the C++ agent and proxy: map keys,
+ * map values and flags. Every struct has explicit padding so that its layout
+ * is the same for clang -target bpf and for the host compiler, and the C++
+ * side checks the sizes with static_assert.
+ *
+ * Conventions: IP addresses are stored in network byte order in ip[4]
+ * (IPv4 in ip[0], the rest zero); ports are stored in host byte order.
+ */
+#ifndef SHUNT_ABI_H
+#define SHUNT_ABI_H
+
+#ifdef __bpf__
+/* vmlinux.h provides the __uN types for BPF programs. */
+#else
+#include <linux/types.h>
+#endif
+
+#define SHUNT_ABI_VERSION 1
+
+#define SHUNT_AF_INET 2
+#define SHUNT_AF_INET6 10
+
+/* Level/optname the proxy uses to ask for the original destination; the
+ * same values as netfilter's SO_ORIGINAL_DST and IP6T_SO_ORIGINAL_DST, so
+ * one call works in every mode. */
+#define SHUNT_SOL_IP 0
+#define SHUNT_SOL_IPV6 41
+#define SHUNT_SO_ORIGINAL_DST 80
+
+/* "no uid/gid" for the bypass settings. */
+#define SHUNT_ID_NONE 0xffffffffu
+
+struct shunt_addr {
+	__u32 ip[4];
+	__u16 port;
+	__u8 family;
+	__u8 pad;
+};
+
+/* Value of the orig_dst map (key: socket cookie of the application's
+ * socket) and of the pairs map. */
+struct shunt_orig_dst {
+	struct shunt_addr dst;
+	__u32 pad;
+	__u64 netns_cookie;
+	__u64 app_cookie;
+};
+
+/* Key of the pairs map: one redirected connection as seen inside one
+ * network namespace. app is the application's local address (the peer of
+ * the proxy's accepted socket), proxy is the listener it was sent to. */
+struct shunt_pair_key {
+	__u64 netns_cookie;
+	struct shunt_addr app;
+	struct shunt_addr proxy;
+};
+
+/* Redirect connections to loopback destinations too. */
+#define SHUNT_POLICY_REDIRECT_LOOPBACK (1u << 0)
+
+/* Value of the policy map; key: network namespace cookie. Present means
+ * enrolled. */
+struct shunt_netns_policy {
+	__u16 outbound_port;
+	__u16 inbound_port;
+	__u32 flags;
+};
+
+/* The single entry of the config map: how the proxy's own sockets are
+ * recognised. A map, not .rodata, so that a restarted agent adopting the
+ * pinned programs can change it without detaching anything. */
+struct shunt_config {
+	__u32 proxy_mark; /* 0: no mark bypass; else (mark & m) == m bypasses */
+	__u32 bypass_uid; /* SHUNT_ID_NONE: none */
+	__u32 bypass_gid; /* SHUNT_ID_NONE: none */
+	__u32 abi_version;
+};
+
+/* Per-CPU counters; key: network namespace cookie. */
+struct shunt_netns_stats {
+	__u64 connect_seen;
+	__u64 redirected;
+	__u64 skipped_bypass; /* proxy mark, uid or gid */
+	__u64 skipped_loopback;
+	__u64 skipped_proxy_port;
+	__u64 record_failed;
+	__u64 pairs_recorded;
+	__u64 origdst_answered;
+	__u64 peername_rewritten;
+};
+
+#define SHUNT_NETNS_PATH_MAX 200
+
+/* Value of the netns_info map (agent bookkeeping, not read by programs);
+ * key: network namespace cookie. Kept in bpffs so that a restarted agent
+ * can list what it enrolled before. */
+struct shunt_netns_info {
+	char path[SHUNT_NETNS_PATH_MAX];
+	__u64 inode;
+	__u64 enrolled_at; /* unix seconds */
+};
+
+#endif /* SHUNT_ABI_H */

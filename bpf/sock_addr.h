@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * cgroup/connect4|6 send an enrolled namespace's TCP connections to the
+ * proxy's outbound listener and remember where they were going;
+ * cgroup/getpeername4|6 give the application that destination back.
+ */
+#ifndef SHUNT_SOCK_ADDR_H
+#define SHUNT_SOCK_ADDR_H
+
+#include "lib/common.h"
+#include "lib/origdst.h"
+#include "lib/policy.h"
+
+/* Decides whether this connect() is redirected and records the original
+ * destination. Returns 0 when the caller must rewrite the destination to
+ * the proxy, a negative errno when it must leave it alone. */
+static __always_inline int
+shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
+		     bool dst_is_loopback,
+		     const struct shunt_netns_policy **policy_out)
+{
+	const struct shunt_netns_policy *policy;
+	const struct shunt_config *cfg;
+	struct bpf_sock *sk;
+	__u64 netns;
+
+	if (ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
+		return -EPROTONOSUPPORT;
+	netns = bpf_get_netns_cookie(ctx);
+	policy = bpf_map_lookup_elem(&shunt_policy, &netns);
+	if (!policy)
+		return -ENOENT;
+	cfg = shunt_config_get();
+	sk = ctx->sk;
+	if (!cfg || !sk)
+		return -EINVAL;
+
+	SHUNT_COUNT(netns, connect_seen);
+	if (shunt_is_bypassed(cfg, sk->mark)) {
+		SHUNT_COUNT(netns, skipped_bypass);
+		return -EPERM;
+	}
+	if (dst_is_loopback &&
+	    !(policy->flags & SHUNT_POLICY_REDIRECT_LOOPBACK)) {
+		SHUNT_COUNT(netns, skipped_loopback);
+		return -EPERM;
+	}
+	if (shunt_is_proxy_port(policy, dst->port)) {
+		SHUNT_COUNT(netns, skipped_proxy_port);
+		return -EPERM;
+	}
+	/* Fail open: without a record the proxy could not know where the
+	 * connection was going, so it is better not to redirect it. */
+	if (shunt_orig_dst_record(bpf_get_socket_cookie(ctx), netns, dst)) {
+		SHUNT_COUNT(netns, record_failed);
+		return -ENOMEM;
+	}
+	SHUNT_COUNT(netns, redirected);
+	*policy_out = policy;
+	return 0;
+}
+
+SEC("cgroup/connect4")
+int shunt_connect4(struct bpf_sock_addr *ctx)
+{
+	const struct shunt_netns_policy *policy = NULL;
+	struct shunt_addr dst;
+	__u32 ip4 = ctx->user_ip4;
+	__u32 host_ip4 = bpf_ntohl(ip4);
+
+	shunt_addr_set4(&dst, ip4, bpf_ntohs((__u16)ctx->user_port));
+	if (shunt_connect_decide(ctx, &dst,
+				 (host_ip4 >> 24) == 127 || host_ip4 == 0,
+				 &policy) ||
+	    !policy)
+		return SHUNT_CGROUP_OK;
+	ctx->user_ip4 = bpf_htonl(SHUNT_LOOPBACK4);
+	ctx->user_port = bpf_htons(policy->outbound_port);
+	return SHUNT_CGROUP_OK;
+}
+
+SEC("cgroup/connect6")
+int shunt_connect6(struct bpf_sock_addr *ctx)
+{
+	const struct shunt_netns_policy *policy = NULL;
+	__u32 ip6[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
+			 ctx->user_ip6[3] };
+	__u16 port = bpf_ntohs((__u16)ctx->user_port);
+	bool mapped = shunt_ip6_is_v4mapped(ip6);
+	struct shunt_addr dst;
+	bool loopback;
+
+	if (mapped) {
+		__u32 host_ip4 = bpf_ntohl(ip6[3]);
+
+		shunt_addr_set4(&dst, ip6[3], port);
+		loopback = (host_ip4 >> 24) == 127 || host_ip4 == 0;
+	} else {
+		shunt_addr_set6(&dst, ip6, port);
+		loopback = !ip6[0] && !ip6[1] && !ip6[2] &&
+			   (ip6[3] == bpf_htonl(1) || ip6[3] == 0);
+	}
+	if (shunt_connect_decide(ctx, &dst, loopback, &policy) || !policy)
+		return SHUNT_CGROUP_OK;
+	/* A v4-mapped destination stays IPv4: the proxy's IPv4 listener. */
+	ctx->user_ip6[0] = 0;
+	ctx->user_ip6[1] = 0;
+	ctx->user_ip6[2] = mapped ? bpf_htonl(0x0000ffff) : 0;
+	ctx->user_ip6[3] = mapped ? bpf_htonl(SHUNT_LOOPBACK4) : bpf_htonl(1);
+	ctx->user_port = bpf_htons(policy->outbound_port);
+	return SHUNT_CGROUP_OK;
+}
+
+SEC("cgroup/getpeername4")
+int shunt_getpeername4(struct bpf_sock_addr *ctx)
+{
+	struct shunt_orig_dst *orig;
+
+	orig = shunt_orig_dst_lookup(bpf_get_socket_cookie(ctx));
+	if (!orig || orig->dst.family != SHUNT_AF_INET)
+		return SHUNT_CGROUP_OK;
+	ctx->user_ip4 = orig->dst.ip[0];
+	ctx->user_port = bpf_htons(orig->dst.port);
+	SHUNT_COUNT(orig->netns_cookie, peername_rewritten);
+	return SHUNT_CGROUP_OK;
+}
+
+SEC("cgroup/getpeername6")
+int shunt_getpeername6(struct bpf_sock_addr *ctx)
+{
+	struct shunt_orig_dst *orig;
+
+	orig = shunt_orig_dst_lookup(bpf_get_socket_cookie(ctx));
+	if (!orig)
+		return SHUNT_CGROUP_OK;
+	if (orig->dst.family == SHUNT_AF_INET) {
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+		ctx->user_ip6[3] = orig->dst.ip[0];
+	} else {
+		ctx->user_ip6[0] = orig->dst.ip[0];
+		ctx->user_ip6[1] = orig->dst.ip[1];
+		ctx->user_ip6[2] = orig->dst.ip[2];
+		ctx->user_ip6[3] = orig->dst.ip[3];
+	}
+	ctx->user_port = bpf_htons(orig->dst.port);
+	SHUNT_COUNT(orig->netns_cookie, peername_rewritten);
+	return SHUNT_CGROUP_OK;
+}
+
+#endif /* SHUNT_SOCK_ADDR_H */

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * sockops: when a redirected connection is established its local port is
+ * known, so the original destination is copied from the socket-cookie
+ * record to the address pair the proxy will see on its accepted socket.
+ * Both records are dropped when the application's socket closes.
+ */
+#ifndef SHUNT_SOCKOPS_H
+#define SHUNT_SOCKOPS_H
+
+#include "lib/common.h"
+#include "lib/origdst.h"
+#include "lib/policy.h"
+
+static __always_inline void shunt_pair_key_from_sockops(struct shunt_pair_key *key,
+						       struct bpf_sock_ops *skops,
+						       __u64 netns)
+{
+	__u32 local6[4] = { skops->local_ip6[0], skops->local_ip6[1],
+			    skops->local_ip6[2], skops->local_ip6[3] };
+	__u32 remote6[4] = { skops->remote_ip6[0], skops->remote_ip6[1],
+			     skops->remote_ip6[2], skops->remote_ip6[3] };
+	__u32 family = skops->family;
+
+	key->netns_cookie = netns;
+	shunt_addr_from_sock(&key->app, family, skops->local_ip4, local6,
+			     (__u16)skops->local_port);
+	shunt_addr_from_sock(&key->proxy, family, skops->remote_ip4, remote6,
+			     (__u16)bpf_ntohl(skops->remote_port));
+}
+
+static __always_inline int shunt_sockops_established(struct bpf_sock_ops *skops)
+{
+	struct shunt_pair_key key = {};
+	struct shunt_orig_dst *orig;
+	__u64 cookie = bpf_get_socket_cookie(skops);
+
+	orig = shunt_orig_dst_lookup(cookie);
+	if (!orig)
+		return -ENOENT;
+	shunt_pair_key_from_sockops(&key, skops, orig->netns_cookie);
+	if (bpf_map_update_elem(&shunt_pairs, &key, orig, BPF_ANY))
+		return -ENOMEM;
+	SHUNT_COUNT(orig->netns_cookie, pairs_recorded);
+	/* Ask for state changes so that the records go with the socket. */
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						 BPF_SOCK_OPS_STATE_CB_FLAG);
+	return 0;
+}
+
+static __always_inline int shunt_sockops_closed(struct bpf_sock_ops *skops)
+{
+	struct shunt_pair_key key = {};
+	struct shunt_orig_dst *orig;
+	__u64 cookie = bpf_get_socket_cookie(skops);
+
+	orig = shunt_orig_dst_lookup(cookie);
+	if (!orig)
+		return -ENOENT;
+	shunt_pair_key_from_sockops(&key, skops, orig->netns_cookie);
+	bpf_map_delete_elem(&shunt_pairs, &key);
+	bpf_map_delete_elem(&shunt_orig_dst, &cookie);
+	return 0;
+}
+
+SEC("sockops")
+int shunt_sockops(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		shunt_sockops_established(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] == BPF_TCP_CLOSE)
+			shunt_sockops_closed(skops);
+		break;
+	default:
+		break;
+	}
+	return 1;
+}
+
+#endif /* SHUNT_SOCKOPS_H */

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * cgroup/getsockopt answers SO_ORIGINAL_DST (SOL_IP/80 and SOL_IPV6/80) on
+ * the proxy's accepted socket. Sockets it knows nothing about keep the
+ * kernel's own answer, so conntrack still answers in redirect mode.
+ */
+#ifndef SHUNT_SOCKOPT_H
+#define SHUNT_SOCKOPT_H
+
+#include "lib/common.h"
+#include "lib/origdst.h"
+#include "lib/policy.h"
+
+static __always_inline int shunt_write_sockaddr_in(struct bpf_sockopt *ctx,
+						   const struct shunt_addr *dst)
+{
+	struct sockaddr_in *sin = ctx->optval;
+
+	if (dst->family != SHUNT_AF_INET)
+		return -EPROTONOSUPPORT;
+	if ((void *)(sin + 1) > ctx->optval_end)
+		return -ENOSPC;
+	sin->sin_family = AF_INET;
+	sin->sin_port = bpf_htons(dst->port);
+	sin->sin_addr.s_addr = dst->ip[0];
+	__builtin_memset(sin->__pad, 0, sizeof(sin->__pad));
+	ctx->optlen = sizeof(*sin);
+	return 0;
+}
+
+static __always_inline int shunt_write_sockaddr_in6(struct bpf_sockopt *ctx,
+						    const struct shunt_addr *dst)
+{
+	struct sockaddr_in6 *sin6 = ctx->optval;
+
+	if ((void *)(sin6 + 1) > ctx->optval_end)
+		return -ENOSPC;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = bpf_htons(dst->port);
+	sin6->sin6_flowinfo = 0;
+	sin6->sin6_scope_id = 0;
+	if (dst->family == SHUNT_AF_INET) {
+		sin6->sin6_addr.in6_u.u6_addr32[0] = 0;
+		sin6->sin6_addr.in6_u.u6_addr32[1] = 0;
+		sin6->sin6_addr.in6_u.u6_addr32[2] = bpf_htonl(0x0000ffff);
+		sin6->sin6_addr.in6_u.u6_addr32[3] = dst->ip[0];
+	} else {
+		sin6->sin6_addr.in6_u.u6_addr32[0] = dst->ip[0];
+		sin6->sin6_addr.in6_u.u6_addr32[1] = dst->ip[1];
+		sin6->sin6_addr.in6_u.u6_addr32[2] = dst->ip[2];
+		sin6->sin6_addr.in6_u.u6_addr32[3] = dst->ip[3];
+	}
+	ctx->optlen = sizeof(*sin6);
+	return 0;
+}
+
+static __always_inline int shunt_answer_orig_dst(struct bpf_sockopt *ctx)
+{
+	struct shunt_pair_key key = {};
+	struct shunt_orig_dst *orig;
+	struct bpf_sock *sk = ctx->sk;
+	__u32 src6[4], dst6[4];
+	int err;
+
+	if (!sk)
+		return -EINVAL;
+	src6[0] = sk->src_ip6[0];
+	src6[1] = sk->src_ip6[1];
+	src6[2] = sk->src_ip6[2];
+	src6[3] = sk->src_ip6[3];
+	dst6[0] = sk->dst_ip6[0];
+	dst6[1] = sk->dst_ip6[1];
+	dst6[2] = sk->dst_ip6[2];
+	dst6[3] = sk->dst_ip6[3];
+	/* The proxy's accepted socket: its peer is the application. */
+	key.netns_cookie = bpf_get_netns_cookie(ctx);
+	shunt_addr_from_sock(&key.app, sk->family, sk->dst_ip4, dst6,
+			     bpf_ntohs(sk->dst_port));
+	shunt_addr_from_sock(&key.proxy, sk->family, sk->src_ip4, src6,
+			     (__u16)sk->src_port);
+	orig = bpf_map_lookup_elem(&shunt_pairs, &key);
+	if (!orig)
+		return -ENOENT;
+	if (ctx->level == SHUNT_SOL_IP)
+		err = shunt_write_sockaddr_in(ctx, &orig->dst);
+	else
+		err = shunt_write_sockaddr_in6(ctx, &orig->dst);
+	if (err)
+		return err;
+	ctx->retval = 0;
+	SHUNT_COUNT(orig->netns_cookie, origdst_answered);
+	return 0;
+}
+
+SEC("cgroup/getsockopt")
+int shunt_getsockopt(struct bpf_sockopt *ctx)
+{
+	if (ctx->optname == SHUNT_SO_ORIGINAL_DST &&
+	    (ctx->level == SHUNT_SOL_IP || ctx->level == SHUNT_SOL_IPV6))
+		shunt_answer_orig_dst(ctx);
+	return SHUNT_CGROUP_OK;
+}
+
+#endif /* SHUNT_SOCKOPT_H */

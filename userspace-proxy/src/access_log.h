@@ -1,0 +1,70 @@
+// One JSON line per proxied connection. Formatting is separate from writing
+// so the format is tested without I/O.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "shunt/endpoint.h"
+#include "shunt/error.h"
+
+namespace shunt::proxy {
+
+// Outcome of a connection, the access log's "result".
+enum class ConnectionResult {
+  kOk,              // both directions ended normally
+  kNoOriginalDst,   // nothing told us where the connection was going
+  kLoopRefused,     // original destination is the proxy itself
+  kConnectRefused,  // upstream answered with a reset
+  kConnectTimeout,  // upstream did not answer in time
+  kUnreachable,     // no route / host or network unreachable
+  kConnectError,    // any other connect failure
+  kIdleTimeout,     // no traffic for the idle timeout
+  kReset,           // one side reset the connection during the relay
+  kError,           // anything else
+};
+
+const char* to_string(ConnectionResult r);
+
+struct AccessLogRecord {
+  std::chrono::system_clock::time_point start;
+  uint64_t id = 0;
+  std::string listener;
+  std::optional<TcpEndpoint> client;
+  std::optional<TcpEndpoint> original_dst;
+  std::string original_dst_source;  // "sockopt" or "local"
+  std::optional<TcpEndpoint> upstream;
+  uint64_t bytes_up = 0;    // client -> upstream
+  uint64_t bytes_down = 0;  // upstream -> client
+  std::chrono::milliseconds duration{0};
+  ConnectionResult result = ConnectionResult::kError;
+  std::string error;  // errno text when the result is a failure
+};
+
+// "2026-11-27T04:10:32.123Z"
+std::string format_timestamp(std::chrono::system_clock::time_point t);
+std::string format_access_log_line(const AccessLogRecord& record);
+
+class AccessLog {
+ public:
+  // "-" writes to standard output.
+  static Result<std::shared_ptr<AccessLog>> open(const std::string& path);
+  ~AccessLog();
+  AccessLog(const AccessLog&) = delete;
+  AccessLog& operator=(const AccessLog&) = delete;
+
+  void write(const AccessLogRecord& record);
+
+ private:
+  AccessLog(FILE* file, bool owned) : file_(file), owned_(owned) {}
+  std::mutex mutex_;
+  FILE* file_;
+  bool owned_;
+};
+
+}  // namespace shunt::proxy

@@ -1,0 +1,62 @@
+// shunt-proxy: the userspace proxy that redirected connections arrive at.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "access_log.h"
+#include "config.h"
+#include "listener.h"
+
+using namespace shunt::proxy;
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "shunt-proxy: accepts connections that shunt redirected, finds their original "
+      "destination and relays them there"};
+  ProxyCommandLine command_line(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  auto config = command_line.finish();
+  if (!config) {
+    std::cerr << "shunt-proxy: " << config.error().describe() << "\n";
+    return 2;
+  }
+  auto logger = spdlog::stderr_color_mt("shunt-proxy");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
+
+  auto access_log = AccessLog::open(config->access_log);
+  if (!access_log) {
+    std::cerr << "shunt-proxy: " << access_log.error().describe() << "\n";
+    return 1;
+  }
+  auto server = ProxyServer::create(*config, *access_log);
+  if (!server) {
+    std::cerr << "shunt-proxy: " << server.error().describe() << "\n";
+    return 1;
+  }
+  boost::asio::io_context signal_io;
+  boost::asio::signal_set signals(signal_io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (!ec) spdlog::info("signal {}: stopping", signo);
+    (*server)->stop();
+  });
+  std::thread signal_thread([&] { signal_io.run(); });
+  std::string where;
+  for (const auto& ep : (*server)->outbound_endpoints()) where += " " + shunt::format_endpoint(ep);
+  spdlog::info("outbound listener on{} (mark {:#x}, {} thread(s))", where, config->mark,
+               config->threads);
+  (*server)->run();
+  signals.cancel();
+  signal_io.stop();
+  signal_thread.join();
+  return 0;
+}

@@ -1,0 +1,102 @@
+#include "relay.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <vector>
+
+namespace shunt::proxy {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+struct RelayState {
+  Clock::time_point last_activity = Clock::now();
+  bool reset = false;
+  std::string error;
+};
+
+void fail(RelayState& state, tcp::socket& from, tcp::socket& to,
+          const boost::system::error_code& ec) {
+  if (!state.reset) {
+    state.reset = true;
+    state.error = ec.message();
+  }
+  close_with_reset(from);
+  close_with_reset(to);
+}
+
+asio::awaitable<void> transfer(tcp::socket& from, tcp::socket& to, uint64_t& bytes,
+                               RelayState& state, size_t buffer_size) {
+  std::vector<char> buffer(buffer_size);
+  for (;;) {
+    auto [read_ec, n] = co_await from.async_read_some(asio::buffer(buffer), kNoThrow);
+    if (read_ec == asio::error::eof) {
+      // Half-close: the peer finished sending, so finish sending too and
+      // keep the other direction open.
+      boost::system::error_code ignored;
+      to.shutdown(tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+    if (read_ec) {
+      if (read_ec != asio::error::operation_aborted) fail(state, from, to, read_ec);
+      co_return;
+    }
+    state.last_activity = Clock::now();
+    auto [write_ec, written] = co_await asio::async_write(to, asio::buffer(buffer.data(), n), kNoThrow);
+    if (write_ec) {
+      if (write_ec != asio::error::operation_aborted) fail(state, to, from, write_ec);
+      co_return;
+    }
+    bytes += written;
+    state.last_activity = Clock::now();
+  }
+}
+
+asio::awaitable<void> watchdog(RelayState& state, std::chrono::milliseconds idle_timeout) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    const auto deadline = state.last_activity + idle_timeout;
+    if (Clock::now() >= deadline) co_return;
+    timer.expires_at(deadline);
+    auto [ec] = co_await timer.async_wait(kNoThrow);
+    if (ec) co_return;  // cancelled: the relay finished first
+  }
+}
+
+}  // namespace
+
+void close_with_reset(tcp::socket& socket) {
+  if (!socket.is_open()) return;
+  boost::system::error_code ignored;
+  socket.set_option(asio::socket_base::linger(true, 0), ignored);
+  socket.close(ignored);
+}
+
+asio::awaitable<RelayOutcome> relay(tcp::socket& a, tcp::socket& b, size_t buffer_size,
+                                    std::chrono::milliseconds idle_timeout) {
+  RelayState state;
+  RelayOutcome outcome;
+  auto finished = co_await ((transfer(a, b, outcome.bytes_up, state, buffer_size) &&
+                             transfer(b, a, outcome.bytes_down, state, buffer_size)) ||
+                            watchdog(state, idle_timeout));
+  if (finished.index() == 1 && !state.reset) {
+    outcome.idle_timeout = true;
+    close_with_reset(a);
+    close_with_reset(b);
+  }
+  outcome.reset = state.reset;
+  outcome.error = state.error;
+  co_return outcome;
+}
+
+}  // namespace shunt::proxy
