@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "duration.h"
+#include "shunt/parse.h"
 
 namespace shunt::proxy {
 namespace {

@@ -1,4 +1,4 @@
-#include "duration.h"
+#include "shunt/parse.h"
 
 #include <charconv>
 #include <string>

@@ -1,0 +1,299 @@
+#include "commands.h"
+
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <iostream>
+
+#include "cgroup.h"
+#include "control_client.h"
+#include "control_handler.h"
+#include "control_server.h"
+#include "datapath.h"
+#include "installer.h"
+#include "netns.h"
+#include "probe.h"
+#include "skeleton.h"
+#include "status_format.h"
+#include "uninstall.h"
+
+namespace shunt::agent {
+
+namespace {
+
+int fail(const std::string& what) {
+  std::cerr << "shunt-agent: " << what << "\n";
+  return 1;
+}
+
+void add_socket_flag(CLI::App* cmd, AgentConfig& flags) {
+  cmd->add_option("--socket", flags.socket, "control socket of the running agent")
+      ->default_val(kDefaultSocket);
+}
+
+Result<AgentConfig> merged_config(const CLI::App& cmd, const CommandLine& cl) {
+  AgentConfig config;
+  if (!cl.config_file.empty()) {
+    auto loaded = load_agent_yaml_file(cl.config_file);
+    if (!loaded) return loaded.error();
+    config = *loaded;
+  }
+  auto given = [&cmd](const char* name) { return cmd.count(name) > 0; };
+  if (given("--cgroup")) config.cgroup = cl.flags.cgroup;
+  if (given("--bpffs")) config.bpffs = cl.flags.bpffs;
+  if (given("--socket")) config.socket = cl.flags.socket;
+  if (given("--mode")) config.mode = cl.flags.mode;
+  if (given("--log-level")) config.log_level = cl.flags.log_level;
+  if (given("--redirect-loopback")) config.redirect_loopback = true;
+  if (given("--allow-host-netns")) config.allow_host_netns = true;
+  if (given("--proxy-mark")) {
+    auto v = parse_mark("--proxy-mark", cl.proxy_mark);
+    if (!v) return v.error();
+    config.proxy_mark = *v;
+  }
+  if (given("--bypass-uid")) {
+    auto v = parse_id("--bypass-uid", cl.bypass_uid);
+    if (!v) return v.error();
+    config.bypass_uid = *v;
+  }
+  if (given("--bypass-gid")) {
+    auto v = parse_id("--bypass-gid", cl.bypass_gid);
+    if (!v) return v.error();
+    config.bypass_gid = *v;
+  }
+  if (given("--outbound-port")) {
+    auto v = parse_port("--outbound-port", cl.outbound_port);
+    if (!v) return v.error();
+    config.outbound_port = *v;
+  }
+  if (given("--inbound-port")) {
+    auto v = parse_port("--inbound-port", cl.inbound_port);
+    if (!v) return v.error();
+    config.inbound_port = *v;
+  }
+  if (auto ok = validate(config); !ok) return ok.error();
+  return config;
+}
+
+Result<std::string> resolve_cgroup(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  return find_cgroup2_mount();
+}
+
+int command_run(const CLI::App& cmd, const CommandLine& cl) {
+  auto config = merged_config(cmd, cl);
+  if (!config) return fail(config.error().describe());
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
+  install_libbpf_logger();
+  auto cgroup = resolve_cgroup(config->cgroup);
+  if (!cgroup) return fail(cgroup.error().describe());
+
+  InstallRequest request;
+  request.cgroup_dir = *cgroup;
+  request.bpffs_dir = config->bpffs;
+  request.config = shunt_config{config->proxy_mark, config->bypass_uid, config->bypass_gid,
+                                SHUNT_ABI_VERSION};
+  auto installation = Installation::install(request);
+  if (!installation) {
+    std::string hint = config->mode == "auto" ? " (run `shunt-agent probe` to see which kernel "
+                                                "feature is missing)"
+                                              : "";
+    return fail("ebpf mode: " + installation.error().describe() + hint);
+  }
+  const auto& report = (*installation)->report();
+  spdlog::info("ebpf mode at cgroup {} (id {}): {} attached, {} adopted; pins in {}", *cgroup,
+               report.cgroup_id, report.attached.size(), report.adopted.size(), config->bpffs);
+
+  BpfMapsDatapath datapath((*installation)->map_fd("shunt_policy"),
+                           (*installation)->map_fd("shunt_stats"),
+                           (*installation)->map_fd("shunt_netns_info"));
+  KernelNetnsResolver resolver;
+  boost::asio::io_context io;
+  AgentState state;
+  state.mode = "ebpf";
+  state.cgroup = *cgroup;
+  state.cgroup_id = report.cgroup_id;
+  state.bpffs = config->bpffs;
+  state.socket = config->socket;
+  state.defaults = NetnsPolicy{config->outbound_port, config->inbound_port,
+                               config->redirect_loopback};
+  state.allow_host_netns = config->allow_host_netns;
+  state.pins = [dir = config->bpffs] { return list_pins(dir); };
+  ControlHandler handler(
+      datapath, resolver, state,
+      [] {
+        return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
+      },
+      [&io] { io.stop(); });
+  auto server = ControlServer::listen(io, config->socket, handler);
+  if (!server) return fail(server.error().describe());
+  (*server)->start();
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&io](const boost::system::error_code& ec, int signo) {
+    if (!ec) spdlog::info("signal {}: stopping (programs stay attached and pinned)", signo);
+    io.stop();
+  });
+  spdlog::info("control socket {}", config->socket);
+  io.run();
+  (*server)->close();
+  return 0;
+}
+
+int print_or_fail(const Result<nlohmann::json>& answer, bool json,
+                  const std::function<std::string(const nlohmann::json&)>& human) {
+  if (!answer) return fail(answer.error().describe());
+  if (!answer->value("ok", false)) return fail(answer->value("error", "the agent refused"));
+  if (json) {
+    std::cout << answer->dump(2) << "\n";
+  } else {
+    std::cout << human(*answer);
+  }
+  return 0;
+}
+
+int command_enroll(const CLI::App& cmd, const CommandLine& cl) {
+  nlohmann::json request{{"op", "enroll"}, {"netns", cl.netns}};
+  if (cmd.count("--outbound-port") > 0) {
+    auto v = parse_port("--outbound-port", cl.outbound_port);
+    if (!v) return fail(v.error().describe());
+    request["outbound_port"] = *v;
+  }
+  if (cmd.count("--inbound-port") > 0) {
+    auto v = parse_port("--inbound-port", cl.inbound_port);
+    if (!v) return fail(v.error().describe());
+    request["inbound_port"] = *v;
+  }
+  if (cmd.count("--redirect-loopback") > 0) request["redirect_loopback"] = true;
+  return print_or_fail(call_agent(cl.flags.socket, request), cl.json, [](const nlohmann::json& r) {
+    return std::string(r.value("updated", false) ? "updated " : "enrolled ") +
+           r.value("netns", "") + " (netns cookie " + std::to_string(r.value("cookie", 0ULL)) +
+           ")\n";
+  });
+}
+
+int command_unenroll(const CommandLine& cl) {
+  nlohmann::json request{{"op", "unenroll"}, {"netns", cl.netns}};
+  return print_or_fail(call_agent(cl.flags.socket, request), cl.json, [](const nlohmann::json& r) {
+    return "unenrolled " + r.value("netns", "") + "\n";
+  });
+}
+
+int command_status(const CommandLine& cl) {
+  return print_or_fail(call_agent(cl.flags.socket, {{"op", "status"}}), cl.json, format_status);
+}
+
+int command_probe(const CLI::App& cmd, const CommandLine& cl) {
+  if (cmd.count("--log-level") > 0) spdlog::set_level(spdlog::level::from_str(cl.flags.log_level));
+  else spdlog::set_level(spdlog::level::err);
+  install_libbpf_logger();
+  const auto report = run_probe(cl.flags.mode, parse_feature_list(cl.disable_features));
+  if (cl.json) {
+    std::cout << probe_to_json(report).dump(2) << "\n";
+  } else {
+    std::cout << format_probe(report);
+  }
+  if (report.choice.mode == "none") return 1;
+  return 0;
+}
+
+int command_uninstall(const CLI::App& cmd, const CommandLine& cl) {
+  auto cgroup = resolve_cgroup(cl.flags.cgroup);
+  if (!cgroup) return fail(cgroup.error().describe());
+  if (cmd.count("--socket") > 0 || ping_agent(cl.flags.socket)) {
+    // A running agent would keep serving a datapath that is gone: stop it.
+    if (ping_agent(cl.flags.socket)) {
+      (void)call_agent(cl.flags.socket, {{"op", "shutdown"}});
+    }
+  }
+  auto report = uninstall(*cgroup, cl.flags.bpffs);
+  if (!report) return fail(report.error().describe());
+  if (report->detached.empty() && report->unpinned.empty()) {
+    std::cout << "nothing of shunt is installed at " << *cgroup << " / " << cl.flags.bpffs << "\n";
+    return 0;
+  }
+  for (const auto& d : report->detached) std::cout << "detached " << d << "\n";
+  for (const auto& u : report->unpinned) std::cout << "unpinned " << u << "\n";
+  for (const auto& k : report->kept) std::cout << "left foreign file " << k << "\n";
+  if (report->removed_dir) std::cout << "removed " << cl.flags.bpffs << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void register_commands(CLI::App& app, CommandLine& cl) {
+  const AgentConfig defaults;
+  auto* run = app.add_subcommand("run", "load, attach and pin the programs; serve the control socket");
+  run->add_option("--config", cl.config_file, "YAML configuration file (flags override it)")
+      ->check(CLI::ExistingFile);
+  run->add_option("--cgroup", cl.flags.cgroup,
+                  "cgroup v2 directory to attach at (default: root of the cgroup2 mount)");
+  run->add_option("--bpffs", cl.flags.bpffs, "bpffs directory for pins")->default_val(kDefaultBpffs);
+  add_socket_flag(run, cl.flags);
+  run->add_option("--mode", cl.flags.mode, "auto or ebpf")->default_val("auto");
+  run->add_option("--proxy-mark", cl.proxy_mark,
+                  "SO_MARK bits of the proxy's own sockets (never redirected)")
+      ->default_str("0xa55");
+  run->add_option("--bypass-uid", cl.bypass_uid, "uid whose connections are never redirected")
+      ->default_str("none");
+  run->add_option("--bypass-gid", cl.bypass_gid, "gid whose connections are never redirected")
+      ->default_str("none");
+  run->add_option("--outbound-port", cl.outbound_port, "default proxy outbound port")
+      ->default_str("15001");
+  run->add_option("--inbound-port", cl.inbound_port, "default proxy inbound port (never redirected)")
+      ->default_str("15006");
+  run->add_flag("--redirect-loopback", cl.flags.redirect_loopback, "redirect connections to loopback destinations too");
+  run->add_flag("--allow-host-netns", cl.flags.allow_host_netns, "allow enrolling the machine's own network namespace");
+  run->add_option("--log-level", cl.flags.log_level, "trace, debug, info, warn, error or off")
+      ->default_val(defaults.log_level);
+
+  auto* enroll = app.add_subcommand("enroll", "redirect TCP connections made from a network namespace");
+  enroll->add_option("--netns", cl.netns, "network namespace path (/run/netns/NAME, /proc/PID/ns/net)")
+      ->required();
+  add_socket_flag(enroll, cl.flags);
+  enroll->add_option("--outbound-port", cl.outbound_port, "proxy outbound port for this namespace");
+  enroll->add_option("--inbound-port", cl.inbound_port, "proxy inbound port for this namespace");
+  enroll->add_flag("--redirect-loopback", cl.redirect_loopback, "redirect loopback destinations too");
+  enroll->add_flag("--json", cl.json, "print the agent's answer as JSON");
+
+  auto* unenroll = app.add_subcommand("unenroll", "stop redirecting new connections of a namespace");
+  unenroll->add_option("--netns", cl.netns, "network namespace path")->required();
+  add_socket_flag(unenroll, cl.flags);
+  unenroll->add_flag("--json", cl.json, "print the agent's answer as JSON");
+
+  auto* status = app.add_subcommand("status", "mode, attach point, pins, enrolled namespaces, counters");
+  add_socket_flag(status, cl.flags);
+  status->add_flag("--json", cl.json, "machine-readable output");
+
+  auto* probe = app.add_subcommand("probe", "test which kernel features shunt needs are present");
+  probe->add_flag("--json", cl.json, "machine-readable output");
+  probe->add_option("--mode", cl.flags.mode, "mode to check for: auto or ebpf")->default_val("auto");
+  probe->add_option("--disable-feature", cl.disable_features,
+                    "comma-separated features to treat as missing (testing; also $SHUNT_PROBE_DISABLE)");
+  probe->add_option("--log-level", cl.flags.log_level, "show libbpf messages at this level");
+
+  auto* uninstall_cmd = app.add_subcommand("uninstall", "detach and unpin everything of shunt (idempotent)");
+  uninstall_cmd->add_option("--cgroup", cl.flags.cgroup,
+                            "cgroup the programs were attached at (default: root of the cgroup2 mount)");
+  uninstall_cmd->add_option("--bpffs", cl.flags.bpffs, "bpffs directory of the pins")
+      ->default_val(kDefaultBpffs);
+  add_socket_flag(uninstall_cmd, cl.flags);
+}
+
+int run_selected_command(CLI::App& app, CommandLine& cl) {
+  CLI::App* cmd = app.get_subcommands().front();
+  const std::string name = cmd->get_name();
+  if (name == "run") return command_run(*cmd, cl);
+  if (name == "enroll") return command_enroll(*cmd, cl);
+  if (name == "unenroll") return command_unenroll(cl);
+  if (name == "status") return command_status(cl);
+  if (name == "probe") return command_probe(*cmd, cl);
+  if (name == "uninstall") return command_uninstall(*cmd, cl);
+  return fail("unknown command " + name);
+}
+
+}  // namespace shunt::agent

@@ -1,0 +1,30 @@
+// The subcommands of shunt-agent: their flags and what each one does.
+#pragma once
+
+#include <string>
+
+#include "config.h"
+
+namespace CLI {
+class App;
+}
+
+namespace shunt::agent {
+
+struct CommandLine {
+  // run
+  std::string config_file;
+  AgentConfig flags;
+  std::string proxy_mark, bypass_uid, bypass_gid, outbound_port, inbound_port;
+  // enroll / unenroll / status
+  std::string netns;
+  bool json = false;
+  bool redirect_loopback = false;
+  // probe
+  std::string disable_features;
+};
+
+void register_commands(CLI::App& app, CommandLine& cl);
+int run_selected_command(CLI::App& app, CommandLine& cl);
+
+}  // namespace shunt::agent

@@ -1,0 +1,140 @@
+#include "config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "shunt/parse.h"
+
+namespace shunt::agent {
+namespace {
+
+Error bad(const std::string& key, const std::string& why) {
+  return Error{EINVAL, "setting '" + key + "': " + why};
+}
+
+Result<bool> parse_bool(const std::string& key, const std::string& text) {
+  if (text == "true" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "no" || text == "off") return false;
+  return bad(key, "'" + text + "' is not true or false");
+}
+
+}  // namespace
+
+Result<uint32_t> parse_id(const std::string& key, const std::string& text) {
+  if (text == "none") return SHUNT_ID_NONE;
+  const auto v = parse_unsigned(text);
+  if (!v || *v >= SHUNT_ID_NONE) return bad(key, "'" + text + "' is not a uid/gid or 'none'");
+  return static_cast<uint32_t>(*v);
+}
+
+Result<uint32_t> parse_mark(const std::string& key, const std::string& text) {
+  const auto v = parse_unsigned(text);
+  if (!v || *v > 0xffffffffULL) return bad(key, "'" + text + "' is not a 32-bit mark");
+  return static_cast<uint32_t>(*v);
+}
+
+Result<uint16_t> parse_port(const std::string& key, const std::string& text) {
+  const auto v = parse_unsigned(text);
+  if (!v || *v == 0 || *v > 65535) return bad(key, "'" + text + "' is not a port (1-65535)");
+  return static_cast<uint16_t>(*v);
+}
+
+Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config) {
+  static const std::set<std::string> known = {
+      "cgroup",        "bpffs",        "socket",          "mode",
+      "proxy-mark",    "bypass-uid",   "bypass-gid",      "outbound-port",
+      "inbound-port",  "redirect-loopback", "allow-host-netns", "log-level"};
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return Error{EINVAL, std::string("configuration is not valid YAML: ") + e.what()};
+  }
+  if (root.IsNull()) return config;
+  if (!root.IsMap()) return Error{EINVAL, "configuration must be a YAML mapping"};
+  try {
+    for (const auto& item : root) {
+      const auto key = item.first.as<std::string>();
+      if (!known.contains(key)) return bad(key, "unknown setting");
+      if (!item.second.IsScalar()) return bad(key, "must be a single value");
+      const auto value = item.second.as<std::string>();
+      if (key == "cgroup") {
+        config.cgroup = value;
+      } else if (key == "bpffs") {
+        config.bpffs = value;
+      } else if (key == "socket") {
+        config.socket = value;
+      } else if (key == "mode") {
+        config.mode = value;
+      } else if (key == "log-level") {
+        config.log_level = value;
+      } else if (key == "proxy-mark") {
+        auto v = parse_mark(key, value);
+        if (!v) return v.error();
+        config.proxy_mark = *v;
+      } else if (key == "bypass-uid" || key == "bypass-gid") {
+        auto v = parse_id(key, value);
+        if (!v) return v.error();
+        (key == "bypass-uid" ? config.bypass_uid : config.bypass_gid) = *v;
+      } else if (key == "outbound-port" || key == "inbound-port") {
+        auto v = parse_port(key, value);
+        if (!v) return v.error();
+        (key == "outbound-port" ? config.outbound_port : config.inbound_port) = *v;
+      } else if (key == "redirect-loopback" || key == "allow-host-netns") {
+        auto v = parse_bool(key, value);
+        if (!v) return v.error();
+        (key == "redirect-loopback" ? config.redirect_loopback : config.allow_host_netns) = *v;
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    return Error{EINVAL, std::string("configuration: ") + e.what()};
+  }
+  return config;
+}
+
+Result<AgentConfig> load_agent_yaml_file(const std::string& path, AgentConfig base) {
+  std::ifstream in(path);
+  if (!in) return errno_error("cannot read configuration file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto parsed = parse_agent_yaml(text.str(), std::move(base));
+  if (!parsed) return Error{parsed.error().code, path + ": " + parsed.error().message};
+  return parsed;
+}
+
+Status validate(const AgentConfig& config) {
+  if (config.mode != "auto" && config.mode != "ebpf") {
+    return bad("mode", "'" + config.mode +
+                           "' is not a mode this build has (auto, ebpf; the firewall modes "
+                           "tproxy and redirect are not implemented yet)");
+  }
+  if (config.bpffs.empty() || config.bpffs.front() != '/') {
+    return bad("bpffs", "must be an absolute path");
+  }
+  if (config.socket.empty() || config.socket.front() != '/') {
+    return bad("socket", "must be an absolute path");
+  }
+  if (config.socket.size() >= 108) return bad("socket", "path is longer than a unix socket allows");
+  if (!config.cgroup.empty() && config.cgroup.front() != '/') {
+    return bad("cgroup", "must be an absolute path");
+  }
+  if (config.proxy_mark == 0 && config.bypass_uid == SHUNT_ID_NONE &&
+      config.bypass_gid == SHUNT_ID_NONE) {
+    return bad("proxy-mark",
+               "is 0 and no bypass-uid/bypass-gid is set: the proxy's own connections would "
+               "be redirected back to it");
+  }
+  if (config.outbound_port == config.inbound_port) {
+    return bad("inbound-port", "must differ from outbound-port");
+  }
+  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
+  if (!levels.contains(config.log_level)) {
+    return bad("log-level", "'" + config.log_level + "' is not one of trace, debug, info, warn, error, off");
+  }
+  return ok_status();
+}
+
+}  // namespace shunt::agent

@@ -1,0 +1,41 @@
+// shunt-agent settings: defaults, the YAML file, then flags (flags win).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "shunt/error.h"
+#include "shunt_abi.h"
+
+namespace shunt::agent {
+
+inline constexpr const char* kDefaultBpffs = "/sys/fs/bpf/shunt";
+inline constexpr const char* kDefaultSocket = "/run/shunt/agent.sock";
+
+struct AgentConfig {
+  std::string cgroup;  // empty: the root of the cgroup2 mount
+  std::string bpffs = kDefaultBpffs;
+  std::string socket = kDefaultSocket;
+  std::string mode = "auto";  // auto | ebpf
+  uint32_t proxy_mark = 0xa55;
+  uint32_t bypass_uid = SHUNT_ID_NONE;
+  uint32_t bypass_gid = SHUNT_ID_NONE;
+  // Defaults for enrolled namespaces; `enroll` may override them.
+  uint16_t outbound_port = 15001;
+  uint16_t inbound_port = 15006;
+  bool redirect_loopback = false;
+  bool allow_host_netns = false;
+  std::string log_level = "info";
+};
+
+// Loads YAML text on top of `base`; unknown keys are errors.
+Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig base = {});
+Result<AgentConfig> load_agent_yaml_file(const std::string& path, AgentConfig base = {});
+Status validate(const AgentConfig& config);
+
+// "none" or a number, for --bypass-uid/--bypass-gid.
+Result<uint32_t> parse_id(const std::string& key, const std::string& text);
+Result<uint32_t> parse_mark(const std::string& key, const std::string& text);
+Result<uint16_t> parse_port(const std::string& key, const std::string& text);
+
+}  // namespace shunt::agent

@@ -1,0 +1,73 @@
+#include "control_client.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace shunt::agent {
+
+Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann::json& request,
+                                  std::chrono::milliseconds timeout) {
+  sockaddr_un addr{};
+  if (socket_path.size() >= sizeof(addr.sun_path)) {
+    return Error{ENAMETOOLONG, "socket path too long: " + socket_path};
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno_error("socket");
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  auto fail = [fd](const std::string& what) {
+    Error e = errno_error(what);
+    close(fd);
+    return e;
+  };
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return fail("cannot reach shunt-agent at " + socket_path + " (is `shunt-agent run` running?)");
+  }
+  const std::string line = request.dump() + "\n";
+  size_t sent = 0;
+  while (sent < line.size()) {
+    const ssize_t n = send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail("sending to shunt-agent");
+    }
+    sent += static_cast<size_t>(n);
+  }
+  std::string response;
+  char buf[4096];
+  while (response.find('\n') == std::string::npos) {
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (errno == EAGAIN) {
+        errno = ETIMEDOUT;
+        return fail("shunt-agent did not answer in time");
+      }
+      return fail("reading from shunt-agent");
+    }
+    if (n == 0) break;
+    response.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  try {
+    return nlohmann::json::parse(response);
+  } catch (const nlohmann::json::exception& e) {
+    return Error{EPROTO, std::string("shunt-agent sent an unreadable answer: ") + e.what()};
+  }
+}
+
+bool ping_agent(const std::string& socket_path) {
+  auto r = call_agent(socket_path, {{"op", "status"}}, std::chrono::milliseconds(1000));
+  return r.ok();
+}
+
+}  // namespace shunt::agent

@@ -1,0 +1,179 @@
+#include "control_handler.h"
+
+#include <spdlog/spdlog.h>
+
+namespace shunt::agent {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+namespace {
+
+ordered_json failure(const Error& e) {
+  ordered_json r;
+  r["ok"] = false;
+  r["error"] = e.describe();
+  r["errno"] = e.code;
+  return r;
+}
+
+ordered_json failure(int code, const std::string& message) { return failure(Error{code, message}); }
+
+// Reads an optional port field; returns false (and sets `error`) when bad.
+bool read_port(const json& request, const char* key, uint16_t& out, ordered_json& error) {
+  if (!request.contains(key)) return true;
+  const auto& v = request[key];
+  if (!v.is_number_unsigned() || v.get<uint64_t>() == 0 || v.get<uint64_t>() > 65535) {
+    error = failure(EINVAL, std::string("'") + key + "' must be a port number 1-65535");
+    return false;
+  }
+  out = static_cast<uint16_t>(v.get<uint64_t>());
+  return true;
+}
+
+}  // namespace
+
+ordered_json stats_to_json(const shunt_netns_stats& s) {
+  ordered_json j;
+  j["connect_seen"] = s.connect_seen;
+  j["redirected"] = s.redirected;
+  j["skipped_bypass"] = s.skipped_bypass;
+  j["skipped_loopback"] = s.skipped_loopback;
+  j["skipped_proxy_port"] = s.skipped_proxy_port;
+  j["record_failed"] = s.record_failed;
+  j["pairs_recorded"] = s.pairs_recorded;
+  j["origdst_answered"] = s.origdst_answered;
+  j["peername_rewritten"] = s.peername_rewritten;
+  return j;
+}
+
+std::string ControlHandler::handle_line(const std::string& line) {
+  json request;
+  try {
+    request = json::parse(line);
+  } catch (const json::exception& e) {
+    return failure(EINVAL, std::string("request is not JSON: ") + e.what()).dump();
+  }
+  return handle(request).dump();
+}
+
+ordered_json ControlHandler::handle(const json& request) {
+  if (!request.is_object() || !request.contains("op") || !request["op"].is_string()) {
+    return failure(EINVAL, "request needs an \"op\" string");
+  }
+  const auto op = request["op"].get<std::string>();
+  if (op == "enroll") return enroll(request);
+  if (op == "unenroll") return unenroll(request);
+  if (op == "status") return status();
+  if (op == "shutdown") {
+    if (on_shutdown_) on_shutdown_();
+    return {{"ok", true}};
+  }
+  return failure(EINVAL, "unknown op '" + op + "'");
+}
+
+ordered_json ControlHandler::enroll(const json& request) {
+  if (!request.contains("netns") || !request["netns"].is_string() ||
+      request["netns"].get<std::string>().empty()) {
+    return failure(EINVAL, "enroll needs \"netns\": the path of a network namespace");
+  }
+  const auto path = request["netns"].get<std::string>();
+  if (path.size() >= SHUNT_NETNS_PATH_MAX) {
+    return failure(ENAMETOOLONG, "netns path is longer than " +
+                                     std::to_string(SHUNT_NETNS_PATH_MAX - 1) + " bytes");
+  }
+  NetnsPolicy policy = state_.defaults;
+  ordered_json error;
+  if (!read_port(request, "outbound_port", policy.outbound_port, error)) return error;
+  if (!read_port(request, "inbound_port", policy.inbound_port, error)) return error;
+  if (request.contains("redirect_loopback")) {
+    if (!request["redirect_loopback"].is_boolean()) {
+      return failure(EINVAL, "'redirect_loopback' must be true or false");
+    }
+    policy.redirect_loopback = request["redirect_loopback"].get<bool>();
+  }
+  if (policy.outbound_port == policy.inbound_port) {
+    return failure(EINVAL, "outbound_port and inbound_port must differ");
+  }
+  auto identity = resolver_.resolve(path);
+  if (!identity) return failure(identity.error());
+  if (identity->is_host && !state_.allow_host_netns) {
+    return failure(EPERM, path +
+                              " is the machine's own network namespace; enrolling it would "
+                              "redirect the host's connections (allow-host-netns to insist)");
+  }
+  auto enrolled = datapath_.list();
+  if (!enrolled) return failure(enrolled.error());
+  bool again = false;
+  for (const auto& e : *enrolled) again = again || e.cookie == identity->cookie;
+  const auto info = encode_info(path, identity->inode, now_unix_());
+  if (auto ok = datapath_.enroll(identity->cookie, policy, info); !ok) return failure(ok.error());
+  spdlog::info("{} {} (cookie {}, outbound port {})", again ? "re-enrolled" : "enrolled", path,
+               identity->cookie, policy.outbound_port);
+  ordered_json r;
+  r["ok"] = true;
+  r["netns"] = path;
+  r["cookie"] = identity->cookie;
+  r["inode"] = identity->inode;
+  r["outbound_port"] = policy.outbound_port;
+  r["updated"] = again;
+  return r;
+}
+
+ordered_json ControlHandler::unenroll(const json& request) {
+  if (!request.contains("netns") || !request["netns"].is_string()) {
+    return failure(EINVAL, "unenroll needs \"netns\": the path of a network namespace");
+  }
+  const auto path = request["netns"].get<std::string>();
+  auto enrolled = datapath_.list();
+  if (!enrolled) return failure(enrolled.error());
+  std::optional<uint64_t> cookie;
+  if (auto identity = resolver_.resolve(path)) {
+    cookie = identity->cookie;
+  } else {
+    // The namespace may be gone already: find it by the path it was enrolled with.
+    for (const auto& e : *enrolled) {
+      if (e.path == path) cookie = e.cookie;
+    }
+    if (!cookie) return failure(identity.error());
+  }
+  if (auto ok = datapath_.unenroll(*cookie); !ok) {
+    return failure(ok.error().code, path + ": " + ok.error().message);
+  }
+  spdlog::info("unenrolled {} (cookie {})", path, *cookie);
+  ordered_json r;
+  r["ok"] = true;
+  r["netns"] = path;
+  r["cookie"] = *cookie;
+  return r;
+}
+
+ordered_json ControlHandler::status() {
+  auto enrolled = datapath_.list();
+  if (!enrolled) return failure(enrolled.error());
+  ordered_json r;
+  r["ok"] = true;
+  r["mode"] = state_.mode;
+  r["cgroup"] = state_.cgroup;
+  r["cgroup_id"] = state_.cgroup_id;
+  r["bpffs"] = state_.bpffs;
+  r["socket"] = state_.socket;
+  r["pins"] = state_.pins ? state_.pins() : std::vector<std::string>{};
+  ordered_json list = ordered_json::array();
+  for (const auto& e : *enrolled) {
+    ordered_json item;
+    item["netns"] = e.path;
+    item["cookie"] = e.cookie;
+    item["inode"] = e.inode;
+    item["enrolled_at"] = e.enrolled_at;
+    item["outbound_port"] = e.policy.outbound_port;
+    item["inbound_port"] = e.policy.inbound_port;
+    item["redirect_loopback"] = e.policy.redirect_loopback;
+    item["counters"] = stats_to_json(e.stats);
+    list.push_back(std::move(item));
+  }
+  r["enrolled"] = std::move(list);
+  return r;
+}
+
+}  // namespace shunt::agent

@@ -1,0 +1,56 @@
+// The control protocol, without I/O: one JSON object per request line,
+// one per response line. Requests: {"op":"enroll","netns":PATH,...},
+// {"op":"unenroll","netns":PATH}, {"op":"status"}, {"op":"shutdown"}.
+// Responses carry "ok" and, on failure, "error" and "errno".
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "datapath.h"
+#include "netns.h"
+
+namespace shunt::agent {
+
+struct AgentState {
+  std::string mode;
+  std::string cgroup;
+  uint64_t cgroup_id = 0;
+  std::string bpffs;
+  std::string socket;
+  NetnsPolicy defaults;
+  bool allow_host_netns = false;
+  std::function<std::vector<std::string>()> pins;
+};
+
+nlohmann::ordered_json stats_to_json(const shunt_netns_stats& stats);
+
+class ControlHandler {
+ public:
+  ControlHandler(Datapath& datapath, NetnsResolver& resolver, AgentState state,
+                 std::function<uint64_t()> now_unix, std::function<void()> on_shutdown)
+      : datapath_(datapath),
+        resolver_(resolver),
+        state_(std::move(state)),
+        now_unix_(std::move(now_unix)),
+        on_shutdown_(std::move(on_shutdown)) {}
+
+  // Never throws: malformed input gets an error response.
+  std::string handle_line(const std::string& line);
+  nlohmann::ordered_json handle(const nlohmann::json& request);
+
+ private:
+  nlohmann::ordered_json enroll(const nlohmann::json& request);
+  nlohmann::ordered_json unenroll(const nlohmann::json& request);
+  nlohmann::ordered_json status();
+
+  Datapath& datapath_;
+  NetnsResolver& resolver_;
+  AgentState state_;
+  std::function<uint64_t()> now_unix_;
+  std::function<void()> on_shutdown_;
+};
+
+}  // namespace shunt::agent

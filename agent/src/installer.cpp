@@ -1,0 +1,159 @@
+#include "installer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "bpffs.h"
+#include "cgroup.h"
+
+namespace shunt::agent {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Remembers what this install created, and removes it unless committed.
+class Rollback {
+ public:
+  ~Rollback() {
+    if (committed_) return;
+    for (const auto& pin : links_) {
+      const int fd = bpf_obj_get(pin.c_str());
+      if (fd >= 0) {
+        bpf_link_detach(fd);
+        close(fd);
+      }
+      unlink(pin.c_str());
+    }
+    for (const auto& pin : maps_) unlink(pin.c_str());
+    if (!dir_.empty()) rmdir(dir_.c_str());
+  }
+  void link(std::string pin) { links_.push_back(std::move(pin)); }
+  void map(std::string pin) { maps_.push_back(std::move(pin)); }
+  void dir(std::string d) { dir_ = std::move(d); }
+  void commit() { committed_ = true; }
+
+ private:
+  std::vector<std::string> links_;
+  std::vector<std::string> maps_;
+  std::string dir_;
+  bool committed_ = false;
+};
+
+Status adopt_link(const std::string& pin, bpf_program* prog, uint64_t cgroup_id) {
+  const int fd = bpf_obj_get(pin.c_str());
+  if (fd < 0) return errno_error("cannot open pinned link " + pin);
+  bpf_link_info info{};
+  uint32_t len = sizeof(info);
+  Status status = ok_status();
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) {
+    status = errno_error("cannot read pinned link " + pin);
+  } else if (info.type != BPF_LINK_TYPE_CGROUP) {
+    status = Error{EINVAL, pin + " is not a cgroup link"};
+  } else if (info.cgroup.cgroup_id != cgroup_id) {
+    status = Error{EEXIST, pin + " is attached at another cgroup (id " +
+                               std::to_string(info.cgroup.cgroup_id) +
+                               "); run shunt-agent uninstall first to move shunt"};
+  } else if (bpf_link_update(fd, bpf_program__fd(prog), nullptr) != 0) {
+    status = errno_error("cannot update pinned link " + pin);
+  }
+  close(fd);
+  return status;
+}
+
+Status attach_and_pin(const std::string& pin, bpf_program* prog, int cgroup_fd) {
+  bpf_link* link = bpf_program__attach_cgroup(prog, cgroup_fd);
+  if (link == nullptr) {
+    return errno_error(std::string("cannot attach ") + bpf_program__name(prog));
+  }
+  const int err = bpf_link__pin(link, pin.c_str());
+  // The pin keeps the link alive; drop our reference without detaching.
+  bpf_link__disconnect(link);
+  bpf_link__destroy(link);
+  if (err != 0) return Error{-err, "cannot pin link at " + pin};
+  return ok_status();
+}
+
+}  // namespace
+
+std::vector<std::string> list_pins(const std::string& bpffs_dir) {
+  std::vector<std::string> pins;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(bpffs_dir, ec)) {
+    pins.push_back(entry.path().filename().string());
+  }
+  std::sort(pins.begin(), pins.end());
+  return pins;
+}
+
+Result<std::unique_ptr<Installation>> Installation::install(const InstallRequest& request) {
+  auto cgroup_id = cgroup_id_of(request.cgroup_dir);
+  if (!cgroup_id) return cgroup_id.error();
+
+  Rollback rollback;
+  const bool dir_existed = fs::exists(request.bpffs_dir);
+  if (auto ok = ensure_bpffs_dir(request.bpffs_dir); !ok) return ok.error();
+  if (!dir_existed) rollback.dir(request.bpffs_dir);
+
+  auto skeleton = ShuntSkeleton::open();
+  if (!skeleton) return skeleton.error();
+  for (bpf_map* map : skeleton->maps()) {
+    // .rodata/.bss style internal maps are not state; pin only ours.
+    const std::string name = bpf_map__name(map);
+    if (name.rfind("shunt_", 0) != 0) continue;
+    const std::string pin = request.bpffs_dir + "/" + name;
+    if (!fs::exists(pin)) rollback.map(pin);
+    if (int err = bpf_map__set_pin_path(map, pin.c_str()); err != 0) {
+      return Error{-err, "cannot set pin path " + pin};
+    }
+  }
+  if (auto loaded = skeleton->load(); !loaded) {
+    return Error{loaded.error().code,
+                 loaded.error().message + "; if " + request.bpffs_dir +
+                     " holds maps of another shunt version, run shunt-agent uninstall first"};
+  }
+
+  const uint32_t zero = 0;
+  if (bpf_map_update_elem(bpf_map__fd(skeleton->map("shunt_config")), &zero, &request.config,
+                          BPF_ANY) != 0) {
+    return errno_error("cannot write the config map");
+  }
+
+  const int cgroup_fd = ::open(request.cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cgroup_fd < 0) return errno_error("cannot open cgroup " + request.cgroup_dir);
+  InstallReport report;
+  report.cgroup_id = *cgroup_id;
+  Status status = ok_status();
+  for (bpf_program* prog : skeleton->programs()) {
+    const std::string name = bpf_program__name(prog);
+    const std::string pin = request.bpffs_dir + "/" + kLinkPinPrefix + name;
+    if (fs::exists(pin)) {
+      status = adopt_link(pin, prog, *cgroup_id);
+      if (status) report.adopted.push_back(name);
+    } else {
+      status = attach_and_pin(pin, prog, cgroup_fd);
+      if (status) {
+        rollback.link(pin);
+        report.attached.push_back(name);
+      }
+    }
+    if (!status) break;
+  }
+  close(cgroup_fd);
+  if (!status) return status.error();
+  rollback.commit();
+  return std::unique_ptr<Installation>(new Installation(std::move(*skeleton), std::move(report)));
+}
+
+int Installation::map_fd(const std::string& name) const {
+  bpf_map* map = skeleton_.map(name);
+  return map == nullptr ? -1 : bpf_map__fd(map);
+}
+
+}  // namespace shunt::agent

@@ -1,0 +1,83 @@
+#include "netns.h"
+
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <thread>
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+namespace shunt::agent {
+
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  [[nodiscard]] int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+Result<uint64_t> cookie_inside(int netns_fd) {
+  Result<uint64_t> result = Error{EINVAL, "not run"};
+  std::thread worker([&] {
+    if (setns(netns_fd, CLONE_NEWNET) != 0) {
+      result = errno_error("setns");
+      return;
+    }
+    Fd sock(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (sock.get() < 0) {
+      result = errno_error("socket in namespace");
+      return;
+    }
+    uint64_t cookie = 0;
+    socklen_t len = sizeof(cookie);
+    if (getsockopt(sock.get(), SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0) {
+      result = errno_error("SO_NETNS_COOKIE (needs Linux 5.14)");
+      return;
+    }
+    result = cookie;
+  });
+  worker.join();
+  return result;
+}
+
+}  // namespace
+
+Result<NetnsIdentity> KernelNetnsResolver::resolve(const std::string& path) {
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return errno_error("network namespace " + path);
+  const int type = ioctl(fd.get(), NS_GET_NSTYPE);
+  if (type < 0 || type != CLONE_NEWNET) {
+    return Error{EINVAL, path + " is not a network namespace"};
+  }
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return errno_error("network namespace " + path);
+  NetnsIdentity identity;
+  identity.inode = st.st_ino;
+  struct stat host {};
+  identity.is_host = stat("/proc/1/ns/net", &host) == 0 && host.st_ino == st.st_ino &&
+                     host.st_dev == st.st_dev;
+  auto cookie = cookie_inside(fd.get());
+  if (!cookie) {
+    return Error{cookie.error().code, "network namespace " + path + ": " + cookie.error().message};
+  }
+  identity.cookie = *cookie;
+  return identity;
+}
+
+}  // namespace shunt::agent

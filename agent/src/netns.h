@@ -1,0 +1,34 @@
+// Identifying network namespaces: the cookie BPF programs see
+// (bpf_get_netns_cookie) and the inode users see (ip netns, /proc/PID/ns).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "shunt/error.h"
+
+namespace shunt::agent {
+
+struct NetnsIdentity {
+  uint64_t cookie = 0;
+  uint64_t inode = 0;
+  bool is_host = false;  // the namespace of PID 1: the machine's own
+};
+
+// Injected so that the control logic is tested without root.
+class NetnsResolver {
+ public:
+  virtual ~NetnsResolver() = default;
+  virtual Result<NetnsIdentity> resolve(const std::string& path) = 0;
+};
+
+class KernelNetnsResolver final : public NetnsResolver {
+ public:
+  // Opens `path` (/run/netns/NAME, /proc/PID/ns/net, a bind mount), checks
+  // it is a network namespace and reads its cookie from a socket created
+  // inside it, on a short-lived thread so the agent's own threads never
+  // change namespace.
+  Result<NetnsIdentity> resolve(const std::string& path) override;
+};
+
+}  // namespace shunt::agent

@@ -1,0 +1,279 @@
+#include "probe.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/bpf.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include "bpffs.h"
+#include "cgroup.h"
+#include "skeleton.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+namespace shunt::agent {
+
+namespace {
+
+// Minimal instruction builders: enough for "call helper; return 1".
+bpf_insn mov64_imm(uint8_t dst, int32_t imm) {
+  return bpf_insn{BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm};
+}
+bpf_insn call(int32_t helper) { return bpf_insn{BPF_JMP | BPF_CALL, 0, 0, 0, helper}; }
+bpf_insn exit_insn() { return bpf_insn{BPF_JMP | BPF_EXIT, 0, 0, 0, 0}; }
+
+struct ProgSpec {
+  bpf_prog_type type;
+  bpf_attach_type attach;
+};
+
+// Loads "[call helper;] r0 = 1; exit" and returns the fd or -errno.
+int load_prog(const ProgSpec& spec, int helper) {
+  std::vector<bpf_insn> insns;
+  if (helper >= 0) {
+    insns.push_back(mov64_imm(BPF_REG_2, 0));
+    insns.push_back(call(helper));
+  }
+  insns.push_back(mov64_imm(BPF_REG_0, 1));
+  insns.push_back(exit_insn());
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = spec.attach);
+  const int fd = bpf_prog_load(spec.type, "shunt_probe", "GPL", insns.data(), insns.size(), &opts);
+  return fd < 0 ? -errno : fd;
+}
+
+std::string errno_text(int negative) { return std::strerror(-negative); }
+
+class Prober {
+ public:
+  explicit Prober(std::set<std::string> disabled) : disabled_(std::move(disabled)) {}
+
+  void add(std::string name, std::string description, bool present, std::string detail = {}) {
+    if (present && disabled_.contains(name)) {
+      present = false;
+      detail = "disabled for testing";
+    }
+    features_.push_back({std::move(name), std::move(description), present,
+                         present ? std::string() : std::move(detail)});
+  }
+
+  void attach_probe(const std::string& name, const std::string& description, ProgSpec spec,
+                    int cgroup_fd, const std::string& no_cgroup_reason) {
+    const int fd = load_prog(spec, -1);
+    if (fd < 0) {
+      add(name, description, false, "load: " + errno_text(fd));
+      return;
+    }
+    if (cgroup_fd < 0) {
+      close(fd);
+      add(name, description, false, no_cgroup_reason);
+      return;
+    }
+    const int link = bpf_link_create(fd, cgroup_fd, spec.attach, nullptr);
+    const int err = errno;
+    close(fd);
+    if (link < 0) {
+      add(name, description, false, std::string("bpf_link attach: ") + std::strerror(err));
+      return;
+    }
+    close(link);  // detaches: the link is not pinned
+    add(name, description, true);
+  }
+
+  void helper_probe(const std::string& name, const std::string& description, ProgSpec spec,
+                    int helper) {
+    const int fd = load_prog(spec, helper);
+    if (fd >= 0) close(fd);
+    add(name, description, fd >= 0, fd < 0 ? "verifier refused the helper: " + errno_text(fd) : "");
+  }
+
+  std::vector<Feature> take() { return std::move(features_); }
+
+ private:
+  std::set<std::string> disabled_;
+  std::vector<Feature> features_;
+};
+
+constexpr ProgSpec kConnect4{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT};
+constexpr ProgSpec kConnect6{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT};
+constexpr ProgSpec kPeername4{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETPEERNAME};
+constexpr ProgSpec kPeername6{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_GETPEERNAME};
+constexpr ProgSpec kSockops{BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS};
+constexpr ProgSpec kGetsockopt{BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKOPT};
+
+bool so_netns_cookie_works(std::string& detail) {
+  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    detail = std::strerror(errno);
+    return false;
+  }
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  const bool ok = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0;
+  if (!ok) detail = std::strerror(errno);
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+const std::vector<std::string>& ebpf_mode_requirements() {
+  static const std::vector<std::string> names = {
+      "bpf_syscall",          "btf_vmlinux",          "cgroup2",
+      "bpffs",                "map_lru_hash",         "map_percpu_hash",
+      "prog_connect4",        "prog_connect6",        "prog_sockops",
+      "prog_getsockopt",      "prog_getpeername4",    "prog_getpeername6",
+      "helper_netns_cookie_sock_addr", "helper_netns_cookie_sockopt",
+      "helper_socket_cookie_sock_addr", "helper_socket_cookie_sockops",
+      "helper_sock_ops_cb_flags_set", "helper_current_uid_gid", "so_netns_cookie",
+      "shunt_programs_load"};
+  return names;
+}
+
+ModeChoice choose_mode(const std::vector<Feature>& features, const std::string& requested) {
+  std::vector<std::string> missing;
+  for (const auto& name : ebpf_mode_requirements()) {
+    bool present = false;
+    for (const auto& f : features) present = present || (f.name == name && f.present);
+    if (!present) missing.push_back(name);
+  }
+  if (missing.empty()) {
+    return {"ebpf", requested == "ebpf" ? "ebpf requested; every feature it needs is present"
+                                        : "every feature ebpf mode needs is present"};
+  }
+  std::string list;
+  for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+  return {"none", "ebpf mode is not possible, missing: " + list +
+                      "; the firewall modes (tproxy, redirect) are not part of this build yet"};
+}
+
+std::set<std::string> parse_feature_list(const std::string& text) {
+  std::set<std::string> names;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) names.insert(item);
+  }
+  return names;
+}
+
+ProbeReport run_probe(const std::string& requested_mode, std::set<std::string> disabled) {
+  if (const char* env = std::getenv("SHUNT_PROBE_DISABLE")) {
+    disabled.merge(parse_feature_list(env));
+  }
+  ProbeReport report;
+  utsname u{};
+  if (uname(&u) == 0) report.kernel = std::string(u.release);
+  Prober p(std::move(disabled));
+
+  const int trivial = load_prog({BPF_PROG_TYPE_SOCKET_FILTER, BPF_CGROUP_INET_INGRESS}, -1);
+  p.add("bpf_syscall", "bpf() loads programs (root or CAP_BPF+CAP_NET_ADMIN)", trivial >= 0,
+        trivial < 0 ? errno_text(trivial) : "");
+  if (trivial >= 0) close(trivial);
+  p.add("btf_vmlinux", "kernel BTF at /sys/kernel/btf/vmlinux (CO-RE)",
+        std::filesystem::exists("/sys/kernel/btf/vmlinux"), "not found");
+
+  auto cg2 = find_cgroup2_mount();
+  p.add("cgroup2", "a cgroup v2 hierarchy is mounted", cg2.ok(),
+        cg2.ok() ? "" : cg2.error().describe());
+  p.add("bpffs", "bpf filesystem mounted or mountable at /sys/fs/bpf",
+        is_on_bpffs("/sys/fs/bpf") || std::filesystem::is_directory("/sys/fs/bpf"),
+        "/sys/fs/bpf missing");
+
+  const int lru = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_HASH, nullptr);
+  p.add("map_lru_hash", "LRU hash maps", lru == 1, lru < 0 ? errno_text(lru) : "unsupported");
+  const int percpu = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_PERCPU_HASH, nullptr);
+  p.add("map_percpu_hash", "per-CPU hash maps", percpu == 1,
+        percpu < 0 ? errno_text(percpu) : "unsupported");
+
+  // A scratch cgroup with no processes in it: attaching there is harmless.
+  std::string scratch;
+  int cgroup_fd = -1;
+  std::string no_cgroup = "no cgroup2 to attach to";
+  if (cg2) {
+    scratch = *cg2 + "/shunt-probe-" + std::to_string(getpid());
+    if (mkdir(scratch.c_str(), 0755) == 0 || errno == EEXIST) {
+      cgroup_fd = open(scratch.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (cgroup_fd < 0) no_cgroup = "cannot create scratch cgroup " + scratch + ": " + std::strerror(errno);
+  }
+  p.attach_probe("prog_connect4", "cgroup/connect4 attached with bpf_link (5.7)", kConnect4,
+                 cgroup_fd, no_cgroup);
+  p.attach_probe("prog_connect6", "cgroup/connect6 attached with bpf_link (5.7)", kConnect6,
+                 cgroup_fd, no_cgroup);
+  p.attach_probe("prog_sockops", "sockops attached with bpf_link", kSockops, cgroup_fd, no_cgroup);
+  p.attach_probe("prog_getsockopt", "cgroup/getsockopt attached with bpf_link (5.3)",
+                 kGetsockopt, cgroup_fd, no_cgroup);
+  p.attach_probe("prog_getpeername4", "cgroup/getpeername4 attached with bpf_link (5.8)",
+                 kPeername4, cgroup_fd, no_cgroup);
+  p.attach_probe("prog_getpeername6", "cgroup/getpeername6 attached with bpf_link (5.8)",
+                 kPeername6, cgroup_fd, no_cgroup);
+  if (cgroup_fd >= 0) close(cgroup_fd);
+  if (!scratch.empty()) rmdir(scratch.c_str());
+
+  p.helper_probe("helper_netns_cookie_sock_addr", "bpf_get_netns_cookie in cgroup/connect",
+                 kConnect4, BPF_FUNC_get_netns_cookie);
+  p.helper_probe("helper_netns_cookie_sockopt", "bpf_get_netns_cookie in cgroup/getsockopt",
+                 kGetsockopt, BPF_FUNC_get_netns_cookie);
+  p.helper_probe("helper_socket_cookie_sock_addr", "bpf_get_socket_cookie in cgroup/connect",
+                 kConnect4, BPF_FUNC_get_socket_cookie);
+  p.helper_probe("helper_socket_cookie_sockops", "bpf_get_socket_cookie in sockops", kSockops,
+                 BPF_FUNC_get_socket_cookie);
+  p.helper_probe("helper_sock_ops_cb_flags_set", "bpf_sock_ops_cb_flags_set in sockops",
+                 kSockops, BPF_FUNC_sock_ops_cb_flags_set);
+  p.helper_probe("helper_current_uid_gid", "bpf_get_current_uid_gid in cgroup/connect",
+                 kConnect4, BPF_FUNC_get_current_uid_gid);
+
+  std::string detail;
+  const bool cookie_ok = so_netns_cookie_works(detail);
+  p.add("so_netns_cookie", "SO_NETNS_COOKIE socket option (5.14)", cookie_ok, detail);
+
+  auto skeleton = ShuntSkeleton::open();
+  Status loaded = skeleton ? skeleton->load() : Status(skeleton.error());
+  p.add("shunt_programs_load", "shunt's own programs pass this kernel's verifier", loaded.ok(),
+        loaded.ok() ? "" : loaded.error().describe());
+
+  report.features = p.take();
+  report.choice = choose_mode(report.features, requested_mode);
+  return report;
+}
+
+nlohmann::ordered_json probe_to_json(const ProbeReport& report) {
+  nlohmann::ordered_json j;
+  j["kernel"] = report.kernel;
+  j["mode"] = report.choice.mode;
+  j["reason"] = report.choice.reason;
+  nlohmann::ordered_json features = nlohmann::ordered_json::array();
+  for (const auto& f : report.features) {
+    nlohmann::ordered_json item;
+    item["name"] = f.name;
+    item["description"] = f.description;
+    item["present"] = f.present;
+    if (!f.present) item["detail"] = f.detail;
+    features.push_back(std::move(item));
+  }
+  j["features"] = std::move(features);
+  return j;
+}
+
+std::string format_probe(const ProbeReport& report) {
+  std::string out = fmt::format("kernel {}\n", report.kernel);
+  for (const auto& f : report.features) {
+    out += fmt::format("  {:<4} {:<32} {}{}\n", f.present ? "yes" : "NO", f.name, f.description,
+                       f.present ? "" : " -- " + f.detail);
+  }
+  out += fmt::format("mode: {} ({})\n", report.choice.mode, report.choice.reason);
+  return out;
+}
+
+}  // namespace shunt::agent
