@@ -49,6 +49,7 @@ std::string format_access_log_line(const AccessLogRecord& r) {
   j["original_dst"] = endpoint_or_null(r.original_dst);
   if (!r.original_dst_source.empty()) j["original_dst_source"] = r.original_dst_source;
   j["upstream"] = endpoint_or_null(r.upstream);
+  j["upstream_local"] = endpoint_or_null(r.upstream_local);
   j["bytes_up"] = r.bytes_up;
   j["bytes_down"] = r.bytes_down;
   j["duration_ms"] = r.duration.count();

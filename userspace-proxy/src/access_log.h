@@ -39,6 +39,7 @@ struct AccessLogRecord {
   std::optional<TcpEndpoint> original_dst;
   std::string original_dst_source;  // "sockopt" or "local"
   std::optional<TcpEndpoint> upstream;
+  std::optional<TcpEndpoint> upstream_local;  // the proxy's side: what the server sees
   uint64_t bytes_up = 0;    // client -> upstream
   uint64_t bytes_down = 0;  // upstream -> client
   std::chrono::milliseconds duration{0};

@@ -29,6 +29,13 @@ std::optional<TcpEndpoint> remote_of(const tcp::socket& s) {
   return normalize_endpoint(ep);
 }
 
+std::optional<TcpEndpoint> local_of(const tcp::socket& s) {
+  boost::system::error_code ec;
+  auto ep = s.local_endpoint(ec);
+  if (ec) return std::nullopt;
+  return normalize_endpoint(ep);
+}
+
 // Opens the upstream socket with the bypass mark set before connect(), so
 // cgroup/connect recognises it as the proxy's own.
 boost::system::error_code open_upstream(tcp::socket& upstream, const TcpEndpoint& dst,
@@ -120,6 +127,7 @@ asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint liste
     co_return;
   }
   record.upstream = remote_of(upstream);
+  record.upstream_local = local_of(upstream);
   spdlog::debug("[c{}] {} -> {}", id, record.client ? format_endpoint(*record.client) : "?",
                 format_endpoint(original->endpoint));
 

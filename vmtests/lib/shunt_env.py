@@ -1,0 +1,288 @@
+"""Throwaway topologies for shunt's scenario tests.
+
+A Topology is two or three network namespaces joined by veth ("pod",
+"srv", optionally "oth"), a cgroup v2 directory created for the test, a
+bpffs directory, an agent attached at that cgroup and a proxy in the pod
+namespace (sidecar placement). Nothing is attached at the machine's cgroup
+root and no rule of the root network namespace is touched; close() removes
+everything, and is registered as a cleanup before anything is created.
+"""
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOOLS = os.path.join(os.path.dirname(HERE), "tools")
+BIN = os.environ.get("SHUNT_BIN", os.path.join(os.path.dirname(os.path.dirname(HERE)), "build", "bin"))
+AGENT = os.path.join(BIN, "shunt-agent")
+PROXY = os.path.join(BIN, "shunt-proxy")
+TEST_PREFIX = "shunt-t"
+ECHO_PORT = 7000
+_counter = itertools.count()
+
+
+def cgroup2_root():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            parts = line.split()
+            dash = parts.index("-")
+            if parts[dash + 1] == "cgroup2":
+                return parts[4]
+    raise RuntimeError("no cgroup2 mount")
+
+
+def run(cmd, check=True, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
+    return r
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+class Topology:
+    def __init__(self, name, agent_args=(), proxy_args=(), proxy_uid=None, with_other=False):
+        self.tag = f"{name[:5]}{os.getpid() % 10000}{next(_counter)}"
+        self.tmp = tempfile.mkdtemp(prefix=f"shunt-test-{self.tag}-")
+        self.ns = {r: f"{TEST_PREFIX}-{self.tag}-{r}" for r in ("pod", "srv", "oth")}
+        self.cgroup = os.path.join(cgroup2_root(), f"shunt-test-{self.tag}")
+        self.bpffs = f"/sys/fs/bpf/shunt-test-{self.tag}"
+        self.socket = os.path.join(self.tmp, "agent.sock")
+        self.access_log_path = os.path.join(self.tmp, "access.log")
+        self.server_report = os.path.join(self.tmp, "server.jsonl")
+        self.agent_args = list(agent_args)
+        self.proxy_args = list(proxy_args)
+        self.proxy_uid = proxy_uid
+        self.with_other = with_other
+        self.procs = {}
+        self.problems = []
+        self.created_ns = []
+
+    # ---- set-up -------------------------------------------------------
+    def start(self):
+        os.makedirs(self.cgroup)
+        self._network()
+        self._server()
+        self.start_agent()
+        self.start_proxy()
+        self.enroll("pod")
+        return self
+
+    def _network(self):
+        names = ["pod", "srv"] + (["oth"] if self.with_other else [])
+        for role in names:
+            run(["ip", "netns", "add", self.ns[role]])
+            self.created_ns.append(self.ns[role])
+            run(["ip", "-n", self.ns[role], "link", "set", "lo", "up"])
+        self._link("pod", "srv", 0)
+        if self.with_other:
+            self._link("oth", "srv", 1)
+
+    def _link(self, a, b, subnet):
+        ia, ib = f"s{self.tag}{subnet}a"[:15], f"s{self.tag}{subnet}b"[:15]
+        run(["ip", "link", "add", ia, "netns", self.ns[a], "type", "veth", "peer", "name", ib,
+             "netns", self.ns[b]])
+        for role, ifname, host in ((a, ia, 1), (b, ib, 2)):
+            n = self.ns[role]
+            run(["ip", "-n", n, "addr", "add", f"10.201.{subnet}.{host}/24", "dev", ifname])
+            run(["ip", "-n", n, "addr", "add", f"fd00:201:{subnet}::{host}/64", "dev", ifname, "nodad"])
+            run(["ip", "-n", n, "link", "set", ifname, "up"])
+
+    def _server(self):
+        ready = os.path.join(self.tmp, "server.ready")
+        self.spawn("server", ["ip", "netns", "exec", self.ns["srv"], "python3",
+                              os.path.join(TOOLS, "echo_server.py"), "--port", str(ECHO_PORT),
+                              "--report", self.server_report, "--ready", ready])
+        wait_for(lambda: os.path.exists(ready), what="echo server")
+
+    def spawn(self, name, cmd, in_cgroup=False):
+        log = open(os.path.join(self.tmp, f"{name}.log"), "a")
+        procs_file = os.path.join(self.cgroup, "cgroup.procs")
+
+        def enter():
+            if in_cgroup:
+                with open(procs_file, "w") as f:
+                    f.write(str(os.getpid()))
+
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=enter, env=env)
+        self.procs[name] = p
+        return p
+
+    def log_text(self, name):
+        try:
+            with open(os.path.join(self.tmp, f"{name}.log")) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def start_agent(self, extra=()):
+        self.spawn("agent", [AGENT, "run", "--cgroup", self.cgroup, "--bpffs", self.bpffs,
+                             "--socket", self.socket] + self.agent_args + list(extra))
+        wait_for(lambda: self.agent_cli("status", check=False).returncode == 0
+                 or self.procs["agent"].poll() is not None, what="agent control socket")
+        if self.procs["agent"].poll() is not None:
+            raise RuntimeError("agent exited: " + self.log_text("agent"))
+
+    def start_proxy(self):
+        before = self.log_text("proxy").count("outbound listener on")
+        drop = []
+        if self.proxy_uid is not None:
+            # The proxy runs as its own user; the log must be writable by it.
+            open(self.access_log_path, "a").close()
+            os.chown(self.access_log_path, self.proxy_uid, self.proxy_uid)
+            drop = ["setpriv", f"--reuid={self.proxy_uid}", f"--regid={self.proxy_uid}",
+                    "--clear-groups"]
+        self.spawn("proxy", ["ip", "netns", "exec", self.ns["pod"], *drop, PROXY,
+                             "--access-log", self.access_log_path] + self.proxy_args,
+                   in_cgroup=True)
+        wait_for(lambda: self.log_text("proxy").count("outbound listener on") > before
+                 or self.procs["proxy"].poll() is not None, what="proxy listener")
+        if self.procs["proxy"].poll() is not None:
+            raise RuntimeError("proxy exited: " + self.log_text("proxy"))
+
+    # ---- actions ------------------------------------------------------
+    def agent_cli(self, *args, check=False):
+        return run([AGENT, *args, "--socket", self.socket], check=check)
+
+    def enroll(self, role):
+        return self.agent_cli("enroll", "--netns", f"/run/netns/{self.ns[role]}", check=True)
+
+    def unenroll(self, role):
+        return self.agent_cli("unenroll", "--netns", f"/run/netns/{self.ns[role]}", check=True)
+
+    def status(self):
+        return json.loads(self.agent_cli("status", "--json", check=True).stdout)
+
+    def in_ns(self, role, cmd, in_cgroup=True, timeout=60):
+        procs_file = os.path.join(self.cgroup, "cgroup.procs")
+
+        def enter():
+            if in_cgroup:
+                with open(procs_file, "w") as f:
+                    f.write(str(os.getpid()))
+
+        return subprocess.run(["ip", "netns", "exec", self.ns[role], *cmd], capture_output=True,
+                              text=True, preexec_fn=enter, timeout=timeout)
+
+    def client(self, host, port=ECHO_PORT, role="pod", **options):
+        cmd = ["python3", os.path.join(TOOLS, "client.py"), "--host", host, "--port", str(port)]
+        for k, v in options.items():
+            flag = "--" + k.replace("_", "-")
+            cmd += [flag] if v is True else [flag, str(v)]
+        r = self.in_ns(role, cmd)
+        if r.returncode != 0:
+            raise RuntimeError(f"client failed: {r.stderr}")
+        return json.loads(r.stdout)
+
+    def client_async(self, host, port=ECHO_PORT, role="pod", **options):
+        cmd = ["python3", os.path.join(TOOLS, "client.py"), "--host", host, "--port", str(port)]
+        for k, v in options.items():
+            cmd += ["--" + k.replace("_", "-"), str(v)]
+        procs_file = os.path.join(self.cgroup, "cgroup.procs")
+
+        def enter():
+            with open(procs_file, "w") as f:
+                f.write(str(os.getpid()))
+
+        return subprocess.Popen(["ip", "netns", "exec", self.ns[role], *cmd], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, preexec_fn=enter)
+
+    def access_log(self):
+        try:
+            with open(self.access_log_path) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def wait_access_log(self, count, timeout=10):
+        wait_for(lambda: len(self.access_log()) >= count, timeout, f"{count} access-log lines")
+        return self.access_log()
+
+    def server_seen(self):
+        try:
+            with open(self.server_report) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def stop(self, name, sig=signal.SIGTERM, expect_clean=True):
+        p = self.procs.pop(name, None)
+        if p is None or p.poll() is not None:
+            return None
+        p.send_signal(sig)
+        try:
+            rc = p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+            self.problems.append(f"{name} did not stop on {sig!r}")
+        if expect_clean and rc != 0:
+            self.problems.append(f"{name} exited with {rc}: {self.log_text(name)[-2000:]}")
+        return rc
+
+    # ---- tear-down ----------------------------------------------------
+    def close(self):
+        for name in ("proxy", "agent"):
+            self.stop(name)
+        for name in list(self.procs):
+            self.stop(name, expect_clean=False)
+        for name in ("agent", "proxy"):
+            text = self.log_text(name)
+            if "AddressSanitizer" in text or "runtime error:" in text or "LeakSanitizer" in text:
+                self.problems.append(f"sanitizer report in {name} log:\n{text[-4000:]}")
+        run([AGENT, "uninstall", "--cgroup", self.cgroup, "--bpffs", self.bpffs, "--socket",
+             self.socket], check=False)
+        for ns in self.created_ns:
+            run(["ip", "netns", "del", ns], check=False)
+        if os.path.isdir(self.cgroup):
+            self._empty_cgroup()
+            try:
+                os.rmdir(self.cgroup)
+            except OSError as e:
+                self.problems.append(f"cannot remove cgroup {self.cgroup}: {e}")
+        if os.path.exists(self.bpffs):
+            self.problems.append(f"bpffs dir {self.bpffs} left after uninstall")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        problems, self.problems = self.problems, []
+        if problems:
+            raise AssertionError("; ".join(problems))
+
+    def _empty_cgroup(self):
+        procs = os.path.join(self.cgroup, "cgroup.procs")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with open(procs) as f:
+                pids = [int(x) for x in f.read().split()]
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+
+
+def bpftool_json(*args):
+    r = run(["bpftool", "-j", *args], check=False)
+    if r.returncode != 0 or not r.stdout.strip():
+        return []
+    return json.loads(r.stdout)
+
+
+def attached_programs(cgroup):
+    return [p.get("name", "") for p in bpftool_json("cgroup", "show", cgroup)]

@@ -1,0 +1,132 @@
+"""Outbound redirection on the host kernel: what the application, the
+proxy and the server each see."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from shunt_env import ECHO_PORT, Topology  # noqa: E402
+
+SRV4 = "10.201.0.2"
+SRV6 = "fd00:201::2"
+MIB = 1024 * 1024
+
+
+class RedirectTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.t = Topology("redir", with_other=True)
+        cls.addClassCleanup(cls.t.close)
+        cls.t.start()
+
+    def last_log_for(self, client):
+        """The access-log line of the connection the client made."""
+        port = client["sockname"][1]
+        for line in reversed(self.t.wait_access_log(1)):
+            if line["client"].endswith(f":{port}"):
+                return line
+        self.fail(f"no access-log line for client port {port}: {self.t.access_log()}")
+
+    def check_redirected_echo(self, host, bracketed):
+        before = len(self.t.access_log())
+        r = self.t.client(host, size=MIB)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["received"], MIB)
+        # getpeername() in the application shows the original destination.
+        self.assertEqual(r["peername"][:2], [host, ECHO_PORT])
+        self.t.wait_access_log(before + 1)
+        line = self.last_log_for(r)
+        self.assertEqual(line["original_dst"], f"{bracketed}:{ECHO_PORT}")
+        self.assertEqual(line["original_dst_source"], "sockopt")
+        self.assertEqual(line["upstream"], f"{bracketed}:{ECHO_PORT}")
+        self.assertEqual(line["result"], "ok")
+        self.assertEqual(line["bytes_up"], MIB)
+        self.assertEqual(line["bytes_down"], MIB)
+        for key in ("ts", "id", "listener", "client", "duration_ms"):
+            self.assertIn(key, line)
+        # The server's peer is the proxy's upstream socket, not the app's.
+        seen = [s for s in self.t.server_seen() if s["bytes"] == MIB]
+        self.assertTrue(seen)
+        peers = {f"{s['peer'][0]}:{s['peer'][1]}" for s in seen}
+        upstream_local = line["upstream_local"].replace("[", "").replace("]", "")
+        self.assertIn(upstream_local, peers)
+        self.assertNotEqual(r["sockname"][1], int(upstream_local.rsplit(":", 1)[1]))
+
+    def test_ipv4_1mib_echo_through_proxy(self):
+        self.check_redirected_echo(SRV4, SRV4)
+
+    def test_ipv6_1mib_echo_through_proxy(self):
+        self.check_redirected_echo(SRV6, "[fd00:201::2]")
+
+    def test_non_enrolled_namespace_untouched(self):
+        before = len(self.t.access_log())
+        r = self.t.client("10.201.1.2", role="oth", size=4096)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["peername"], ["10.201.1.2", ECHO_PORT])
+        # The server saw the client's own socket: nothing in between.
+        seen = self.t.server_seen()
+        self.assertIn(["10.201.1.1", r["sockname"][1]], [s["peer"] for s in seen])
+        self.assertEqual(len(self.t.access_log()), before)
+
+    def test_udp_is_not_redirected(self):
+        before = len(self.t.access_log())
+        r = self.t.client(SRV4, udp=True)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["from"], [SRV4, ECHO_PORT])
+        self.assertEqual(len(self.t.access_log()), before)
+
+    def test_loopback_destinations_are_not_redirected(self):
+        before = len(self.t.access_log())
+        code = ("import socket\n"
+                "for fam, host in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1')):\n"
+                "    l = socket.socket(fam); l.bind((host, 0)); l.listen()\n"
+                "    c = socket.socket(fam); c.connect(l.getsockname()[:2])\n"
+                "    a, peer = l.accept()\n"
+                "    assert peer[:2] == c.getsockname()[:2], (peer, c.getsockname())\n"
+                "    assert c.getpeername()[:2] == l.getsockname()[:2]\n"
+                "print('direct')\n")
+        r = self.t.in_ns("pod", ["python3", "-c", code])
+        self.assertEqual(r.stdout.strip(), "direct", r.stderr)
+        self.assertEqual(len(self.t.access_log()), before)
+
+    def test_connections_to_proxy_ports_are_not_redirected(self):
+        before = len(self.t.access_log())
+        r = self.t.client(SRV4, port=15001, size=10, timeout=3)
+        self.assertFalse(r["ok"])
+        self.assertEqual(r["error"], "ConnectionRefusedError")
+        self.assertEqual(len(self.t.access_log()), before)
+
+    def test_200_concurrent_connections(self):
+        before = len(self.t.access_log())
+        r = self.t.client(SRV4, size=16384, concurrency=200, timeout=30)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["completed"], 200)
+        lines = self.t.wait_access_log(before + 200, timeout=30)
+        self.assertEqual(sum(1 for x in lines[before:] if x["result"] == "ok"), 200)
+
+    def test_sidecar_placement_has_no_loop(self):
+        # The proxy runs in the pod's namespace and cgroup: each application
+        # connection makes exactly one proxied connection, never more.
+        before = len(self.t.access_log())
+        r = self.t.client(SRV4, size=100)
+        self.assertTrue(r["ok"], r)
+        self.t.wait_access_log(before + 1)
+        import time
+        time.sleep(0.3)
+        self.assertEqual(len(self.t.access_log()), before + 1)
+        counters = self.t.status()["enrolled"][0]["counters"]
+        self.assertGreater(counters["skipped_bypass"], 0)
+
+    def test_status_lists_the_enrolled_namespace(self):
+        s = self.t.status()
+        self.assertEqual(s["mode"], "ebpf")
+        self.assertEqual(s["cgroup"], self.t.cgroup)
+        self.assertIn("link_shunt_connect4", s["pins"])
+        self.assertEqual([e["netns"] for e in s["enrolled"]], [f"/run/netns/{self.t.ns['pod']}"])
+        text = self.t.agent_cli("status").stdout
+        self.assertIn("ebpf", text)
+        self.assertIn(self.t.ns["pod"], text)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
