@@ -69,9 +69,14 @@ Result<NetnsIdentity> KernelNetnsResolver::resolve(const std::string& path) {
   if (fstat(fd.get(), &st) != 0) return errno_error("network namespace " + path);
   NetnsIdentity identity;
   identity.inode = st.st_ino;
-  struct stat host {};
-  identity.is_host = stat("/proc/1/ns/net", &host) == 0 && host.st_ino == st.st_ino &&
-                     host.st_dev == st.st_dev;
+  // The machine's own namespace: the agent's (it runs on the host network)
+  // and init's, when it may look at init's.
+  for (const char* own : {"/proc/self/ns/net", "/proc/1/ns/net"}) {
+    struct stat host {};
+    if (stat(own, &host) == 0 && host.st_ino == st.st_ino && host.st_dev == st.st_dev) {
+      identity.is_host = true;
+    }
+  }
   auto cookie = cookie_inside(fd.get());
   if (!cookie) {
     return Error{cookie.error().code, "network namespace " + path + ": " + cookie.error().message};

@@ -12,7 +12,7 @@ namespace shunt::agent {
 struct NetnsIdentity {
   uint64_t cookie = 0;
   uint64_t inode = 0;
-  bool is_host = false;  // the namespace of PID 1: the machine's own
+  bool is_host = false;  // the agent's own (or PID 1's): the machine's network
 };
 
 // Injected so that the control logic is tested without root.

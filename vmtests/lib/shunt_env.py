@@ -108,7 +108,6 @@ class Topology:
         wait_for(lambda: os.path.exists(ready), what="echo server")
 
     def spawn(self, name, cmd, in_cgroup=False):
-        log = open(os.path.join(self.tmp, f"{name}.log"), "a")
         procs_file = os.path.join(self.cgroup, "cgroup.procs")
 
         def enter():
@@ -118,7 +117,9 @@ class Topology:
 
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=enter, env=env)
+        with open(os.path.join(self.tmp, f"{name}.log"), "a") as log:
+            p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=enter,
+                                 env=env)
         self.procs[name] = p
         return p
 
@@ -142,6 +143,7 @@ class Topology:
         drop = []
         if self.proxy_uid is not None:
             # The proxy runs as its own user; the log must be writable by it.
+            os.chmod(self.tmp, 0o711)
             open(self.access_log_path, "a").close()
             os.chown(self.access_log_path, self.proxy_uid, self.proxy_uid)
             drop = ["setpriv", f"--reuid={self.proxy_uid}", f"--regid={self.proxy_uid}",

@@ -35,14 +35,27 @@ def echo_once(host, port, size, timeout, hold=0.0, hold_file=None):
             time.sleep(hold)
         payload = os.urandom(size)
         received = bytearray()
-        sender = threading.Thread(target=lambda: (s.sendall(payload), s.shutdown(socket.SHUT_WR)))
+        send_error = []
+
+        def send():
+            try:
+                s.sendall(payload)
+                s.shutdown(socket.SHUT_WR)
+            except OSError as e:  # a reset may surface here instead of in recv
+                send_error.append(e)
+
+        sender = threading.Thread(target=send)
         sender.start()
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-        sender.join()
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        finally:
+            sender.join()
+        if send_error:
+            raise send_error[0]
         out["sent"] = len(payload)
         out["received"] = len(received)
         out["intact"] = hashlib.sha256(payload).digest() == hashlib.sha256(received).digest()
