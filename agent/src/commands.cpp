@@ -34,7 +34,9 @@ void add_socket_flag(CLI::App* cmd, AgentConfig& flags) {
       ->default_val(kDefaultSocket);
 }
 
-Result<AgentConfig> merged_config(const CLI::App& cmd, const CommandLine& cl) {
+}  // namespace
+
+Result<AgentConfig> run_config(const CLI::App& cmd, const CommandLine& cl) {
   AgentConfig config;
   if (!cl.config_file.empty()) {
     auto loaded = load_agent_yaml_file(cl.config_file);
@@ -78,13 +80,15 @@ Result<AgentConfig> merged_config(const CLI::App& cmd, const CommandLine& cl) {
   return config;
 }
 
+namespace {
+
 Result<std::string> resolve_cgroup(const std::string& configured) {
   if (!configured.empty()) return configured;
   return find_cgroup2_mount();
 }
 
 int command_run(const CLI::App& cmd, const CommandLine& cl) {
-  auto config = merged_config(cmd, cl);
+  auto config = run_config(cmd, cl);
   if (!config) return fail(config.error().describe());
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   install_libbpf_logger();

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "config.h"
+#include "agent_config.h"
 
 namespace CLI {
 class App;
@@ -25,6 +25,8 @@ struct CommandLine {
 };
 
 void register_commands(CLI::App& app, CommandLine& cl);
+// The configuration `run` uses: defaults, then --config, then flags.
+Result<AgentConfig> run_config(const CLI::App& run_command, const CommandLine& cl);
 int run_selected_command(CLI::App& app, CommandLine& cl);
 
 }  // namespace shunt::agent

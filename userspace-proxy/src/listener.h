@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "access_log.h"
-#include "config.h"
+#include "proxy_config.h"
 #include "shunt/error.h"
 
 namespace shunt::proxy {

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "access_log.h"
-#include "config.h"
+#include "proxy_config.h"
 #include "listener.h"
 
 using namespace shunt::proxy;

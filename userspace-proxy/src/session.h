@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "access_log.h"
-#include "config.h"
+#include "proxy_config.h"
 
 namespace shunt::proxy {
 

@@ -1,4 +1,4 @@
-#include "config.h"
+#include "agent_config.h"
 
 #include <yaml-cpp/yaml.h>
 

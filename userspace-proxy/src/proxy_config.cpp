@@ -1,4 +1,4 @@
-#include "config.h"
+#include "proxy_config.h"
 
 #include <yaml-cpp/yaml.h>
 

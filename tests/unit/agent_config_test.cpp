@@ -1,0 +1,116 @@
+#include <gtest/gtest.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+
+#include "commands.h"
+#include "agent_config.h"
+
+using namespace shunt::agent;
+
+namespace {
+
+shunt::Result<AgentConfig> run_args(std::vector<std::string> args) {
+  CLI::App app;
+  CommandLine cl;
+  register_commands(app, cl);
+  std::vector<const char*> argv{"shunt-agent", "run"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  app.parse(static_cast<int>(argv.size()), argv.data());
+  return run_config(*app.get_subcommand("run"), cl);
+}
+
+}  // namespace
+
+TEST(AgentConfig, Defaults) {
+  const AgentConfig c;
+  EXPECT_EQ(c.bpffs, "/sys/fs/bpf/shunt");
+  EXPECT_EQ(c.socket, "/run/shunt/agent.sock");
+  EXPECT_EQ(c.cgroup, "");  // root of the cgroup2 mount, found at run time
+  EXPECT_EQ(c.outbound_port, 15001);
+  EXPECT_EQ(c.proxy_mark, 0xa55u);
+  EXPECT_TRUE(validate(c).ok());
+}
+
+TEST(AgentConfig, YamlSettings) {
+  auto c = parse_agent_yaml(
+      "cgroup: /sys/fs/cgroup/x\nbpffs: /sys/fs/bpf/y\nsocket: /run/z.sock\nmode: ebpf\n"
+      "proxy-mark: 0x1\nbypass-uid: 1337\nbypass-gid: none\noutbound-port: 15101\n"
+      "inbound-port: 15106\nredirect-loopback: true\nallow-host-netns: no\nlog-level: debug\n");
+  ASSERT_TRUE(c.ok()) << c.error().describe();
+  EXPECT_EQ(c->cgroup, "/sys/fs/cgroup/x");
+  EXPECT_EQ(c->bypass_uid, 1337u);
+  EXPECT_EQ(c->bypass_gid, SHUNT_ID_NONE);
+  EXPECT_EQ(c->outbound_port, 15101);
+  EXPECT_TRUE(c->redirect_loopback);
+  EXPECT_FALSE(c->allow_host_netns);
+}
+
+TEST(AgentConfig, InvalidSettingsAreNamed) {
+  struct Case {
+    const char* yaml;
+    const char* word;
+  };
+  for (const auto& [yaml, word] : std::vector<Case>{{"cgroups: /x", "cgroups"},
+                                                    {"bypass-uid: root", "bypass-uid"},
+                                                    {"outbound-port: 0", "outbound-port"},
+                                                    {"redirect-loopback: maybe", "redirect-loopback"},
+                                                    {"proxy-mark: [1]", "proxy-mark"}}) {
+    auto c = parse_agent_yaml(yaml);
+    ASSERT_FALSE(c.ok()) << yaml;
+    EXPECT_NE(c.error().message.find(word), std::string::npos) << c.error().message;
+  }
+  AgentConfig c;
+  c.mode = "tproxy";
+  EXPECT_NE(validate(c).error().message.find("not implemented"), std::string::npos);
+  c = AgentConfig{};
+  c.proxy_mark = 0;
+  EXPECT_FALSE(validate(c).ok());  // the proxy would loop
+  c.bypass_uid = 1337;
+  EXPECT_TRUE(validate(c).ok());
+  c = AgentConfig{};
+  c.bpffs = "relative/dir";
+  EXPECT_FALSE(validate(c).ok());
+  c = AgentConfig{};
+  c.inbound_port = c.outbound_port;
+  EXPECT_FALSE(validate(c).ok());
+}
+
+TEST(AgentCommandLine, FlagsWinOverTheFile) {
+  const std::string path = ::testing::TempDir() + "/agent-flags.yaml";
+  std::ofstream(path) << "bpffs: /sys/fs/bpf/from-file\nproxy-mark: 0x7\noutbound-port: 16000\n";
+  auto c = run_args({"--config", path, "--proxy-mark", "0x9", "--cgroup", "/sys/fs/cgroup/t"});
+  ASSERT_TRUE(c.ok()) << c.error().describe();
+  EXPECT_EQ(c->bpffs, "/sys/fs/bpf/from-file");
+  EXPECT_EQ(c->proxy_mark, 0x9u);
+  EXPECT_EQ(c->outbound_port, 16000);
+  EXPECT_EQ(c->cgroup, "/sys/fs/cgroup/t");
+  std::remove(path.c_str());
+}
+
+TEST(AgentCommandLine, ContractNamesParse) {
+  CLI::App app;
+  CommandLine cl;
+  register_commands(app, cl);
+  for (std::vector<const char*> argv :
+       {std::vector<const char*>{"a", "enroll", "--netns", "/run/netns/x", "--socket", "/s"},
+        {"a", "unenroll", "--netns", "/run/netns/x"},
+        {"a", "status", "--json"},
+        {"a", "probe", "--json"},
+        {"a", "uninstall", "--cgroup", "/c", "--bpffs", "/b"},
+        {"a", "run", "--cgroup", "/c", "--bpffs", "/b", "--socket", "/s"}}) {
+    CLI::App fresh;
+    CommandLine fresh_cl;
+    register_commands(fresh, fresh_cl);
+    EXPECT_NO_THROW(fresh.parse(static_cast<int>(argv.size()), argv.data())) << argv[1];
+  }
+  std::vector<const char*> missing{"a", "enroll"};
+  EXPECT_THROW(app.parse(static_cast<int>(missing.size()), missing.data()), CLI::ParseError);
+}
+
+TEST(AgentCommandLine, BadValuesAreErrors) {
+  EXPECT_FALSE(run_args({"--proxy-mark", "lots"}).ok());
+  EXPECT_FALSE(run_args({"--bypass-uid", "-3"}).ok());
+  EXPECT_FALSE(run_args({"--outbound-port", "0"}).ok());
+  EXPECT_FALSE(run_args({"--mode", "magic"}).ok());
+}
