@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Fails when anything a shunt test or demo creates is still on the machine:
+attached shunt programs anywhere under the cgroup2 mount, shunt links,
+bpffs pins, test network namespaces, test cgroups, shunt processes."""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from shunt_env import cgroup2_root  # noqa: E402
+
+
+def bpftool(*args):
+    r = subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True)
+    return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else []
+
+
+def main():
+    problems = []
+    root = cgroup2_root()
+    for entry in bpftool("cgroup", "tree", root):
+        for prog in entry.get("programs", []):
+            if prog.get("name", "").startswith("shunt_"):
+                problems.append(f"program {prog['name']} attached at {entry.get('cgroup')}")
+    for link in bpftool("link", "show"):
+        prog = link.get("prog_id")
+        info = bpftool("prog", "show", "id", str(prog)) if prog else {}
+        if isinstance(info, dict) and info.get("name", "").startswith("shunt_"):
+            problems.append(f"link {link.get('id')} of {info['name']}")
+    if os.path.isdir("/sys/fs/bpf"):
+        for name in os.listdir("/sys/fs/bpf"):
+            if name.startswith("shunt"):
+                problems.append(f"bpffs pin /sys/fs/bpf/{name}")
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in netns.splitlines():
+        if line.startswith("shunt-"):
+            problems.append(f"network namespace {line.split()[0]}")
+    for name in os.listdir(root):
+        if name.startswith("shunt-"):
+            problems.append(f"cgroup {root}/{name}")
+    ps = subprocess.run(["ps", "-eo", "pid,comm"], capture_output=True, text=True).stdout
+    for line in ps.splitlines()[1:]:
+        pid, comm = line.split(None, 1)
+        if comm.startswith("shunt-") and int(pid) != os.getpid():
+            problems.append(f"process {comm.strip()} ({pid})")
+    if problems:
+        print("left behind:\n  " + "\n  ".join(problems))
+        return 1
+    print("nothing of shunt is left on this machine")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
