@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <iostream>
 
@@ -133,7 +134,11 @@ int command_run(const CLI::App& cmd, const CommandLine& cl) {
                                          std::chrono::system_clock::now().time_since_epoch())
                                          .count());
       },
-      [&io] { io.stop(); });
+      [&io] {
+        // Stop a moment later, so that the answer to "shutdown" is written.
+        auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
+        timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });
+      });
   auto server = ControlServer::listen(io, config->socket, handler);
   if (!server) return fail(server.error().describe());
   (*server)->start();

@@ -78,9 +78,19 @@ Result<std::unique_ptr<ProxyServer>> ProxyServer::create(const ProxyConfig& conf
     for (const auto& address : config.outbound_addresses) {
       TcpEndpoint endpoint(asio::ip::make_address(address), config.outbound_port);
       auto acceptor = open_acceptor(worker->io, endpoint, reuse_port);
-      if (!acceptor) return acceptor.error();
+      if (!acceptor) {
+        // A namespace with IPv6 disabled has no ::1; IPv4 alone still works.
+        const int code = acceptor.error().code;
+        if (endpoint.address().is_v6() && (code == EADDRNOTAVAIL || code == EAFNOSUPPORT) &&
+            config.outbound_addresses.size() > 1) {
+          if (i == 0) spdlog::warn("{}; serving IPv4 only", acceptor.error().message);
+          continue;
+        }
+        return acceptor.error();
+      }
       worker->acceptors.push_back(std::move(*acceptor));
     }
+    if (worker->acceptors.empty()) return Error{EADDRNOTAVAIL, "no outbound listener could be opened"};
     server->workers_.push_back(std::move(worker));
   }
   return server;

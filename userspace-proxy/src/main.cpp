@@ -11,6 +11,7 @@
 #include "access_log.h"
 #include "proxy_config.h"
 #include "listener.h"
+#include "session.h"
 
 using namespace shunt::proxy;
 
@@ -33,6 +34,10 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config->log_level));
 
+  if (auto marking = check_mark_permitted(config->mark); !marking) {
+    std::cerr << "shunt-proxy: " << marking.error().describe() << "\n";
+    return 1;
+  }
   auto access_log = AccessLog::open(config->access_log);
   if (!access_log) {
     std::cerr << "shunt-proxy: " << access_log.error().describe() << "\n";

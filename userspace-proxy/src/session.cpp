@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -52,6 +53,21 @@ boost::system::error_code open_upstream(tcp::socket& upstream, const TcpEndpoint
 }
 
 }  // namespace
+
+Status check_mark_permitted(uint32_t mark) {
+  if (mark == 0) return ok_status();
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno_error("socket");
+  const int rc = setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+  const int err = errno;
+  close(fd);
+  if (rc != 0) {
+    return errno_error(err, "cannot set SO_MARK " + std::to_string(mark) +
+                                " on upstream sockets (needs CAP_NET_ADMIN); run with the "
+                                "capability, or use --mark 0 with the agent's bypass-uid");
+  }
+  return ok_status();
+}
 
 ConnectionResult classify_connect_error(const boost::system::error_code& ec) {
   if (ec == asio::error::connection_refused || ec == asio::error::connection_reset) {

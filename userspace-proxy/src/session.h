@@ -18,6 +18,10 @@ struct SessionContext {
   std::atomic<uint64_t>* next_id = nullptr;
 };
 
+// Fails at start-up, not on the first connection, when upstream sockets
+// cannot be marked (SO_MARK needs CAP_NET_ADMIN).
+Status check_mark_permitted(uint32_t mark);
+
 // Maps a connect() failure to the access log's result.
 ConnectionResult classify_connect_error(const boost::system::error_code& ec);
 

@@ -69,6 +69,32 @@ class CommandLineTest(unittest.TestCase):
             f.write("outbound-port: [1, 2]\n")
         self.assertIn("outbound-port", one_line_error(self, run([PROXY, "--config", config], check=False)))
 
+    def test_proxy_that_cannot_mark_refuses_to_start(self):
+        r = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PROXY,
+                 "--outbound-port", "25001"], check=False)
+        self.assertIn("CAP_NET_ADMIN", one_line_error(self, r))
+
+    def test_proxy_serves_ipv4_only_where_ipv6_is_disabled(self):
+        ns = f"shunt-t-cli{os.getpid()}-nov6"
+        run(["ip", "netns", "add", ns])
+        self.addCleanup(lambda: run(["ip", "netns", "del", ns], check=False))
+        run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+        run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.lo.disable_ipv6=1"])
+        run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        import subprocess
+        p = subprocess.Popen(["ip", "netns", "exec", ns, PROXY], stderr=subprocess.PIPE, text=True)
+        try:
+            line = ""
+            while "outbound listener on" not in line:
+                line = p.stderr.readline()
+                self.assertTrue(line, "proxy exited")
+            self.assertIn("127.0.0.1:15001", line)
+            self.assertNotIn("::1", line)
+        finally:
+            p.terminate()
+            self.assertEqual(p.wait(10), 0)
+            p.stderr.close()
+
     def test_probe_reports_features_and_mode(self):
         r = run([AGENT, "probe", "--json"])
         report = json.loads(r.stdout)

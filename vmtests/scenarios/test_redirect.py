@@ -5,7 +5,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from shunt_env import ECHO_PORT, Topology  # noqa: E402
+from shunt_env import ECHO_PORT, TOOLS, Topology, wait_for  # noqa: E402
 
 SRV4 = "10.201.0.2"
 SRV6 = "fd00:201::2"
@@ -88,6 +88,32 @@ class RedirectTest(unittest.TestCase):
         r = self.t.in_ns("pod", ["python3", "-c", code])
         self.assertEqual(r.stdout.strip(), "direct", r.stderr)
         self.assertEqual(len(self.t.access_log()), before)
+
+    def test_loopback_is_redirected_when_configured(self):
+        pod = f"/run/netns/{self.t.ns['pod']}"
+        ready = os.path.join(self.t.tmp, "pod-echo.ready")
+        self.t.spawn("pod-echo", ["ip", "netns", "exec", self.t.ns["pod"], "python3",
+                                  os.path.join(TOOLS, "echo_server.py"), "--port", "7100",
+                                  "--report", os.path.join(self.t.tmp, "pod-echo.jsonl"),
+                                  "--ready", ready])
+        wait_for(lambda: os.path.exists(ready), what="echo server in the pod")
+        self.assertEqual(self.t.agent_cli("enroll", "--netns", pod, "--redirect-loopback").returncode, 0)
+        try:
+            for host, shown in (("127.0.0.1", "127.0.0.1"), ("::1", "[::1]")):
+                before = len(self.t.access_log())
+                r = self.t.client(host, port=7100, size=5000)
+                self.assertTrue(r["ok"], r)
+                line = self.t.wait_access_log(before + 1)[-1]
+                self.assertEqual(line["original_dst"], f"{shown}:7100")
+                self.assertEqual(line["result"], "ok")
+            # The proxy's own port stays out even then.
+            before = len(self.t.access_log())
+            r = self.t.client("127.0.0.1", port=15001, size=10, timeout=3)
+            self.assertEqual(self.t.wait_access_log(before + 1)[-1]["result"], "no_original_dst")
+        finally:
+            self.t.enroll("pod")
+            self.t.stop("pod-echo", expect_clean=False)
+        self.assertFalse(self.t.status()["enrolled"][0]["redirect_loopback"])
 
     def test_connections_to_proxy_ports_are_not_redirected(self):
         before = len(self.t.access_log())
