@@ -12,9 +12,9 @@
 #include "lib/origdst.h"
 #include "lib/policy.h"
 
-static __always_inline void shunt_pair_key_from_sockops(struct shunt_pair_key *key,
-						       struct bpf_sock_ops *skops,
-						       __u64 netns)
+static __always_inline void
+shunt_pair_key_from_sockops(struct shunt_pair_key *key,
+			    struct bpf_sock_ops *skops, __u64 netns)
 {
 	__u32 local6[4] = { skops->local_ip6[0], skops->local_ip6[1],
 			    skops->local_ip6[2], skops->local_ip6[3] };

@@ -28,8 +28,8 @@ static __always_inline int shunt_write_sockaddr_in(struct bpf_sockopt *ctx,
 	return 0;
 }
 
-static __always_inline int shunt_write_sockaddr_in6(struct bpf_sockopt *ctx,
-						    const struct shunt_addr *dst)
+static __always_inline int
+shunt_write_sockaddr_in6(struct bpf_sockopt *ctx, const struct shunt_addr *dst)
 {
 	struct sockaddr_in6 *sin6 = ctx->optval;
 

@@ -44,9 +44,9 @@ Result<uint16_t> parse_port(const std::string& key, const std::string& text) {
 
 Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config) {
   static const std::set<std::string> known = {
-      "cgroup",        "bpffs",        "socket",          "mode",
-      "proxy-mark",    "bypass-uid",   "bypass-gid",      "outbound-port",
-      "inbound-port",  "redirect-loopback", "allow-host-netns", "log-level"};
+      "cgroup",           "bpffs",      "socket",        "mode",         "proxy-mark",
+      "bypass-uid",       "bypass-gid", "outbound-port", "inbound-port", "redirect-loopback",
+      "allow-host-netns", "log-level"};
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -132,7 +132,8 @@ Status validate(const AgentConfig& config) {
   }
   static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
   if (!levels.contains(config.log_level)) {
-    return bad("log-level", "'" + config.log_level + "' is not one of trace, debug, info, warn, error, off");
+    return bad("log-level",
+               "'" + config.log_level + "' is not one of trace, debug, info, warn, error, off");
   }
   return ok_status();
 }

@@ -21,8 +21,9 @@ Status ensure_bpffs_dir(const std::string& dir) {
   while (!existing.empty() && !fs::exists(existing)) existing = existing.parent_path();
   if (!is_on_bpffs(existing.string())) {
     if (existing != "/sys/fs/bpf") {
-      return Error{EINVAL, dir + " is not on a bpf filesystem; mount one first "
-                                 "(mount -t bpf bpf <dir>)"};
+      return Error{EINVAL, dir +
+                               " is not on a bpf filesystem; mount one first "
+                               "(mount -t bpf bpf <dir>)"};
     }
     if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) {
       return errno_error("cannot mount bpffs at /sys/fs/bpf");

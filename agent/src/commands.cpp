@@ -99,8 +99,8 @@ int command_run(const CLI::App& cmd, const CommandLine& cl) {
   InstallRequest request;
   request.cgroup_dir = *cgroup;
   request.bpffs_dir = config->bpffs;
-  request.config = shunt_config{config->proxy_mark, config->bypass_uid, config->bypass_gid,
-                                SHUNT_ABI_VERSION};
+  request.config =
+      shunt_config{config->proxy_mark, config->bypass_uid, config->bypass_gid, SHUNT_ABI_VERSION};
   auto installation = Installation::install(request);
   if (!installation) {
     std::string hint = config->mode == "auto" ? " (run `shunt-agent probe` to see which kernel "
@@ -123,8 +123,8 @@ int command_run(const CLI::App& cmd, const CommandLine& cl) {
   state.cgroup_id = report.cgroup_id;
   state.bpffs = config->bpffs;
   state.socket = config->socket;
-  state.defaults = NetnsPolicy{config->outbound_port, config->inbound_port,
-                               config->redirect_loopback};
+  state.defaults =
+      NetnsPolicy{config->outbound_port, config->inbound_port, config->redirect_loopback};
   state.allow_host_netns = config->allow_host_netns;
   state.pins = [dir = config->bpffs] { return list_pins(dir); };
   ControlHandler handler(
@@ -197,8 +197,10 @@ int command_status(const CommandLine& cl) {
 }
 
 int command_probe(const CLI::App& cmd, const CommandLine& cl) {
-  if (cmd.count("--log-level") > 0) spdlog::set_level(spdlog::level::from_str(cl.flags.log_level));
-  else spdlog::set_level(spdlog::level::err);
+  if (cmd.count("--log-level") > 0)
+    spdlog::set_level(spdlog::level::from_str(cl.flags.log_level));
+  else
+    spdlog::set_level(spdlog::level::err);
   install_libbpf_logger();
   const auto report = run_probe(cl.flags.mode, parse_feature_list(cl.disable_features));
   if (cl.json) {
@@ -236,12 +238,14 @@ int command_uninstall(const CLI::App& cmd, const CommandLine& cl) {
 
 void register_commands(CLI::App& app, CommandLine& cl) {
   const AgentConfig defaults;
-  auto* run = app.add_subcommand("run", "load, attach and pin the programs; serve the control socket");
+  auto* run =
+      app.add_subcommand("run", "load, attach and pin the programs; serve the control socket");
   run->add_option("--config", cl.config_file, "YAML configuration file (flags override it)")
       ->check(CLI::ExistingFile);
   run->add_option("--cgroup", cl.flags.cgroup,
                   "cgroup v2 directory to attach at (default: root of the cgroup2 mount)");
-  run->add_option("--bpffs", cl.flags.bpffs, "bpffs directory for pins")->default_val(kDefaultBpffs);
+  run->add_option("--bpffs", cl.flags.bpffs, "bpffs directory for pins")
+      ->default_val(kDefaultBpffs);
   add_socket_flag(run, cl.flags);
   run->add_option("--mode", cl.flags.mode, "auto or ebpf")->default_val("auto");
   run->add_option("--proxy-mark", cl.proxy_mark,
@@ -253,41 +257,54 @@ void register_commands(CLI::App& app, CommandLine& cl) {
       ->default_str("none");
   run->add_option("--outbound-port", cl.outbound_port, "default proxy outbound port")
       ->default_str("15001");
-  run->add_option("--inbound-port", cl.inbound_port, "default proxy inbound port (never redirected)")
+  run->add_option("--inbound-port", cl.inbound_port,
+                  "default proxy inbound port (never redirected)")
       ->default_str("15006");
-  run->add_flag("--redirect-loopback", cl.flags.redirect_loopback, "redirect connections to loopback destinations too");
-  run->add_flag("--allow-host-netns", cl.flags.allow_host_netns, "allow enrolling the machine's own network namespace");
+  run->add_flag("--redirect-loopback", cl.flags.redirect_loopback,
+                "redirect connections to loopback destinations too");
+  run->add_flag("--allow-host-netns", cl.flags.allow_host_netns,
+                "allow enrolling the machine's own network namespace");
   run->add_option("--log-level", cl.flags.log_level, "trace, debug, info, warn, error or off")
       ->default_val(defaults.log_level);
 
-  auto* enroll = app.add_subcommand("enroll", "redirect TCP connections made from a network namespace");
-  enroll->add_option("--netns", cl.netns, "network namespace path (/run/netns/NAME, /proc/PID/ns/net)")
+  auto* enroll =
+      app.add_subcommand("enroll", "redirect TCP connections made from a network namespace");
+  enroll
+      ->add_option("--netns", cl.netns,
+                   "network namespace path (/run/netns/NAME, /proc/PID/ns/net)")
       ->required();
   add_socket_flag(enroll, cl.flags);
   enroll->add_option("--outbound-port", cl.outbound_port, "proxy outbound port for this namespace");
   enroll->add_option("--inbound-port", cl.inbound_port, "proxy inbound port for this namespace");
-  enroll->add_flag("--redirect-loopback", cl.redirect_loopback, "redirect loopback destinations too");
+  enroll->add_flag("--redirect-loopback", cl.redirect_loopback,
+                   "redirect loopback destinations too");
   enroll->add_flag("--json", cl.json, "print the agent's answer as JSON");
 
-  auto* unenroll = app.add_subcommand("unenroll", "stop redirecting new connections of a namespace");
+  auto* unenroll =
+      app.add_subcommand("unenroll", "stop redirecting new connections of a namespace");
   unenroll->add_option("--netns", cl.netns, "network namespace path")->required();
   add_socket_flag(unenroll, cl.flags);
   unenroll->add_flag("--json", cl.json, "print the agent's answer as JSON");
 
-  auto* status = app.add_subcommand("status", "mode, attach point, pins, enrolled namespaces, counters");
+  auto* status =
+      app.add_subcommand("status", "mode, attach point, pins, enrolled namespaces, counters");
   add_socket_flag(status, cl.flags);
   status->add_flag("--json", cl.json, "machine-readable output");
 
   auto* probe = app.add_subcommand("probe", "test which kernel features shunt needs are present");
   probe->add_flag("--json", cl.json, "machine-readable output");
-  probe->add_option("--mode", cl.flags.mode, "mode to check for: auto or ebpf")->default_val("auto");
-  probe->add_option("--disable-feature", cl.disable_features,
-                    "comma-separated features to treat as missing (testing; also $SHUNT_PROBE_DISABLE)");
+  probe->add_option("--mode", cl.flags.mode, "mode to check for: auto or ebpf")
+      ->default_val("auto");
+  probe->add_option(
+      "--disable-feature", cl.disable_features,
+      "comma-separated features to treat as missing (testing; also $SHUNT_PROBE_DISABLE)");
   probe->add_option("--log-level", cl.flags.log_level, "show libbpf messages at this level");
 
-  auto* uninstall_cmd = app.add_subcommand("uninstall", "detach and unpin everything of shunt (idempotent)");
-  uninstall_cmd->add_option("--cgroup", cl.flags.cgroup,
-                            "cgroup the programs were attached at (default: root of the cgroup2 mount)");
+  auto* uninstall_cmd =
+      app.add_subcommand("uninstall", "detach and unpin everything of shunt (idempotent)");
+  uninstall_cmd->add_option(
+      "--cgroup", cl.flags.cgroup,
+      "cgroup the programs were attached at (default: root of the cgroup2 mount)");
   uninstall_cmd->add_option("--bpffs", cl.flags.bpffs, "bpffs directory of the pins")
       ->default_val(kDefaultBpffs);
   add_socket_flag(uninstall_cmd, cl.flags);

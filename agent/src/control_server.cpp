@@ -24,13 +24,14 @@ using asio::local::stream_protocol;
 namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-constexpr size_t kMaxRequest = 64 * 1024;
+constexpr size_t kMaxRequest = size_t{64} * 1024;
 
 asio::awaitable<void> serve(stream_protocol::socket socket, ControlHandler& handler) {
   asio::streambuf buffer(kMaxRequest);
   auto [ec, n] = co_await asio::async_read_until(socket, buffer, '\n', kNoThrow);
   if (ec && n == 0) co_return;
-  std::string line(asio::buffers_begin(buffer.data()), asio::buffers_begin(buffer.data()) + n);
+  std::string line(asio::buffers_begin(buffer.data()),
+                   asio::buffers_begin(buffer.data()) + static_cast<std::ptrdiff_t>(n));
   std::string response = handler.handle_line(line) + "\n";
   co_await asio::async_write(socket, asio::buffer(response), kNoThrow);
 }

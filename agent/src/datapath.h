@@ -36,7 +36,8 @@ class Datapath {
  public:
   virtual ~Datapath() = default;
   // Enrolling again replaces the policy and keeps the counters.
-  virtual Status enroll(uint64_t cookie, const NetnsPolicy& policy, const shunt_netns_info& info) = 0;
+  virtual Status enroll(uint64_t cookie, const NetnsPolicy& policy,
+                        const shunt_netns_info& info) = 0;
   // ENOENT when the namespace is not enrolled.
   virtual Status unenroll(uint64_t cookie) = 0;
   virtual Result<std::vector<EnrolledNetns>> list() = 0;

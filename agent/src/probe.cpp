@@ -128,15 +128,26 @@ bool so_netns_cookie_works(std::string& detail) {
 }  // namespace
 
 const std::vector<std::string>& ebpf_mode_requirements() {
-  static const std::vector<std::string> names = {
-      "bpf_syscall",          "btf_vmlinux",          "cgroup2",
-      "bpffs",                "map_lru_hash",         "map_percpu_hash",
-      "prog_connect4",        "prog_connect6",        "prog_sockops",
-      "prog_getsockopt",      "prog_getpeername4",    "prog_getpeername6",
-      "helper_netns_cookie_sock_addr", "helper_netns_cookie_sockopt",
-      "helper_socket_cookie_sock_addr", "helper_socket_cookie_sockops",
-      "helper_sock_ops_cb_flags_set", "helper_current_uid_gid", "so_netns_cookie",
-      "shunt_programs_load"};
+  static const std::vector<std::string> names = {"bpf_syscall",
+                                                 "btf_vmlinux",
+                                                 "cgroup2",
+                                                 "bpffs",
+                                                 "map_lru_hash",
+                                                 "map_percpu_hash",
+                                                 "prog_connect4",
+                                                 "prog_connect6",
+                                                 "prog_sockops",
+                                                 "prog_getsockopt",
+                                                 "prog_getpeername4",
+                                                 "prog_getpeername6",
+                                                 "helper_netns_cookie_sock_addr",
+                                                 "helper_netns_cookie_sockopt",
+                                                 "helper_socket_cookie_sock_addr",
+                                                 "helper_socket_cookie_sockops",
+                                                 "helper_sock_ops_cb_flags_set",
+                                                 "helper_current_uid_gid",
+                                                 "so_netns_cookie",
+                                                 "shunt_programs_load"};
   return names;
 }
 
@@ -205,15 +216,16 @@ ProbeReport run_probe(const std::string& requested_mode, std::set<std::string> d
     if (mkdir(scratch.c_str(), 0755) == 0 || errno == EEXIST) {
       cgroup_fd = open(scratch.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
-    if (cgroup_fd < 0) no_cgroup = "cannot create scratch cgroup " + scratch + ": " + std::strerror(errno);
+    if (cgroup_fd < 0)
+      no_cgroup = "cannot create scratch cgroup " + scratch + ": " + std::strerror(errno);
   }
   p.attach_probe("prog_connect4", "cgroup/connect4 attached with bpf_link (5.7)", kConnect4,
                  cgroup_fd, no_cgroup);
   p.attach_probe("prog_connect6", "cgroup/connect6 attached with bpf_link (5.7)", kConnect6,
                  cgroup_fd, no_cgroup);
   p.attach_probe("prog_sockops", "sockops attached with bpf_link", kSockops, cgroup_fd, no_cgroup);
-  p.attach_probe("prog_getsockopt", "cgroup/getsockopt attached with bpf_link (5.3)",
-                 kGetsockopt, cgroup_fd, no_cgroup);
+  p.attach_probe("prog_getsockopt", "cgroup/getsockopt attached with bpf_link (5.3)", kGetsockopt,
+                 cgroup_fd, no_cgroup);
   p.attach_probe("prog_getpeername4", "cgroup/getpeername4 attached with bpf_link (5.8)",
                  kPeername4, cgroup_fd, no_cgroup);
   p.attach_probe("prog_getpeername6", "cgroup/getpeername6 attached with bpf_link (5.8)",
@@ -229,10 +241,10 @@ ProbeReport run_probe(const std::string& requested_mode, std::set<std::string> d
                  kConnect4, BPF_FUNC_get_socket_cookie);
   p.helper_probe("helper_socket_cookie_sockops", "bpf_get_socket_cookie in sockops", kSockops,
                  BPF_FUNC_get_socket_cookie);
-  p.helper_probe("helper_sock_ops_cb_flags_set", "bpf_sock_ops_cb_flags_set in sockops",
-                 kSockops, BPF_FUNC_sock_ops_cb_flags_set);
-  p.helper_probe("helper_current_uid_gid", "bpf_get_current_uid_gid in cgroup/connect",
-                 kConnect4, BPF_FUNC_get_current_uid_gid);
+  p.helper_probe("helper_sock_ops_cb_flags_set", "bpf_sock_ops_cb_flags_set in sockops", kSockops,
+                 BPF_FUNC_sock_ops_cb_flags_set);
+  p.helper_probe("helper_current_uid_gid", "bpf_get_current_uid_gid in cgroup/connect", kConnect4,
+                 BPF_FUNC_get_current_uid_gid);
 
   std::string detail;
   const bool cookie_ok = so_netns_cookie_works(detail);

@@ -23,8 +23,9 @@ ShuntSkeleton::~ShuntSkeleton() {
 Status ShuntSkeleton::load() {
   const int err = shunt_bpf__load(skel_);
   if (err != 0) {
-    return Error{-err, "cannot load the BPF programs (run with --log-level debug for the "
-                       "verifier's log)"};
+    return Error{-err,
+                 "cannot load the BPF programs (run with --log-level debug for the "
+                 "verifier's log)"};
   }
   return ok_status();
 }
@@ -55,9 +56,15 @@ int libbpf_log(enum libbpf_print_level level, const char* format, va_list args) 
   std::string_view text(buf, n > 0 ? std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1) : 0);
   while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
   switch (level) {
-    case LIBBPF_WARN: spdlog::warn("libbpf: {}", text); break;
-    case LIBBPF_INFO: spdlog::debug("libbpf: {}", text); break;
-    case LIBBPF_DEBUG: spdlog::trace("libbpf: {}", text); break;
+    case LIBBPF_WARN:
+      spdlog::warn("libbpf: {}", text);
+      break;
+    case LIBBPF_INFO:
+      spdlog::debug("libbpf: {}", text);
+      break;
+    case LIBBPF_DEBUG:
+      spdlog::trace("libbpf: {}", text);
+      break;
   }
   return 0;
 }

@@ -20,10 +20,8 @@ std::string format_status(const nlohmann::json& s) {
   out += fmt::format("enrolled:  {} network namespace(s)\n", enrolled.size());
   for (const auto& e : enrolled) {
     out += fmt::format("  {}  cookie {} inode {} outbound port {}{}\n", e.value("netns", "?"),
-                       e.value("cookie", 0ULL), e.value("inode", 0ULL),
-                       e.value("outbound_port", 0), e.value("redirect_loopback", false)
-                                                        ? " (loopback redirected)"
-                                                        : "");
+                       e.value("cookie", 0ULL), e.value("inode", 0ULL), e.value("outbound_port", 0),
+                       e.value("redirect_loopback", false) ? " (loopback redirected)" : "");
     std::string counters;
     if (e.contains("counters") && e["counters"].is_object()) {
       for (const auto& [name, value] : e["counters"].items()) {

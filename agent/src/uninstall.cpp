@@ -99,7 +99,8 @@ Result<UninstallReport> uninstall(const std::string& cgroup_dir, const std::stri
   UninstallReport report;
   if (fs::exists(bpffs_dir)) {
     for (const auto& name : list_pins(bpffs_dir)) {
-      const std::string pin = bpffs_dir + "/" + name;
+      std::string pin = bpffs_dir;
+      pin.append("/").append(name);
       if (name.rfind(kLinkPinPrefix, 0) == 0) {
         const int fd = bpf_obj_get(pin.c_str());
         if (fd >= 0) {

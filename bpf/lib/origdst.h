@@ -28,8 +28,7 @@ struct {
 	__type(value, struct shunt_orig_dst);
 } shunt_pairs SEC(".maps");
 
-static __always_inline int shunt_orig_dst_record(__u64 sock_cookie,
-						 __u64 netns,
+static __always_inline int shunt_orig_dst_record(__u64 sock_cookie, __u64 netns,
 						 const struct shunt_addr *dst)
 {
 	struct shunt_orig_dst value = {

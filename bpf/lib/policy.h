@@ -57,11 +57,11 @@ static __always_inline struct shunt_netns_stats *shunt_stats_get(__u64 netns)
 }
 
 /* Counters are per CPU, so a plain increment is race free. */
-#define SHUNT_COUNT(netns, field)                                      \
-	do {                                                           \
-		struct shunt_netns_stats *__s = shunt_stats_get(netns);  \
-		if (__s)                                               \
-			__s->field++;                                  \
+#define SHUNT_COUNT(netns, field)                                       \
+	do {                                                            \
+		struct shunt_netns_stats *__s = shunt_stats_get(netns); \
+		if (__s)                                                \
+			__s->field++;                                   \
 	} while (0)
 
 /* True when the calling task or socket belongs to the proxy itself. */
@@ -72,7 +72,8 @@ static __always_inline bool shunt_is_bypassed(const struct shunt_config *cfg,
 
 	if (cfg->proxy_mark && (sk_mark & cfg->proxy_mark) == cfg->proxy_mark)
 		return true;
-	if (cfg->bypass_uid == SHUNT_ID_NONE && cfg->bypass_gid == SHUNT_ID_NONE)
+	if (cfg->bypass_uid == SHUNT_ID_NONE &&
+	    cfg->bypass_gid == SHUNT_ID_NONE)
 		return false;
 	uid_gid = bpf_get_current_uid_gid();
 	if (cfg->bypass_uid != SHUNT_ID_NONE &&

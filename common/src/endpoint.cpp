@@ -91,7 +91,8 @@ std::optional<TcpEndpoint> parse_endpoint(std::string_view text) {
     if (host.find(':') != std::string_view::npos) return std::nullopt;
   }
   unsigned port = 0;
-  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535 ||
       port_text.empty()) {
     return std::nullopt;

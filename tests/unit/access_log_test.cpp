@@ -27,12 +27,11 @@ TEST(AccessLog, LineHasEveryFieldInOrder) {
   r.duration = std::chrono::milliseconds(7);
   r.result = ConnectionResult::kOk;
   const std::string line = format_access_log_line(r);
-  EXPECT_EQ(line,
-            R"({"ts":"1970-01-01T00:00:01.000Z","id":42,"listener":"outbound",)"
-            R"("client":"127.0.0.1:40000","original_dst":"[fd00::2]:443",)"
-            R"("original_dst_source":"sockopt","upstream":"[fd00::2]:443",)"
-            R"("upstream_local":"[fd00::1]:50000","bytes_up":10,"bytes_down":20,)"
-            R"("duration_ms":7,"result":"ok"})");
+  EXPECT_EQ(line, R"({"ts":"1970-01-01T00:00:01.000Z","id":42,"listener":"outbound",)"
+                  R"("client":"127.0.0.1:40000","original_dst":"[fd00::2]:443",)"
+                  R"("original_dst_source":"sockopt","upstream":"[fd00::2]:443",)"
+                  R"("upstream_local":"[fd00::1]:50000","bytes_up":10,"bytes_down":20,)"
+                  R"("duration_ms":7,"result":"ok"})");
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
@@ -50,11 +49,11 @@ TEST(AccessLog, FailuresCarryNullsAndTheError) {
 }
 
 TEST(AccessLog, EveryResultHasAName) {
-  for (auto r : {ConnectionResult::kOk, ConnectionResult::kNoOriginalDst,
-                 ConnectionResult::kLoopRefused, ConnectionResult::kConnectRefused,
-                 ConnectionResult::kConnectTimeout, ConnectionResult::kUnreachable,
-                 ConnectionResult::kConnectError, ConnectionResult::kIdleTimeout,
-                 ConnectionResult::kReset, ConnectionResult::kError}) {
+  for (auto r :
+       {ConnectionResult::kOk, ConnectionResult::kNoOriginalDst, ConnectionResult::kLoopRefused,
+        ConnectionResult::kConnectRefused, ConnectionResult::kConnectTimeout,
+        ConnectionResult::kUnreachable, ConnectionResult::kConnectError,
+        ConnectionResult::kIdleTimeout, ConnectionResult::kReset, ConnectionResult::kError}) {
     EXPECT_STRNE(to_string(r), "");
   }
   EXPECT_STREQ(to_string(ConnectionResult::kIdleTimeout), "idle_timeout");

@@ -3,8 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <fstream>
 
-#include "commands.h"
 #include "agent_config.h"
+#include "commands.h"
 
 using namespace shunt::agent;
 
@@ -51,11 +51,12 @@ TEST(AgentConfig, InvalidSettingsAreNamed) {
     const char* yaml;
     const char* word;
   };
-  for (const auto& [yaml, word] : std::vector<Case>{{"cgroups: /x", "cgroups"},
-                                                    {"bypass-uid: root", "bypass-uid"},
-                                                    {"outbound-port: 0", "outbound-port"},
-                                                    {"redirect-loopback: maybe", "redirect-loopback"},
-                                                    {"proxy-mark: [1]", "proxy-mark"}}) {
+  for (const auto& [yaml, word] :
+       std::vector<Case>{{"cgroups: /x", "cgroups"},
+                         {"bypass-uid: root", "bypass-uid"},
+                         {"outbound-port: 0", "outbound-port"},
+                         {"redirect-loopback: maybe", "redirect-loopback"},
+                         {"proxy-mark: [1]", "proxy-mark"}}) {
     auto c = parse_agent_yaml(yaml);
     ASSERT_FALSE(c.ok()) << yaml;
     EXPECT_NE(c.error().message.find(word), std::string::npos) << c.error().message;

@@ -23,7 +23,8 @@ class FakeDatapath : public Datapath {
     return shunt::ok_status();
   }
   shunt::Status unenroll(uint64_t cookie) override {
-    if (entries.erase(cookie) == 0) return shunt::Error{ENOENT, "network namespace is not enrolled"};
+    if (entries.erase(cookie) == 0)
+      return shunt::Error{ENOENT, "network namespace is not enrolled"};
     return shunt::ok_status();
   }
   shunt::Result<std::vector<EnrolledNetns>> list() override {
@@ -42,8 +43,9 @@ class MockResolver : public NetnsResolver {
 class ControlHandlerTest : public ::testing::Test {
  protected:
   ControlHandlerTest()
-      : handler(datapath, resolver, state(), [] { return uint64_t{1700000000}; },
-                [this] { shutdowns++; }) {}
+      : handler(
+            datapath, resolver, state(), [] { return uint64_t{1700000000}; },
+            [this] { shutdowns++; }) {}
 
   static AgentState state() {
     AgentState s;
@@ -55,7 +57,9 @@ class ControlHandlerTest : public ::testing::Test {
     return s;
   }
 
-  nlohmann::json call(const std::string& line) { return nlohmann::json::parse(handler.handle_line(line)); }
+  nlohmann::json call(const std::string& line) {
+    return nlohmann::json::parse(handler.handle_line(line));
+  }
 
   FakeDatapath datapath;
   MockResolver resolver;
@@ -66,7 +70,8 @@ class ControlHandlerTest : public ::testing::Test {
 }  // namespace
 
 TEST_F(ControlHandlerTest, EnrollStoresPolicyAndBookkeeping) {
-  EXPECT_CALL(resolver, resolve("/run/netns/pod")).WillRepeatedly(Return(NetnsIdentity{4101, 99, false}));
+  EXPECT_CALL(resolver, resolve("/run/netns/pod"))
+      .WillRepeatedly(Return(NetnsIdentity{4101, 99, false}));
   auto r = call(R"({"op":"enroll","netns":"/run/netns/pod","outbound_port":16001})");
   ASSERT_TRUE(r["ok"]) << r;
   EXPECT_EQ(r["cookie"], 4101);
@@ -94,7 +99,8 @@ TEST_F(ControlHandlerTest, HostNamespaceIsRefused) {
 }
 
 TEST_F(ControlHandlerTest, ResolverErrorsAreReported) {
-  EXPECT_CALL(resolver, resolve("/nope")).WillOnce(Return(shunt::Error{ENOENT, "network namespace /nope"}));
+  EXPECT_CALL(resolver, resolve("/nope"))
+      .WillOnce(Return(shunt::Error{ENOENT, "network namespace /nope"}));
   auto r = call(R"({"op":"enroll","netns":"/nope"})");
   EXPECT_FALSE(r["ok"]);
   EXPECT_EQ(r["errno"], ENOENT);
@@ -103,13 +109,12 @@ TEST_F(ControlHandlerTest, ResolverErrorsAreReported) {
 
 TEST_F(ControlHandlerTest, MalformedRequestsGetErrors) {
   EXPECT_CALL(resolver, resolve).Times(0);
-  for (const char* line : {"not json", "[]", R"({"op":1})", R"({"op":"dance"})",
-                           R"({"op":"enroll"})", R"({"op":"enroll","netns":""})",
-                           R"({"op":"enroll","netns":"/x","outbound_port":0})",
-                           R"({"op":"enroll","netns":"/x","outbound_port":"80"})",
-                           R"({"op":"enroll","netns":"/x","redirect_loopback":"yes"})",
-                           R"({"op":"enroll","netns":"/x","outbound_port":15006})",
-                           R"({"op":"unenroll"})"}) {
+  for (const char* line :
+       {"not json", "[]", R"({"op":1})", R"({"op":"dance"})", R"({"op":"enroll"})",
+        R"({"op":"enroll","netns":""})", R"({"op":"enroll","netns":"/x","outbound_port":0})",
+        R"({"op":"enroll","netns":"/x","outbound_port":"80"})",
+        R"({"op":"enroll","netns":"/x","redirect_loopback":"yes"})",
+        R"({"op":"enroll","netns":"/x","outbound_port":15006})", R"({"op":"unenroll"})"}) {
     auto r = call(line);
     EXPECT_FALSE(r["ok"]) << line;
     EXPECT_TRUE(r["error"].is_string()) << line;

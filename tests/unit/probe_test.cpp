@@ -44,7 +44,8 @@ TEST(Probe, FeatureListParsing) {
 TEST(Probe, JsonShape) {
   ProbeReport report;
   report.kernel = "6.1.0";
-  report.features = {{"prog_connect4", "connect4", true, ""}, {"prog_sockops", "sockops", false, "EPERM"}};
+  report.features = {{"prog_connect4", "connect4", true, ""},
+                     {"prog_sockops", "sockops", false, "EPERM"}};
   report.choice = {"none", "missing"};
   const auto j = probe_to_json(report);
   EXPECT_EQ(j["mode"], "none");

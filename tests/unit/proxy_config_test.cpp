@@ -54,13 +54,14 @@ TEST(ProxyConfig, YamlErrorsNameTheSetting) {
     const char* yaml;
     const char* word;
   };
-  for (const auto& [yaml, word] : std::vector<Case>{{"outbound-prot: 1", "outbound-prot"},
-                                                    {"outbound-port: 70000", "outbound-port"},
-                                                    {"mark: red", "mark"},
-                                                    {"idle-timeout: soon", "idle-timeout"},
-                                                    {"outbound-addresses: 1.2.3.4", "outbound-addresses"},
-                                                    {"[1, 2]", "mapping"},
-                                                    {"a: [", "YAML"}}) {
+  for (const auto& [yaml, word] :
+       std::vector<Case>{{"outbound-prot: 1", "outbound-prot"},
+                         {"outbound-port: 70000", "outbound-port"},
+                         {"mark: red", "mark"},
+                         {"idle-timeout: soon", "idle-timeout"},
+                         {"outbound-addresses: 1.2.3.4", "outbound-addresses"},
+                         {"[1, 2]", "mapping"},
+                         {"a: [", "YAML"}}) {
     auto c = parse_proxy_yaml(yaml);
     ASSERT_FALSE(c.ok()) << yaml;
     EXPECT_NE(c.error().message.find(word), std::string::npos) << c.error().message;

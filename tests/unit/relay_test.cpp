@@ -144,9 +144,11 @@ TEST(OriginalDestination, DeliveredOnAnotherAddressMeansThatAddress) {
 }
 
 TEST(Session, ConnectErrorsAreClassified) {
-  EXPECT_EQ(classify_connect_error(asio::error::connection_refused), ConnectionResult::kConnectRefused);
+  EXPECT_EQ(classify_connect_error(asio::error::connection_refused),
+            ConnectionResult::kConnectRefused);
   EXPECT_EQ(classify_connect_error(asio::error::host_unreachable), ConnectionResult::kUnreachable);
-  EXPECT_EQ(classify_connect_error(asio::error::network_unreachable), ConnectionResult::kUnreachable);
+  EXPECT_EQ(classify_connect_error(asio::error::network_unreachable),
+            ConnectionResult::kUnreachable);
   EXPECT_EQ(classify_connect_error(asio::error::timed_out), ConnectionResult::kConnectTimeout);
   EXPECT_EQ(classify_connect_error(asio::error::access_denied), ConnectionResult::kConnectError);
 }

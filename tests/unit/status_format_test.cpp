@@ -12,8 +12,9 @@ TEST(StatusFormat, ShowsModeAttachPointPinsAndCounters) {
     "enrolled": [{"netns": "/run/netns/pod", "cookie": 4101, "inode": 9, "outbound_port": 15001,
                   "redirect_loopback": false, "counters": {"redirected": 4}}]})");
   const std::string text = format_status(status);
-  for (const char* part : {"mode:      ebpf", "/sys/fs/cgroup/x (id 12)", "link_shunt_connect4 shunt_policy",
-                           "1 network namespace(s)", "/run/netns/pod", "cookie 4101", "redirected=4"}) {
+  for (const char* part :
+       {"mode:      ebpf", "/sys/fs/cgroup/x (id 12)", "link_shunt_connect4 shunt_policy",
+        "1 network namespace(s)", "/run/netns/pod", "cookie 4101", "redirected=4"}) {
     EXPECT_NE(text.find(part), std::string::npos) << part << "\n" << text;
   }
   EXPECT_NE(format_status(nlohmann::json::object()).find("(none)"), std::string::npos);

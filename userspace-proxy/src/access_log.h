@@ -40,8 +40,8 @@ struct AccessLogRecord {
   std::string original_dst_source;  // "sockopt" or "local"
   std::optional<TcpEndpoint> upstream;
   std::optional<TcpEndpoint> upstream_local;  // the proxy's side: what the server sees
-  uint64_t bytes_up = 0;    // client -> upstream
-  uint64_t bytes_down = 0;  // upstream -> client
+  uint64_t bytes_up = 0;                      // client -> upstream
+  uint64_t bytes_down = 0;                    // upstream -> client
   std::chrono::milliseconds duration{0};
   ConnectionResult result = ConnectionResult::kError;
   std::string error;  // errno text when the result is a failure

@@ -90,7 +90,8 @@ Result<std::unique_ptr<ProxyServer>> ProxyServer::create(const ProxyConfig& conf
       }
       worker->acceptors.push_back(std::move(*acceptor));
     }
-    if (worker->acceptors.empty()) return Error{EADDRNOTAVAIL, "no outbound listener could be opened"};
+    if (worker->acceptors.empty())
+      return Error{EADDRNOTAVAIL, "no outbound listener could be opened"};
     server->workers_.push_back(std::move(worker));
   }
   return server;

@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "access_log.h"
-#include "proxy_config.h"
 #include "listener.h"
+#include "proxy_config.h"
 #include "session.h"
 
 using namespace shunt::proxy;

@@ -34,7 +34,8 @@ Result<OriginalDestination> find_original_destination(int fd, const TcpEndpoint&
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&local_ss), &local_len) != 0) {
     return errno_error("getsockname");
   }
-  const auto local = endpoint_from_sockaddr(reinterpret_cast<const sockaddr*>(&local_ss), local_len);
+  const auto local =
+      endpoint_from_sockaddr(reinterpret_cast<const sockaddr*>(&local_ss), local_len);
   if (!local) return Error{EAFNOSUPPORT, "accepted socket has an unknown address family"};
 
   auto asked = ask_original_dst(fd, local_ss.ss_family);

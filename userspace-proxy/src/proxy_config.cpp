@@ -14,8 +14,8 @@ namespace shunt::proxy {
 namespace {
 
 const std::set<std::string> kKnownKeys = {
-    "outbound-port", "outbound-addresses", "mark",      "access-log",  "connect-timeout",
-    "idle-timeout",  "log-level",          "threads",   "buffer-size",
+    "outbound-port", "outbound-addresses", "mark",    "access-log",  "connect-timeout",
+    "idle-timeout",  "log-level",          "threads", "buffer-size",
 };
 
 Error bad(const std::string& key, const std::string& why) {
@@ -121,7 +121,8 @@ Status validate(const ProxyConfig& config) {
   if (config.idle_timeout.count() == 0) return bad("idle-timeout", "must not be 0");
   static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
   if (!levels.contains(config.log_level)) {
-    return bad("log-level", "'" + config.log_level + "' is not one of trace, debug, info, warn, error, off");
+    return bad("log-level",
+               "'" + config.log_level + "' is not one of trace, debug, info, warn, error, off");
   }
   return ok_status();
 }

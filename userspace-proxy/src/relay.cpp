@@ -52,7 +52,8 @@ asio::awaitable<void> transfer(tcp::socket& from, tcp::socket& to, uint64_t& byt
       co_return;
     }
     state.last_activity = Clock::now();
-    auto [write_ec, written] = co_await asio::async_write(to, asio::buffer(buffer.data(), n), kNoThrow);
+    auto [write_ec, written] =
+        co_await asio::async_write(to, asio::buffer(buffer.data(), n), kNoThrow);
     if (write_ec) {
       if (write_ec != asio::error::operation_aborted) fail(state, to, from, write_ec);
       co_return;

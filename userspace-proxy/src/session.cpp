@@ -126,8 +126,8 @@ asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint liste
   }
   asio::steady_timer timer(executor);
   timer.expires_after(config.connect_timeout);
-  auto connected = co_await (upstream.async_connect(original->endpoint, kNoThrow) ||
-                             timer.async_wait(kNoThrow));
+  auto connected =
+      co_await (upstream.async_connect(original->endpoint, kNoThrow) || timer.async_wait(kNoThrow));
   boost::system::error_code connect_ec;
   if (connected.index() == 1) {
     connect_ec = asio::error::timed_out;
