@@ -23,7 +23,7 @@ shunt::Result<ProxyConfig> parse_args(std::vector<std::string> args) {
 }  // namespace
 
 TEST(ProxyConfig, DefaultsMatchTheDocumentation) {
-  const ProxyConfig c;
+  ProxyConfig c;
   EXPECT_EQ(c.outbound_port, 15001);
   EXPECT_EQ(c.mark, 0xa55u);
   EXPECT_EQ(c.access_log, "-");
@@ -101,6 +101,6 @@ TEST(ProxyCommandLine, FlagsWinOverTheFile) {
 TEST(ProxyCommandLine, BadFlagValuesAreErrors) {
   EXPECT_FALSE(parse_args({"--mark", "x"}).ok());
   EXPECT_FALSE(parse_args({"--idle-timeout", "0"}).ok());
-  EXPECT_THROW(parse_args({"--outbound-port", "99999"}), CLI::ParseError);
+  EXPECT_FALSE(parse_args({"--outbound-port", "99999"}).ok());
   EXPECT_THROW(parse_args({"--config", "/nonexistent.yaml"}), CLI::ParseError);
 }

@@ -27,8 +27,16 @@ const char* to_string(ConnectionResult r) {
       return "idle_timeout";
     case ConnectionResult::kReset:
       return "reset";
-    case ConnectionResult::kError:
-      return "error";
+    case ConnectionResult::kError: return "error";
+    case ConnectionResult::kDenied: return "denied";
+    case ConnectionResult::kDnsError: return "dns_error";
+    case ConnectionResult::kLimitReached: return "limit_reached";
+    case ConnectionResult::kBadRequest: return "bad_request";
+    case ConnectionResult::kAuthRequired: return "auth_required";
+    case ConnectionResult::kAuthFailed: return "auth_failed";
+    case ConnectionResult::kHeaderTimeout: return "header_timeout";
+    case ConnectionResult::kHeaderTooLarge: return "header_too_large";
+    case ConnectionResult::kUnsupported: return "unsupported";
   }
   return "error";
 }
@@ -55,6 +63,7 @@ std::string format_access_log_line(const AccessLogRecord& r) {
   j["ts"] = format_timestamp(r.start);
   j["id"] = r.id;
   j["listener"] = r.listener;
+  if (!r.protocol.empty()) j["protocol"] = r.protocol;
   j["client"] = endpoint_or_null(r.client);
   j["original_dst"] = endpoint_or_null(r.original_dst);
   if (!r.original_dst_source.empty()) j["original_dst_source"] = r.original_dst_source;
@@ -64,6 +73,11 @@ std::string format_access_log_line(const AccessLogRecord& r) {
   j["bytes_down"] = r.bytes_down;
   j["duration_ms"] = r.duration.count();
   j["result"] = to_string(r.result);
+  if (!r.method.empty()) j["method"] = r.method;
+  if (!r.host.empty()) j["host"] = r.host;
+  if (!r.sni.empty()) j["sni"] = r.sni;
+  if (r.status != 0) j["status"] = r.status;
+  if (!r.auth_user.empty()) j["auth_user"] = r.auth_user;
   if (!r.error.empty()) j["error"] = r.error;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -27,12 +27,22 @@ enum class ConnectionResult {
   kIdleTimeout,     // no traffic for the idle timeout
   kReset,           // one side reset the connection during the relay
   kError,           // anything else
+  kDenied,          // egress policy refused the destination
+  kDnsError,        // the host name did not resolve
+  kLimitReached,    // a limit or circuit breaker refused the connection
+  kBadRequest,      // malformed request or handshake
+  kAuthRequired,    // no credentials where they are required
+  kAuthFailed,      // wrong credentials
+  kHeaderTimeout,   // the client was too slow to send its request
+  kHeaderTooLarge,  // request head over max-header-size
+  kUnsupported,     // command or address type not supported
 };
 
 const char* to_string(ConnectionResult r);
 
 struct AccessLogRecord {
   std::chrono::system_clock::time_point start;
+  std::chrono::steady_clock::time_point monotonic_start;  // for duration_ms
   uint64_t id = 0;
   std::string listener;
   std::optional<TcpEndpoint> client;
@@ -45,6 +55,13 @@ struct AccessLogRecord {
   std::chrono::milliseconds duration{0};
   ConnectionResult result = ConnectionResult::kError;
   std::string error;  // errno text when the result is a failure
+  // Explicit proxies: what the client asked for (empty/0 when not applicable).
+  std::string protocol;  // tcp, http, socks4, socks5, connect
+  std::string method;
+  std::string host;
+  std::string sni;
+  int status = 0;  // HTTP status given to the client
+  std::string auth_user;
 };
 
 // "2026-11-27T04:10:32.123Z"

@@ -12,7 +12,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <thread>
 
+#include "admin.h"
+#include "context.h"
+#include "http_session.h"
+#include "relay.h"
+#include "reverse_tcp.h"
 #include "session.h"
+#include "socks_session.h"
 
 namespace shunt::proxy {
 
@@ -43,8 +49,36 @@ Result<tcp::acceptor> open_acceptor(asio::io_context& io, const TcpEndpoint& end
   return acceptor;
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, TcpEndpoint bound,
-                                  SessionContext context) {
+asio::awaitable<void> dispatch(ListenerKind kind, tcp::socket socket, TcpEndpoint bound,
+                               ProxyContext context, Slot slot) {
+  switch (kind) {
+    case ListenerKind::kOutbound:
+      co_await run_outbound_session(std::move(socket), bound, context);
+      break;
+    case ListenerKind::kForwardHttp:
+      co_await run_http_session(std::move(socket), HttpRole::kForward, context);
+      break;
+    case ListenerKind::kReverseHttp:
+      co_await run_http_session(std::move(socket), HttpRole::kReverse, context);
+      break;
+    case ListenerKind::kForwardSocks:
+      co_await run_socks_session(std::move(socket), "forward", context);
+      break;
+    case ListenerKind::kReverseSocks:
+      co_await run_socks_session(std::move(socket), "reverse", context);
+      break;
+    case ListenerKind::kReverseTcp:
+      co_await run_reverse_tcp_session(std::move(socket), context);
+      break;
+    case ListenerKind::kAdmin:
+      co_await run_admin_session(std::move(socket), *context.metrics);
+      break;
+  }
+  slot.reset();
+}
+
+asio::awaitable<void> accept_loop(ListenerKind kind, tcp::acceptor& acceptor, TcpEndpoint bound,
+                                  ProxyContext context) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -55,7 +89,18 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, TcpEndpoint bound,
       co_await pause.async_wait(kNoThrow);
       continue;
     }
-    asio::co_spawn(acceptor.get_executor(), run_outbound_session(std::move(socket), bound, context),
+    std::optional<Slot> slot;
+    if (kind != ListenerKind::kAdmin) {
+      slot = context.limits->connection();
+      if (!slot) {
+        AccessLogRecord record = start_record(context, to_string(kind), socket);
+        close_with_reset(socket);
+        finish_record(context, record, ConnectionResult::kLimitReached, "max-connections reached");
+        continue;
+      }
+    }
+    asio::co_spawn(acceptor.get_executor(),
+                   dispatch(kind, std::move(socket), bound, context, slot ? std::move(*slot) : Slot{}),
                    [](const std::exception_ptr& e) {
                      if (!e) return;
                      try {
@@ -67,7 +112,71 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, TcpEndpoint bound,
   }
 }
 
+struct Plan {
+  ListenerKind kind;
+  const std::vector<std::string>* addresses;
+  uint16_t port;
+};
+
+ListenerKind forward_kind(Protocol p) {
+  return p == Protocol::kSocks ? ListenerKind::kForwardSocks : ListenerKind::kForwardHttp;
+}
+
+ListenerKind reverse_kind(Protocol p) {
+  if (p == Protocol::kHttp) return ListenerKind::kReverseHttp;
+  if (p == Protocol::kSocks) return ListenerKind::kReverseSocks;
+  return ListenerKind::kReverseTcp;
+}
+
 }  // namespace
+
+const char* to_string(ListenerKind kind) {
+  switch (kind) {
+    case ListenerKind::kOutbound: return "outbound";
+    case ListenerKind::kForwardHttp:
+    case ListenerKind::kForwardSocks: return "forward";
+    case ListenerKind::kReverseTcp:
+    case ListenerKind::kReverseHttp:
+    case ListenerKind::kReverseSocks: return "reverse";
+    case ListenerKind::kAdmin: return "admin";
+  }
+  return "?";
+}
+
+Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port) {
+  static const std::vector<std::string> kAdminAddresses = {"127.0.0.1"};
+  std::vector<Plan> plans;
+  if (config_.transparent) plans.push_back({ListenerKind::kOutbound, &config_.outbound_addresses, config_.outbound_port});
+  if (config_.forward_protocol) {
+    plans.push_back({forward_kind(*config_.forward_protocol), &config_.forward_addresses, config_.proxy_out_port});
+  }
+  if (config_.reverse_protocol) {
+    plans.push_back({reverse_kind(*config_.reverse_protocol), &config_.reverse_addresses, config_.proxy_in_port});
+  }
+  // The admin endpoint is served by the first worker only.
+  if (config_.admin_port != 0 && first) plans.push_back({ListenerKind::kAdmin, &kAdminAddresses, config_.admin_port});
+  for (const auto& plan : plans) {
+    size_t opened = 0;
+    for (const auto& address : *plan.addresses) {
+      TcpEndpoint endpoint(asio::ip::make_address(address), plan.port);
+      auto acceptor = open_acceptor(worker.io, endpoint, reuse_port && plan.kind != ListenerKind::kAdmin);
+      if (!acceptor) {
+        // A namespace with IPv6 disabled has no ::1 or ::; IPv4 alone still works.
+        const int code = acceptor.error().code;
+        if (endpoint.address().is_v6() && (code == EADDRNOTAVAIL || code == EAFNOSUPPORT) &&
+            plan.addresses->size() > 1) {
+          if (first) spdlog::warn("{}; serving IPv4 only", acceptor.error().message);
+          continue;
+        }
+        return acceptor.error();
+      }
+      worker.acceptors.push_back({plan.kind, std::move(*acceptor)});
+      ++opened;
+    }
+    if (opened == 0) return Error{EADDRNOTAVAIL, std::string("no ") + to_string(plan.kind) + " listener could be opened"};
+  }
+  return ok_status();
+}
 
 Result<std::unique_ptr<ProxyServer>> ProxyServer::create(const ProxyConfig& config,
                                                          std::shared_ptr<AccessLog> access_log) {
@@ -75,45 +184,29 @@ Result<std::unique_ptr<ProxyServer>> ProxyServer::create(const ProxyConfig& conf
   const bool reuse_port = config.threads > 1;
   for (unsigned i = 0; i < config.threads; ++i) {
     auto worker = std::make_unique<Worker>();
-    for (const auto& address : config.outbound_addresses) {
-      TcpEndpoint endpoint(asio::ip::make_address(address), config.outbound_port);
-      auto acceptor = open_acceptor(worker->io, endpoint, reuse_port);
-      if (!acceptor) {
-        // A namespace with IPv6 disabled has no ::1; IPv4 alone still works.
-        const int code = acceptor.error().code;
-        if (endpoint.address().is_v6() && (code == EADDRNOTAVAIL || code == EAFNOSUPPORT) &&
-            config.outbound_addresses.size() > 1) {
-          if (i == 0) spdlog::warn("{}; serving IPv4 only", acceptor.error().message);
-          continue;
-        }
-        return acceptor.error();
-      }
-      worker->acceptors.push_back(std::move(*acceptor));
-    }
-    if (worker->acceptors.empty())
-      return Error{EADDRNOTAVAIL, "no outbound listener could be opened"};
+    if (auto ok = server->open_listeners(*worker, i == 0, reuse_port); !ok) return ok.error();
     server->workers_.push_back(std::move(worker));
   }
   return server;
 }
 
-std::vector<TcpEndpoint> ProxyServer::outbound_endpoints() const {
-  std::vector<TcpEndpoint> result;
+std::vector<BoundListener> ProxyServer::listeners() const {
+  std::vector<BoundListener> result;
   if (workers_.empty()) return result;
-  for (const auto& acceptor : workers_.front()->acceptors) {
+  for (const auto& a : workers_.front()->acceptors) {
     boost::system::error_code ec;
-    auto ep = acceptor.local_endpoint(ec);
-    if (!ec) result.push_back(ep);
+    auto ep = a.acceptor.local_endpoint(ec);
+    if (!ec) result.push_back({a.kind, ep});
   }
   return result;
 }
 
 void ProxyServer::run() {
-  const SessionContext context{&config_, access_log_, &next_id_};
+  const ProxyContext context{&config_, access_log_, &next_id_, &metrics_, &limits_, &dns_};
   for (auto& worker : workers_) {
-    for (auto& acceptor : worker->acceptors) {
-      const TcpEndpoint bound = acceptor.local_endpoint();
-      asio::co_spawn(worker->io, accept_loop(acceptor, bound, context), asio::detached);
+    for (auto& a : worker->acceptors) {
+      const TcpEndpoint bound = a.acceptor.local_endpoint();
+      asio::co_spawn(worker->io, accept_loop(a.kind, a.acceptor, bound, context), asio::detached);
     }
   }
   std::vector<std::thread> threads;
@@ -127,9 +220,9 @@ void ProxyServer::run() {
 void ProxyServer::stop() {
   for (auto& worker : workers_) {
     asio::post(worker->io, [w = worker.get()] {
-      for (auto& acceptor : w->acceptors) {
+      for (auto& a : w->acceptors) {
         boost::system::error_code ignored;
-        acceptor.close(ignored);
+        a.acceptor.close(ignored);
       }
       w->io.stop();
     });

@@ -1,6 +1,6 @@
 // The proxy's listeners: one io_context per worker thread, each with its
-// own acceptor per address (SO_REUSEPORT spreads connections when there
-// are several workers), one coroutine per accepted connection.
+// own acceptors (SO_REUSEPORT spreads connections when there are several
+// workers), one coroutine per accepted connection.
 #pragma once
 
 #include <atomic>
@@ -10,10 +10,20 @@
 #include <vector>
 
 #include "access_log.h"
+#include "dns_cache.h"
+#include "metrics.h"
 #include "proxy_config.h"
 #include "shunt/error.h"
 
 namespace shunt::proxy {
+
+enum class ListenerKind { kOutbound, kForwardHttp, kForwardSocks, kReverseTcp, kReverseHttp, kReverseSocks, kAdmin };
+const char* to_string(ListenerKind kind);
+
+struct BoundListener {
+  ListenerKind kind;
+  TcpEndpoint endpoint;
+};
 
 class ProxyServer {
  public:
@@ -21,23 +31,34 @@ class ProxyServer {
                                                      std::shared_ptr<AccessLog> access_log);
   // Runs every worker; returns after stop().
   void run();
-  // Safe from any thread and from a signal handler's completion.
+  // Safe from any thread.
   void stop();
 
-  // Endpoints actually bound (the port is known even when 0 was asked).
-  [[nodiscard]] std::vector<TcpEndpoint> outbound_endpoints() const;
+  [[nodiscard]] std::vector<BoundListener> listeners() const;
+  Metrics& metrics() { return metrics_; }
 
  private:
+  struct Acceptor {
+    ListenerKind kind;
+    boost::asio::ip::tcp::acceptor acceptor;
+  };
   struct Worker {
     boost::asio::io_context io{1};
-    std::vector<boost::asio::ip::tcp::acceptor> acceptors;
+    std::vector<Acceptor> acceptors;
   };
   ProxyServer(const ProxyConfig& config, std::shared_ptr<AccessLog> access_log)
-      : config_(config), access_log_(std::move(access_log)) {}
+      : config_(config),
+        access_log_(std::move(access_log)),
+        limits_(config_, metrics_),
+        dns_(config_.dns_ttl, config_.lookup_family, metrics_) {}
+  Status open_listeners(Worker& worker, bool first, bool reuse_port);
 
   ProxyConfig config_;
   std::shared_ptr<AccessLog> access_log_;
   std::atomic<uint64_t> next_id_{1};
+  Metrics metrics_;
+  Limits limits_;
+  DnsCache dns_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

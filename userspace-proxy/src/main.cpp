@@ -55,10 +55,18 @@ int main(int argc, char** argv) {
     (*server)->stop();
   });
   std::thread signal_thread([&] { signal_io.run(); });
+  for (const auto& l : (*server)->listeners()) {
+    spdlog::info("{} listener on {}", to_string(l.kind), shunt::format_endpoint(l.endpoint));
+  }
   std::string where;
-  for (const auto& ep : (*server)->outbound_endpoints()) where += " " + shunt::format_endpoint(ep);
-  spdlog::info("outbound listener on{} (mark {:#x}, {} thread(s))", where, config->mark,
-               config->threads);
+  for (const auto& l : (*server)->listeners()) {
+    if (l.kind == ListenerKind::kOutbound) where += " " + shunt::format_endpoint(l.endpoint);
+  }
+  if (!where.empty()) {
+    spdlog::info("outbound listener on{} (mark {:#x}, {} thread(s))", where, config->mark,
+                 config->threads);
+  }
+  spdlog::info("ready");
   (*server)->run();
   signals.cancel();
   signal_io.stop();

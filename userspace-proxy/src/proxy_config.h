@@ -1,12 +1,15 @@
 // shunt-proxy settings: defaults, the YAML file, then command-line flags
-// (flags win). Parsing does no I/O beyond reading the named file.
+// (flags win). Every setting has one name, used as the YAML key and as the
+// flag (--name); one table of setters serves both.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "egress_policy.h"
 #include "shunt/error.h"
 
 namespace CLI {
@@ -15,14 +18,52 @@ class App;
 
 namespace shunt::proxy {
 
+enum class Protocol { kTcp, kHttp, kSocks };
+const char* to_string(Protocol p);
+
+enum class LookupFamily { kV4Only, kV6Only, kV4Preferred, kAll };
+
+struct SniRoute {
+  std::string pattern;  // host_matches() pattern
+  std::string host;
+  uint16_t port = 0;
+};
+
 struct ProxyConfig {
+  // Transparent outbound listener (the foundation).
+  bool transparent = true;
   uint16_t outbound_port = 15001;
-  // Addresses the outbound listener binds; loopback of the proxy's network
-  // namespace, where cgroup/connect sends redirected connections.
   std::vector<std::string> outbound_addresses = {"127.0.0.1", "::1"};
-  // SO_MARK of upstream sockets, so they are never redirected again.
-  // 0 disables marking (then bypass by uid/gid).
   uint32_t mark = 0xa55;
+
+  // Explicit proxies, with the seed's names and defaults.
+  std::string proxy_type;      // "", reverse, forward, dual
+  std::string proxy_protocol;  // tcp, http, socks, tcp:http, tcp:socks
+  std::string proxy_host = "localhost";
+  uint16_t proxy_port = 80;
+  uint16_t proxy_in_port = 4143;
+  uint16_t proxy_out_port = 4140;
+  std::vector<std::string> forward_addresses = {"127.0.0.1", "::1"};
+  std::vector<std::string> reverse_addresses = {"0.0.0.0", "::"};
+  // Derived by validate() from proxy_type and proxy_protocol.
+  std::optional<Protocol> reverse_protocol;
+  std::optional<Protocol> forward_protocol;
+
+  std::vector<std::string> credentials;  // "user:password"; empty: no auth
+  std::chrono::milliseconds dns_ttl{60000};
+  LookupFamily lookup_family = LookupFamily::kAll;
+  EgressPolicy egress;
+  std::vector<SniRoute> sni_routes;
+
+  // Limits and circuit breakers.
+  size_t max_connections = 10000;
+  size_t max_connections_per_upstream = 1024;
+  size_t max_pending_connects = 1024;
+  size_t max_requests = 10000;
+  std::chrono::milliseconds header_timeout{10000};
+  size_t max_header_size = 65536;
+
+  uint16_t admin_port = 15000;  // Prometheus stats on loopback; 0: off
   std::string access_log = "-";
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds idle_timeout{300000};
@@ -36,23 +77,24 @@ struct ProxyConfig {
 Result<ProxyConfig> parse_proxy_yaml(const std::string& text, ProxyConfig base = {});
 Result<ProxyConfig> load_proxy_yaml_file(const std::string& path, ProxyConfig base = {});
 
-// Checks values that are individually well formed but unusable.
-Status validate(const ProxyConfig& config);
+// Checks the combination (the seed's proxy-type/proxy-protocol rules, port
+// clashes) and fills the derived fields.
+Status validate(ProxyConfig& config);
 
-// Command line: registers the flags on `app`; after app.parse(),
-// finish() loads --config (if given) and applies the flags on top.
 class ProxyCommandLine {
  public:
   explicit ProxyCommandLine(CLI::App& app);
-  Result<ProxyConfig> finish() const;
+  ~ProxyCommandLine();
+  ProxyCommandLine(const ProxyCommandLine&) = delete;
+  ProxyCommandLine& operator=(const ProxyCommandLine&) = delete;
+  // After app.parse(): loads --config, applies the given flags, validates.
+  [[nodiscard]] Result<ProxyConfig> finish() const;
 
  private:
+  struct Values;
   CLI::App& app_;
   std::string config_file_;
-  ProxyConfig flags_;
-  std::string mark_text_;
-  std::string connect_timeout_text_;
-  std::string idle_timeout_text_;
+  Values* values_;
 };
 
 }  // namespace shunt::proxy

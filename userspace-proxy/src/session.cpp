@@ -4,24 +4,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include "original_dst.h"
 #include "relay.h"
+#include "upstream.h"
 
 namespace shunt::proxy {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
-using namespace asio::experimental::awaitable_operators;
-
-namespace {
-
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 std::optional<TcpEndpoint> remote_of(const tcp::socket& s) {
   boost::system::error_code ec;
@@ -36,23 +26,6 @@ std::optional<TcpEndpoint> local_of(const tcp::socket& s) {
   if (ec) return std::nullopt;
   return normalize_endpoint(ep);
 }
-
-// Opens the upstream socket with the bypass mark set before connect(), so
-// cgroup/connect recognises it as the proxy's own.
-boost::system::error_code open_upstream(tcp::socket& upstream, const TcpEndpoint& dst,
-                                        uint32_t mark) {
-  boost::system::error_code ec;
-  upstream.open(dst.protocol(), ec);
-  if (ec) return ec;
-  if (mark != 0 &&
-      setsockopt(upstream.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
-    return {errno, boost::system::system_category()};
-  }
-  upstream.set_option(tcp::no_delay(true), ec);
-  return ec;
-}
-
-}  // namespace
 
 Status check_mark_permitted(uint32_t mark) {
   if (mark == 0) return ok_status();
@@ -81,30 +54,64 @@ ConnectionResult classify_connect_error(const boost::system::error_code& ec) {
   return ConnectionResult::kConnectError;
 }
 
-asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint listener,
-                                           SessionContext context) {
-  const ProxyConfig& config = *context.config;
-  const auto started = std::chrono::steady_clock::now();
+AccessLogRecord start_record(const ProxyContext& context, const char* listener,
+                             const tcp::socket& client) {
   AccessLogRecord record;
   record.start = std::chrono::system_clock::now();
   record.id = context.next_id->fetch_add(1, std::memory_order_relaxed);
-  record.listener = "outbound";
+  record.listener = listener;
   record.client = remote_of(client);
-  const uint64_t id = record.id;
+  record.monotonic_start = std::chrono::steady_clock::now();
+  context.metrics->add("shunt_proxy_connections_total", fmt::format("listener=\"{}\"", listener));
+  return record;
+}
 
-  auto finish = [&](ConnectionResult result, std::string error = {}) {
-    record.result = result;
-    record.error = std::move(error);
-    record.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - started);
-    context.access_log->write(record);
-  };
+void finish_record(const ProxyContext& context, AccessLogRecord& record, ConnectionResult result,
+                   std::string error) {
+  record.result = result;
+  record.error = std::move(error);
+  record.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - record.monotonic_start);
+  context.metrics->add("shunt_proxy_results_total",
+                       fmt::format("listener=\"{}\",result=\"{}\"", record.listener, to_string(result)));
+  context.metrics->add("shunt_proxy_bytes_total",
+                       fmt::format("listener=\"{}\",direction=\"up\"", record.listener),
+                       static_cast<int64_t>(record.bytes_up));
+  context.metrics->add("shunt_proxy_bytes_total",
+                       fmt::format("listener=\"{}\",direction=\"down\"", record.listener),
+                       static_cast<int64_t>(record.bytes_down));
+  context.access_log->write(record);
+}
+
+asio::awaitable<void> relay_and_finish(const ProxyContext& context, tcp::socket& client,
+                                       tcp::socket& upstream, AccessLogRecord& record) {
+  boost::system::error_code ignored;
+  client.set_option(tcp::no_delay(true), ignored);
+  const RelayOutcome outcome = co_await relay(client, upstream, context.config->buffer_size,
+                                              context.config->idle_timeout);
+  record.bytes_up += outcome.bytes_up;
+  record.bytes_down += outcome.bytes_down;
+  client.close(ignored);
+  upstream.close(ignored);
+  if (outcome.idle_timeout) {
+    finish_record(context, record, ConnectionResult::kIdleTimeout);
+  } else if (outcome.reset) {
+    finish_record(context, record, ConnectionResult::kReset, outcome.error);
+  } else {
+    finish_record(context, record, ConnectionResult::kOk);
+  }
+}
+
+asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint listener,
+                                           ProxyContext context) {
+  AccessLogRecord record = start_record(context, "outbound", client);
+  const uint64_t id = record.id;
 
   auto original = find_original_destination(client.native_handle(), listener);
   if (!original) {
     spdlog::warn("[c{}] {}", id, original.error().describe());
     close_with_reset(client);
-    finish(ConnectionResult::kNoOriginalDst, original.error().describe());
+    finish_record(context, record, ConnectionResult::kNoOriginalDst, original.error().describe());
     co_return;
   }
   record.original_dst = original->endpoint;
@@ -112,56 +119,26 @@ asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint liste
   if (normalize_endpoint(original->endpoint) == normalize_endpoint(listener)) {
     spdlog::warn("[c{}] original destination is the proxy's own listener; refusing a loop", id);
     close_with_reset(client);
-    finish(ConnectionResult::kLoopRefused);
+    finish_record(context, record, ConnectionResult::kLoopRefused);
     co_return;
   }
-
-  auto executor = co_await asio::this_coro::executor;
-  tcp::socket upstream(executor);
-  if (auto ec = open_upstream(upstream, original->endpoint, config.mark)) {
-    spdlog::warn("[c{}] cannot open upstream socket: {}", id, ec.message());
-    close_with_reset(client);
-    finish(ConnectionResult::kConnectError, ec.message());
-    co_return;
-  }
-  asio::steady_timer timer(executor);
-  timer.expires_after(config.connect_timeout);
-  auto connected =
-      co_await (upstream.async_connect(original->endpoint, kNoThrow) || timer.async_wait(kNoThrow));
-  boost::system::error_code connect_ec;
-  if (connected.index() == 1) {
-    connect_ec = asio::error::timed_out;
-  } else {
-    connect_ec = std::get<0>(std::get<0>(connected));
-  }
-  if (connect_ec) {
-    const auto result = classify_connect_error(connect_ec);
+  UpstreamTarget target;
+  target.endpoint = original->endpoint;
+  target.port = original->endpoint.port();
+  auto attempt = co_await connect_upstream(context, target);
+  if (!attempt.upstream) {
     spdlog::info("[c{}] upstream {} failed: {}", id, format_endpoint(original->endpoint),
-                 connect_ec.message());
+                 attempt.failure.message);
     close_with_reset(client);
-    finish(result, connect_ec.message());
+    finish_record(context, record, attempt.failure.result,
+                  attempt.failure.code ? attempt.failure.code.message() : attempt.failure.message);
     co_return;
   }
-  record.upstream = remote_of(upstream);
-  record.upstream_local = local_of(upstream);
+  record.upstream = attempt.upstream->remote;
+  record.upstream_local = local_of(attempt.upstream->socket);
   spdlog::debug("[c{}] {} -> {}", id, record.client ? format_endpoint(*record.client) : "?",
                 format_endpoint(original->endpoint));
-
-  boost::system::error_code ignored;
-  client.set_option(tcp::no_delay(true), ignored);
-  const RelayOutcome outcome =
-      co_await relay(client, upstream, config.buffer_size, config.idle_timeout);
-  record.bytes_up = outcome.bytes_up;
-  record.bytes_down = outcome.bytes_down;
-  client.close(ignored);
-  upstream.close(ignored);
-  if (outcome.idle_timeout) {
-    finish(ConnectionResult::kIdleTimeout);
-  } else if (outcome.reset) {
-    finish(ConnectionResult::kReset, outcome.error);
-  } else {
-    finish(ConnectionResult::kOk);
-  }
+  co_await relay_and_finish(context, client, attempt.upstream->socket, record);
 }
 
 }  // namespace shunt::proxy

@@ -1,22 +1,14 @@
-// One proxied connection: find the original destination, connect there
-// with a socket that is never redirected again, relay, write the access log.
+// One transparently redirected connection: find the original destination,
+// connect there, relay, write the access log.
 #pragma once
 
-#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <memory>
 
 #include "access_log.h"
-#include "proxy_config.h"
+#include "context.h"
 
 namespace shunt::proxy {
-
-struct SessionContext {
-  const ProxyConfig* config = nullptr;
-  std::shared_ptr<AccessLog> access_log;
-  std::atomic<uint64_t>* next_id = nullptr;
-};
 
 // Fails at start-up, not on the first connection, when upstream sockets
 // cannot be marked (SO_MARK needs CAP_NET_ADMIN).
@@ -25,7 +17,23 @@ Status check_mark_permitted(uint32_t mark);
 // Maps a connect() failure to the access log's result.
 ConnectionResult classify_connect_error(const boost::system::error_code& ec);
 
+// Fills the parts of a record every listener has; finish_record() sets the
+// result and duration and writes it.
+AccessLogRecord start_record(const ProxyContext& context, const char* listener,
+                             const boost::asio::ip::tcp::socket& client);
+void finish_record(const ProxyContext& context, AccessLogRecord& record, ConnectionResult result,
+                   std::string error = {});
+
 boost::asio::awaitable<void> run_outbound_session(boost::asio::ip::tcp::socket client,
-                                                  TcpEndpoint listener, SessionContext context);
+                                                  TcpEndpoint listener, ProxyContext context);
+
+// Relays an established pair and records bytes and the outcome.
+boost::asio::awaitable<void> relay_and_finish(const ProxyContext& context,
+                                              boost::asio::ip::tcp::socket& client,
+                                              boost::asio::ip::tcp::socket& upstream,
+                                              AccessLogRecord& record);
+
+std::optional<TcpEndpoint> remote_of(const boost::asio::ip::tcp::socket& s);
+std::optional<TcpEndpoint> local_of(const boost::asio::ip::tcp::socket& s);
 
 }  // namespace shunt::proxy

@@ -1,0 +1,23 @@
+// What every listener and session shares.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "access_log.h"
+#include "dns_cache.h"
+#include "metrics.h"
+#include "proxy_config.h"
+
+namespace shunt::proxy {
+
+struct ProxyContext {
+  const ProxyConfig* config = nullptr;
+  std::shared_ptr<AccessLog> access_log;
+  std::atomic<uint64_t>* next_id = nullptr;
+  Metrics* metrics = nullptr;
+  Limits* limits = nullptr;
+  DnsCache* dns = nullptr;
+};
+
+}  // namespace shunt::proxy

@@ -1,0 +1,116 @@
+#include "upstream.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "session.h"
+
+namespace shunt::proxy {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kMaxAttempts = 4;
+
+UpstreamAttempt failed(ConnectionResult result, std::string message,
+                       boost::system::error_code code = {}) {
+  UpstreamAttempt a;
+  a.failure = UpstreamFailure{result, code, std::move(message)};
+  return a;
+}
+
+}  // namespace
+
+std::string UpstreamTarget::authority() const {
+  if (!host.empty()) {
+    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+           std::to_string(port);
+  }
+  return endpoint ? format_endpoint(*endpoint) : "?";
+}
+
+boost::system::error_code open_marked(tcp::socket& socket, const TcpEndpoint& dst, uint32_t mark) {
+  boost::system::error_code ec;
+  socket.open(dst.protocol(), ec);
+  if (ec) return ec;
+  if (mark != 0 &&
+      setsockopt(socket.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+    return {errno, boost::system::system_category()};
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  return ec;
+}
+
+asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
+                                                  const UpstreamTarget& target) {
+  const ProxyConfig& config = *context.config;
+  const EgressPolicy& policy = config.egress;
+  std::vector<TcpEndpoint> candidates;
+  if (target.endpoint) {
+    candidates.push_back(*target.endpoint);
+  } else {
+    boost::system::error_code literal_ec;
+    asio::ip::make_address(target.host, literal_ec);
+    if (literal_ec && target.apply_policy) {
+      if (auto why = policy.check_host(target.host); !why.empty()) {
+        co_return failed(ConnectionResult::kDenied, why);
+      }
+    }
+    auto resolved = co_await context.dns->resolve(target.host);
+    if (!resolved) co_return failed(ConnectionResult::kDnsError, resolved.error().message);
+    for (const auto& a : *resolved) candidates.emplace_back(a, target.port);
+  }
+  if (target.apply_policy) {
+    std::string why;
+    std::erase_if(candidates, [&](const TcpEndpoint& ep) {
+      auto reason = policy.check_endpoint(ep);
+      if (!reason.empty()) why = reason;
+      return !reason.empty();
+    });
+    if (candidates.empty()) co_return failed(ConnectionResult::kDenied, why);
+  }
+  auto per_upstream = context.limits->upstream(target.authority());
+  if (!per_upstream) {
+    co_return failed(ConnectionResult::kLimitReached,
+                     "max-connections-per-upstream reached for " + target.authority());
+  }
+  auto pending = context.limits->pending_connect();
+  if (!pending) co_return failed(ConnectionResult::kLimitReached, "max-pending-connects reached");
+
+  auto executor = co_await asio::this_coro::executor;
+  UpstreamFailure last{ConnectionResult::kConnectError, {}, "no address to connect to"};
+  size_t attempts = 0;
+  for (const auto& candidate : candidates) {
+    if (attempts++ == kMaxAttempts) break;
+    tcp::socket socket(executor);
+    if (auto ec = open_marked(socket, candidate, config.mark)) {
+      last = {ConnectionResult::kConnectError, ec, "cannot open upstream socket: " + ec.message()};
+      continue;
+    }
+    asio::steady_timer timer(executor);
+    timer.expires_after(config.connect_timeout);
+    auto done = co_await (socket.async_connect(candidate, kNoThrow) || timer.async_wait(kNoThrow));
+    const boost::system::error_code ec =
+        done.index() == 1 ? asio::error::timed_out : std::get<0>(std::get<0>(done));
+    if (!ec) {
+      UpstreamAttempt ok;
+      ok.upstream = Upstream{std::move(socket), normalize_endpoint(candidate), std::move(*per_upstream)};
+      co_return ok;
+    }
+    last = {classify_connect_error(ec), ec, format_endpoint(candidate) + ": " + ec.message()};
+  }
+  UpstreamAttempt a;
+  a.failure = last;
+  co_return a;
+}
+
+}  // namespace shunt::proxy

@@ -1,0 +1,49 @@
+// Connecting to an upstream for any listener: resolve (cached), check the
+// egress policy, take the limits, then try the addresses in order, each
+// with the connect timeout, on a socket marked so it is never redirected.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <optional>
+#include <string>
+
+#include "access_log.h"
+#include "context.h"
+#include "metrics.h"
+
+namespace shunt::proxy {
+
+struct UpstreamTarget {
+  std::string host;                     // a name or an address literal
+  std::optional<TcpEndpoint> endpoint;  // when the address is known already
+  uint16_t port = 0;
+  bool apply_policy = false;  // the explicit forward proxies check egress rules
+  [[nodiscard]] std::string authority() const;
+};
+
+struct Upstream {
+  boost::asio::ip::tcp::socket socket;
+  TcpEndpoint remote;
+  Slot per_upstream;  // held for the connection's life
+};
+
+struct UpstreamFailure {
+  ConnectionResult result = ConnectionResult::kConnectError;
+  boost::system::error_code code;  // the last connect error, if any
+  std::string message;
+};
+
+struct UpstreamAttempt {
+  std::optional<Upstream> upstream;
+  UpstreamFailure failure;
+};
+
+boost::asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
+                                                         const UpstreamTarget& target);
+
+// Opens a socket for `dst` with the bypass mark set before connect().
+boost::system::error_code open_marked(boost::asio::ip::tcp::socket& socket,
+                                      const TcpEndpoint& dst, uint32_t mark);
+
+}  // namespace shunt::proxy
