@@ -79,8 +79,8 @@ TEST(ProxyConfig, ValidateRefusesUnusableValues) {
   c.outbound_addresses = {"localhost"};
   EXPECT_FALSE(validate(c).ok());
   c = ProxyConfig{};
-  c.threads = 0;
-  EXPECT_FALSE(validate(c).ok());
+  c.admin_port = c.outbound_port;
+  EXPECT_NE(validate(c).error().message.find("already used"), std::string::npos);
   c = ProxyConfig{};
   c.log_level = "loud";
   EXPECT_FALSE(validate(c).ok());
@@ -103,4 +103,104 @@ TEST(ProxyCommandLine, BadFlagValuesAreErrors) {
   EXPECT_FALSE(parse_args({"--idle-timeout", "0"}).ok());
   EXPECT_FALSE(parse_args({"--outbound-port", "99999"}).ok());
   EXPECT_THROW(parse_args({"--config", "/nonexistent.yaml"}), CLI::ParseError);
+}
+
+namespace {
+
+shunt::Result<ProxyConfig> with_type(const std::string& type, const std::string& protocol) {
+  ProxyConfig c;
+  c.proxy_type = type;
+  c.proxy_protocol = protocol;
+  if (auto ok = validate(c); !ok) return ok.error();
+  return c;
+}
+
+}  // namespace
+
+TEST(ProxyTypeRules, TheSeedsCombinations) {
+  // reverse: tcp by default, or any single protocol.
+  EXPECT_EQ(with_type("reverse", "")->reverse_protocol, Protocol::kTcp);
+  EXPECT_EQ(with_type("reverse", "http")->reverse_protocol, Protocol::kHttp);
+  EXPECT_FALSE(with_type("reverse", "")->forward_protocol.has_value());
+  // forward: always a protocol, never tcp.
+  EXPECT_EQ(with_type("forward", "socks")->forward_protocol, Protocol::kSocks);
+  EXPECT_EQ(with_type("forward", "http")->forward_protocol, Protocol::kHttp);
+  // dual: both sides.
+  auto d = with_type("dual", "tcp:http");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->reverse_protocol, Protocol::kTcp);
+  EXPECT_EQ(d->forward_protocol, Protocol::kHttp);
+  d = with_type("dual", "socks");
+  EXPECT_EQ(d->reverse_protocol, Protocol::kSocks);
+  EXPECT_EQ(d->forward_protocol, Protocol::kSocks);
+  EXPECT_EQ(with_type("dual", "tcp:socks")->forward_protocol, Protocol::kSocks);
+  EXPECT_FALSE(with_type("", "")->forward_protocol.has_value());
+}
+
+TEST(ProxyTypeRules, ContradictionsNameTheSettingAndTheRule) {
+  struct Case {
+    const char* type;
+    const char* protocol;
+    const char* words;
+  };
+  for (const auto& [type, protocol, words] :
+       std::vector<Case>{{"forward", "", "must use a protocol"},
+                         {"forward", "tcp", "only to reverse"},
+                         {"forward", "tcp:http", "only valid with proxy-type dual"},
+                         {"reverse", "tcp:socks", "only valid with proxy-type dual"},
+                         {"dual", "tcp", "only to reverse"},
+                         {"dual", "", "dual needs a protocol"},
+                         {"", "http", "proxy-type is not"},
+                         {"sideways", "http", "proxy-type"},
+                         {"forward", "ftp", "proxy-protocol"}}) {
+    auto c = with_type(type, protocol);
+    ASSERT_FALSE(c.ok()) << type << " " << protocol;
+    EXPECT_NE(c.error().message.find(words), std::string::npos) << c.error().message;
+  }
+}
+
+TEST(ProxyTypeRules, SeedDefaultsForPortsAndHost) {
+  const ProxyConfig c;
+  EXPECT_EQ(c.proxy_host, "localhost");
+  EXPECT_EQ(c.proxy_port, 80);
+  EXPECT_EQ(c.proxy_in_port, 4143);
+  EXPECT_EQ(c.proxy_out_port, 4140);
+}
+
+TEST(ProxyTypeRules, ListenersMayNotShareAPort) {
+  ProxyConfig c;
+  c.proxy_type = "dual";
+  c.proxy_protocol = "tcp:http";
+  c.proxy_in_port = c.proxy_out_port;
+  EXPECT_FALSE(validate(c).ok());
+  c.proxy_in_port = 4143;
+  EXPECT_TRUE(validate(c).ok());
+  c.transparent = false;
+  c.proxy_type = "";
+  c.proxy_protocol = "";
+  EXPECT_FALSE(validate(c).ok());  // nothing would listen
+}
+
+TEST(ProxyCommandLine, ListSettingsAndTheirErrors) {
+  auto c = parse_args({"--proxy-type", "forward", "--proxy-protocol", "socks", "--credential",
+                       "a:b", "--credential", "c:d", "--deny-cidrs", "10.0.0.0/8", "fd00::/8",
+                       "--allow-ports", "80", "8000-8100", "--sni-route",
+                       "*.example.com=10.1.1.1:443", "--dns-lookup-family", "v4_preferred"});
+  ASSERT_TRUE(c.ok()) << c.error().describe();
+  EXPECT_EQ(c->credentials.size(), 2u);
+  EXPECT_EQ(c->egress.deny_cidrs.size(), 2u);
+  EXPECT_EQ(c->egress.allow_ports[1].last, 8100);
+  EXPECT_EQ(c->sni_routes[0].port, 443);
+  EXPECT_EQ(c->lookup_family, LookupFamily::kV4Preferred);
+  for (std::vector<std::string> bad : {std::vector<std::string>{"--deny-cidrs", "10.0.0.0/33"},
+                                       {"--allow-ports", "0"},
+                                       {"--allow-ports", "90-80"},
+                                       {"--credential", "nocolon"},
+                                       {"--sni-route", "a.com"},
+                                       {"--dns-lookup-family", "v5"},
+                                       {"--proxy-port", "0"}}) {
+    auto r = parse_args(bad);
+    ASSERT_FALSE(r.ok()) << bad[0];
+    EXPECT_NE(r.error().message.find(bad[0]), std::string::npos) << r.error().message;
+  }
 }

@@ -9,24 +9,15 @@ namespace shunt::proxy {
 
 const char* to_string(ConnectionResult r) {
   switch (r) {
-    case ConnectionResult::kOk:
-      return "ok";
-    case ConnectionResult::kNoOriginalDst:
-      return "no_original_dst";
-    case ConnectionResult::kLoopRefused:
-      return "loop_refused";
-    case ConnectionResult::kConnectRefused:
-      return "connect_refused";
-    case ConnectionResult::kConnectTimeout:
-      return "connect_timeout";
-    case ConnectionResult::kUnreachable:
-      return "unreachable";
-    case ConnectionResult::kConnectError:
-      return "connect_error";
-    case ConnectionResult::kIdleTimeout:
-      return "idle_timeout";
-    case ConnectionResult::kReset:
-      return "reset";
+    case ConnectionResult::kOk: return "ok";
+    case ConnectionResult::kNoOriginalDst: return "no_original_dst";
+    case ConnectionResult::kLoopRefused: return "loop_refused";
+    case ConnectionResult::kConnectRefused: return "connect_refused";
+    case ConnectionResult::kConnectTimeout: return "connect_timeout";
+    case ConnectionResult::kUnreachable: return "unreachable";
+    case ConnectionResult::kConnectError: return "connect_error";
+    case ConnectionResult::kIdleTimeout: return "idle_timeout";
+    case ConnectionResult::kReset: return "reset";
     case ConnectionResult::kError: return "error";
     case ConnectionResult::kDenied: return "denied";
     case ConnectionResult::kDnsError: return "dns_error";

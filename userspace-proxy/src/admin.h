@@ -9,6 +9,7 @@
 
 namespace shunt::proxy {
 
-boost::asio::awaitable<void> run_admin_session(boost::asio::ip::tcp::socket client, Metrics& metrics);
+boost::asio::awaitable<void> run_admin_session(boost::asio::ip::tcp::socket client,
+                                               Metrics& metrics);
 
 }  // namespace shunt::proxy

@@ -22,9 +22,7 @@ std::vector<address> order_addresses(std::vector<address> in, LookupFamily famil
   switch (family) {
     case LookupFamily::kV4Only: return v4;
     case LookupFamily::kV6Only: return v6;
-    case LookupFamily::kV4Preferred:
-      v4.insert(v4.end(), v6.begin(), v6.end());
-      return v4;
+    case LookupFamily::kV4Preferred: v4.insert(v4.end(), v6.begin(), v6.end()); return v4;
     case LookupFamily::kAll: return all;
   }
   return all;
@@ -45,8 +43,8 @@ asio::awaitable<Result<std::vector<address>>> DnsCache::resolve(const std::strin
     }
   }
   asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
-  auto [ec, results] = co_await resolver.async_resolve(
-      host, "", asio::ip::resolver_base::flags(0), asio::as_tuple(asio::use_awaitable));
+  auto [ec, results] = co_await resolver.async_resolve(host, "", asio::ip::resolver_base::flags(0),
+                                                       asio::as_tuple(asio::use_awaitable));
   if (ec) {
     metrics_.add("shunt_proxy_dns_lookups_total", "result=\"failed\"");
     co_return Error{ENOENT, "cannot resolve " + host + ": " + ec.message()};

@@ -28,7 +28,8 @@ class DnsCache {
 
   // An address literal is returned as it is; a name is looked up or taken
   // from the cache. ENOENT-style errors say the name does not resolve.
-  boost::asio::awaitable<Result<std::vector<boost::asio::ip::address>>> resolve(const std::string& name);
+  boost::asio::awaitable<Result<std::vector<boost::asio::ip::address>>> resolve(
+      const std::string& name);
 
  private:
   struct Entry {

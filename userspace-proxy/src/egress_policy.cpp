@@ -69,7 +69,8 @@ bool host_matches(std::string_view pattern, std::string_view host) {
   if (p == "*") return true;
   if (p.rfind("*.", 0) == 0) {
     const std::string suffix = p.substr(1);  // ".example.com"
-    return h.size() > suffix.size() && h.compare(h.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return h.size() > suffix.size() &&
+           h.compare(h.size() - suffix.size(), suffix.size(), suffix) == 0;
   }
   return p == h;
 }

@@ -23,8 +23,9 @@ HandshakeReader::HandshakeReader(asio::ip::tcp::socket& socket, std::chrono::mil
 asio::awaitable<bool> HandshakeReader::read_more() {
   const size_t old = buffer_.size();
   buffer_.resize(old + kChunk);
-  auto done = co_await (socket_.async_read_some(asio::buffer(buffer_.data() + old, kChunk), kNoThrow) ||
-                        deadline_.async_wait(kNoThrow));
+  auto done =
+      co_await (socket_.async_read_some(asio::buffer(buffer_.data() + old, kChunk), kNoThrow) ||
+                deadline_.async_wait(kNoThrow));
   if (done.index() == 1) {
     buffer_.resize(old);
     timed_out_ = true;
@@ -36,7 +37,8 @@ asio::awaitable<bool> HandshakeReader::read_more() {
 }
 
 asio::awaitable<bool> write_all(asio::ip::tcp::socket& socket, std::span<const uint8_t> data) {
-  auto [ec, n] = co_await asio::async_write(socket, asio::buffer(data.data(), data.size()), kNoThrow);
+  auto [ec, n] =
+      co_await asio::async_write(socket, asio::buffer(data.data(), data.size()), kNoThrow);
   co_return !ec;
 }
 

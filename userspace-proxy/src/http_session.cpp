@@ -56,9 +56,9 @@ asio::awaitable<void> send_error(tcp::socket& client, int status, std::string_vi
 
 // Streams one message (header already read by `parser`) to `out`.
 template <bool IsRequest>
-asio::awaitable<beast::error_code> stream_message(tcp::socket& in, beast::flat_buffer& buffer,
-                                                  bhttp::parser<IsRequest, bhttp::buffer_body>& parser,
-                                                  tcp::socket& out, uint64_t& body_bytes) {
+asio::awaitable<beast::error_code> stream_message(
+    tcp::socket& in, beast::flat_buffer& buffer,
+    bhttp::parser<IsRequest, bhttp::buffer_body>& parser, tcp::socket& out, uint64_t& body_bytes) {
   bhttp::serializer<IsRequest, bhttp::buffer_body> serializer{parser.get()};
   std::vector<char> chunk(kBodyChunk);
   auto [header_ec, header_n] = co_await bhttp::async_write_header(out, serializer, kNoThrow);
@@ -125,7 +125,7 @@ struct HttpSession {
         if (*failure == ConnectionResult::kBadRequest && first && client_buffer.size() == 0) {
           co_return;  // connected and closed without a byte: nothing to log
         }
-        const int status = *failure == ConnectionResult::kHeaderTooLarge ? 431
+        const int status = *failure == ConnectionResult::kHeaderTooLarge  ? 431
                            : *failure == ConnectionResult::kHeaderTimeout ? 408
                                                                           : 400;
         record.status = status;
@@ -161,13 +161,15 @@ struct HttpSession {
     if (role == HttpRole::kForward && !context.config->credentials.empty()) {
       auto creds = http::parse_basic_credentials(req[bhttp::field::proxy_authorization]);
       if (!creds) {
-        co_await refuse(record, 407, ConnectionResult::kAuthRequired, "proxy authentication required", true);
+        co_await refuse(record, 407, ConnectionResult::kAuthRequired,
+                        "proxy authentication required", true);
         co_return false;
       }
       record.auth_user = creds->user;
       if (!credentials_match(context.config->credentials, creds->user, creds->password)) {
         context.metrics->add("shunt_proxy_auth_failures_total", "protocol=\"http\"");
-        co_await refuse(record, 407, ConnectionResult::kAuthFailed, "wrong proxy credentials", true);
+        co_await refuse(record, 407, ConnectionResult::kAuthFailed, "wrong proxy credentials",
+                        true);
         co_return false;
       }
     }
@@ -188,10 +190,11 @@ struct HttpSession {
       origin_form = target->origin_form;
       req.target(origin_form);
       // Host follows the URI, as RFC 9112 asks of a proxy.
-      req.set(bhttp::field::host, destination->port == 80 ? (destination->host.find(':') != std::string::npos
-                                                                  ? "[" + destination->host + "]"
-                                                                  : destination->host)
-                                                           : destination->authority());
+      req.set(bhttp::field::host, destination->port == 80
+                                      ? (destination->host.find(':') != std::string::npos
+                                             ? "[" + destination->host + "]"
+                                             : destination->host)
+                                      : destination->authority());
     } else {
       destination = http::HostPort{context.config->proxy_host, context.config->proxy_port};
       std::string xff(req["X-Forwarded-For"]);
@@ -209,7 +212,8 @@ struct HttpSession {
     record.original_dst = upstream->remote;
     record.upstream_local = local_of(upstream->socket);
 
-    auto sent = co_await stream_message<true>(client, client_buffer, parser, upstream->socket, record.bytes_up);
+    auto sent = co_await stream_message<true>(client, client_buffer, parser, upstream->socket,
+                                              record.bytes_up);
     if (sent) {
       close_with_reset(client);
       upstream.reset();
@@ -221,14 +225,16 @@ struct HttpSession {
     if (req.method() == bhttp::verb::head) response.skip(true);
     asio::steady_timer timer(client.get_executor());
     timer.expires_after(context.config->idle_timeout);
-    auto head = co_await (bhttp::async_read_header(upstream->socket, upstream_buffer, response, kNoThrow) ||
-                          timer.async_wait(kNoThrow));
+    auto head =
+        co_await (bhttp::async_read_header(upstream->socket, upstream_buffer, response, kNoThrow) ||
+                  timer.async_wait(kNoThrow));
     if (head.index() == 1 || std::get<0>(std::get<0>(head))) {
       const bool timeout = head.index() == 1;
       upstream.reset();
-      co_await refuse(record, timeout ? 504 : 502,
-                      timeout ? ConnectionResult::kConnectTimeout : ConnectionResult::kReset,
-                      timeout ? "upstream did not answer in time" : "upstream closed or sent garbage");
+      co_await refuse(
+          record, timeout ? 504 : 502,
+          timeout ? ConnectionResult::kConnectTimeout : ConnectionResult::kReset,
+          timeout ? "upstream did not answer in time" : "upstream closed or sent garbage");
       co_return false;
     }
     auto& res = response.get();
@@ -236,8 +242,8 @@ struct HttpSession {
     const bool upstream_keep_alive = res.keep_alive();
     strip_hop_by_hop(res.base());
     res.keep_alive(client_keep_alive);
-    auto relayed = co_await stream_message<false>(upstream->socket, upstream_buffer, response, client,
-                                                  record.bytes_down);
+    auto relayed = co_await stream_message<false>(upstream->socket, upstream_buffer, response,
+                                                  client, record.bytes_down);
     if (relayed) {
       close_with_reset(client);
       upstream.reset();
@@ -256,7 +262,8 @@ struct HttpSession {
     co_return true;
   }
 
-  asio::awaitable<bool> ensure_upstream(const http::HostPort& destination, AccessLogRecord& record) {
+  asio::awaitable<bool> ensure_upstream(const http::HostPort& destination,
+                                        AccessLogRecord& record) {
     if (upstream && upstream_authority == destination.authority() && upstream->socket.is_open()) {
       co_return true;
     }

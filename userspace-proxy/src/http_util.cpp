@@ -97,9 +97,9 @@ std::optional<AbsoluteTarget> parse_absolute_target(std::string_view target) {
 }
 
 std::vector<std::string> hop_by_hop_headers(std::string_view connection_header) {
-  std::vector<std::string> names = {"connection",          "proxy-connection", "keep-alive",
-                                    "proxy-authenticate",  "proxy-authorization", "te",
-                                    "trailer",             "upgrade"};
+  std::vector<std::string> names = {
+      "connection", "proxy-connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+      "te",         "trailer",          "upgrade"};
   size_t start = 0;
   while (start <= connection_header.size()) {
     const auto comma = connection_header.find(',', start);

@@ -99,16 +99,17 @@ asio::awaitable<void> accept_loop(ListenerKind kind, tcp::acceptor& acceptor, Tc
         continue;
       }
     }
-    asio::co_spawn(acceptor.get_executor(),
-                   dispatch(kind, std::move(socket), bound, context, slot ? std::move(*slot) : Slot{}),
-                   [](const std::exception_ptr& e) {
-                     if (!e) return;
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       spdlog::error("session ended by exception: {}", ex.what());
-                     }
-                   });
+    asio::co_spawn(
+        acceptor.get_executor(),
+        dispatch(kind, std::move(socket), bound, context, slot ? std::move(*slot) : Slot{}),
+        [](const std::exception_ptr& e) {
+          if (!e) return;
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            spdlog::error("session ended by exception: {}", ex.what());
+          }
+        });
   }
 }
 
@@ -146,20 +147,25 @@ const char* to_string(ListenerKind kind) {
 Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port) {
   static const std::vector<std::string> kAdminAddresses = {"127.0.0.1"};
   std::vector<Plan> plans;
-  if (config_.transparent) plans.push_back({ListenerKind::kOutbound, &config_.outbound_addresses, config_.outbound_port});
+  if (config_.transparent)
+    plans.push_back({ListenerKind::kOutbound, &config_.outbound_addresses, config_.outbound_port});
   if (config_.forward_protocol) {
-    plans.push_back({forward_kind(*config_.forward_protocol), &config_.forward_addresses, config_.proxy_out_port});
+    plans.push_back({forward_kind(*config_.forward_protocol), &config_.forward_addresses,
+                     config_.proxy_out_port});
   }
   if (config_.reverse_protocol) {
-    plans.push_back({reverse_kind(*config_.reverse_protocol), &config_.reverse_addresses, config_.proxy_in_port});
+    plans.push_back({reverse_kind(*config_.reverse_protocol), &config_.reverse_addresses,
+                     config_.proxy_in_port});
   }
   // The admin endpoint is served by the first worker only.
-  if (config_.admin_port != 0 && first) plans.push_back({ListenerKind::kAdmin, &kAdminAddresses, config_.admin_port});
+  if (config_.admin_port != 0 && first)
+    plans.push_back({ListenerKind::kAdmin, &kAdminAddresses, config_.admin_port});
   for (const auto& plan : plans) {
     size_t opened = 0;
     for (const auto& address : *plan.addresses) {
       TcpEndpoint endpoint(asio::ip::make_address(address), plan.port);
-      auto acceptor = open_acceptor(worker.io, endpoint, reuse_port && plan.kind != ListenerKind::kAdmin);
+      auto acceptor =
+          open_acceptor(worker.io, endpoint, reuse_port && plan.kind != ListenerKind::kAdmin);
       if (!acceptor) {
         // A namespace with IPv6 disabled has no ::1 or ::; IPv4 alone still works.
         const int code = acceptor.error().code;
@@ -173,7 +179,9 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port) 
       worker.acceptors.push_back({plan.kind, std::move(*acceptor)});
       ++opened;
     }
-    if (opened == 0) return Error{EADDRNOTAVAIL, std::string("no ") + to_string(plan.kind) + " listener could be opened"};
+    if (opened == 0)
+      return Error{EADDRNOTAVAIL,
+                   std::string("no ") + to_string(plan.kind) + " listener could be opened"};
   }
   return ok_status();
 }

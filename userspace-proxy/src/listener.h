@@ -17,7 +17,15 @@
 
 namespace shunt::proxy {
 
-enum class ListenerKind { kOutbound, kForwardHttp, kForwardSocks, kReverseTcp, kReverseHttp, kReverseSocks, kAdmin };
+enum class ListenerKind {
+  kOutbound,
+  kForwardHttp,
+  kForwardSocks,
+  kReverseTcp,
+  kReverseHttp,
+  kReverseSocks,
+  kAdmin
+};
 const char* to_string(ListenerKind kind);
 
 struct BoundListener {

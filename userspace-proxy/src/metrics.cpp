@@ -48,10 +48,14 @@ Limits::Limits(const ProxyConfig& config, Metrics& metrics)
   for (const char* limit : {"connections", "pending_connects", "per_upstream", "requests"}) {
     metrics.counter("shunt_proxy_limit_rejections_total", fmt::format("limit=\"{}\"", limit));
   }
-  metrics.gauge("shunt_proxy_limit", "limit=\"connections\"") = static_cast<int64_t>(config.max_connections);
-  metrics.gauge("shunt_proxy_limit", "limit=\"pending_connects\"") = static_cast<int64_t>(config.max_pending_connects);
-  metrics.gauge("shunt_proxy_limit", "limit=\"per_upstream\"") = static_cast<int64_t>(config.max_connections_per_upstream);
-  metrics.gauge("shunt_proxy_limit", "limit=\"requests\"") = static_cast<int64_t>(config.max_requests);
+  metrics.gauge("shunt_proxy_limit", "limit=\"connections\"") =
+      static_cast<int64_t>(config.max_connections);
+  metrics.gauge("shunt_proxy_limit", "limit=\"pending_connects\"") =
+      static_cast<int64_t>(config.max_pending_connects);
+  metrics.gauge("shunt_proxy_limit", "limit=\"per_upstream\"") =
+      static_cast<int64_t>(config.max_connections_per_upstream);
+  metrics.gauge("shunt_proxy_limit", "limit=\"requests\"") =
+      static_cast<int64_t>(config.max_requests);
 }
 
 std::optional<Slot> Limits::take(std::atomic<int64_t>& gauge, size_t max, const char* limit) {

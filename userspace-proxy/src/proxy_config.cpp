@@ -43,9 +43,11 @@ Status set_unsigned(const std::string& key, const std::string& text, unsigned lo
   return ok_status();
 }
 
-Status set_duration(const std::string& key, const std::string& text, std::chrono::milliseconds& out) {
+Status set_duration(const std::string& key, const std::string& text,
+                    std::chrono::milliseconds& out) {
   const auto v = parse_duration(text);
-  if (!v || v->count() == 0) return bad(key, "'" + text + "' is not a duration such as 500ms, 5s or 2m");
+  if (!v || v->count() == 0)
+    return bad(key, "'" + text + "' is not a duration such as 500ms, 5s or 2m");
   out = *v;
   return ok_status();
 }
@@ -86,7 +88,8 @@ Result<SniRoute> parse_sni_route(std::string_view text) {
 
 Result<std::string> parse_credential(std::string_view text) {
   const auto colon = text.find(':');
-  if (colon == std::string_view::npos || colon == 0 || colon > 255 || text.size() - colon - 1 > 255) {
+  if (colon == std::string_view::npos || colon == 0 || colon > 255 ||
+      text.size() - colon - 1 > 255) {
     return Error{EINVAL, "a credential is USER:PASSWORD (each 1-255 bytes)"};
   }
   return std::string(text);
@@ -102,28 +105,40 @@ Apply scalar(std::function<Status(ProxyConfig&, const std::string&)> f) {
   return [f = std::move(f)](ProxyConfig& c, const Values& v) { return f(c, v.front()); };
 }
 
-#define SHUNT_UNSIGNED(key, field, min, max) \
-  scalar([](ProxyConfig& c, const std::string& s) { return set_unsigned(key, s, min, max, c.field); })
+#define SHUNT_UNSIGNED(key, field, min, max)        \
+  scalar([](ProxyConfig& c, const std::string& s) { \
+    return set_unsigned(key, s, min, max, c.field); \
+  })
 #define SHUNT_DURATION(key, field) \
   scalar([](ProxyConfig& c, const std::string& s) { return set_duration(key, s, c.field); })
-#define SHUNT_STRING(field) \
-  scalar([](ProxyConfig& c, const std::string& s) { c.field = s; return ok_status(); })
+#define SHUNT_STRING(field)                         \
+  scalar([](ProxyConfig& c, const std::string& s) { \
+    c.field = s;                                    \
+    return ok_status();                             \
+  })
 
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = {
       {"transparent", nullptr, false, "true", "run the transparent outbound listener",
-       scalar([](ProxyConfig& c, const std::string& s) { return set_bool("transparent", s, c.transparent); })},
+       scalar([](ProxyConfig& c, const std::string& s) {
+         return set_bool("transparent", s, c.transparent);
+       })},
       {"outbound-port", nullptr, false, "15001", "port of the transparent outbound listener",
        SHUNT_UNSIGNED("outbound-port", outbound_port, 1, 65535)},
       {"outbound-addresses", "--outbound-address", true, "127.0.0.1 ::1",
        "addresses of the transparent outbound listener",
-       [](ProxyConfig& c, const Values& v) { c.outbound_addresses = v; return ok_status(); }},
-      {"mark", nullptr, false, "0xa55", "SO_MARK of upstream sockets (decimal or 0x hex; 0 disables)",
+       [](ProxyConfig& c, const Values& v) {
+         c.outbound_addresses = v;
+         return ok_status();
+       }},
+      {"mark", nullptr, false, "0xa55",
+       "SO_MARK of upstream sockets (decimal or 0x hex; 0 disables)",
        SHUNT_UNSIGNED("mark", mark, 0, 0xffffffffULL)},
       {"proxy-type", nullptr, false, "(none)", "explicit proxies: reverse, forward or dual",
        SHUNT_STRING(proxy_type)},
       {"proxy-protocol", nullptr, false, "(per type)",
-       "tcp (reverse only), http, socks, tcp:http or tcp:socks (dual only)", SHUNT_STRING(proxy_protocol)},
+       "tcp (reverse only), http, socks, tcp:http or tcp:socks (dual only)",
+       SHUNT_STRING(proxy_protocol)},
       {"proxy-host", nullptr, false, "localhost", "where the reverse proxy sends connections",
        SHUNT_STRING(proxy_host)},
       {"proxy-port", nullptr, false, "80", "port the reverse proxy sends connections to",
@@ -133,48 +148,76 @@ const std::vector<Setting>& settings() {
       {"proxy-out-port", nullptr, false, "4140", "port of the forward (outbound) proxy",
        SHUNT_UNSIGNED("proxy-out-port", proxy_out_port, 1, 65535)},
       {"forward-addresses", nullptr, true, "127.0.0.1 ::1", "addresses of the forward proxy",
-       [](ProxyConfig& c, const Values& v) { c.forward_addresses = v; return ok_status(); }},
+       [](ProxyConfig& c, const Values& v) {
+         c.forward_addresses = v;
+         return ok_status();
+       }},
       {"reverse-addresses", nullptr, true, "0.0.0.0 ::", "addresses of the reverse proxy",
-       [](ProxyConfig& c, const Values& v) { c.reverse_addresses = v; return ok_status(); }},
+       [](ProxyConfig& c, const Values& v) {
+         c.reverse_addresses = v;
+         return ok_status();
+       }},
       {"credentials", "--credential", true, "(none: no authentication)",
        "USER:PASSWORD accepted by the forward proxies (SOCKS5 RFC 1929, HTTP Basic)",
-       [](ProxyConfig& c, const Values& v) { return set_list("credentials", v, c.credentials, parse_credential); }},
+       [](ProxyConfig& c, const Values& v) {
+         return set_list("credentials", v, c.credentials, parse_credential);
+       }},
       {"dns-ttl", nullptr, false, "60s", "how long resolved host names are cached",
        SHUNT_DURATION("dns-ttl", dns_ttl)},
       {"dns-lookup-family", nullptr, false, "all", "v4_only, v6_only, v4_preferred or all",
        scalar([](ProxyConfig& c, const std::string& s) -> Status {
          static const std::map<std::string, LookupFamily> names = {
-             {"v4_only", LookupFamily::kV4Only}, {"v6_only", LookupFamily::kV6Only},
-             {"v4_preferred", LookupFamily::kV4Preferred}, {"all", LookupFamily::kAll}};
+             {"v4_only", LookupFamily::kV4Only},
+             {"v6_only", LookupFamily::kV6Only},
+             {"v4_preferred", LookupFamily::kV4Preferred},
+             {"all", LookupFamily::kAll}};
          const auto it = names.find(s);
-         if (it == names.end()) return bad("dns-lookup-family", "'" + s + "' is not v4_only, v6_only, v4_preferred or all");
+         if (it == names.end())
+           return bad("dns-lookup-family",
+                      "'" + s + "' is not v4_only, v6_only, v4_preferred or all");
          c.lookup_family = it->second;
          return ok_status();
        })},
       {"allow-cidrs", nullptr, true, "(any)", "forward proxy: destinations must be in one of these",
-       [](ProxyConfig& c, const Values& v) { return set_list("allow-cidrs", v, c.egress.allow_cidrs, parse_cidr); }},
+       [](ProxyConfig& c, const Values& v) {
+         return set_list("allow-cidrs", v, c.egress.allow_cidrs, parse_cidr);
+       }},
       {"deny-cidrs", nullptr, true, "(none)", "forward proxy: destinations never allowed",
-       [](ProxyConfig& c, const Values& v) { return set_list("deny-cidrs", v, c.egress.deny_cidrs, parse_cidr); }},
+       [](ProxyConfig& c, const Values& v) {
+         return set_list("deny-cidrs", v, c.egress.deny_cidrs, parse_cidr);
+       }},
       {"allow-ports", nullptr, true, "(any)", "forward proxy: allowed destination ports and ranges",
-       [](ProxyConfig& c, const Values& v) { return set_list("allow-ports", v, c.egress.allow_ports, parse_port_range); }},
+       [](ProxyConfig& c, const Values& v) {
+         return set_list("allow-ports", v, c.egress.allow_ports, parse_port_range);
+       }},
       {"deny-ports", nullptr, true, "(none)", "forward proxy: denied destination ports and ranges",
-       [](ProxyConfig& c, const Values& v) { return set_list("deny-ports", v, c.egress.deny_ports, parse_port_range); }},
+       [](ProxyConfig& c, const Values& v) {
+         return set_list("deny-ports", v, c.egress.deny_ports, parse_port_range);
+       }},
       {"allow-hosts", nullptr, true, "(any)", "forward proxy: allowed host names (*.example.com)",
-       [](ProxyConfig& c, const Values& v) { return set_list("allow-hosts", v, c.egress.allow_hosts, parse_host_pattern); }},
+       [](ProxyConfig& c, const Values& v) {
+         return set_list("allow-hosts", v, c.egress.allow_hosts, parse_host_pattern);
+       }},
       {"deny-hosts", nullptr, true, "(none)", "forward proxy: denied host names",
-       [](ProxyConfig& c, const Values& v) { return set_list("deny-hosts", v, c.egress.deny_hosts, parse_host_pattern); }},
+       [](ProxyConfig& c, const Values& v) {
+         return set_list("deny-hosts", v, c.egress.deny_hosts, parse_host_pattern);
+       }},
       {"sni-routes", "--sni-route", true, "(none)",
        "reverse tcp: PATTERN=HOST:PORT sends TLS connections for that SNI elsewhere",
-       [](ProxyConfig& c, const Values& v) { return set_list("sni-routes", v, c.sni_routes, parse_sni_route); }},
+       [](ProxyConfig& c, const Values& v) {
+         return set_list("sni-routes", v, c.sni_routes, parse_sni_route);
+       }},
       {"max-connections", nullptr, false, "10000", "connections held at once, all listeners",
        SHUNT_UNSIGNED("max-connections", max_connections, 1, 10000000)},
-      {"max-connections-per-upstream", nullptr, false, "1024", "connections to one upstream host:port",
+      {"max-connections-per-upstream", nullptr, false, "1024",
+       "connections to one upstream host:port",
        SHUNT_UNSIGNED("max-connections-per-upstream", max_connections_per_upstream, 1, 10000000)},
       {"max-pending-connects", nullptr, false, "1024", "upstream connects in progress at once",
        SHUNT_UNSIGNED("max-pending-connects", max_pending_connects, 1, 10000000)},
       {"max-requests", nullptr, false, "10000", "HTTP requests in flight at once",
        SHUNT_UNSIGNED("max-requests", max_requests, 1, 10000000)},
-      {"header-timeout", nullptr, false, "10s", "time a client has to send a request head or SOCKS handshake",
+      {"header-timeout", nullptr, false, "10s",
+       "time a client has to send a request head or SOCKS handshake",
        SHUNT_DURATION("header-timeout", header_timeout)},
       {"max-header-size", nullptr, false, "65536", "largest HTTP request head, bytes",
        SHUNT_UNSIGNED("max-header-size", max_header_size, 1024, 16U << 20U)},
@@ -186,7 +229,8 @@ const std::vector<Setting>& settings() {
        SHUNT_DURATION("connect-timeout", connect_timeout)},
       {"idle-timeout", nullptr, false, "5m", "close a connection after this long without traffic",
        SHUNT_DURATION("idle-timeout", idle_timeout)},
-      {"log-level", nullptr, false, "info", "trace, debug, info, warn, error or off", SHUNT_STRING(log_level)},
+      {"log-level", nullptr, false, "info", "trace, debug, info, warn, error or off",
+       SHUNT_STRING(log_level)},
       {"threads", nullptr, false, "1", "worker threads, each with its own listeners",
        SHUNT_UNSIGNED("threads", threads, 1, 1024)},
       {"buffer-size", nullptr, false, "16384", "relay buffer per direction, bytes",
@@ -233,7 +277,8 @@ Status derive_protocols(ProxyConfig& c) {
     return bad("proxy-protocol", "'" + proto + "' is not tcp, http, socks, tcp:http or tcp:socks");
   }
   if (type.empty() || type == "none") {
-    if (!proto.empty()) return bad("proxy-protocol", "is set but proxy-type is not (reverse, forward or dual)");
+    if (!proto.empty())
+      return bad("proxy-protocol", "is set but proxy-type is not (reverse, forward or dual)");
     return ok_status();
   }
   if (two_part && type != "dual") {
@@ -242,12 +287,19 @@ Status derive_protocols(ProxyConfig& c) {
   if (type == "reverse") {
     c.reverse_protocol = proto.empty() ? Protocol::kTcp : *single(proto);
   } else if (type == "forward") {
-    if (proto.empty()) return bad("proxy-protocol", "a forward proxy must use a protocol (http or socks)");
-    if (proto == "tcp") return bad("proxy-protocol", "tcp applies only to reverse proxies; a forward proxy needs http or socks");
+    if (proto.empty())
+      return bad("proxy-protocol", "a forward proxy must use a protocol (http or socks)");
+    if (proto == "tcp")
+      return bad("proxy-protocol",
+                 "tcp applies only to reverse proxies; a forward proxy needs http or socks");
     c.forward_protocol = single(proto);
   } else if (type == "dual") {
-    if (proto.empty()) return bad("proxy-protocol", "dual needs a protocol: http, socks, tcp:http or tcp:socks");
-    if (proto == "tcp") return bad("proxy-protocol", "tcp applies only to reverse proxies; dual needs http, socks, tcp:http or tcp:socks");
+    if (proto.empty())
+      return bad("proxy-protocol", "dual needs a protocol: http, socks, tcp:http or tcp:socks");
+    if (proto == "tcp")
+      return bad(
+          "proxy-protocol",
+          "tcp applies only to reverse proxies; dual needs http, socks, tcp:http or tcp:socks");
     if (two_part) {
       c.reverse_protocol = Protocol::kTcp;
       c.forward_protocol = proto == "tcp:http" ? Protocol::kHttp : Protocol::kSocks;
@@ -331,18 +383,21 @@ Status validate(ProxyConfig& c) {
   auto claim = [&](bool on, uint16_t port, const char* key) -> Status {
     if (!on || port == 0) return ok_status();
     auto [it, fresh] = used.emplace(port, key);
-    if (!fresh) return bad(key, "port " + std::to_string(port) + " is already used by " + it->second);
+    if (!fresh)
+      return bad(key, "port " + std::to_string(port) + " is already used by " + it->second);
     return ok_status();
   };
-  for (auto [on, port, key] : {std::tuple{c.transparent, c.outbound_port, "outbound-port"},
-                               std::tuple{c.forward_protocol.has_value(), c.proxy_out_port, "proxy-out-port"},
-                               std::tuple{c.reverse_protocol.has_value(), c.proxy_in_port, "proxy-in-port"},
-                               std::tuple{true, c.admin_port, "admin-port"}}) {
+  for (auto [on, port, key] :
+       {std::tuple{c.transparent, c.outbound_port, "outbound-port"},
+        std::tuple{c.forward_protocol.has_value(), c.proxy_out_port, "proxy-out-port"},
+        std::tuple{c.reverse_protocol.has_value(), c.proxy_in_port, "proxy-in-port"},
+        std::tuple{true, c.admin_port, "admin-port"}}) {
     if (auto ok = claim(on, port, key); !ok) return ok;
   }
   static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
   if (!levels.contains(c.log_level)) {
-    return bad("log-level", "'" + c.log_level + "' is not one of trace, debug, info, warn, error, off");
+    return bad("log-level",
+               "'" + c.log_level + "' is not one of trace, debug, info, warn, error, off");
   }
   return ok_status();
 }

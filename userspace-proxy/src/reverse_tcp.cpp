@@ -56,7 +56,8 @@ asio::awaitable<void> run_reverse_tcp_session(tcp::socket client, ProxyContext c
   record.host = target.authority();
   auto attempt = co_await connect_upstream(context, target);
   if (!attempt.upstream) {
-    spdlog::info("[c{}] reverse upstream {} failed: {}", record.id, record.host, attempt.failure.message);
+    spdlog::info("[c{}] reverse upstream {} failed: {}", record.id, record.host,
+                 attempt.failure.message);
     close_with_reset(client);
     finish_record(context, record, attempt.failure.result, attempt.failure.message);
     co_return;

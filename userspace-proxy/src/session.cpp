@@ -72,8 +72,9 @@ void finish_record(const ProxyContext& context, AccessLogRecord& record, Connect
   record.error = std::move(error);
   record.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - record.monotonic_start);
-  context.metrics->add("shunt_proxy_results_total",
-                       fmt::format("listener=\"{}\",result=\"{}\"", record.listener, to_string(result)));
+  context.metrics->add(
+      "shunt_proxy_results_total",
+      fmt::format("listener=\"{}\",result=\"{}\"", record.listener, to_string(result)));
   context.metrics->add("shunt_proxy_bytes_total",
                        fmt::format("listener=\"{}\",direction=\"up\"", record.listener),
                        static_cast<int64_t>(record.bytes_up));
@@ -87,8 +88,8 @@ asio::awaitable<void> relay_and_finish(const ProxyContext& context, tcp::socket&
                                        tcp::socket& upstream, AccessLogRecord& record) {
   boost::system::error_code ignored;
   client.set_option(tcp::no_delay(true), ignored);
-  const RelayOutcome outcome = co_await relay(client, upstream, context.config->buffer_size,
-                                              context.config->idle_timeout);
+  const RelayOutcome outcome =
+      co_await relay(client, upstream, context.config->buffer_size, context.config->idle_timeout);
   record.bytes_up += outcome.bytes_up;
   record.bytes_down += outcome.bytes_down;
   client.close(ignored);

@@ -170,8 +170,7 @@ std::vector<uint8_t> userpass_status(bool ok) { return {1, static_cast<uint8_t>(
 
 std::vector<uint8_t> socks5_reply(Reply code, const std::optional<TcpEndpoint>& bound) {
   std::vector<uint8_t> out{5, static_cast<uint8_t>(code), 0};
-  const TcpEndpoint ep =
-      bound ? normalize_endpoint(*bound) : TcpEndpoint(ip::address_v4::any(), 0);
+  const TcpEndpoint ep = bound ? normalize_endpoint(*bound) : TcpEndpoint(ip::address_v4::any(), 0);
   if (ep.address().is_v4()) {
     out.push_back(1);
     const auto b = ep.address().to_v4().to_bytes();

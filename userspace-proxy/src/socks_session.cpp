@@ -94,13 +94,15 @@ asio::awaitable<void> run_socks_session(tcp::socket client, const char* listener
       co_return;
     }
     const auto offered = [&](uint8_t m) {
-      return std::find(greeting->methods.begin(), greeting->methods.end(), m) != greeting->methods.end();
+      return std::find(greeting->methods.begin(), greeting->methods.end(), m) !=
+             greeting->methods.end();
     };
     const bool need_auth = !config.credentials.empty();
-    const uint8_t method = need_auth ? (offered(socks::kMethodUserPass) ? socks::kMethodUserPass
-                                                                        : socks::kMethodNoneAcceptable)
-                                     : (offered(socks::kMethodNoAuth) ? socks::kMethodNoAuth
-                                                                      : socks::kMethodNoneAcceptable);
+    const uint8_t method =
+        need_auth
+            ? (offered(socks::kMethodUserPass) ? socks::kMethodUserPass
+                                               : socks::kMethodNoneAcceptable)
+            : (offered(socks::kMethodNoAuth) ? socks::kMethodNoAuth : socks::kMethodNoneAcceptable);
     // Named, not temporaries: GCC 12 destroys temporaries of a co_await
     // expression twice.
     const auto selection = socks::method_selection(method);
@@ -138,8 +140,10 @@ asio::awaitable<void> run_socks_session(tcp::socket client, const char* listener
     co_return;
   }
   const bool v5 = request->version == 5;
-  auto refuse = [&](Reply code, ConnectionResult result, std::string_view why) -> asio::awaitable<void> {
-    const auto reply = v5 ? socks::socks5_reply(code, std::nullopt) : socks::socks4_reply(false, std::nullopt);
+  auto refuse = [&](Reply code, ConnectionResult result,
+                    std::string_view why) -> asio::awaitable<void> {
+    const auto reply =
+        v5 ? socks::socks5_reply(code, std::nullopt) : socks::socks4_reply(false, std::nullopt);
     co_await write_all(client, reply);
     fail(result, std::string(why));
   };
@@ -181,7 +185,8 @@ asio::awaitable<void> run_socks_session(tcp::socket client, const char* listener
   record.upstream_local = local_of(attempt.upstream->socket);
   if (!record.original_dst) record.original_dst = attempt.upstream->remote;
   const auto bound = record.upstream_local;
-  const auto granted = v5 ? socks::socks5_reply(Reply::kSucceeded, bound) : socks::socks4_reply(true, bound);
+  const auto granted =
+      v5 ? socks::socks5_reply(Reply::kSucceeded, bound) : socks::socks4_reply(true, bound);
   co_await write_all(client, granted);
   // Bytes the client sent right after its request belong to the upstream.
   if (!reader.pending().empty()) {

@@ -103,7 +103,8 @@ asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
         done.index() == 1 ? asio::error::timed_out : std::get<0>(std::get<0>(done));
     if (!ec) {
       UpstreamAttempt ok;
-      ok.upstream = Upstream{std::move(socket), normalize_endpoint(candidate), std::move(*per_upstream)};
+      ok.upstream =
+          Upstream{std::move(socket), normalize_endpoint(candidate), std::move(*per_upstream)};
       co_return ok;
     }
     last = {classify_connect_error(ec), ec, format_endpoint(candidate) + ": " + ec.message()};

@@ -43,7 +43,7 @@ boost::asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& con
                                                          const UpstreamTarget& target);
 
 // Opens a socket for `dst` with the bypass mark set before connect().
-boost::system::error_code open_marked(boost::asio::ip::tcp::socket& socket,
-                                      const TcpEndpoint& dst, uint32_t mark);
+boost::system::error_code open_marked(boost::asio::ip::tcp::socket& socket, const TcpEndpoint& dst,
+                                      uint32_t mark);
 
 }  // namespace shunt::proxy
