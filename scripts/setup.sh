@@ -10,7 +10,7 @@ PACKAGES=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libboost1.81-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
-  iproute2 iptables nftables curl python3 procps util-linux kmod
+  iproute2 iptables nftables curl python3 python3-socks ncat procps util-linux kmod
 )
 
 if [[ $(id -u) -ne 0 ]]; then

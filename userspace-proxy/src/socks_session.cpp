@@ -67,8 +67,17 @@ asio::awaitable<void> run_socks_session(tcp::socket client, const char* listener
   AccessLogRecord record = start_record(context, listener, client);
   HandshakeReader reader(client, config.header_timeout);
   std::string error;
+  // Garbage gets a reset; a refusal that was answered gets an orderly
+  // close, so the answer is not thrown away with the connection.
+  bool answered = false;
   auto fail = [&](ConnectionResult result, std::string why) {
-    close_with_reset(client);
+    if (answered) {
+      boost::system::error_code ignored;
+      client.shutdown(tcp::socket::shutdown_send, ignored);
+      client.close(ignored);
+    } else {
+      close_with_reset(client);
+    }
     finish_record(context, record, result, std::move(why));
   };
 
@@ -106,7 +115,7 @@ asio::awaitable<void> run_socks_session(tcp::socket client, const char* listener
     // Named, not temporaries: GCC 12 destroys temporaries of a co_await
     // expression twice.
     const auto selection = socks::method_selection(method);
-    co_await write_all(client, selection);
+    answered = co_await write_all(client, selection);
     if (method == socks::kMethodNoneAcceptable) {
       fail(need_auth ? ConnectionResult::kAuthRequired : ConnectionResult::kUnsupported,
            "no acceptable authentication method offered");
@@ -120,7 +129,7 @@ asio::awaitable<void> run_socks_session(tcp::socket client, const char* listener
       }
       const bool ok = credentials_match(config.credentials, creds->user, creds->password);
       const auto status = socks::userpass_status(ok);
-      co_await write_all(client, status);
+      answered = co_await write_all(client, status);
       if (!ok) {
         context.metrics->add("shunt_proxy_auth_failures_total", "protocol=\"socks5\"");
         record.auth_user = creds->user;
@@ -144,7 +153,7 @@ asio::awaitable<void> run_socks_session(tcp::socket client, const char* listener
                     std::string_view why) -> asio::awaitable<void> {
     const auto reply =
         v5 ? socks::socks5_reply(code, std::nullopt) : socks::socks4_reply(false, std::nullopt);
-    co_await write_all(client, reply);
+    answered = co_await write_all(client, reply);
     fail(result, std::string(why));
   };
   if (v5 && request->address_type_unsupported) {

@@ -69,16 +69,44 @@ class Topology:
         self.procs = {}
         self.problems = []
         self.created_ns = []
+        self.etc_netns = []
 
     # ---- set-up -------------------------------------------------------
-    def start(self):
+    def start(self, agent=True):
         os.makedirs(self.cgroup)
         self._network()
         self._server()
-        self.start_agent()
-        self.start_proxy()
-        self.enroll("pod")
+        self._warm_up_ipv6()
+        if agent:
+            self.start_agent()
+            self.start_proxy()
+            self.enroll("pod")
         return self
+
+    def start_helper(self, name, role, tool, *args):
+        """A test server from tools/ in a namespace, waited for."""
+        ready = os.path.join(self.tmp, f"{name}.ready")
+        self.spawn(name, ["ip", "netns", "exec", self.ns[role], "python3",
+                          os.path.join(TOOLS, tool), *args, "--ready", ready])
+        wait_for(lambda: os.path.exists(ready), what=name)
+
+    def hosts_file(self, role, lines):
+        """/etc/hosts as seen by `ip netns exec` in that namespace."""
+        d = f"/etc/netns/{self.ns[role]}"
+        os.makedirs(d, exist_ok=True)
+        self.etc_netns.append(d)
+        with open(os.path.join(d, "hosts"), "w") as f:
+            f.write("127.0.0.1 localhost\n::1 localhost\n" + "".join(l + "\n" for l in lines))
+
+    def start_named_proxy(self, name, args, role="pod"):
+        """An extra shunt-proxy (explicit modes) with its own access log."""
+        log = os.path.join(self.tmp, f"{name}.access.log")
+        self.spawn(name, ["ip", "netns", "exec", self.ns[role], PROXY, "--access-log", log, *args])
+        wait_for(lambda: "] ready" in self.log_text(name) or self.procs[name].poll() is not None,
+                 what=name)
+        if self.procs[name].poll() is not None:
+            raise RuntimeError(f"{name} exited: " + self.log_text(name))
+        return log
 
     def _network(self):
         names = ["pod", "srv"] + (["oth"] if self.with_other else [])
@@ -89,6 +117,17 @@ class Topology:
         self._link("pod", "srv", 0)
         if self.with_other:
             self._link("oth", "srv", 1)
+
+    def _warm_up_ipv6(self):
+        # The first IPv6 packet on a new link can wait a second for neighbour
+        # discovery; do that wait here, not inside a test with a timeout.
+        code = ("import socket,time\nfor _ in range(50):\n  try:\n"
+                "    socket.create_connection(('fd00:201::2', %d), 3).close(); break\n"
+                "  except OSError: time.sleep(0.1)\n") % ECHO_PORT
+        for role in ("pod", "oth") if self.with_other else ("pod",):
+            subnet = 0 if role == "pod" else 1
+            run(["ip", "netns", "exec", self.ns[role], "python3", "-c",
+                 code.replace("fd00:201::2", f"fd00:201:{subnet}::2")], check=False)
 
     def _link(self, a, b, subnet):
         ia, ib = f"s{self.tag}{subnet}a"[:15], f"s{self.tag}{subnet}b"[:15]
@@ -238,11 +277,14 @@ class Topology:
 
     # ---- tear-down ----------------------------------------------------
     def close(self):
-        for name in ("proxy", "agent"):
+        for name in ["proxy", "agent"] + [n for n in self.procs if n.startswith("xproxy")]:
             self.stop(name)
         for name in list(self.procs):
             self.stop(name, expect_clean=False)
-        for name in ("agent", "proxy"):
+        for name in ["agent", "proxy"] + [n for n in os.listdir(self.tmp)
+                                          if n.startswith("xproxy") and n.endswith(".log")
+                                          and not n.endswith("access.log")]:
+            name = name[:-4] if name.endswith(".log") else name
             text = self.log_text(name)
             if "AddressSanitizer" in text or "runtime error:" in text or "LeakSanitizer" in text:
                 self.problems.append(f"sanitizer report in {name} log:\n{text[-4000:]}")
@@ -250,6 +292,8 @@ class Topology:
              self.socket], check=False)
         for ns in self.created_ns:
             run(["ip", "netns", "del", ns], check=False)
+        for d in self.etc_netns:
+            shutil.rmtree(d, ignore_errors=True)
         if os.path.isdir(self.cgroup):
             self._empty_cgroup()
             try:
