@@ -55,6 +55,9 @@ class ExplicitProxyTest(unittest.TestCase):
         cls.rhttp_log = t.start_named_proxy("xproxy-rhttp", common + [
             "--proxy-type", "reverse", "--proxy-protocol", "http", "--proxy-in-port", "4144",
             "--proxy-port", "8081", "--admin-port", "0"])
+        cls.small_log = t.start_named_proxy("xproxy-small", common + [
+            "--proxy-type", "forward", "--proxy-protocol", "http", "--proxy-out-port", "4160",
+            "--max-connections-per-upstream", "1", "--admin-port", "0"])
         cls.limit_log = t.start_named_proxy("xproxy-limit", common + [
             "--proxy-type", "forward", "--proxy-protocol", "socks", "--proxy-out-port", "1090",
             "--max-connections", "5", "--admin-port", "15002"])
@@ -183,6 +186,20 @@ class ExplicitProxyTest(unittest.TestCase):
         elapsed = float(out.split()[0])
         self.assertLess(elapsed, 6, out)
         self.assertIn("header_timeout", {l["result"] for l in read_log(self.dual_log)})
+
+    def test_upstream_limit_answers_503_and_dns_is_cached(self):
+        code = ("import socket\na=socket.create_connection(('127.0.0.1',4160),5)\n"
+                f"a.sendall(b'GET http://{SRV4}:8080/bytes/3 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+                "a.settimeout(5)\nd=b''\nwhile not d.endswith(bytes(range(3))): d+=a.recv(1000)\n"
+                "b=socket.create_connection(('127.0.0.1',4160),5)\n"
+                f"b.sendall(b'GET http://{SRV4}:8080/bytes/3 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+                "b.settimeout(5)\nprint(b.recv(100).split()[1].decode())")
+        self.assertEqual(self.py(code).strip(), "503")
+        self.assertEqual(self.last(self.small_log, status=503)["result"], "limit_reached")
+        for _ in range(2):
+            self.curl("-x", "http://127.0.0.1:4140", "http://server.test:8080/headers")
+        stats = self.curl("http://127.0.0.1:15000/stats").stdout
+        self.assertIn('shunt_proxy_dns_lookups_total{result="cache_hit"}', stats)
 
     # ---- SOCKS ----------------------------------------------------------
     def test_socks_with_curl_every_variant(self):
