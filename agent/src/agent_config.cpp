@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "shunt/config_file.h"
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -47,14 +49,10 @@ Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config
       "cgroup",           "bpffs",      "socket",        "mode",         "proxy-mark",
       "bypass-uid",       "bypass-gid", "outbound-port", "inbound-port", "redirect-loopback",
       "allow-host-netns", "log-level"};
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return Error{EINVAL, std::string("configuration is not valid YAML: ") + e.what()};
-  }
+  auto parsed_root = parse_yaml_mapping(text);
+  if (!parsed_root) return parsed_root.error();
+  const YAML::Node& root = *parsed_root;
   if (root.IsNull()) return config;
-  if (!root.IsMap()) return Error{EINVAL, "configuration must be a YAML mapping"};
   try {
     for (const auto& item : root) {
       const auto key = item.first.as<std::string>();
@@ -96,13 +94,9 @@ Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config
 }
 
 Result<AgentConfig> load_agent_yaml_file(const std::string& path, AgentConfig base) {
-  std::ifstream in(path);
-  if (!in) return errno_error("cannot read configuration file " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto parsed = parse_agent_yaml(text.str(), std::move(base));
-  if (!parsed) return Error{parsed.error().code, path + ": " + parsed.error().message};
-  return parsed;
+  return load_config_file(path, std::move(base), [](const std::string& text, AgentConfig b) {
+    return parse_agent_yaml(text, std::move(b));
+  });
 }
 
 Status validate(const AgentConfig& config) {

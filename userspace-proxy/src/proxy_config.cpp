@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "shunt/config_file.h"
+
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <fstream>
@@ -324,14 +326,10 @@ const char* to_string(Protocol p) {
 }
 
 Result<ProxyConfig> parse_proxy_yaml(const std::string& text, ProxyConfig config) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return Error{EINVAL, std::string("configuration is not valid YAML: ") + e.what()};
-  }
+  auto parsed_root = parse_yaml_mapping(text);
+  if (!parsed_root) return parsed_root.error();
+  const YAML::Node& root = *parsed_root;
   if (root.IsNull()) return config;
-  if (!root.IsMap()) return Error{EINVAL, "configuration must be a YAML mapping"};
   try {
     for (const auto& item : root) {
       const auto key = item.first.as<std::string>();
@@ -354,13 +352,9 @@ Result<ProxyConfig> parse_proxy_yaml(const std::string& text, ProxyConfig config
 }
 
 Result<ProxyConfig> load_proxy_yaml_file(const std::string& path, ProxyConfig base) {
-  std::ifstream in(path);
-  if (!in) return errno_error("cannot read configuration file " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto parsed = parse_proxy_yaml(text.str(), std::move(base));
-  if (!parsed) return Error{parsed.error().code, path + ": " + parsed.error().message};
-  return parsed;
+  return load_config_file(path, std::move(base), [](const std::string& text, ProxyConfig b) {
+    return parse_proxy_yaml(text, std::move(b));
+  });
 }
 
 Status validate(ProxyConfig& c) {
