@@ -115,7 +115,7 @@ struct HttpSession {
 
   asio::awaitable<void> run() {
     for (bool first = true;; first = false) {
-      AccessLogRecord record = start_record(context, listener().c_str(), client);
+      AccessLogRecord record = start_record(context, listener().c_str(), client, first);
       record.protocol = "http";
       RequestParser parser;
       parser.header_limit(static_cast<std::uint32_t>(context.config->max_header_size));

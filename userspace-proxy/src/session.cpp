@@ -55,14 +55,16 @@ ConnectionResult classify_connect_error(const boost::system::error_code& ec) {
 }
 
 AccessLogRecord start_record(const ProxyContext& context, const char* listener,
-                             const tcp::socket& client) {
+                             const tcp::socket& client, bool new_connection) {
   AccessLogRecord record;
   record.start = std::chrono::system_clock::now();
   record.id = context.next_id->fetch_add(1, std::memory_order_relaxed);
   record.listener = listener;
   record.client = remote_of(client);
   record.monotonic_start = std::chrono::steady_clock::now();
-  context.metrics->add("shunt_proxy_connections_total", fmt::format("listener=\"{}\"", listener));
+  if (new_connection) {
+    context.metrics->add("shunt_proxy_connections_total", fmt::format("listener=\"{}\"", listener));
+  }
   return record;
 }
 

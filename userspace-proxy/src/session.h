@@ -19,8 +19,10 @@ ConnectionResult classify_connect_error(const boost::system::error_code& ec);
 
 // Fills the parts of a record every listener has; finish_record() sets the
 // result and duration and writes it.
+// `new_connection` is false for the second and later requests of an HTTP
+// keep-alive connection, so connections are counted once.
 AccessLogRecord start_record(const ProxyContext& context, const char* listener,
-                             const boost::asio::ip::tcp::socket& client);
+                             const boost::asio::ip::tcp::socket& client, bool new_connection = true);
 void finish_record(const ProxyContext& context, AccessLogRecord& record, ConnectionResult result,
                    std::string error = {});
 
