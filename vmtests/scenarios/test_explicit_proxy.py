@@ -211,7 +211,11 @@ class ExplicitProxyTest(unittest.TestCase):
             r = self.curl(flag, "127.0.0.1:1080", url)
             self.assertEqual(r.returncode, 0, (flag, r.stderr))
             self.assertEqual(json.loads(r.stdout)["path"], "/headers")
-            self.assertEqual(self.last(self.socks_log, protocol=proto)["result"], "ok")
+            # Wait for this request's own line: the proxy writes it when the
+            # connection ends, which can be after curl has returned.
+            host = url.split("/")[2]
+            line = self.last(self.socks_log, protocol=proto, result="ok", host=host)
+            self.assertEqual(line["listener"], "forward")
 
     def test_socks_with_python_and_ncat(self):
         out = self.py("import socks\ns=socks.socksocket()\n"
@@ -220,7 +224,7 @@ class ExplicitProxyTest(unittest.TestCase):
                       "while True:\n  c=s.recv(65536)\n  if not c: break\n  d+=c\nprint(len(d))",
                       python="/usr/bin/python3")  # Debian's, with python3-socks
         self.assertEqual(out.strip(), "100000")
-        self.assertEqual(self.last(self.auth_log, protocol="socks5")["auth_user"], "alice")
+        self.assertEqual(self.last(self.auth_log, protocol="socks5", result="ok")["auth_user"], "alice")
         r = self.t.in_ns("pod", ["sh", "-c", f"echo hello | ncat --proxy 127.0.0.1:1080 "
                                  f"--proxy-type socks5 {SRV4} 7000"], in_cgroup=False)
         self.assertEqual(r.stdout.strip(), "hello", r.stderr)
