@@ -18,9 +18,9 @@ Error bad(const std::string& key, const std::string& why) {
 }
 
 Result<bool> parse_bool(const std::string& key, const std::string& text) {
-  if (text == "true" || text == "yes" || text == "on") return true;
-  if (text == "false" || text == "no" || text == "off") return false;
-  return bad(key, "'" + text + "' is not true or false");
+  const auto v = shunt::parse_bool(text);
+  if (!v) return bad(key, "'" + text + "' is not true or false");
+  return *v;
 }
 
 }  // namespace
@@ -124,8 +124,7 @@ Status validate(const AgentConfig& config) {
   if (config.outbound_port == config.inbound_port) {
     return bad("inbound-port", "must differ from outbound-port");
   }
-  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
-  if (!levels.contains(config.log_level)) {
+  if (!is_log_level(config.log_level)) {
     return bad("log-level",
                "'" + config.log_level + "' is not one of trace, debug, info, warn, error, off");
   }

@@ -33,4 +33,17 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<bool> parse_bool(std::string_view text) {
+  if (text == "true" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "no" || text == "off") return false;
+  return std::nullopt;
+}
+
+bool is_log_level(std::string_view text) {
+  for (const char* level : {"trace", "debug", "info", "warn", "error", "off"}) {
+    if (text == level) return true;
+  }
+  return false;
+}
+
 }  // namespace shunt

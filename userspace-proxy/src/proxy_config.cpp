@@ -55,13 +55,9 @@ Status set_duration(const std::string& key, const std::string& text,
 }
 
 Status set_bool(const std::string& key, const std::string& text, bool& out) {
-  if (text == "true" || text == "yes" || text == "on") {
-    out = true;
-  } else if (text == "false" || text == "no" || text == "off") {
-    out = false;
-  } else {
-    return bad(key, "'" + text + "' is not true or false");
-  }
+  const auto v = parse_bool(text);
+  if (!v) return bad(key, "'" + text + "' is not true or false");
+  out = *v;
   return ok_status();
 }
 
@@ -388,8 +384,7 @@ Status validate(ProxyConfig& c) {
         std::tuple{true, c.admin_port, "admin-port"}}) {
     if (auto ok = claim(on, port, key); !ok) return ok;
   }
-  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
-  if (!levels.contains(c.log_level)) {
+  if (!is_log_level(c.log_level)) {
     return bad("log-level",
                "'" + c.log_level + "' is not one of trace, debug, info, warn, error, off");
   }
