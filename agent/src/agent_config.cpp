@@ -38,6 +38,12 @@ Result<uint32_t> parse_mark(const std::string& key, const std::string& text) {
   return static_cast<uint32_t>(*v);
 }
 
+Result<uint32_t> parse_u32(const std::string& key, const std::string& text) {
+  const auto v = parse_unsigned(text);
+  if (!v || *v == 0 || *v > 0xffffffffULL) return bad(key, "'" + text + "' is not a number 1-4294967295");
+  return static_cast<uint32_t>(*v);
+}
+
 Result<uint16_t> parse_port(const std::string& key, const std::string& text) {
   const auto v = parse_unsigned(text);
   if (!v || *v == 0 || *v > 65535) return bad(key, "'" + text + "' is not a port (1-65535)");
@@ -48,7 +54,8 @@ Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config
   static const std::set<std::string> known = {
       "cgroup",           "bpffs",      "socket",        "mode",         "proxy-mark",
       "bypass-uid",       "bypass-gid", "outbound-port", "inbound-port", "redirect-loopback",
-      "allow-host-netns", "log-level"};
+      "allow-host-netns", "log-level",  "backend",       "state-dir",    "route-mark",
+      "route-table",      "rule-priority", "disable-feature"};
   auto parsed_root = parse_yaml_mapping(text);
   if (!parsed_root) return parsed_root.error();
   const YAML::Node& root = *parsed_root;
@@ -67,6 +74,20 @@ Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config
         config.socket = value;
       } else if (key == "mode") {
         config.mode = value;
+      } else if (key == "backend") {
+        config.backend = value;
+      } else if (key == "state-dir") {
+        config.state_dir = value;
+      } else if (key == "disable-feature") {
+        config.disable_features = value;
+      } else if (key == "route-mark") {
+        auto v = parse_mark(key, value);
+        if (!v) return v.error();
+        config.route_mark = *v;
+      } else if (key == "route-table" || key == "rule-priority") {
+        auto v = parse_u32(key, value);
+        if (!v) return v.error();
+        (key == "route-table" ? config.route_table : config.rule_priority) = *v;
       } else if (key == "log-level") {
         config.log_level = value;
       } else if (key == "proxy-mark") {
@@ -100,10 +121,29 @@ Result<AgentConfig> load_agent_yaml_file(const std::string& path, AgentConfig ba
 }
 
 Status validate(const AgentConfig& config) {
-  if (config.mode != "auto" && config.mode != "ebpf") {
-    return bad("mode", "'" + config.mode +
-                           "' is not a mode this build has (auto, ebpf; the firewall modes "
-                           "tproxy and redirect are not implemented yet)");
+  static const std::set<std::string> modes = {"auto", "ebpf", "tproxy", "redirect"};
+  if (!modes.contains(config.mode)) {
+    return bad("mode", "'" + config.mode + "' is not one of auto, ebpf, tproxy, redirect");
+  }
+  static const std::set<std::string> backends = {"auto", "nft", "iptables-nft",
+                                                 "iptables-legacy"};
+  if (!backends.contains(config.backend)) {
+    return bad("backend",
+               "'" + config.backend + "' is not one of auto, nft, iptables-nft, iptables-legacy");
+  }
+  if (config.backend != "auto" && config.mode == "ebpf") {
+    return bad("backend", "only applies to the tproxy and redirect modes, not ebpf");
+  }
+  if (config.state_dir.empty() || config.state_dir.front() != '/') {
+    return bad("state-dir", "must be an absolute path");
+  }
+  if (config.route_mark == 0 || (config.route_mark & config.proxy_mark) != 0) {
+    return bad("route-mark",
+               "must be non-zero and share no bit with proxy-mark (the proxy's own packets "
+               "would be routed back to it)");
+  }
+  if (config.rule_priority >= 32766) {
+    return bad("rule-priority", "must be below 32766, or the main table is consulted first");
   }
   if (config.bpffs.empty() || config.bpffs.front() != '/') {
     return bad("bpffs", "must be an absolute path");

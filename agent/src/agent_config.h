@@ -16,7 +16,15 @@ struct AgentConfig {
   std::string cgroup;  // empty: the root of the cgroup2 mount
   std::string bpffs = kDefaultBpffs;
   std::string socket = kDefaultSocket;
-  std::string mode = "auto";  // auto | ebpf
+  std::string mode = "auto";     // auto | ebpf | tproxy | redirect
+  std::string backend = "auto";  // auto | nft | iptables-nft | iptables-legacy
+  std::string state_dir = "/run/shunt/state";  // the fallback modes' journal
+  // tproxy: routing of the application's packets to `lo`.
+  uint32_t route_mark = 0x1000;
+  uint32_t route_table = 15001;
+  uint32_t rule_priority = 15001;
+  // Probe features to treat as missing (testing; also $SHUNT_PROBE_DISABLE).
+  std::string disable_features;
   uint32_t proxy_mark = 0xa55;
   uint32_t bypass_uid = SHUNT_ID_NONE;
   uint32_t bypass_gid = SHUNT_ID_NONE;
@@ -36,6 +44,7 @@ Status validate(const AgentConfig& config);
 // "none" or a number, for --bypass-uid/--bypass-gid.
 Result<uint32_t> parse_id(const std::string& key, const std::string& text);
 Result<uint32_t> parse_mark(const std::string& key, const std::string& text);
+Result<uint32_t> parse_u32(const std::string& key, const std::string& text);
 Result<uint16_t> parse_port(const std::string& key, const std::string& text);
 
 }  // namespace shunt::agent

@@ -1,11 +1,13 @@
 #include "commands.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
@@ -14,6 +16,9 @@
 #include "control_handler.h"
 #include "control_server.h"
 #include "datapath.h"
+#include "firewall.h"
+#include "firewall_datapath.h"
+#include "firewall_journal.h"
 #include "installer.h"
 #include "netns.h"
 #include "probe.h"
@@ -49,6 +54,24 @@ Result<AgentConfig> run_config(const CLI::App& cmd, const CommandLine& cl) {
   if (given("--bpffs")) config.bpffs = cl.flags.bpffs;
   if (given("--socket")) config.socket = cl.flags.socket;
   if (given("--mode")) config.mode = cl.flags.mode;
+  if (given("--backend")) config.backend = cl.flags.backend;
+  if (given("--state-dir")) config.state_dir = cl.flags.state_dir;
+  if (given("--disable-feature")) config.disable_features = cl.flags.disable_features;
+  if (given("--route-mark")) {
+    auto v = parse_mark("--route-mark", cl.route_mark);
+    if (!v) return v.error();
+    config.route_mark = *v;
+  }
+  if (given("--route-table")) {
+    auto v = parse_u32("--route-table", cl.route_table);
+    if (!v) return v.error();
+    config.route_table = *v;
+  }
+  if (given("--rule-priority")) {
+    auto v = parse_u32("--rule-priority", cl.rule_priority);
+    if (!v) return v.error();
+    config.rule_priority = *v;
+  }
   if (given("--log-level")) config.log_level = cl.flags.log_level;
   if (given("--redirect-loopback")) config.redirect_loopback = true;
   if (given("--allow-host-netns")) config.allow_host_netns = true;
@@ -88,69 +111,148 @@ Result<std::string> resolve_cgroup(const std::string& configured) {
   return find_cgroup2_mount();
 }
 
+uint64_t unix_now() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// Serves the control socket until a signal or "shutdown"; `on_listening`
+// runs once the socket is ours (so a second agent never touches anything).
+int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
+          const std::function<void()>& on_listening) {
+  KernelNetnsResolver resolver;
+  boost::asio::io_context io;
+  state.socket = config.socket;
+  state.defaults = NetnsPolicy{config.outbound_port, config.inbound_port, config.redirect_loopback};
+  state.allow_host_netns = config.allow_host_netns;
+  ControlHandler handler(datapath, resolver, state, unix_now, [&io] {
+    // Stop a moment later, so that the answer to "shutdown" is written.
+    auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
+    timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });
+  });
+  auto server = ControlServer::listen(io, config.socket, handler);
+  if (!server) return fail(server.error().describe());
+  if (on_listening) on_listening();
+  (*server)->start();
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  const bool ebpf = state.mode == "ebpf";
+  signals.async_wait([&io, ebpf](const boost::system::error_code& ec, int signo) {
+    if (!ec) {
+      spdlog::info("signal {}: stopping ({} stay in place)", signo,
+                   ebpf ? "programs stay attached and pinned" : "the namespaces' rules");
+    }
+    io.stop();
+  });
+  spdlog::info("control socket {}", config.socket);
+  io.run();
+  (*server)->close();
+  return 0;
+}
+
+int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::string& why) {
+  InstallRequest request;
+  request.cgroup_dir = cgroup;
+  request.bpffs_dir = config.bpffs;
+  request.config =
+      shunt_config{config.proxy_mark, config.bypass_uid, config.bypass_gid, SHUNT_ABI_VERSION};
+  auto installation = Installation::install(request);
+  if (!installation) {
+    std::string hint = config.mode == "auto" ? " (run `shunt-agent probe` to see which kernel "
+                                               "feature is missing)"
+                                             : "";
+    return fail("ebpf mode: " + installation.error().describe() + hint);
+  }
+  const auto& report = (*installation)->report();
+  spdlog::info("ebpf mode ({}) at cgroup {} (id {}): {} attached, {} adopted; pins in {}", why,
+               cgroup, report.cgroup_id, report.attached.size(), report.adopted.size(),
+               config.bpffs);
+  BpfMapsDatapath datapath((*installation)->map_fd("shunt_policy"),
+                           (*installation)->map_fd("shunt_stats"),
+                           (*installation)->map_fd("shunt_netns_info"));
+  AgentState state;
+  state.mode = "ebpf";
+  state.cgroup = cgroup;
+  state.cgroup_id = report.cgroup_id;
+  state.bpffs = config.bpffs;
+  state.pins = [dir = config.bpffs] { return list_pins(dir); };
+  return serve(config, datapath, state, {});
+}
+
+RuleSpec base_rule_spec(const AgentConfig& config, FirewallMode mode) {
+  RuleSpec spec;
+  spec.mode = mode;
+  spec.proxy_mark = config.proxy_mark;
+  spec.bypass_uid = config.bypass_uid;
+  spec.bypass_gid = config.bypass_gid;
+  spec.outbound_port = config.outbound_port;
+  spec.inbound_port = config.inbound_port;
+  spec.redirect_loopback = config.redirect_loopback;
+  spec.route_mark = config.route_mark;
+  spec.route_table = config.route_table;
+  spec.rule_priority = config.rule_priority;
+  return spec;
+}
+
+int run_firewall(const AgentConfig& config, const ModeChoice& choice) {
+  FirewallSettings settings;
+  settings.base = base_rule_spec(config, *firewall_mode_from(choice.mode));
+  for (const auto& name : choice.backends) settings.usable.push_back(*firewall_backend_from(name));
+  if (config.backend != "auto") {
+    const auto forced = *firewall_backend_from(config.backend);
+    if (std::find(settings.usable.begin(), settings.usable.end(), forced) ==
+        settings.usable.end()) {
+      return fail("backend " + config.backend + " cannot do the " + choice.mode +
+                  " mode here (run `shunt-agent probe --mode " + choice.mode +
+                  "` to see which feature is missing)");
+    }
+    settings.forced = forced;
+  }
+  NetnsCommandRunner runner;
+  Firewall firewall(runner);
+  FirewallJournal journal(config.state_dir);
+  FirewallDatapath datapath(firewall, journal, settings, netns_inode);
+  AgentState state;
+  state.mode = choice.mode;
+  state.state_dir = config.state_dir;
+  state.backends = config.backend == "auto" ? choice.backends
+                                            : std::vector<std::string>{config.backend};
+  spdlog::info("{} mode ({}); backends {}; journal {}", choice.mode, choice.reason,
+               fmt::format("{}", fmt::join(state.backends, ", ")), journal.file());
+  return serve(config, datapath, state, [&datapath] {
+    if (auto ok = datapath.recover(); !ok) {
+      spdlog::error("converging recorded namespaces: {}", ok.error().describe());
+    }
+  });
+}
+
 int command_run(const CLI::App& cmd, const CommandLine& cl) {
   auto config = run_config(cmd, cl);
   if (!config) return fail(config.error().describe());
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   install_libbpf_logger();
-  auto cgroup = resolve_cgroup(config->cgroup);
-  if (!cgroup) return fail(cgroup.error().describe());
-
-  InstallRequest request;
-  request.cgroup_dir = *cgroup;
-  request.bpffs_dir = config->bpffs;
-  request.config =
-      shunt_config{config->proxy_mark, config->bypass_uid, config->bypass_gid, SHUNT_ABI_VERSION};
-  auto installation = Installation::install(request);
-  if (!installation) {
-    std::string hint = config->mode == "auto" ? " (run `shunt-agent probe` to see which kernel "
-                                                "feature is missing)"
-                                              : "";
-    return fail("ebpf mode: " + installation.error().describe() + hint);
+  if (config->mode == "ebpf") {
+    auto cgroup = resolve_cgroup(config->cgroup);
+    if (!cgroup) return fail(cgroup.error().describe());
+    return run_ebpf(*config, *cgroup, "requested");
   }
-  const auto& report = (*installation)->report();
-  spdlog::info("ebpf mode at cgroup {} (id {}): {} attached, {} adopted; pins in {}", *cgroup,
-               report.cgroup_id, report.attached.size(), report.adopted.size(), config->bpffs);
-
-  BpfMapsDatapath datapath((*installation)->map_fd("shunt_policy"),
-                           (*installation)->map_fd("shunt_stats"),
-                           (*installation)->map_fd("shunt_netns_info"));
-  KernelNetnsResolver resolver;
-  boost::asio::io_context io;
-  AgentState state;
-  state.mode = "ebpf";
-  state.cgroup = *cgroup;
-  state.cgroup_id = report.cgroup_id;
-  state.bpffs = config->bpffs;
-  state.socket = config->socket;
-  state.defaults =
-      NetnsPolicy{config->outbound_port, config->inbound_port, config->redirect_loopback};
-  state.allow_host_netns = config->allow_host_netns;
-  state.pins = [dir = config->bpffs] { return list_pins(dir); };
-  ControlHandler handler(
-      datapath, resolver, state,
-      [] {
-        return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                         std::chrono::system_clock::now().time_since_epoch())
-                                         .count());
-      },
-      [&io] {
-        // Stop a moment later, so that the answer to "shutdown" is written.
-        auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
-        timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });
-      });
-  auto server = ControlServer::listen(io, config->socket, handler);
-  if (!server) return fail(server.error().describe());
-  (*server)->start();
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&io](const boost::system::error_code& ec, int signo) {
-    if (!ec) spdlog::info("signal {}: stopping (programs stay attached and pinned)", signo);
-    io.stop();
-  });
-  spdlog::info("control socket {}", config->socket);
-  io.run();
-  (*server)->close();
-  return 0;
+  // auto, tproxy, redirect: what the kernel really does decides.
+  const auto previous_level = spdlog::get_level();
+  spdlog::set_level(spdlog::level::err);  // the probe's failed loads are expected
+  const auto report = run_probe(config->mode, parse_feature_list(config->disable_features));
+  spdlog::set_level(previous_level);
+  for (const auto& p : report.choice.passed_over) {
+    spdlog::info("not {}: {}", p.mode, p.missing);
+  }
+  if (report.choice.mode == "none") {
+    return fail(report.choice.reason + " (`shunt-agent probe` lists every feature)");
+  }
+  if (report.choice.mode == "ebpf") {
+    auto cgroup = resolve_cgroup(config->cgroup);
+    if (!cgroup) return fail(cgroup.error().describe());
+    return run_ebpf(*config, *cgroup, report.choice.reason);
+  }
+  return run_firewall(*config, report.choice);
 }
 
 int print_or_fail(const Result<nlohmann::json>& answer, bool json,
@@ -223,8 +325,18 @@ int command_uninstall(const CLI::App& cmd, const CommandLine& cl) {
   }
   auto report = uninstall(*cgroup, cl.flags.bpffs);
   if (!report) return fail(report.error().describe());
-  if (report->detached.empty() && report->unpinned.empty()) {
-    std::cout << "nothing of shunt is installed at " << *cgroup << " / " << cl.flags.bpffs << "\n";
+  // The fallback modes: every recorded namespace's rules, then the journal.
+  NetnsCommandRunner runner;
+  Firewall firewall(runner);
+  FirewallJournal journal(cl.flags.state_dir);
+  auto records = journal.load();
+  if (!records) return fail(records.error().describe());
+  FirewallDatapath datapath(firewall, journal, FirewallSettings{}, netns_inode);
+  if (auto ok = datapath.remove_all(); !ok) return fail(ok.error().describe());
+  for (const auto& r : *records) std::cout << "removed the rules of " << r.path << "\n";
+  if (report->detached.empty() && report->unpinned.empty() && records->empty()) {
+    std::cout << "nothing of shunt is installed at " << *cgroup << " / " << cl.flags.bpffs
+              << " / " << journal.file() << "\n";
     return 0;
   }
   for (const auto& d : report->detached) std::cout << "detached " << d << "\n";
@@ -247,7 +359,24 @@ void register_commands(CLI::App& app, CommandLine& cl) {
   run->add_option("--bpffs", cl.flags.bpffs, "bpffs directory for pins")
       ->default_val(kDefaultBpffs);
   add_socket_flag(run, cl.flags);
-  run->add_option("--mode", cl.flags.mode, "auto or ebpf")->default_val("auto");
+  run->add_option("--mode", cl.flags.mode,
+                  "auto (the best the kernel supports), ebpf, tproxy or redirect")
+      ->default_val("auto");
+  run->add_option("--backend", cl.flags.backend,
+                  "tproxy/redirect: auto (per namespace), nft, iptables-nft or iptables-legacy")
+      ->default_val("auto");
+  run->add_option("--state-dir", cl.flags.state_dir,
+                  "tproxy/redirect: directory of the journal of enrolled namespaces")
+      ->default_val(defaults.state_dir);
+  run->add_option("--route-mark", cl.route_mark,
+                  "tproxy: mark routing the application's packets to lo (no bit of proxy-mark)")
+      ->default_str("0x1000");
+  run->add_option("--route-table", cl.route_table, "tproxy: routing table with local default")
+      ->default_str("15001");
+  run->add_option("--rule-priority", cl.rule_priority, "tproxy: priority of the ip rule")
+      ->default_str("15001");
+  run->add_option("--disable-feature", cl.flags.disable_features,
+                  "probe features to treat as missing (testing; also $SHUNT_PROBE_DISABLE)");
   run->add_option("--proxy-mark", cl.proxy_mark,
                   "SO_MARK bits of the proxy's own sockets (never redirected)")
       ->default_str("0xa55");
@@ -293,8 +422,9 @@ void register_commands(CLI::App& app, CommandLine& cl) {
 
   auto* probe = app.add_subcommand("probe", "test which kernel features shunt needs are present");
   probe->add_flag("--json", cl.json, "machine-readable output");
-  probe->add_option("--mode", cl.flags.mode, "mode to check for: auto or ebpf")
-      ->default_val("auto");
+  probe->add_option("--mode", cl.flags.mode, "mode to check for: auto, ebpf, tproxy or redirect")
+      ->default_val("auto")
+      ->check(CLI::IsMember({"auto", "ebpf", "tproxy", "redirect"}));
   probe->add_option(
       "--disable-feature", cl.disable_features,
       "comma-separated features to treat as missing (testing; also $SHUNT_PROBE_DISABLE)");
@@ -307,6 +437,10 @@ void register_commands(CLI::App& app, CommandLine& cl) {
       "cgroup the programs were attached at (default: root of the cgroup2 mount)");
   uninstall_cmd->add_option("--bpffs", cl.flags.bpffs, "bpffs directory of the pins")
       ->default_val(kDefaultBpffs);
+  uninstall_cmd
+      ->add_option("--state-dir", cl.flags.state_dir,
+                   "journal of the tproxy/redirect modes: their rules are removed too")
+      ->default_val(defaults.state_dir);
   add_socket_flag(uninstall_cmd, cl.flags);
 }
 

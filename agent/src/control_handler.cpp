@@ -154,11 +154,16 @@ ordered_json ControlHandler::status() {
   ordered_json r;
   r["ok"] = true;
   r["mode"] = state_.mode;
-  r["cgroup"] = state_.cgroup;
-  r["cgroup_id"] = state_.cgroup_id;
-  r["bpffs"] = state_.bpffs;
   r["socket"] = state_.socket;
-  r["pins"] = state_.pins ? state_.pins() : std::vector<std::string>{};
+  if (state_.mode == "ebpf") {
+    r["cgroup"] = state_.cgroup;
+    r["cgroup_id"] = state_.cgroup_id;
+    r["bpffs"] = state_.bpffs;
+    r["pins"] = state_.pins ? state_.pins() : std::vector<std::string>{};
+  } else {
+    r["state_dir"] = state_.state_dir;
+    r["backends"] = state_.backends;
+  }
   ordered_json list = ordered_json::array();
   for (const auto& e : *enrolled) {
     ordered_json item;
@@ -169,7 +174,8 @@ ordered_json ControlHandler::status() {
     item["outbound_port"] = e.policy.outbound_port;
     item["inbound_port"] = e.policy.inbound_port;
     item["redirect_loopback"] = e.policy.redirect_loopback;
-    item["counters"] = stats_to_json(e.stats);
+    if (!e.backend.empty()) item["backend"] = e.backend;
+    if (e.has_stats) item["counters"] = stats_to_json(e.stats);
     list.push_back(std::move(item));
   }
   r["enrolled"] = std::move(list);

@@ -23,6 +23,9 @@ struct AgentState {
   NetnsPolicy defaults;
   bool allow_host_netns = false;
   std::function<std::vector<std::string>()> pins;
+  // The fallback modes: where the journal is, which backends are usable.
+  std::string state_dir;
+  std::vector<std::string> backends;
 };
 
 nlohmann::ordered_json stats_to_json(const shunt_netns_stats& stats);

@@ -27,6 +27,8 @@ struct EnrolledNetns {
   uint64_t inode = 0;
   uint64_t enrolled_at = 0;
   NetnsPolicy policy;
+  std::string backend;    // fallback modes: the firewall backend in use
+  bool has_stats = true;  // the fallback modes keep no per-namespace counters
   shunt_netns_stats stats{};
 };
 

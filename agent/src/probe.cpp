@@ -15,6 +15,8 @@
 #include <sstream>
 
 #include "bpffs.h"
+#include "command_runner.h"
+#include "firewall_probe.h"
 #include "cgroup.h"
 #include "skeleton.h"
 
@@ -58,13 +60,14 @@ class Prober {
  public:
   explicit Prober(std::set<std::string> disabled) : disabled_(std::move(disabled)) {}
 
-  void add(std::string name, std::string description, bool present, std::string detail = {}) {
-    if (present && disabled_.contains(name)) {
+  void add(std::string name, std::string description, bool present, std::string detail = {},
+           std::string group = {}) {
+    if (present && (disabled_.contains(name) || (!group.empty() && disabled_.contains(group)))) {
       present = false;
       detail = "disabled for testing";
     }
     features_.push_back({std::move(name), std::move(description), present,
-                         present ? std::string() : std::move(detail)});
+                         present ? std::string() : std::move(detail), std::move(group)});
   }
 
   void attach_probe(const std::string& name, const std::string& description, ProgSpec spec,
@@ -151,22 +154,108 @@ const std::vector<std::string>& ebpf_mode_requirements() {
   return names;
 }
 
-ModeChoice choose_mode(const std::vector<Feature>& features, const std::string& requested) {
+const std::vector<std::string>& mode_names() {
+  static const std::vector<std::string> names = {"ebpf", "tproxy", "redirect"};
+  return names;
+}
+
+namespace {
+
+bool has(const std::vector<Feature>& features, const std::string& name) {
+  for (const auto& f : features) {
+    if (f.name == name) return f.present;
+  }
+  return false;
+}
+
+std::string join(const std::vector<std::string>& items, const char* separator) {
+  std::string text;
+  for (const auto& i : items) text += (text.empty() ? "" : separator) + i;
+  return text;
+}
+
+struct Possibility {
+  std::vector<std::string> backends;  // ebpf: empty when possible
+  bool possible = false;
+  std::string missing;
+};
+
+Possibility ebpf_possibility(const std::vector<Feature>& features) {
   std::vector<std::string> missing;
   for (const auto& name : ebpf_mode_requirements()) {
-    bool present = false;
-    for (const auto& f : features) present = present || (f.name == name && f.present);
-    if (!present) missing.push_back(name);
+    if (!has(features, name)) missing.push_back(name);
   }
-  if (missing.empty()) {
-    return {"ebpf", requested == "ebpf" ? "ebpf requested; every feature it needs is present"
-                                        : "every feature ebpf mode needs is present"};
-  }
-  std::string list;
-  for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
-  return {"none", "ebpf mode is not possible, missing: " + list +
-                      "; the firewall modes (tproxy, redirect) are not part of this build yet"};
+  return {{}, missing.empty(), "missing " + join(missing, ", ")};
 }
+
+// A firewall mode is possible with every backend that has all of
+// `suffixes`; policy routing is needed by tproxy whatever the backend.
+Possibility firewall_possibility(const std::vector<Feature>& features,
+                                 const std::vector<std::string>& suffixes, bool needs_routing) {
+  Possibility p;
+  std::vector<std::string> why;
+  if (needs_routing && !has(features, "policy-routing")) {
+    return {{}, false, "missing policy-routing"};
+  }
+  for (const char* backend : {"nft", "iptables-nft", "iptables-legacy"}) {
+    std::vector<std::string> missing;
+    for (const auto& suffix : suffixes) {
+      const std::string name = std::string(backend) + "-" + suffix;
+      if (!has(features, name)) missing.push_back(name);
+    }
+    if (missing.empty()) {
+      p.backends.push_back(backend);
+    } else {
+      why.push_back("missing " + join(missing, ", "));
+    }
+  }
+  p.possible = !p.backends.empty();
+  p.missing = join(why, "; ");
+  return p;
+}
+
+Possibility possibility(const std::vector<Feature>& features, const std::string& mode) {
+  if (mode == "ebpf") return ebpf_possibility(features);
+  if (mode == "tproxy") return firewall_possibility(features, {"tproxy", "socket"}, true);
+  return firewall_possibility(features, {"redirect"}, false);
+}
+
+}  // namespace
+
+ModeChoice choose_mode(const std::vector<Feature>& features, const std::string& requested) {
+  ModeChoice choice;
+  if (requested != "auto") {
+    const auto p = possibility(features, requested);
+    if (!p.possible) {
+      choice.mode = "none";
+      choice.reason = requested + " requested but not possible on this kernel: " + p.missing;
+      return choice;
+    }
+    choice.mode = requested;
+    choice.backends = p.backends;
+    choice.reason = requested + " requested; every feature it needs is present";
+    return choice;
+  }
+  for (const auto& mode : mode_names()) {
+    const auto p = possibility(features, mode);
+    if (p.possible) {
+      choice.mode = mode;
+      choice.backends = p.backends;
+      choice.reason = choice.passed_over.empty()
+                          ? "every feature " + mode + " mode needs is present"
+                          : mode + " is the best possible mode";
+      return choice;
+    }
+    choice.passed_over.push_back({mode, p.missing});
+  }
+  choice.mode = "none";
+  choice.reason = "no mode is possible on this kernel";
+  return choice;
+}
+
+namespace {
+void probe_bpf(Prober& p);
+}  // namespace
 
 std::set<std::string> parse_feature_list(const std::string& text) {
   std::set<std::string> names;
@@ -186,7 +275,22 @@ ProbeReport run_probe(const std::string& requested_mode, std::set<std::string> d
   utsname u{};
   if (uname(&u) == 0) report.kernel = std::string(u.release);
   Prober p(std::move(disabled));
+  if (requested_mode == "auto" || requested_mode == "ebpf") probe_bpf(p);
+  if (requested_mode != "ebpf") {
+    NetnsCommandRunner runner;
+    for (auto& f : probe_firewall_features(runner)) {
+      p.add(std::move(f.name), std::move(f.description), f.present, std::move(f.detail),
+            std::move(f.group));
+    }
+  }
+  report.features = p.take();
+  report.choice = choose_mode(report.features, requested_mode);
+  return report;
+}
 
+namespace {
+
+void probe_bpf(Prober& p) {
   const int trivial = load_prog({BPF_PROG_TYPE_SOCKET_FILTER, BPF_CGROUP_INET_INGRESS}, -1);
   p.add("bpf_syscall", "bpf() loads programs (root or CAP_BPF+CAP_NET_ADMIN)", trivial >= 0,
         trivial < 0 ? errno_text(trivial) : "");
@@ -254,17 +358,21 @@ ProbeReport run_probe(const std::string& requested_mode, std::set<std::string> d
   Status loaded = skeleton ? skeleton->load() : Status(skeleton.error());
   p.add("shunt_programs_load", "shunt's own programs pass this kernel's verifier", loaded.ok(),
         loaded.ok() ? "" : loaded.error().describe());
-
-  report.features = p.take();
-  report.choice = choose_mode(report.features, requested_mode);
-  return report;
 }
+
+}  // namespace
 
 nlohmann::ordered_json probe_to_json(const ProbeReport& report) {
   nlohmann::ordered_json j;
   j["kernel"] = report.kernel;
   j["mode"] = report.choice.mode;
   j["reason"] = report.choice.reason;
+  if (!report.choice.backends.empty()) j["backends"] = report.choice.backends;
+  nlohmann::ordered_json passed = nlohmann::ordered_json::array();
+  for (const auto& p : report.choice.passed_over) {
+    passed.push_back({{"mode", p.mode}, {"missing", p.missing}});
+  }
+  j["passed_over"] = std::move(passed);
   nlohmann::ordered_json features = nlohmann::ordered_json::array();
   for (const auto& f : report.features) {
     nlohmann::ordered_json item;
@@ -284,7 +392,14 @@ std::string format_probe(const ProbeReport& report) {
     out += fmt::format("  {:<4} {:<32} {}{}\n", f.present ? "yes" : "NO", f.name, f.description,
                        f.present ? "" : " -- " + f.detail);
   }
+  for (const auto& p : report.choice.passed_over) {
+    out += fmt::format("not {}: {}\n", p.mode, p.missing);
+  }
   out += fmt::format("mode: {} ({})\n", report.choice.mode, report.choice.reason);
+  if (!report.choice.backends.empty()) {
+    out += fmt::format("backends: {} (each namespace uses the one already holding its rules, "
+                       "else the first)\n", join(report.choice.backends, ", "));
+  }
   return out;
 }
 

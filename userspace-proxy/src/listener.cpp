@@ -1,7 +1,10 @@
 #include "listener.h"
 
 #include <spdlog/spdlog.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+
+#include <cstring>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -29,8 +32,23 @@ namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
+// TPROXY (the tproxy mode) only hands connections to a listener marked
+// transparent; the other modes do not care. Needs CAP_NET_ADMIN: without it
+// the listener still serves the ebpf and redirect modes, and says so.
+void make_transparent(int fd, const TcpEndpoint& endpoint, bool warn) {
+  const int one = 1;
+  const bool v6 = endpoint.address().is_v6();
+  const int rc = v6 ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
+                    : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
+  if (rc != 0 && warn) {
+    spdlog::warn("outbound listener {}: cannot set {} ({}); the tproxy mode cannot deliver here",
+                 format_endpoint(endpoint), v6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT",
+                 std::strerror(errno));
+  }
+}
+
 Result<tcp::acceptor> open_acceptor(asio::io_context& io, const TcpEndpoint& endpoint,
-                                    bool reuse_port) {
+                                    bool reuse_port, bool transparent, bool first) {
   tcp::acceptor acceptor(io);
   boost::system::error_code ec;
   const std::string where = format_endpoint(endpoint);
@@ -43,6 +61,7 @@ Result<tcp::acceptor> open_acceptor(asio::io_context& io, const TcpEndpoint& end
     }
   }
   if (!ec && endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+  if (!ec && transparent) make_transparent(acceptor.native_handle(), endpoint, first);
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Error{ec.value(), "cannot listen on " + where + ": " + ec.message()};
@@ -165,7 +184,8 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port) 
     for (const auto& address : *plan.addresses) {
       TcpEndpoint endpoint(asio::ip::make_address(address), plan.port);
       auto acceptor =
-          open_acceptor(worker.io, endpoint, reuse_port && plan.kind != ListenerKind::kAdmin);
+          open_acceptor(worker.io, endpoint, reuse_port && plan.kind != ListenerKind::kAdmin,
+                        plan.kind == ListenerKind::kOutbound, first);
       if (!acceptor) {
         // A namespace with IPv6 disabled has no ::1 or ::; IPv4 alone still works.
         const int code = acceptor.error().code;

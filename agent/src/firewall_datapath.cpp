@@ -1,0 +1,221 @@
+#include "firewall_datapath.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+
+namespace shunt::agent {
+
+namespace {
+
+// Testing aid: SHUNT_FAULT_INJECT=after-apply kills the agent once the
+// rules are in place but before the journal says so.
+void maybe_crash_after_apply() {
+  const char* fault = std::getenv("SHUNT_FAULT_INJECT");
+  if (fault != nullptr && std::strcmp(fault, "after-apply") == 0) {
+    spdlog::warn("SHUNT_FAULT_INJECT=after-apply: killing the agent");
+    raise(SIGKILL);
+  }
+}
+
+std::string path_of(const shunt_netns_info& info) {
+  return std::string(info.path, strnlen(info.path, sizeof(info.path)));
+}
+
+}  // namespace
+
+Result<uint64_t> netns_inode(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return errno_error(path);
+  return static_cast<uint64_t>(st.st_ino);
+}
+
+RuleSpec FirewallDatapath::spec_for(const NetnsPolicy& policy) const {
+  RuleSpec spec = settings_.base;
+  spec.outbound_port = policy.outbound_port;
+  spec.inbound_port = policy.inbound_port;
+  spec.redirect_loopback = policy.redirect_loopback;
+  return spec;
+}
+
+RuleSpec FirewallDatapath::recorded_spec(const FirewallRecord& record) const {
+  RuleSpec spec = spec_for(record.policy);
+  if (record.route_mark != 0) {
+    spec.route_mark = record.route_mark;
+    spec.route_table = record.route_table;
+    spec.rule_priority = record.rule_priority;
+  }
+  return spec;
+}
+
+Status FirewallDatapath::converge(const FirewallRecord& record, FirewallBackend backend) {
+  const RuleSpec wanted = spec_for(record.policy);
+  const RuleSpec had = recorded_spec(record);
+  if (had.route_mark != wanted.route_mark || had.route_table != wanted.route_table ||
+      had.rule_priority != wanted.rule_priority) {
+    if (auto ok = firewall_.remove(record.path, had); !ok) return ok;
+  }
+  return firewall_.apply(record.path, backend, wanted);
+}
+
+bool FirewallDatapath::same_namespace(const FirewallRecord& record) {
+  auto inode = inode_of_(record.path);
+  return inode && *inode == record.inode;
+}
+
+Result<BackendChoice> FirewallDatapath::choose_backend(const std::string& path,
+                                                       const FirewallRecord* previous) {
+  if (settings_.forced) return BackendChoice{*settings_.forced, "forced by configuration"};
+  if (previous != nullptr) {
+    auto recorded = firewall_backend_from(previous->backend);
+    if (recorded && std::find(settings_.usable.begin(), settings_.usable.end(), *recorded) !=
+                        settings_.usable.end()) {
+      return BackendChoice{*recorded, "as recorded at enrolment"};
+    }
+  }
+  return firewall_.detect(path, settings_.usable);
+}
+
+Status FirewallDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
+                                const shunt_netns_info& info) {
+  auto records = journal_.load();
+  if (!records) return records.error();
+  const std::string path = path_of(info);
+  auto it = std::find_if(records->begin(), records->end(),
+                         [cookie](const FirewallRecord& r) { return r.cookie == cookie; });
+  const bool again = it != records->end();
+  auto backend = choose_backend(path, again ? &*it : nullptr);
+  if (!backend) return backend.error();
+
+  FirewallRecord previous = again ? *it : FirewallRecord{};
+  FirewallRecord record{cookie, path,  info.inode, again ? it->enrolled_at : info.enrolled_at,
+                        policy, to_string(backend->backend), "applying"};
+  // Until the rules are in, the record keeps the routing they had before.
+  record.route_mark = again ? previous.route_mark : settings_.base.route_mark;
+  record.route_table = again ? previous.route_table : settings_.base.route_table;
+  record.rule_priority = again ? previous.rule_priority : settings_.base.rule_priority;
+  if (again) {
+    *it = record;
+  } else {
+    records->push_back(record);
+  }
+  // Recorded before anything is applied: a crash from here on is repaired
+  // by the next start.
+  if (auto ok = journal_.save(*records); !ok) return ok;
+  const RuleSpec spec = spec_for(policy);
+  Status applied = converge(record, backend->backend);
+  if (!applied) {
+    // Nothing half-installed: take away whatever part went in.
+    if (auto undone = firewall_.remove(path, spec); !undone) {
+      spdlog::error("{}: removing partly applied rules failed too: {}", path,
+                    undone.error().describe());
+      return applied;  // the record stays, so that the next start retries
+    }
+    records->erase(std::find_if(records->begin(), records->end(),
+                                [cookie](const FirewallRecord& r) { return r.cookie == cookie; }));
+    (void)journal_.save(*records);
+    return Error{applied.error().code, std::string(to_string(spec.mode)) + " rules (" +
+                                           to_string(backend->backend) +
+                                           ") could not be applied: " + applied.error().message};
+  }
+  spdlog::info("{}: {} rules applied with {} ({})", path, to_string(spec.mode),
+               to_string(backend->backend), backend->reason);
+  maybe_crash_after_apply();
+  for (auto& r : *records) {
+    if (r.cookie != cookie) continue;
+    r.state = "applied";
+    r.route_mark = spec.route_mark;
+    r.route_table = spec.route_table;
+    r.rule_priority = spec.rule_priority;
+  }
+  return journal_.save(*records);
+}
+
+Status FirewallDatapath::unenroll(uint64_t cookie) {
+  auto records = journal_.load();
+  if (!records) return records.error();
+  auto it = std::find_if(records->begin(), records->end(),
+                         [cookie](const FirewallRecord& r) { return r.cookie == cookie; });
+  if (it == records->end()) return Error{ENOENT, "not enrolled"};
+  it->state = "removing";
+  if (auto ok = journal_.save(*records); !ok) return ok;
+  if (same_namespace(*it)) {
+    if (auto ok = firewall_.remove(it->path, recorded_spec(*it)); !ok) return ok;
+  }  // else the namespace is gone, and its rules with it
+  records->erase(it);
+  return journal_.save(*records);
+}
+
+Result<std::vector<EnrolledNetns>> FirewallDatapath::list() {
+  auto records = journal_.load();
+  if (!records) return records.error();
+  std::vector<EnrolledNetns> out;
+  for (const auto& r : *records) {
+    if (r.state == "removing") continue;
+    EnrolledNetns e;
+    e.cookie = r.cookie;
+    e.path = r.path;
+    e.inode = r.inode;
+    e.enrolled_at = r.enrolled_at;
+    e.policy = r.policy;
+    e.backend = r.backend;
+    e.has_stats = false;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Status FirewallDatapath::recover() {
+  auto records = journal_.load();
+  if (!records) return records.error();
+  std::vector<FirewallRecord> kept;
+  Status first_error = ok_status();
+  for (auto& r : *records) {
+    if (!same_namespace(r)) {
+      spdlog::info("{}: namespace gone; forgetting it", r.path);
+      continue;
+    }
+    if (r.state == "removing") {
+      if (auto ok = firewall_.remove(r.path, recorded_spec(r)); !ok) {
+        spdlog::error("{}: finishing an interrupted unenroll failed: {}", r.path,
+                      ok.error().describe());
+        kept.push_back(r);
+        if (first_error.ok()) first_error = ok;
+      }
+      continue;
+    }
+    auto backend = choose_backend(r.path, &r);
+    Status applied = backend ? converge(r, backend->backend) : Status(backend.error());
+    if (!applied) {
+      spdlog::error("{}: re-applying rules failed: {}", r.path, applied.error().describe());
+      if (first_error.ok()) first_error = applied;
+    } else {
+      r.backend = to_string(backend->backend);
+      r.state = "applied";
+      r.route_mark = settings_.base.route_mark;
+      r.route_table = settings_.base.route_table;
+      r.rule_priority = settings_.base.rule_priority;
+      spdlog::info("{}: {} rules converged ({})", r.path, to_string(settings_.base.mode),
+                   r.backend);
+    }
+    kept.push_back(r);
+  }
+  if (auto ok = journal_.save(kept); !ok) return ok;
+  return first_error;
+}
+
+Status FirewallDatapath::remove_all() {
+  auto records = journal_.load();
+  if (!records) return records.error();
+  for (const auto& r : *records) {
+    if (!same_namespace(r)) continue;
+    if (auto ok = firewall_.remove(r.path, recorded_spec(r)); !ok) return ok;
+  }
+  return journal_.erase();
+}
+
+}  // namespace shunt::agent

@@ -1,0 +1,69 @@
+// The Datapath of the fallback modes: enrolling a namespace applies the
+// tproxy or redirect rules inside it (with the backend that namespace
+// already uses, or the one forced), recorded in a journal so that a
+// restarted agent converges every namespace to one clean copy.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "datapath.h"
+#include "firewall.h"
+#include "firewall_journal.h"
+
+namespace shunt::agent {
+
+struct FirewallSettings {
+  // Mode, marks, bypass ids and routing; ports and loopback come per namespace.
+  RuleSpec base;
+  // Usable on this kernel, in order of preference; `forced` must be one.
+  std::vector<FirewallBackend> usable;
+  std::optional<FirewallBackend> forced;
+};
+
+class FirewallDatapath final : public Datapath {
+ public:
+  using InodeOf = std::function<Result<uint64_t>(const std::string& path)>;
+
+  FirewallDatapath(Firewall& firewall, const FirewallJournal& journal, FirewallSettings settings,
+                   InodeOf inode_of)
+      : firewall_(firewall),
+        journal_(journal),
+        settings_(std::move(settings)),
+        inode_of_(std::move(inode_of)) {}
+
+  // At start: re-applies every recorded namespace that still exists (the
+  // rules may be missing, doubled or from an older agent), finishes
+  // interrupted removals, and forgets namespaces that are gone.
+  Status recover();
+
+  Status enroll(uint64_t cookie, const NetnsPolicy& policy, const shunt_netns_info& info) override;
+  Status unenroll(uint64_t cookie) override;
+  Result<std::vector<EnrolledNetns>> list() override;
+
+  // Removes the rules of every recorded namespace and the journal
+  // (`shunt-agent uninstall`).
+  Status remove_all();
+
+  // The rules a namespace gets now, and the ones a record says it got.
+  RuleSpec spec_for(const NetnsPolicy& policy) const;
+  RuleSpec recorded_spec(const FirewallRecord& record) const;
+
+ private:
+  Result<BackendChoice> choose_backend(const std::string& path, const FirewallRecord* previous);
+  bool same_namespace(const FirewallRecord& record);
+  // Applies the current settings; routing recorded with other settings is
+  // removed first.
+  Status converge(const FirewallRecord& record, FirewallBackend backend);
+
+  Firewall& firewall_;
+  const FirewallJournal& journal_;
+  FirewallSettings settings_;
+  InodeOf inode_of_;
+};
+
+// The real InodeOf: stat().st_ino of the path.
+Result<uint64_t> netns_inode(const std::string& path);
+
+}  // namespace shunt::agent

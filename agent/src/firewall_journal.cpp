@@ -1,0 +1,96 @@
+#include "firewall_journal.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "shunt/config_file.h"
+
+namespace shunt::agent {
+
+using nlohmann::json;
+
+Result<std::vector<FirewallRecord>> FirewallJournal::load() const {
+  std::error_code ec;
+  if (!std::filesystem::exists(file(), ec)) return std::vector<FirewallRecord>{};
+  auto text = read_text_file(file());
+  if (!text) return text.error();
+  std::vector<FirewallRecord> records;
+  try {
+    const auto doc = json::parse(*text);
+    for (const auto& item : doc.at("netns")) {
+      FirewallRecord r;
+      r.cookie = item.at("cookie").get<uint64_t>();
+      r.path = item.at("path").get<std::string>();
+      r.inode = item.at("inode").get<uint64_t>();
+      r.enrolled_at = item.at("enrolled_at").get<uint64_t>();
+      r.policy.outbound_port = item.at("outbound_port").get<uint16_t>();
+      r.policy.inbound_port = item.at("inbound_port").get<uint16_t>();
+      r.policy.redirect_loopback = item.at("redirect_loopback").get<bool>();
+      r.backend = item.at("backend").get<std::string>();
+      r.state = item.at("state").get<std::string>();
+      r.route_mark = item.at("route_mark").get<uint32_t>();
+      r.route_table = item.at("route_table").get<uint32_t>();
+      r.rule_priority = item.at("rule_priority").get<uint32_t>();
+      records.push_back(std::move(r));
+    }
+  } catch (const json::exception& e) {
+    return Error{EINVAL, file() + " is damaged (" + e.what() +
+                             "); remove shunt's rules with `shunt-agent uninstall` or by hand "
+                             "(docs/modes.md) and delete it"};
+  }
+  return records;
+}
+
+Status FirewallJournal::save(const std::vector<FirewallRecord>& records) const {
+  json list = json::array();
+  for (const auto& r : records) {
+    list.push_back({{"cookie", r.cookie},
+                    {"path", r.path},
+                    {"inode", r.inode},
+                    {"enrolled_at", r.enrolled_at},
+                    {"outbound_port", r.policy.outbound_port},
+                    {"inbound_port", r.policy.inbound_port},
+                    {"redirect_loopback", r.policy.redirect_loopback},
+                    {"backend", r.backend},
+                    {"state", r.state},
+                    {"route_mark", r.route_mark},
+                    {"route_table", r.route_table},
+                    {"rule_priority", r.rule_priority}});
+  }
+  const std::string text = json{{"version", 1}, {"netns", list}}.dump(2) + "\n";
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return Error{ec.value(), "cannot create " + dir_ + ": " + ec.message()};
+  const std::string tmp = file() + ".tmp";
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return errno_error("cannot write " + tmp);
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      close(fd);
+      return errno_error(err, "cannot write " + tmp);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) return errno_error("cannot write " + tmp);
+  if (rename(tmp.c_str(), file().c_str()) != 0) return errno_error("cannot replace " + file());
+  return ok_status();
+}
+
+Status FirewallJournal::erase() const {
+  std::error_code ec;
+  std::filesystem::remove(file(), ec);
+  if (ec) return Error{ec.value(), "cannot remove " + file() + ": " + ec.message()};
+  std::filesystem::remove(file() + ".tmp", ec);
+  if (std::filesystem::is_empty(dir_, ec)) std::filesystem::remove(dir_, ec);
+  return ok_status();
+}
+
+}  // namespace shunt::agent

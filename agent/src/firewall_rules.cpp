@@ -1,0 +1,318 @@
+#include "firewall_rules.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace shunt::agent {
+
+const char* to_string(FirewallMode mode) {
+  return mode == FirewallMode::kTproxy ? "tproxy" : "redirect";
+}
+
+const char* to_string(FirewallBackend backend) {
+  switch (backend) {
+    case FirewallBackend::kNft: return "nft";
+    case FirewallBackend::kIptablesNft: return "iptables-nft";
+    case FirewallBackend::kIptablesLegacy: return "iptables-legacy";
+  }
+  return "?";
+}
+
+std::optional<FirewallMode> firewall_mode_from(const std::string& name) {
+  if (name == "tproxy") return FirewallMode::kTproxy;
+  if (name == "redirect") return FirewallMode::kRedirect;
+  return std::nullopt;
+}
+
+std::optional<FirewallBackend> firewall_backend_from(const std::string& name) {
+  for (auto b : all_backends()) {
+    if (name == to_string(b)) return b;
+  }
+  return std::nullopt;
+}
+
+const std::vector<FirewallBackend>& all_backends() {
+  static const std::vector<FirewallBackend> order = {
+      FirewallBackend::kNft, FirewallBackend::kIptablesNft, FirewallBackend::kIptablesLegacy};
+  return order;
+}
+
+namespace {
+
+std::string hex(uint32_t v) { return fmt::format("{:#x}", v); }
+
+bool has_id(uint32_t id) { return id != SHUNT_ID_NONE; }
+
+// ---- nftables ---------------------------------------------------------
+
+// The exclusions every mode shares, in the order the BPF program checks them.
+void nft_exclusions(std::string& out, const RuleSpec& s) {
+  if (s.proxy_mark != 0) {
+    out += fmt::format("    meta mark & {0} == {0} return\n", hex(s.proxy_mark));
+  }
+  if (has_id(s.bypass_uid)) out += fmt::format("    meta skuid {} return\n", s.bypass_uid);
+  if (has_id(s.bypass_gid)) out += fmt::format("    meta skgid {} return\n", s.bypass_gid);
+  if (!s.redirect_loopback) {
+    out += "    ip daddr 127.0.0.0/8 return\n";
+    out += "    ip6 daddr ::1 return\n";
+  }
+  out += fmt::format("    tcp dport {{ {}, {} }} return\n", s.outbound_port, s.inbound_port);
+}
+
+}  // namespace
+
+std::string nft_remove_script() {
+  // Declaring the table first makes the delete succeed when there is none;
+  // both happen in one transaction.
+  return fmt::format("table inet {0} {{}}\ndelete table inet {0}\n", kNftTable);
+}
+
+std::string nft_apply_script(const RuleSpec& s) {
+  std::string out = nft_remove_script();
+  out += fmt::format("table inet {} {{\n", kNftTable);
+  if (s.mode == FirewallMode::kTproxy) {
+    // A route chain, so that the new mark re-routes the packet to `lo`.
+    out += "  chain output {\n";
+    out += "    type route hook output priority mangle; policy accept;\n";
+    out += "    meta l4proto != tcp return\n";
+    // Replies of accepted connections (the proxy's, the pod's servers')
+    // keep their normal route.
+    out += "    ct direction reply return\n";
+    nft_exclusions(out, s);
+    out += fmt::format("    meta mark set meta mark | {}\n", hex(s.route_mark));
+    out += "  }\n";
+    out += "  chain prerouting {\n";
+    out += "    type filter hook prerouting priority mangle; policy accept;\n";
+    out += "    iifname != \"lo\" return\n";
+    out += "    meta l4proto != tcp return\n";
+    out += fmt::format("    meta mark & {0} != {0} return\n", hex(s.route_mark));
+    // Packets of connections the proxy already holds need no new lookup.
+    out += "    socket transparent 1 return\n";
+    out += fmt::format("    meta l4proto tcp meta nfproto ipv4 tproxy ip to 127.0.0.1:{}\n",
+                       s.outbound_port);
+    out += fmt::format("    meta l4proto tcp meta nfproto ipv6 tproxy ip6 to [::1]:{}\n",
+                       s.outbound_port);
+    out += "  }\n";
+  } else {
+    out += "  chain output {\n";
+    out += "    type nat hook output priority -100; policy accept;\n";
+    out += "    meta l4proto != tcp return\n";
+    nft_exclusions(out, s);
+    out += fmt::format("    meta l4proto tcp redirect to :{}\n", s.outbound_port);
+    out += "  }\n";
+  }
+  out += "}\n";
+  return out;
+}
+
+// ---- iptables ---------------------------------------------------------
+
+namespace {
+
+struct DumpTable {
+  std::set<std::string> shunt_chains;
+  std::vector<std::string> jumps;  // "-A CHAIN ... -j SHUNT_X" lines outside shunt's chains
+};
+
+bool is_shunt_chain(const std::string& name) { return name.rfind(kChainPrefix, 0) == 0; }
+
+std::map<std::string, DumpTable> parse_dump(const std::string& dump) {
+  std::map<std::string, DumpTable> tables;
+  std::istringstream in(dump);
+  std::string line;
+  DumpTable* current = nullptr;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind('*', 0) == 0) {
+      current = &tables[line.substr(1)];
+    } else if (current && line.rfind(':', 0) == 0) {
+      const auto name = line.substr(1, line.find(' ') - 1);
+      if (is_shunt_chain(name)) current->shunt_chains.insert(name);
+    } else if (current && line.rfind("-A ", 0) == 0) {
+      std::istringstream words(line.substr(3));
+      std::string chain;
+      words >> chain;
+      if (is_shunt_chain(chain)) continue;
+      std::string word;
+      std::string previous;
+      while (words >> word) {
+        if ((previous == "-j" || previous == "-g") && is_shunt_chain(word)) {
+          current->jumps.push_back(line);
+          break;
+        }
+        previous = word;
+      }
+    }
+  }
+  return tables;
+}
+
+struct WantedChain {
+  std::string name;
+  std::string hook;  // the built-in chain that jumps to it
+  std::vector<std::string> rules;
+};
+
+std::vector<std::string> iptables_exclusions(const RuleSpec& s, IpFamily family) {
+  std::vector<std::string> rules;
+  if (s.proxy_mark != 0) rules.push_back(fmt::format("-m mark --mark {0}/{0} -j RETURN", hex(s.proxy_mark)));
+  if (has_id(s.bypass_uid)) rules.push_back(fmt::format("-m owner --uid-owner {} -j RETURN", s.bypass_uid));
+  if (has_id(s.bypass_gid)) rules.push_back(fmt::format("-m owner --gid-owner {} -j RETURN", s.bypass_gid));
+  if (!s.redirect_loopback) {
+    rules.push_back(family == IpFamily::kV4 ? "-d 127.0.0.0/8 -j RETURN" : "-d ::1/128 -j RETURN");
+  }
+  rules.push_back(fmt::format("-p tcp -m multiport --dports {},{} -j RETURN", s.outbound_port,
+                              s.inbound_port));
+  return rules;
+}
+
+std::map<std::string, std::vector<WantedChain>> wanted_chains(const RuleSpec& s, IpFamily family) {
+  std::map<std::string, std::vector<WantedChain>> wanted;
+  const auto exclusions = iptables_exclusions(s, family);
+  if (s.mode == FirewallMode::kTproxy) {
+    WantedChain output{"SHUNT_OUTPUT", "OUTPUT", {"-m conntrack --ctdir REPLY -j RETURN"}};
+    output.rules.insert(output.rules.end(), exclusions.begin(), exclusions.end());
+    output.rules.push_back(fmt::format("-j MARK --set-xmark {0}/{0}", hex(s.route_mark)));
+    const char* on_ip = family == IpFamily::kV4 ? "127.0.0.1" : "::1";
+    WantedChain prerouting{
+        "SHUNT_PREROUTING",
+        "PREROUTING",
+        {"! -i lo -j RETURN", fmt::format("-m mark ! --mark {0}/{0} -j RETURN", hex(s.route_mark)),
+         "-m socket --transparent -j RETURN",
+         fmt::format("-p tcp -j TPROXY --on-port {} --on-ip {} --tproxy-mark {}/{}",
+                     s.outbound_port, on_ip, hex(s.route_mark), hex(s.route_mark))}};
+    wanted["mangle"] = {output, prerouting};
+  } else {
+    WantedChain output{"SHUNT_OUTPUT", "OUTPUT", exclusions};
+    output.rules.push_back(fmt::format("-p tcp -j REDIRECT --to-ports {}", s.outbound_port));
+    wanted["nat"] = {output};
+  }
+  return wanted;
+}
+
+std::string converge(const std::map<std::string, std::vector<WantedChain>>& wanted,
+                     const std::string& dump) {
+  auto current = parse_dump(dump);
+  std::string out;
+  for (const char* table : {"mangle", "nat"}) {
+    const auto want_it = wanted.find(table);
+    const auto& want = want_it == wanted.end() ? std::vector<WantedChain>{} : want_it->second;
+    const auto& have = current[table];
+    if (want.empty() && have.shunt_chains.empty() && have.jumps.empty()) continue;
+    out += fmt::format("*{}\n", table);
+    std::set<std::string> wanted_names;
+    for (const auto& c : want) {
+      out += fmt::format(":{} - [0:0]\n", c.name);  // creates, or flushes (--noflush)
+      wanted_names.insert(c.name);
+    }
+    for (const auto& jump : have.jumps) out += "-D " + jump.substr(3) + "\n";
+    for (const auto& name : have.shunt_chains) {
+      if (!wanted_names.contains(name)) out += fmt::format("-F {0}\n-X {0}\n", name);
+    }
+    for (const auto& c : want) {
+      // First in the built-in chain, so that no earlier rule lets the
+      // application's connections escape.
+      out += fmt::format("-I {} 1 -p tcp -j {}\n", c.hook, c.name);
+      for (const auto& rule : c.rules) out += fmt::format("-A {} {}\n", c.name, rule);
+    }
+    out += "COMMIT\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string iptables_apply_input(const RuleSpec& spec, IpFamily family,
+                                 const std::string& current_dump) {
+  return converge(wanted_chains(spec, family), current_dump);
+}
+
+std::string iptables_remove_input(const std::string& current_dump) {
+  return converge({}, current_dump);
+}
+
+std::vector<std::string> ip_rule_args(const RuleSpec& s, IpFamily family, const char* verb) {
+  return {family == IpFamily::kV4 ? "-4" : "-6",
+          "rule",
+          verb,
+          "fwmark",
+          fmt::format("{0}/{0}", hex(s.route_mark)),
+          "lookup",
+          std::to_string(s.route_table),
+          "pref",
+          std::to_string(s.rule_priority)};
+}
+
+std::vector<std::string> ip_route_args(const RuleSpec& s, IpFamily family, const char* verb) {
+  return {family == IpFamily::kV4 ? "-4" : "-6",
+          "route",
+          verb,
+          "local",
+          family == IpFamily::kV4 ? "0.0.0.0/0" : "::/0",
+          "dev",
+          "lo",
+          "table",
+          std::to_string(s.route_table)};
+}
+
+size_t count_foreign_iptables_rules(const std::string& dump) {
+  size_t count = 0;
+  std::istringstream in(dump);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("-A ", 0) == 0) {
+      std::istringstream words(line.substr(3));
+      std::string chain;
+      words >> chain;
+      if (!is_shunt_chain(chain) && line.find(std::string("-j ") + kChainPrefix) == std::string::npos)
+        ++count;
+    } else if (line.rfind(':', 0) == 0) {
+      // A user chain, or a built-in chain whose policy is not ACCEPT.
+      std::istringstream words(line.substr(1));
+      std::string chain;
+      std::string policy;
+      words >> chain >> policy;
+      if (!is_shunt_chain(chain) && policy != "ACCEPT") ++count;
+    }
+  }
+  return count;
+}
+
+size_t count_foreign_nft_rules(const std::string& ruleset) {
+  static const std::set<std::string> kIptablesTables = {"filter", "nat", "mangle", "raw",
+                                                        "security"};
+  size_t count = 0;
+  bool counting = false;
+  std::istringstream in(ruleset);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto start = line.find_first_not_of(" \t");
+    if (start == std::string::npos) continue;
+    const std::string text = line.substr(start);
+    if (text.rfind("table ", 0) == 0) {
+      std::istringstream words(text.substr(6));
+      std::string family;
+      std::string name;
+      words >> family >> name;
+      // iptables-nft's tables are counted through iptables-nft-save.
+      const bool iptables_nft = (family == "ip" || family == "ip6") && kIptablesTables.contains(name);
+      counting = !(family == "inet" && name == kNftTable) && !iptables_nft;
+      continue;
+    }
+    if (!counting || text == "}" || text.rfind("chain ", 0) == 0 || text.rfind("set ", 0) == 0 ||
+        text.rfind("map ", 0) == 0 || text.rfind('#', 0) == 0) {
+      continue;
+    }
+    if (text.rfind("type ", 0) == 0) {
+      if (text.find("policy drop") != std::string::npos) ++count;
+      continue;
+    }
+    ++count;
+  }
+  return count;
+}
+
+}  // namespace shunt::agent
