@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fails when anything a shunt test or demo creates is still on the machine:
 attached shunt programs anywhere under the cgroup2 mount, shunt links,
-bpffs pins, test network namespaces, test cgroups, shunt processes."""
+bpffs pins, test network namespaces, test cgroups, shunt processes, and
+shunt's firewall rules or ip rules in the root network namespace."""
 import json
 import os
 import subprocess
@@ -39,6 +40,22 @@ def main():
     for name in os.listdir(root):
         if name.startswith("shunt-"):
             problems.append(f"cgroup {root}/{name}")
+    # The machine's own namespace must never carry shunt's rules or routing.
+    nft = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    if "inet shunt" in nft:
+        problems.append("nftables table inet shunt in the root namespace")
+    for tool in ("iptables-legacy-save", "ip6tables-legacy-save", "iptables-nft-save",
+                 "ip6tables-nft-save"):
+        try:
+            out = subprocess.run([tool], capture_output=True, text=True).stdout
+        except FileNotFoundError:
+            continue
+        if "SHUNT_" in out:
+            problems.append(f"{tool}: shunt chains in the root namespace")
+    for family in ("-4", "-6"):
+        rules = subprocess.run(["ip", family, "rule"], capture_output=True, text=True).stdout
+        if "fwmark 0x1000/0x1000 lookup 15001" in rules:
+            problems.append(f"ip {family} rule of shunt in the root namespace")
     ps = subprocess.run(["ps", "-eo", "pid,comm"], capture_output=True, text=True).stdout
     for line in ps.splitlines()[1:]:
         pid, comm = line.split(None, 1)

@@ -38,8 +38,13 @@ Result<OriginalDestination> find_original_destination(int fd, const TcpEndpoint&
       endpoint_from_sockaddr(reinterpret_cast<const sockaddr*>(&local_ss), local_len);
   if (!local) return Error{EAFNOSUPPORT, "accepted socket has an unknown address family"};
 
+  // A rewritten destination (BPF, or conntrack after nat REDIRECT) differs
+  // from the socket's own address. Conntrack also answers for connections it
+  // tracks without NAT, with the address the socket already has.
   auto asked = ask_original_dst(fd, local_ss.ss_family);
-  if (asked) return OriginalDestination{*asked, "sockopt"};
+  if (asked && normalize_endpoint(*asked) != normalize_endpoint(*local)) {
+    return OriginalDestination{*asked, "sockopt"};
+  }
 
   // Delivered on its original address (TPROXY, sk_lookup): unless that is
   // the listener's own address, the local end is where the client went.
@@ -47,8 +52,9 @@ Result<OriginalDestination> find_original_destination(int fd, const TcpEndpoint&
   const bool same_port = local->port() == bound.port();
   const bool same_address = bound.address().is_unspecified() || local->address() == bound.address();
   if (!(same_port && same_address)) return OriginalDestination{*local, "local"};
-  return Error{asked.error().code,
-               "no original destination (" + asked.error().describe() +
+  const std::string why = asked ? "the connection was not redirected" : asked.error().describe();
+  return Error{asked ? ENOENT : asked.error().code,
+               "no original destination (" + why +
                    "); was the connection redirected, and does the proxy run under the "
                    "agent's cgroup?"};
 }

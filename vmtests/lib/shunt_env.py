@@ -15,6 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.join(os.path.dirname(HERE), "tools")
@@ -24,6 +25,45 @@ PROXY = os.path.join(BIN, "shunt-proxy")
 TEST_PREFIX = "shunt-t"
 ECHO_PORT = 7000
 _counter = itertools.count()
+
+# The mode (and firewall backend) the mode-parameterised scenarios run in:
+# "ebpf", or "tproxy/nft", "redirect/iptables-legacy", ... (ctest sets it).
+TEST_MODE = os.environ.get("SHUNT_TEST_MODE", "ebpf")
+
+# What differs for a user between modes (docs/modes.md); the scenarios
+# assert the same things everywhere except these.
+MODE_TRAITS = {
+    # ebpf: per-namespace counters, pinned programs.
+    "ebpf": {"counters": True, "pins": True, "established_survive_unenroll": True,
+             "connect_sees_unroutable": False},
+    # tproxy: the application's packets are routed through lo for the whole
+    # connection, so removing the rules cuts connections in flight.
+    "tproxy": {"counters": False, "pins": False, "established_survive_unenroll": False,
+               "connect_sees_unroutable": True},
+    # redirect: removing the last rule that needs conntrack unregisters the
+    # namespace's conntrack and NAT hooks, so connections in flight lose
+    # their translation (unless other rules there keep conntrack in use).
+    "redirect": {"counters": False, "pins": False, "established_survive_unenroll": False,
+                 "connect_sees_unroutable": True},
+}
+ROUTE_MARK = "0x1000"
+ROUTE_TABLE = "15001"
+_probe_cache = {}
+
+
+def usable_backends(mode):
+    """The backends `shunt-agent probe` says can do a firewall mode here."""
+    if mode not in _probe_cache:
+        r = run([AGENT, "probe", "--mode", mode, "--json"], check=False)
+        _probe_cache[mode] = json.loads(r.stdout).get("backends", []) if r.stdout else []
+    return _probe_cache[mode]
+
+
+def normalized_iptables(text):
+    """iptables-save output without comments and counters."""
+    import re
+    return [re.sub(r"\[\d+:\d+\]", "[0:0]", l) for l in text.splitlines()
+            if l and not l.startswith("#")]
 
 
 def cgroup2_root():
@@ -53,13 +93,17 @@ def wait_for(predicate, timeout=10.0, what="condition"):
 
 
 class Topology:
-    def __init__(self, name, agent_args=(), proxy_args=(), proxy_uid=None, with_other=False):
+    def __init__(self, name, agent_args=(), proxy_args=(), proxy_uid=None, with_other=False,
+                 mode=None):
+        self.mode, _, self.backend = (mode or TEST_MODE).partition("/")
+        self.traits = MODE_TRAITS[self.mode]
         self.tag = f"{name[:5]}{os.getpid() % 10000}{next(_counter)}"
         self.tmp = tempfile.mkdtemp(prefix=f"shunt-test-{self.tag}-")
         self.ns = {r: f"{TEST_PREFIX}-{self.tag}-{r}" for r in ("pod", "srv", "oth")}
         self.cgroup = os.path.join(cgroup2_root(), f"shunt-test-{self.tag}")
         self.bpffs = f"/sys/fs/bpf/shunt-test-{self.tag}"
         self.socket = os.path.join(self.tmp, "agent.sock")
+        self.state_dir = os.path.join(self.tmp, "state")
         self.access_log_path = os.path.join(self.tmp, "access.log")
         self.server_report = os.path.join(self.tmp, "server.jsonl")
         self.agent_args = list(agent_args)
@@ -72,7 +116,15 @@ class Topology:
         self.etc_netns = []
 
     # ---- set-up -------------------------------------------------------
+    def require_mode(self):
+        """Skips (unittest) when this machine cannot run the mode/backend."""
+        if self.mode != "ebpf" and self.backend != "auto" and \
+                self.backend not in usable_backends(self.mode):
+            print(f"SHUNT-MODE-UNSUPPORTED: {self.mode} with {self.backend}", flush=True)
+            raise unittest.SkipTest(f"{self.mode} with {self.backend} is not possible here")
+
     def start(self, agent=True):
+        self.require_mode()
         os.makedirs(self.cgroup)
         self._network()
         self._server()
@@ -146,7 +198,7 @@ class Topology:
                               "--report", self.server_report, "--ready", ready])
         wait_for(lambda: os.path.exists(ready), what="echo server")
 
-    def spawn(self, name, cmd, in_cgroup=False):
+    def spawn(self, name, cmd, in_cgroup=False, env=None):
         procs_file = os.path.join(self.cgroup, "cgroup.procs")
 
         def enter():
@@ -154,7 +206,7 @@ class Topology:
                 with open(procs_file, "w") as f:
                     f.write(str(os.getpid()))
 
-        env = dict(os.environ)
+        env = dict(os.environ, **(env or {}))
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         with open(os.path.join(self.tmp, f"{name}.log"), "a") as log:
             p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=enter,
@@ -169,9 +221,16 @@ class Topology:
         except FileNotFoundError:
             return ""
 
-    def start_agent(self, extra=()):
+    def mode_args(self):
+        """ebpf runs with the default (auto) mode: the probe must choose it."""
+        if self.mode == "ebpf":
+            return []
+        return ["--mode", self.mode] + (["--backend", self.backend] if self.backend else [])
+
+    def start_agent(self, extra=(), env=None):
         self.spawn("agent", [AGENT, "run", "--cgroup", self.cgroup, "--bpffs", self.bpffs,
-                             "--socket", self.socket] + self.agent_args + list(extra))
+                             "--socket", self.socket, "--state-dir", self.state_dir]
+                   + self.mode_args() + self.agent_args + list(extra), env=env)
         wait_for(lambda: self.agent_cli("status", check=False).returncode == 0
                  or self.procs["agent"].poll() is not None, what="agent control socket")
         if self.procs["agent"].poll() is not None:
@@ -185,8 +244,9 @@ class Topology:
             os.chmod(self.tmp, 0o711)
             open(self.access_log_path, "a").close()
             os.chown(self.access_log_path, self.proxy_uid, self.proxy_uid)
+            # CAP_NET_ADMIN stays: IP_TRANSPARENT (tproxy) needs it.
             drop = ["setpriv", f"--reuid={self.proxy_uid}", f"--regid={self.proxy_uid}",
-                    "--clear-groups"]
+                    "--clear-groups", "--inh-caps=+net_admin", "--ambient-caps=+net_admin"]
         self.spawn("proxy", ["ip", "netns", "exec", self.ns["pod"], *drop, PROXY,
                              "--access-log", self.access_log_path] + self.proxy_args,
                    in_cgroup=True)
@@ -275,6 +335,47 @@ class Topology:
             self.problems.append(f"{name} exited with {rc}: {self.log_text(name)[-2000:]}")
         return rc
 
+    # ---- firewall state -------------------------------------------------
+    def netns_run(self, role, cmd):
+        return run(["ip", "netns", "exec", self.ns[role], *cmd], check=False)
+
+    def firewall_footprint(self, role="pod"):
+        """Everything of shunt's in a namespace's firewall and routing, in
+        every backend: empty when nothing is there, equal when unchanged."""
+        out = []
+        r = self.netns_run(role, ["nft", "list", "table", "inet", "shunt"])
+        if r.returncode == 0:
+            out += r.stdout.splitlines()
+        for tool in ("iptables-legacy-save", "ip6tables-legacy-save", "iptables-nft-save",
+                     "ip6tables-nft-save"):
+            lines = normalized_iptables(self.netns_run(role, [tool]).stdout)
+            out += [f"{tool}: {l}" for l in lines if "SHUNT" in l]
+        for family in ("-4", "-6"):
+            rules = run(["ip", "-n", self.ns[role], family, "rule"], check=False).stdout
+            out += [l for l in rules.splitlines() if f"fwmark {ROUTE_MARK}" in l]
+            routes = run(["ip", "-n", self.ns[role], family, "route", "show", "table",
+                          ROUTE_TABLE], check=False).stdout
+            out += routes.splitlines()
+        return out
+
+    def firewall_dump(self, role="pod"):
+        """The whole firewall and routing state of a namespace, normalized."""
+        import re
+        nft = self.netns_run(role, ["nft", "list", "ruleset"]).stdout
+        dump = {"nft": re.sub(r"counter packets \d+ bytes \d+", "counter", nft)}
+        for tool in ("iptables-legacy-save", "ip6tables-legacy-save", "iptables-nft-save",
+                     "ip6tables-nft-save"):
+            dump[tool] = normalized_iptables(self.netns_run(role, [tool]).stdout)
+        for family in ("-4", "-6"):
+            dump[f"rules{family}"] = run(["ip", "-n", self.ns[role], family, "rule"]).stdout
+            # Without what the kernel adds by itself, possibly later (local
+            # addresses, IPv6 link-local and multicast routes).
+            routes = run(["ip", "-n", self.ns[role], family, "route", "show", "table",
+                          "all"]).stdout.splitlines()
+            dump[f"routes{family}"] = [l for l in routes if "table local" not in l
+                                       and "fe80::" not in l and "ff00::" not in l]
+        return dump
+
     # ---- tear-down ----------------------------------------------------
     def close(self):
         for name in ["proxy", "agent"] + [n for n in self.procs if n.startswith("xproxy")]:
@@ -289,7 +390,9 @@ class Topology:
             if "AddressSanitizer" in text or "runtime error:" in text or "LeakSanitizer" in text:
                 self.problems.append(f"sanitizer report in {name} log:\n{text[-4000:]}")
         run([AGENT, "uninstall", "--cgroup", self.cgroup, "--bpffs", self.bpffs, "--socket",
-             self.socket], check=False)
+             self.socket, "--state-dir", self.state_dir], check=False)
+        if self.created_ns and self.mode != "ebpf" and self.firewall_footprint():
+            self.problems.append(f"firewall rules left after uninstall: {self.firewall_footprint()}")
         for ns in self.created_ns:
             run(["ip", "netns", "del", ns], check=False)
         for d in self.etc_netns:

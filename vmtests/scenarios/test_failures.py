@@ -36,6 +36,16 @@ class FailureTest(unittest.TestCase):
         self.assertIn("refused", line["error"])
 
     def test_no_route_is_a_prompt_reset(self):
+        if self.t.traits["connect_sees_unroutable"]:
+            # The firewall modes act after the kernel's route lookup:
+            # connect() itself fails, promptly, and the proxy never sees it.
+            before = len(self.t.access_log())
+            r = self.t.client("10.204.0.1", port=80, size=1000, timeout=15)
+            self.assertFalse(r["ok"], r)
+            self.assertEqual(r["error"], "OSError", r)
+            self.assertLess(r["elapsed"], 2, r)
+            self.assertEqual(len(self.t.access_log()), before)
+            return
         self.failing_client("10.204.0.1", 80, "unreachable", 2)
 
     def test_silent_destination_times_out_at_the_connect_timeout(self):
@@ -70,9 +80,10 @@ class BypassByUidTest(unittest.TestCase):
         lines = self.t.wait_access_log(1)
         self.assertEqual(len(lines), 1)
         self.assertEqual(lines[0]["result"], "ok")
-        counters = self.t.status()["enrolled"][0]["counters"]
-        self.assertEqual(counters["redirected"], 1)
-        self.assertEqual(counters["skipped_bypass"], 1)
+        if self.t.traits["counters"]:
+            counters = self.t.status()["enrolled"][0]["counters"]
+            self.assertEqual(counters["redirected"], 1)
+            self.assertEqual(counters["skipped_bypass"], 1)
 
 
 if __name__ == "__main__":
