@@ -62,8 +62,26 @@ TEST(AgentConfig, InvalidSettingsAreNamed) {
     EXPECT_NE(c.error().message.find(word), std::string::npos) << c.error().message;
   }
   AgentConfig c;
+  c.mode = "firewall";
+  EXPECT_NE(validate(c).error().message.find("auto, ebpf, tproxy, redirect"), std::string::npos);
+  c = AgentConfig{};
   c.mode = "tproxy";
-  EXPECT_NE(validate(c).error().message.find("not implemented"), std::string::npos);
+  EXPECT_TRUE(validate(c).ok());
+  c.backend = "iptables";
+  EXPECT_NE(validate(c).error().message.find("backend"), std::string::npos);
+  c = AgentConfig{};
+  c.mode = "ebpf";
+  c.backend = "nft";
+  EXPECT_FALSE(validate(c).ok());  // backends belong to the firewall modes
+  c = AgentConfig{};
+  c.route_mark = 0x1;  // shares a bit with the default proxy mark 0xa55
+  EXPECT_NE(validate(c).error().message.find("route-mark"), std::string::npos);
+  c = AgentConfig{};
+  c.rule_priority = 32766;
+  EXPECT_FALSE(validate(c).ok());
+  c = AgentConfig{};
+  c.state_dir = "state";
+  EXPECT_FALSE(validate(c).ok());
   c = AgentConfig{};
   c.proxy_mark = 0;
   EXPECT_FALSE(validate(c).ok());  // the proxy would loop

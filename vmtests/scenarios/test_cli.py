@@ -108,17 +108,23 @@ class CommandLineTest(unittest.TestCase):
         self.assertFalse([d for d in os.listdir(cgroup2_root()) if d.startswith("shunt-probe-")])
 
     def test_probe_names_what_is_missing(self):
-        env = dict(os.environ, SHUNT_PROBE_DISABLE="prog_getpeername4,helper_netns_cookie_sockopt")
+        # Every firewall backend disabled too, so that no mode is left.
+        env = dict(os.environ, SHUNT_PROBE_DISABLE="prog_getpeername4,helper_netns_cookie_sockopt,"
+                                                   "nft,iptables-nft,iptables-legacy")
         import subprocess
         r = subprocess.run([AGENT, "probe", "--json"], capture_output=True, text=True, env=env)
         self.assertEqual(r.returncode, 1)
         report = json.loads(r.stdout)
         self.assertEqual(report["mode"], "none")
-        self.assertIn("prog_getpeername4", report["reason"])
-        self.assertIn("helper_netns_cookie_sockopt", report["reason"])
+        ebpf = [p for p in report["passed_over"] if p["mode"] == "ebpf"][0]
+        self.assertIn("prog_getpeername4", ebpf["missing"])
+        self.assertIn("helper_netns_cookie_sockopt", ebpf["missing"])
+        self.assertIn("nft-redirect", report["passed_over"][2]["missing"])
         text = run([AGENT, "probe", "--disable-feature", "prog_sockops"], check=False)
-        self.assertEqual(text.returncode, 1)
+        self.assertEqual(text.returncode, 0)
         self.assertIn("NO   prog_sockops", text.stdout)
+        self.assertIn("not ebpf: missing prog_sockops", text.stdout)
+        self.assertIn("mode: tproxy", text.stdout)
 
 
 class EnrollErrorsTest(unittest.TestCase):
