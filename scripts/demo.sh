@@ -4,8 +4,19 @@
 # script creates (never the machine's root cgroup), the proxy in the pod,
 # real requests from the pod over IPv4 and IPv6, the access log and the
 # agent's status, then everything removed again.
+#   scripts/demo.sh [--mode auto|ebpf|tproxy|redirect] [--backend nft|iptables-nft|iptables-legacy]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=auto
+BACKEND=auto
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --mode) MODE=${2:?--mode needs a value}; shift 2 ;;
+    --backend) BACKEND=${2:?--backend needs a value}; shift 2 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "demo.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
 ROOT=$(pwd)
 if [[ $(id -u) -ne 0 ]]; then
   echo "demo.sh: must run as root (it loads BPF programs and creates namespaces)" >&2
@@ -27,13 +38,15 @@ CGROUP=$CG2/shunt-$TAG
 BPFFS=/sys/fs/bpf/shunt-$TAG
 WORK=$(mktemp -d /tmp/shunt-$TAG.XXXX)
 SOCKET=$WORK/agent.sock
+STATE=$WORK/state
 PIDS=()
 
 cleanup() {
   set +e
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-  "$BIN/shunt-agent" uninstall --cgroup "$CGROUP" --bpffs "$BPFFS" --socket "$SOCKET" >/dev/null 2>&1
+  "$BIN/shunt-agent" uninstall --cgroup "$CGROUP" --bpffs "$BPFFS" --socket "$SOCKET" \
+    --state-dir "$STATE" >/dev/null 2>&1
   ip netns del "$POD" 2>/dev/null
   ip netns del "$SRV" 2>/dev/null
   if [[ -d $CGROUP ]]; then
@@ -76,8 +89,11 @@ ip netns exec "$SRV" python3 vmtests/tools/echo_server.py --port 7000 \
   --report "$WORK/echo.jsonl" --ready "$WORK/echo.ready" >"$WORK/echo.log" 2>&1 &
 PIDS+=($!)
 
-echo "== shunt-agent run --cgroup $CGROUP --bpffs $BPFFS"
-"$BIN/shunt-agent" run --cgroup "$CGROUP" --bpffs "$BPFFS" --socket "$SOCKET" >"$WORK/agent.log" 2>&1 &
+echo "== shunt-agent run --mode $MODE --cgroup $CGROUP --bpffs $BPFFS"
+backend_args=()
+[[ $BACKEND != auto ]] && backend_args=(--backend "$BACKEND")
+"$BIN/shunt-agent" run --mode "$MODE" "${backend_args[@]}" --cgroup "$CGROUP" --bpffs "$BPFFS" \
+  --socket "$SOCKET" --state-dir "$STATE" >"$WORK/agent.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do "$BIN/shunt-agent" status --socket "$SOCKET" >/dev/null 2>&1 && break; sleep 0.1; done
 "$BIN/shunt-agent" status --socket "$SOCKET" >/dev/null || { cat "$WORK/agent.log"; exit 1; }
@@ -106,7 +122,15 @@ for host in 10.200.0.2 fd00:200::2; do
 done
 
 sleep 0.3
-echo "== access log (one JSON line per connection; original_dst came from the BPF maps)"
+echo "== access log (one JSON line per connection, with where original_dst came from)"
 cat "$WORK/access.log"
 echo "== shunt-agent status"
 "$BIN/shunt-agent" status --socket "$SOCKET"
+if "$BIN/shunt-agent" status --socket "$SOCKET" --json | grep -q '"state_dir"'; then
+  echo "== the rules in $POD (docs/modes.md explains them)"
+  ip netns exec "$POD" nft list table inet shunt 2>/dev/null || true
+  for tool in iptables-legacy-save ip6tables-legacy-save iptables-nft-save ip6tables-nft-save; do
+    ip netns exec "$POD" $tool 2>/dev/null | grep SHUNT | sed "s/^/$tool: /" || true
+  done
+  ip -n "$POD" rule | grep fwmark || true
+fi
