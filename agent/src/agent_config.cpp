@@ -40,7 +40,8 @@ Result<uint32_t> parse_mark(const std::string& key, const std::string& text) {
 
 Result<uint32_t> parse_u32(const std::string& key, const std::string& text) {
   const auto v = parse_unsigned(text);
-  if (!v || *v == 0 || *v > 0xffffffffULL) return bad(key, "'" + text + "' is not a number 1-4294967295");
+  if (!v || *v == 0 || *v > 0xffffffffULL)
+    return bad(key, "'" + text + "' is not a number 1-4294967295");
   return static_cast<uint32_t>(*v);
 }
 
@@ -52,9 +53,9 @@ Result<uint16_t> parse_port(const std::string& key, const std::string& text) {
 
 Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config) {
   static const std::set<std::string> known = {
-      "cgroup",           "bpffs",      "socket",        "mode",         "proxy-mark",
-      "bypass-uid",       "bypass-gid", "outbound-port", "inbound-port", "redirect-loopback",
-      "allow-host-netns", "log-level",  "backend",       "state-dir",    "route-mark",
+      "cgroup",           "bpffs",         "socket",         "mode",         "proxy-mark",
+      "bypass-uid",       "bypass-gid",    "outbound-port",  "inbound-port", "redirect-loopback",
+      "allow-host-netns", "log-level",     "backend",        "state-dir",    "route-mark",
       "route-table",      "rule-priority", "disable-feature"};
   auto parsed_root = parse_yaml_mapping(text);
   if (!parsed_root) return parsed_root.error();
@@ -125,8 +126,7 @@ Status validate(const AgentConfig& config) {
   if (!modes.contains(config.mode)) {
     return bad("mode", "'" + config.mode + "' is not one of auto, ebpf, tproxy, redirect");
   }
-  static const std::set<std::string> backends = {"auto", "nft", "iptables-nft",
-                                                 "iptables-legacy"};
+  static const std::set<std::string> backends = {"auto", "nft", "iptables-nft", "iptables-legacy"};
   if (!backends.contains(config.backend)) {
     return bad("backend",
                "'" + config.backend + "' is not one of auto, nft, iptables-nft, iptables-legacy");

@@ -6,8 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
@@ -129,9 +129,9 @@ Result<CommandResult> run_checked(CommandRunner& runner, const std::string& netn
   if (result->exit_code != 0) {
     std::string why = result->err;
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    return Error{result->exit_code == 127 ? ENOENT : EIO,
-                 join_command(argv) + " failed (exit " + std::to_string(result->exit_code) +
-                     (why.empty() ? ")" : "): " + why)};
+    return Error{result->exit_code == 127 ? ENOENT : EIO, join_command(argv) + " failed (exit " +
+                                                              std::to_string(result->exit_code) +
+                                                              (why.empty() ? ")" : "): " + why)};
   }
   return result;
 }

@@ -4,10 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <algorithm>
 #include <chrono>
 #include <iostream>
 
@@ -215,8 +215,8 @@ int run_firewall(const AgentConfig& config, const ModeChoice& choice) {
   AgentState state;
   state.mode = choice.mode;
   state.state_dir = config.state_dir;
-  state.backends = config.backend == "auto" ? choice.backends
-                                            : std::vector<std::string>{config.backend};
+  state.backends =
+      config.backend == "auto" ? choice.backends : std::vector<std::string>{config.backend};
   spdlog::info("{} mode ({}); backends {}; journal {}", choice.mode, choice.reason,
                fmt::format("{}", fmt::join(state.backends, ", ")), journal.file());
   return serve(config, datapath, state, [&datapath] {
@@ -335,8 +335,8 @@ int command_uninstall(const CLI::App& cmd, const CommandLine& cl) {
   if (auto ok = datapath.remove_all(); !ok) return fail(ok.error().describe());
   for (const auto& r : *records) std::cout << "removed the rules of " << r.path << "\n";
   if (report->detached.empty() && report->unpinned.empty() && records->empty()) {
-    std::cout << "nothing of shunt is installed at " << *cgroup << " / " << cl.flags.bpffs
-              << " / " << journal.file() << "\n";
+    std::cout << "nothing of shunt is installed at " << *cgroup << " / " << cl.flags.bpffs << " / "
+              << journal.file() << "\n";
     return 0;
   }
   for (const auto& d : report->detached) std::cout << "detached " << d << "\n";

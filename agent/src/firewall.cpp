@@ -42,8 +42,8 @@ Status Firewall::apply(const std::string& netns, FirewallBackend backend, const 
     auto saved = run_checked(runner_, netns, {iptables_tool(backend, family, "save")});
     if (!saved) return saved.error();
     const auto input = iptables_apply_input(spec, family, saved->out);
-    auto restored =
-        run_checked(runner_, netns, {iptables_tool(backend, family, "restore"), "--noflush"}, input);
+    auto restored = run_checked(runner_, netns,
+                                {iptables_tool(backend, family, "restore"), "--noflush"}, input);
     if (!restored) return restored.error();
   }
   return ok_status();
@@ -66,8 +66,8 @@ Status Firewall::remove_from(const std::string& netns, FirewallBackend backend) 
     }
     const auto input = iptables_remove_input(saved->out);
     if (input.empty()) continue;
-    auto restored =
-        run_checked(runner_, netns, {iptables_tool(backend, family, "restore"), "--noflush"}, input);
+    auto restored = run_checked(runner_, netns,
+                                {iptables_tool(backend, family, "restore"), "--noflush"}, input);
     if (!restored) return restored.error();
   }
   return ok_status();
@@ -84,10 +84,9 @@ Status Firewall::remove(const std::string& netns, const RuleSpec& spec) {
 
 Result<size_t> Firewall::count_our_ip_rules(const std::string& netns, const RuleSpec& spec,
                                             IpFamily family) {
-  auto listed = run_checked(
-      runner_, netns,
-      {"ip", family == IpFamily::kV4 ? "-4" : "-6", "rule", "list", "pref",
-       std::to_string(spec.rule_priority)});
+  auto listed = run_checked(runner_, netns,
+                            {"ip", family == IpFamily::kV4 ? "-4" : "-6", "rule", "list", "pref",
+                             std::to_string(spec.rule_priority)});
   if (!listed) return listed.error();
   const auto mark = fmt::format("fwmark {0:#x}/{0:#x}", spec.route_mark);
   const auto table = fmt::format("lookup {}", spec.route_table);

@@ -39,7 +39,8 @@ class Firewall {
  private:
   Status apply_routing(const std::string& netns, const RuleSpec& spec);
   Status remove_routing(const std::string& netns, const RuleSpec& spec);
-  Result<size_t> count_our_ip_rules(const std::string& netns, const RuleSpec& spec, IpFamily family);
+  Result<size_t> count_our_ip_rules(const std::string& netns, const RuleSpec& spec,
+                                    IpFamily family);
   Status remove_from(const std::string& netns, FirewallBackend backend);
 
   CommandRunner& runner_;

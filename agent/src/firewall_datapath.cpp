@@ -92,8 +92,10 @@ Status FirewallDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
   if (!backend) return backend.error();
 
   FirewallRecord previous = again ? *it : FirewallRecord{};
-  FirewallRecord record{cookie, path,  info.inode, again ? it->enrolled_at : info.enrolled_at,
-                        policy, to_string(backend->backend), "applying"};
+  FirewallRecord record{cookie,     path,
+                        info.inode, again ? it->enrolled_at : info.enrolled_at,
+                        policy,     to_string(backend->backend),
+                        "applying"};
   // Until the rules are in, the record keeps the routing they had before.
   record.route_mark = again ? previous.route_mark : settings_.base.route_mark;
   record.route_table = again ? previous.route_table : settings_.base.route_table;

@@ -121,8 +121,8 @@ std::vector<Feature> probe_firewall_features(CommandRunner& runner) {
   ScratchNetns scratch;
   auto add = [&features](std::string name, std::string group, std::string description,
                          const Attempt& a) {
-    features.push_back({std::move(name), std::move(description), a.ok, a.ok ? "" : a.detail,
-                        std::move(group)});
+    features.push_back(
+        {std::move(name), std::move(description), a.ok, a.ok ? "" : a.detail, std::move(group)});
   };
   if (!scratch.ok()) {
     const Attempt none{false, "cannot create a scratch network namespace: " + scratch.error()};

@@ -158,14 +158,17 @@ struct WantedChain {
 
 std::vector<std::string> iptables_exclusions(const RuleSpec& s, IpFamily family) {
   std::vector<std::string> rules;
-  if (s.proxy_mark != 0) rules.push_back(fmt::format("-m mark --mark {0}/{0} -j RETURN", hex(s.proxy_mark)));
-  if (has_id(s.bypass_uid)) rules.push_back(fmt::format("-m owner --uid-owner {} -j RETURN", s.bypass_uid));
-  if (has_id(s.bypass_gid)) rules.push_back(fmt::format("-m owner --gid-owner {} -j RETURN", s.bypass_gid));
+  if (s.proxy_mark != 0)
+    rules.push_back(fmt::format("-m mark --mark {0}/{0} -j RETURN", hex(s.proxy_mark)));
+  if (has_id(s.bypass_uid))
+    rules.push_back(fmt::format("-m owner --uid-owner {} -j RETURN", s.bypass_uid));
+  if (has_id(s.bypass_gid))
+    rules.push_back(fmt::format("-m owner --gid-owner {} -j RETURN", s.bypass_gid));
   if (!s.redirect_loopback) {
     rules.push_back(family == IpFamily::kV4 ? "-d 127.0.0.0/8 -j RETURN" : "-d ::1/128 -j RETURN");
   }
-  rules.push_back(fmt::format("-p tcp -m multiport --dports {},{} -j RETURN", s.outbound_port,
-                              s.inbound_port));
+  rules.push_back(
+      fmt::format("-p tcp -m multiport --dports {},{} -j RETURN", s.outbound_port, s.inbound_port));
   return rules;
 }
 
@@ -267,7 +270,8 @@ size_t count_foreign_iptables_rules(const std::string& dump) {
       std::istringstream words(line.substr(3));
       std::string chain;
       words >> chain;
-      if (!is_shunt_chain(chain) && line.find(std::string("-j ") + kChainPrefix) == std::string::npos)
+      if (!is_shunt_chain(chain) &&
+          line.find(std::string("-j ") + kChainPrefix) == std::string::npos)
         ++count;
     } else if (line.rfind(':', 0) == 0) {
       // A user chain, or a built-in chain whose policy is not ACCEPT.
@@ -298,7 +302,8 @@ size_t count_foreign_nft_rules(const std::string& ruleset) {
       std::string name;
       words >> family >> name;
       // iptables-nft's tables are counted through iptables-nft-save.
-      const bool iptables_nft = (family == "ip" || family == "ip6") && kIptablesTables.contains(name);
+      const bool iptables_nft =
+          (family == "ip" || family == "ip6") && kIptablesTables.contains(name);
       counting = !(family == "inet" && name == kNftTable) && !iptables_nft;
       continue;
     }

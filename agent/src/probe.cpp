@@ -15,9 +15,9 @@
 #include <sstream>
 
 #include "bpffs.h"
+#include "cgroup.h"
 #include "command_runner.h"
 #include "firewall_probe.h"
-#include "cgroup.h"
 #include "skeleton.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -397,8 +397,10 @@ std::string format_probe(const ProbeReport& report) {
   }
   out += fmt::format("mode: {} ({})\n", report.choice.mode, report.choice.reason);
   if (!report.choice.backends.empty()) {
-    out += fmt::format("backends: {} (each namespace uses the one already holding its rules, "
-                       "else the first)\n", join(report.choice.backends, ", "));
+    out += fmt::format(
+        "backends: {} (each namespace uses the one already holding its rules, "
+        "else the first)\n",
+        join(report.choice.backends, ", "));
   }
   return out;
 }

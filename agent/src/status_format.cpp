@@ -15,7 +15,8 @@ std::string format_status(const nlohmann::json& s) {
     return text;
   };
   if (s.contains("cgroup")) {
-    out += fmt::format("cgroup:    {} (id {})\n", s.value("cgroup", "?"), s.value("cgroup_id", 0ULL));
+    out +=
+        fmt::format("cgroup:    {} (id {})\n", s.value("cgroup", "?"), s.value("cgroup_id", 0ULL));
     out += fmt::format("bpffs:     {}\n", s.value("bpffs", "?"));
   } else {
     out += fmt::format("state:     {}\n", s.value("state_dir", "?"));

@@ -12,7 +12,9 @@ using namespace shunt::agent;
 
 namespace {
 
-std::string golden_path(const std::string& name) { return std::string(SHUNT_GOLDEN_DIR) + "/" + name; }
+std::string golden_path(const std::string& name) {
+  return std::string(SHUNT_GOLDEN_DIR) + "/" + name;
+}
 
 void expect_golden(const std::string& name, const std::string& actual) {
   if (std::getenv("SHUNT_UPDATE_GOLDEN") != nullptr) {
@@ -70,15 +72,19 @@ COMMIT
 
 }  // namespace
 
-TEST(FirewallRulesGolden, NftTproxy) { expect_golden("nft_tproxy.nft", nft_apply_script(tproxy_spec())); }
+TEST(FirewallRulesGolden, NftTproxy) {
+  expect_golden("nft_tproxy.nft", nft_apply_script(tproxy_spec()));
+}
 TEST(FirewallRulesGolden, NftRedirect) {
   expect_golden("nft_redirect.nft", nft_apply_script(redirect_spec()));
 }
 TEST(FirewallRulesGolden, NftRemove) { expect_golden("nft_remove.nft", nft_remove_script()); }
 
 TEST(FirewallRulesGolden, IptablesOnEmptyNamespace) {
-  expect_golden("iptables_tproxy_ipv4.rules", iptables_apply_input(tproxy_spec(), IpFamily::kV4, ""));
-  expect_golden("iptables_tproxy_ipv6.rules", iptables_apply_input(tproxy_spec(), IpFamily::kV6, ""));
+  expect_golden("iptables_tproxy_ipv4.rules",
+                iptables_apply_input(tproxy_spec(), IpFamily::kV4, ""));
+  expect_golden("iptables_tproxy_ipv6.rules",
+                iptables_apply_input(tproxy_spec(), IpFamily::kV6, ""));
   expect_golden("iptables_redirect_ipv4.rules",
                 iptables_apply_input(redirect_spec(), IpFamily::kV4, ""));
   expect_golden("iptables_redirect_ipv6.rules",

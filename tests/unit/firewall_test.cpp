@@ -71,7 +71,8 @@ TEST(Firewall, NftApplyIsOneTransactionAfterTheRouting) {
                               "ip -4 rule add fwmark 0x1000/0x1000 lookup 15001 pref 15001");
   ASSERT_NE(rule, cmds.end());
   ASSERT_NE(nft, cmds.end());
-  EXPECT_LT(rule - cmds.begin(), std::find(cmds.rbegin(), cmds.rend(), "nft -f -").base() - cmds.begin());
+  EXPECT_LT(rule - cmds.begin(),
+            std::find(cmds.rbegin(), cmds.rend(), "nft -f -").base() - cmds.begin());
   EXPECT_EQ(runner.last("nft -f -")->input, nft_apply_script(tproxy()));
   for (const auto& c : runner.calls) EXPECT_EQ(c.netns, "/run/netns/a");
 }
@@ -79,8 +80,9 @@ TEST(Firewall, NftApplyIsOneTransactionAfterTheRouting) {
 TEST(Firewall, ExistingIpRuleIsNotAddedAgainAndDuplicatesAreDeleted) {
   FakeRunner runner;
   runner.answers["ip -4 rule list pref 15001"] = [](const std::string&) {
-    return output("15001:\tfrom all fwmark 0x1000/0x1000 lookup 15001\n"
-                  "15001:\tfrom all fwmark 0x1000/0x1000 lookup 15001\n");
+    return output(
+        "15001:\tfrom all fwmark 0x1000/0x1000 lookup 15001\n"
+        "15001:\tfrom all fwmark 0x1000/0x1000 lookup 15001\n");
   };
   runner.answers["ip -6 rule list pref 15001"] = [](const std::string&) {
     return output("15001:\tfrom all fwmark 0x1000/0x1000 lookup 15001 \n");
@@ -96,8 +98,9 @@ TEST(Firewall, ExistingIpRuleIsNotAddedAgainAndDuplicatesAreDeleted) {
 
 TEST(Firewall, IptablesRestoreGetsTheConvergedInputPerFamily) {
   FakeRunner runner;
-  const std::string dump = "*mangle\n:OUTPUT ACCEPT [0:0]\n:SHUNT_OUTPUT - [0:0]\n"
-                           "-A OUTPUT -p tcp -j SHUNT_OUTPUT\nCOMMIT\n";
+  const std::string dump =
+      "*mangle\n:OUTPUT ACCEPT [0:0]\n:SHUNT_OUTPUT - [0:0]\n"
+      "-A OUTPUT -p tcp -j SHUNT_OUTPUT\nCOMMIT\n";
   runner.answers["iptables-legacy-save"] = [&](const std::string&) { return output(dump); };
   Firewall fw(runner);
   ASSERT_TRUE(fw.apply("/n", FirewallBackend::kIptablesLegacy, tproxy()));
@@ -253,8 +256,8 @@ TEST_F(FirewallDatapathTest, RecoverConvergesInterruptedWorkAndForgetsGoneNamesp
   bool removed_in_b = false;
   for (const auto& c : runner_.calls) {
     applied_in_a |= c.netns == "/run/netns/a" && c.command == "iptables-legacy-restore --noflush";
-    removed_in_b |= c.netns == "/run/netns/b" && c.command == "nft -f -" &&
-                    c.input == nft_remove_script();
+    removed_in_b |=
+        c.netns == "/run/netns/b" && c.command == "nft -f -" && c.input == nft_remove_script();
     EXPECT_NE(c.netns, "/run/netns/c");
   }
   EXPECT_TRUE(applied_in_a);

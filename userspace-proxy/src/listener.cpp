@@ -1,7 +1,7 @@
 #include "listener.h"
 
-#include <spdlog/spdlog.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <cstring>
