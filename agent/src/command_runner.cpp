@@ -64,7 +64,9 @@ std::string find_tool(const std::string& name) {
     const size_t end = std::min(dirs.find(':', start), dirs.size());
     const std::string dir = dirs.substr(start, end - start);
     if (!dir.empty()) {
-      const std::string path = dir + "/" + name;
+      std::string path = dir;
+      path += '/';
+      path += name;
       if (access(path.c_str(), X_OK) == 0) return path;
     }
     start = end + 1;
@@ -96,6 +98,7 @@ Result<CommandResult> NetnsCommandRunner::run(const std::string& netns_path,
   const std::string tool = find_tool(argv[0]);
   if (tool.empty()) return CommandResult{127, "", argv[0] + ": command not found"};
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args[0] = const_cast<char*>(tool.c_str());
   args.push_back(nullptr);
