@@ -1,4 +1,7 @@
 // shunt-proxy: the userspace proxy that redirected connections arrive at.
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -14,6 +17,26 @@
 #include "session.h"
 
 using namespace shunt::proxy;
+
+namespace {
+
+// Raises the soft RLIMIT_NOFILE towards `wanted`, up to the hard limit, and
+// says when the hard limit is too low for the configured connections.
+void raise_descriptor_limit(uint64_t wanted) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const rlim_t target = std::min<rlim_t>(rl.rlim_max, static_cast<rlim_t>(wanted));
+  if (rl.rlim_cur < target) {
+    rl.rlim_cur = target;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_max < wanted) {
+    spdlog::warn("descriptor limit {} is below the {} that max-connections needs",
+                 static_cast<uint64_t>(rl.rlim_max), wanted);
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -38,6 +61,8 @@ int main(int argc, char** argv) {
     std::cerr << "shunt-proxy: " << marking.error().describe() << "\n";
     return 1;
   }
+  // Two descriptors per proxied connection: max-connections must fit.
+  raise_descriptor_limit(2 * config->max_connections + 64);
   auto access_log = AccessLog::open(config->access_log);
   if (!access_log) {
     std::cerr << "shunt-proxy: " << access_log.error().describe() << "\n";
