@@ -1,5 +1,7 @@
 #include "relay.h"
 
+#include "deadline.h"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -22,7 +24,7 @@ namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 struct RelayState {
-  Clock::time_point last_activity = Clock::now();
+  IdleWatchdog* watchdog = nullptr;
   bool reset = false;
   std::string error;
 };
@@ -100,7 +102,7 @@ asio::awaitable<void> transfer(tcp::socket& from, tcp::socket& to, uint64_t& byt
       fail(state, from, to, read_ec);
       co_return;
     }
-    state.last_activity = Clock::now();
+    state.watchdog->touch();
     auto [write_ec, written] =
         co_await asio::async_write(to, asio::buffer(buffer.data(), n), kNoThrow);
     if (write_ec) {
@@ -108,18 +110,7 @@ asio::awaitable<void> transfer(tcp::socket& from, tcp::socket& to, uint64_t& byt
       co_return;
     }
     bytes += written;
-    state.last_activity = Clock::now();
-  }
-}
-
-asio::awaitable<void> watchdog(RelayState& state, std::chrono::milliseconds idle_timeout) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  for (;;) {
-    const auto deadline = state.last_activity + idle_timeout;
-    if (Clock::now() >= deadline) co_return;
-    timer.expires_at(deadline);
-    auto [ec] = co_await timer.async_wait(kNoThrow);
-    if (ec) co_return;  // cancelled: the relay finished first
+    state.watchdog->touch();
   }
 }
 
@@ -140,14 +131,17 @@ asio::awaitable<RelayOutcome> relay(tcp::socket& a, tcp::socket& b, size_t buffe
   boost::system::error_code ignored;
   a.non_blocking(true, ignored);
   b.non_blocking(true, ignored);
-  auto finished = co_await ((transfer(a, b, outcome.bytes_up, state, buffer_size) &&
-                             transfer(b, a, outcome.bytes_down, state, buffer_size)) ||
-                            watchdog(state, idle_timeout));
-  if (finished.index() == 1 && !state.reset) {
-    outcome.idle_timeout = true;
+  // No traffic either way for idle_timeout: both sockets are reset, which
+  // ends both transfers.
+  IdleWatchdog watchdog(co_await asio::this_coro::executor, idle_timeout, [&a, &b] {
     close_with_reset(a);
     close_with_reset(b);
-  }
+  });
+  state.watchdog = &watchdog;
+  co_await (transfer(a, b, outcome.bytes_up, state, buffer_size) &&
+            transfer(b, a, outcome.bytes_down, state, buffer_size));
+  watchdog.stop();
+  if (watchdog.fired() && !state.reset) outcome.idle_timeout = true;
   outcome.reset = state.reset;
   outcome.error = state.error;
   co_return outcome;

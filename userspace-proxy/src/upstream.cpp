@@ -5,6 +5,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include "deadline.h"
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -96,11 +98,14 @@ asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
       last = {ConnectionResult::kConnectError, ec, "cannot open upstream socket: " + ec.message()};
       continue;
     }
-    asio::steady_timer timer(executor);
-    timer.expires_after(config.connect_timeout);
-    auto done = co_await (socket.async_connect(candidate, kNoThrow) || timer.async_wait(kNoThrow));
+    IdleWatchdog deadline(executor, config.connect_timeout, [&socket] {
+      boost::system::error_code ignored;
+      socket.cancel(ignored);
+    });
+    auto [connect_ec] = co_await socket.async_connect(candidate, kNoThrow);
+    deadline.stop();
     const boost::system::error_code ec =
-        done.index() == 1 ? asio::error::timed_out : std::get<0>(std::get<0>(done));
+        deadline.fired() ? boost::system::error_code(asio::error::timed_out) : connect_ec;
     if (!ec) {
       UpstreamAttempt ok;
       ok.upstream =
