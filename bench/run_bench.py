@@ -285,8 +285,11 @@ class Bench:
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                              preexec_fn=enter)
         try:
-            wait_for(lambda: os.path.exists(ready) or p.poll() is not None, timeout=180,
-                     what=f"{count} idle connections via {name}")
+            try:
+                wait_for(lambda: os.path.exists(ready) or p.poll() is not None, timeout=90,
+                         what=f"{count} idle connections via {name}")
+            except TimeoutError:
+                return {"error": f"{count} connections not open within 90 s"}
             if not os.path.exists(ready):
                 return {"error": p.stderr.read()[-300:]}
             time.sleep(1)
@@ -390,6 +393,10 @@ def main():
                 print(f"idle {p[0]:20} {memory[p[0]]}", flush=True)
     finally:
         bench.close()
+        write_results(args, paths, metrics, raw, extra, memory, reps, idle, started)
+
+
+def write_results(args, paths, metrics, raw, extra, memory, reps, idle, started):
 
     result = {
         "kernel": platform.release(),
@@ -411,6 +418,10 @@ def main():
         entry["p999_us"] = {m: summarize(v) for m, v in extra[name]["p999_us"].items()}
         entry["idle_memory"] = memory.get(name)
         entry["errors"] = extra[name]["errors"]
+        mem = memory.get(name)
+        if mem and "error" in mem:
+            entry["errors"].append(f"idle: {mem['error']}")
+            entry["idle_memory"] = None
         result["paths"][name] = entry
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
