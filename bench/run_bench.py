@@ -187,7 +187,9 @@ class Bench:
                 raise RuntimeError(f"{name} exited: {self.log(name)[-2000:]}")
 
     # ---- measuring ------------------------------------------------------
-    def client(self, path, mode, *args, timeout=40):
+    def client_command(self, path, mode, *args):
+        """shunt-bench in the path's client namespace, and what to run before
+        it (the ebpf path's clients must be under the attach cgroup)."""
         name, short, proxy = path
         host = f"10.202.{self.subnet[short]}.2"
         cmd = self.in_ns(short, [f"{self.bin}/shunt-bench", mode, "--host", host, *args])
@@ -200,6 +202,10 @@ class Bench:
                 with open(procs, "w") as f:
                     f.write(str(os.getpid()))
 
+        return cmd, enter
+
+    def client(self, path, mode, *args, timeout=40):
+        cmd, enter = self.client_command(path, mode, *args)
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                                preexec_fn=enter)
@@ -263,23 +269,13 @@ class Bench:
         raise ValueError(metric)
 
     def idle_memory(self, path, count):
-        name, short, proxy = path
+        name = path[0]
         pid = self.pid_of.get(name)
         if not pid:
             return None
         ready = os.path.join(self.tmp, f"idle-{name}.ready")
-        host = f"10.202.{self.subnet[short]}.2"
-        cmd = self.in_ns(short, [f"{self.bin}/shunt-bench", "idle", "--host", host, "--port",
-                                 str(HOLD), "--count", str(count), "--ready", ready])
-        if proxy:
-            cmd += ["--proxy", proxy]
-        procs = os.path.join(self.cgroup, "cgroup.procs")
-
-        def enter():
-            if name == "shunt-ebpf":
-                with open(procs, "w") as f:
-                    f.write(str(os.getpid()))
-
+        cmd, enter = self.client_command(path, "idle", "--port", str(HOLD), "--count",
+                                         str(count), "--ready", ready)
         time.sleep(0.5)
         before = self.rss_kib(pid)
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
