@@ -186,7 +186,8 @@ def main():
         lines.append(f"| `{name}` | " + " | ".join(cells) +
                      f" | {fmt(cpu['median']) if cpu else '—'} | {fmt(mem)} |")
     lines += ["", "Tail latency (p99 / p99.9, µs, medians over repetitions):", "",
-              "| path | " + " | ".join(LABELS[m][0] for m in metrics if m.startswith("rr")) + " |",
+              "| path | " + " | ".join(LABELS[m][0].replace(" p50", "") for m in metrics
+                                      if m.startswith("rr")) + " |",
               "|" + " --- |" * (1 + sum(1 for m in metrics if m.startswith("rr")))]
     for name, e in paths.items():
         cells = []
