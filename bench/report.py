@@ -61,9 +61,16 @@ def targets(paths):
     sd, hd, dd = median(s, "rr64"), median(h, "rr64"), median(d, "rr64")
     if None not in (sd, hd, dd):
         added_s, added_h = sd - dd, hd - dd
-        out.append(("added p50 latency for 64 B at most 0.8x HAProxy's",
-                    f"shunt adds {fmt(added_s)} µs, HAProxy {fmt(added_h)} µs",
-                    added_h > 0 and added_s <= 0.8 * added_h))
+        if added_h <= 0:
+            # The open-loop client's own floor (timer wake-ups) is above what
+            # the proxies add: this run cannot tell them apart.
+            out.append(("added p50 latency for 64 B at most 0.8x HAProxy's",
+                        f"not measurable in this run: direct p50 {fmt(dd)} µs is the client's "
+                        f"own floor; shunt {fmt(sd)}, HAProxy {fmt(hd)} µs", None))
+        else:
+            out.append(("added p50 latency for 64 B at most 0.8x HAProxy's",
+                        f"shunt adds {fmt(added_s)} µs, HAProxy {fmt(added_h)} µs",
+                        added_s <= 0.8 * added_h))
     sc, hc = median(s, "connect"), median(h, "connect")
     out.append(("new connections per second at least HAProxy's",
                 f"shunt {fmt(sc)}/s, HAProxy {fmt(hc)}/s",
@@ -220,7 +227,8 @@ def main():
               "fast path.", ""]
     lines += ["", "## Targets (issue 5)", "", "| target | figures | met |", "| --- | --- | --- |"]
     for what, figures, ok in targets(paths):
-        lines.append(f"| {what} | {figures} | {'yes' if ok else '**no**'} |")
+        verdict = "unknown" if ok is None else ("yes" if ok else "**no**")
+        lines.append(f"| {what} | {figures} | {verdict} |")
     lines.append("")
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
