@@ -164,6 +164,13 @@ int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::st
     return fail("ebpf mode: " + installation.error().describe() + hint);
   }
   const auto& report = (*installation)->report();
+  // Namespaces a tproxy/redirect agent enrolled keep their rules until they
+  // are unenrolled or uninstalled: say so rather than leave them unnoticed.
+  if (auto records = FirewallJournal(config.state_dir).load(); records && !records->empty()) {
+    spdlog::warn("{} namespace(s) still carry tproxy/redirect rules recorded in {}; run "
+                 "`shunt-agent uninstall --state-dir {}` (or that mode's agent) to remove them",
+                 records->size(), config.state_dir, config.state_dir);
+  }
   spdlog::info("ebpf mode ({}) at cgroup {} (id {}): {} attached, {} adopted; pins in {}", why,
                cgroup, report.cgroup_id, report.attached.size(), report.adopted.size(),
                config.bpffs);
