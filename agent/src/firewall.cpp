@@ -73,10 +73,17 @@ Status Firewall::remove_from(const std::string& netns, FirewallBackend backend) 
   return ok_status();
 }
 
-Status Firewall::remove(const std::string& netns, const RuleSpec& spec) {
+Status Firewall::remove(const std::string& netns, const RuleSpec& spec,
+                        std::optional<FirewallBackend> recorded) {
   Status first_error = ok_status();
   for (auto backend : all_backends()) {
-    if (auto ok = remove_from(netns, backend); !ok && first_error.ok()) first_error = ok;
+    auto ok = remove_from(netns, backend);
+    if (ok) continue;
+    if (recorded == backend) {
+      if (first_error.ok()) first_error = ok;
+    } else {
+      spdlog::debug("{}: {} not swept: {}", netns, to_string(backend), ok.error().describe());
+    }
   }
   if (auto ok = remove_routing(netns, spec); !ok && first_error.ok()) first_error = ok;
   return first_error;

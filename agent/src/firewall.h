@@ -4,6 +4,7 @@
 // added, in both families, and touches nothing else.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,10 @@ class Firewall {
   Status apply(const std::string& netns, FirewallBackend backend, const RuleSpec& spec);
   // Removes shunt's rules from every backend whose tools are installed
   // (a crash may have left them in another than the recorded one), then
-  // the tproxy routing.
-  Status remove(const std::string& netns, const RuleSpec& spec);
+  // the tproxy routing. Only the recorded backend's failure is an error: the
+  // others may not work on this kernel at all (no nf_tables, no ip_tables).
+  Status remove(const std::string& netns, const RuleSpec& spec,
+                std::optional<FirewallBackend> recorded = std::nullopt);
 
   // The backend already holding the namespace's rules (most rules wins),
   // else the first usable one (native nftables where it works).

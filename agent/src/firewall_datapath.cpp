@@ -57,7 +57,8 @@ Status FirewallDatapath::converge(const FirewallRecord& record, FirewallBackend 
   const RuleSpec had = recorded_spec(record);
   if (had.route_mark != wanted.route_mark || had.route_table != wanted.route_table ||
       had.rule_priority != wanted.rule_priority) {
-    if (auto ok = firewall_.remove(record.path, had); !ok) return ok;
+    if (auto ok = firewall_.remove(record.path, had, firewall_backend_from(record.backend)); !ok)
+      return ok;
   }
   return firewall_.apply(record.path, backend, wanted);
 }
@@ -112,7 +113,7 @@ Status FirewallDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
   Status applied = converge(record, backend->backend);
   if (!applied) {
     // Nothing half-installed: take away whatever part went in.
-    if (auto undone = firewall_.remove(path, spec); !undone) {
+    if (auto undone = firewall_.remove(path, spec, backend->backend); !undone) {
       spdlog::error("{}: removing partly applied rules failed too: {}", path,
                     undone.error().describe());
       return applied;  // the record stays, so that the next start retries
@@ -146,7 +147,10 @@ Status FirewallDatapath::unenroll(uint64_t cookie) {
   it->state = "removing";
   if (auto ok = journal_.save(*records); !ok) return ok;
   if (same_namespace(*it)) {
-    if (auto ok = firewall_.remove(it->path, recorded_spec(*it)); !ok) return ok;
+    if (auto ok =
+            firewall_.remove(it->path, recorded_spec(*it), firewall_backend_from(it->backend));
+        !ok)
+      return ok;
   }  // else the namespace is gone, and its rules with it
   records->erase(it);
   return journal_.save(*records);
@@ -182,7 +186,8 @@ Status FirewallDatapath::recover() {
       continue;
     }
     if (r.state == "removing") {
-      if (auto ok = firewall_.remove(r.path, recorded_spec(r)); !ok) {
+      if (auto ok = firewall_.remove(r.path, recorded_spec(r), firewall_backend_from(r.backend));
+          !ok) {
         spdlog::error("{}: finishing an interrupted unenroll failed: {}", r.path,
                       ok.error().describe());
         kept.push_back(r);
@@ -215,7 +220,8 @@ Status FirewallDatapath::remove_all() {
   if (!records) return records.error();
   for (const auto& r : *records) {
     if (!same_namespace(r)) continue;
-    if (auto ok = firewall_.remove(r.path, recorded_spec(r)); !ok) return ok;
+    if (auto ok = firewall_.remove(r.path, recorded_spec(r), firewall_backend_from(r.backend)); !ok)
+      return ok;
   }
   return journal_.erase();
 }

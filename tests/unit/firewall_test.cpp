@@ -141,6 +141,18 @@ TEST(Firewall, FailureNamesTheCommandAndItsError) {
             std::string::npos);
 }
 
+TEST(Firewall, RemovingIgnoresBackendsThisKernelCannotRunButNotTheRecordedOne) {
+  FakeRunner runner;
+  // A kernel without nf_tables: every nft command fails.
+  runner.answers["nft -f -"] = [](const std::string&) {
+    return failure("Error: Could not process rule: Operation not supported\n");
+  };
+  Firewall fw(runner);
+  EXPECT_TRUE(fw.remove("/n", tproxy(), FirewallBackend::kIptablesLegacy));
+  EXPECT_TRUE(fw.remove("/n", tproxy()));
+  EXPECT_FALSE(fw.remove("/n", tproxy(), FirewallBackend::kNft));
+}
+
 TEST(Firewall, DetectPicksTheBackendHoldingMostRules) {
   FakeRunner runner;
   Firewall fw(runner);
