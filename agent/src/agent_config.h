@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "firewall_rules.h"
 #include "shunt/error.h"
 #include "shunt_abi.h"
 
@@ -11,6 +12,7 @@ namespace shunt::agent {
 
 inline constexpr const char* kDefaultBpffs = "/sys/fs/bpf/shunt";
 inline constexpr const char* kDefaultSocket = "/run/shunt/agent.sock";
+inline constexpr const char* kDefaultStateDir = "/run/shunt/state";
 
 struct AgentConfig {
   std::string cgroup;  // empty: the root of the cgroup2 mount
@@ -18,11 +20,11 @@ struct AgentConfig {
   std::string socket = kDefaultSocket;
   std::string mode = "auto";                   // auto | ebpf | tproxy | redirect
   std::string backend = "auto";                // auto | nft | iptables-nft | iptables-legacy
-  std::string state_dir = "/run/shunt/state";  // the fallback modes' journal
+  std::string state_dir = kDefaultStateDir;  // the fallback modes' journal
   // tproxy: routing of the application's packets to `lo`.
-  uint32_t route_mark = 0x1000;
-  uint32_t route_table = 15001;
-  uint32_t rule_priority = 15001;
+  uint32_t route_mark = kDefaultRouteMark;
+  uint32_t route_table = kDefaultRouteTable;
+  uint32_t rule_priority = kDefaultRulePriority;
   // Probe features to treat as missing (testing; also $SHUNT_PROBE_DISABLE).
   std::string disable_features;
   uint32_t proxy_mark = 0xa55;

@@ -14,7 +14,6 @@
 
 namespace shunt::agent {
 
-inline constexpr const char* kDefaultStateDir = "/run/shunt/state";
 inline constexpr const char* kJournalFile = "firewall.json";
 
 struct FirewallRecord {

@@ -27,6 +27,9 @@ std::optional<FirewallBackend> firewall_backend_from(const std::string& name);
 const std::vector<FirewallBackend>& all_backends();
 
 inline constexpr const char* kNftTable = "shunt";
+inline constexpr uint32_t kDefaultRouteMark = 0x1000;
+inline constexpr uint32_t kDefaultRouteTable = 15001;
+inline constexpr uint32_t kDefaultRulePriority = 15001;
 inline constexpr const char* kChainPrefix = "SHUNT_";
 
 struct RuleSpec {
@@ -39,9 +42,9 @@ struct RuleSpec {
   bool redirect_loopback = false;
   // tproxy: the mark that routes the application's packets to `lo`, the
   // table holding `local default dev lo`, and the ip rule's priority.
-  uint32_t route_mark = 0x1000;
-  uint32_t route_table = 15001;
-  uint32_t rule_priority = 15001;
+  uint32_t route_mark = kDefaultRouteMark;
+  uint32_t route_table = kDefaultRouteTable;
+  uint32_t rule_priority = kDefaultRulePriority;
 };
 
 // Replaces whatever shunt had in the namespace with `spec`, atomically.
