@@ -32,7 +32,7 @@ TAG = f"bench{os.getpid() % 100000}"
 PATHS = [
     ("direct", "d", None),
     ("shunt-ebpf", "e", None),
-    ("shunt-ebpf-skmsg", None, None),  # not implemented yet: reported as such
+    ("shunt-ebpf-skmsg", "k", None),
     ("shunt-tproxy", "t", None),
     ("shunt-redirect", "r", None),
     ("haproxy", "h", None),
@@ -42,7 +42,10 @@ PATHS = [
     ("shunt-http-connect", "x", "connect://127.0.0.1:3128"),
     ("tinyproxy", "x", "connect://127.0.0.1:8888"),
 ]
-UNAVAILABLE = {"shunt-ebpf-skmsg": "the sk_msg fast path is not implemented yet (issue 5)"}
+UNAVAILABLE = {}
+# The ebpf paths: their agents attach at sibling cgroups that their proxies
+# and clients join (a child cgroup would inherit the other's programs).
+EBPF_PATHS = {"shunt-ebpf": [], "shunt-ebpf-skmsg": ["--sk-msg", "on"]}
 
 
 class Bench:
@@ -52,6 +55,8 @@ class Bench:
         self.tmp = tempfile.mkdtemp(prefix=f"shunt-{TAG}-")
         self.cgroup = os.path.join(cgroup2_root(), f"shunt-{TAG}")
         self.bpffs = f"/sys/fs/bpf/shunt-{TAG}"
+        self.cgroups = {p: f"{self.cgroup}-{p}" for p in EBPF_PATHS}
+        self.bpffs_of = {p: f"{self.bpffs}-{p}" for p in EBPF_PATHS}
         self.procs = {}
         self.namespaces = []
         self.subnet = {}
@@ -61,8 +66,9 @@ class Bench:
     def ns(self, short):
         return f"shunt-{TAG}-{short}"
 
-    def spawn(self, name, cmd, in_cgroup=False, env=None):
-        procs = os.path.join(self.cgroup, "cgroup.procs")
+    def spawn(self, name, cmd, in_cgroup=None, env=None):
+        """in_cgroup: the ebpf path whose cgroup the process joins."""
+        procs = os.path.join(self.cgroups.get(in_cgroup, ""), "cgroup.procs")
 
         def enter():
             if in_cgroup:
@@ -84,7 +90,8 @@ class Bench:
             return f.read()
 
     def network(self):
-        os.makedirs(self.cgroup)
+        for cgroup in self.cgroups.values():
+            os.makedirs(cgroup)
         run(["ip", "netns", "add", self.ns("srv")])
         self.namespaces.append(self.ns("srv"))
         run(["ip", "-n", self.ns("srv"), "link", "set", "lo", "up"])
@@ -104,7 +111,7 @@ class Bench:
         self.spawn("server", self.in_ns("srv", [f"{self.bin}/shunt-bench", "server"]))
         wait_for(lambda: '"ready"' in self.log("server"), what="bench server")
 
-    def shunt_proxy(self, name, short, args, in_cgroup=False):
+    def shunt_proxy(self, name, short, args, in_cgroup=None):
         p = self.spawn(name, self.in_ns(short, [
             f"{self.bin}/shunt-proxy", "--access-log", "/dev/null", "--threads", "2",
             "--max-connections", "9950", "--max-connections-per-upstream", "9950",
@@ -128,10 +135,12 @@ class Bench:
 
     def proxies(self):
         # shunt in each capture mode: the proxy in the client namespace.
-        sock = self.agent("agent-ebpf", ["--mode", "ebpf", "--cgroup", self.cgroup,
-                                         "--bpffs", self.bpffs])
-        self.pid_of["shunt-ebpf"] = self.shunt_proxy("proxy-ebpf", "e", [], in_cgroup=True)
-        self.enroll(sock, "e")
+        for name, short in (("shunt-ebpf", "e"), ("shunt-ebpf-skmsg", "k")):
+            sock = self.agent(f"agent-{name}", ["--mode", "ebpf", "--cgroup", self.cgroups[name],
+                                                "--bpffs", self.bpffs_of[name],
+                                                *EBPF_PATHS[name]])
+            self.pid_of[name] = self.shunt_proxy(f"proxy-{name}", short, [], in_cgroup=name)
+            self.enroll(sock, short)
         for mode, short in (("tproxy", "t"), ("redirect", "r")):
             sock = self.agent(f"agent-{mode}", ["--mode", mode])
             self.pid_of[f"shunt-{mode}"] = self.shunt_proxy(f"proxy-{mode}", short, [])
@@ -195,10 +204,10 @@ class Bench:
         cmd = self.in_ns(short, [f"{self.bin}/shunt-bench", mode, "--host", host, *args])
         if proxy:
             cmd += ["--proxy", proxy]
-        procs = os.path.join(self.cgroup, "cgroup.procs")
+        procs = os.path.join(self.cgroups.get(name, ""), "cgroup.procs")
 
         def enter():
-            if name == "shunt-ebpf":
+            if name in self.cgroups:
                 with open(procs, "w") as f:
                     f.write(str(os.getpid()))
 
@@ -307,15 +316,22 @@ class Bench:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
-        for mode in ("ebpf", "tproxy", "redirect"):
-            run([f"{self.bin}/shunt-agent", "uninstall", "--cgroup", self.cgroup, "--bpffs",
-                 self.bpffs, "--state-dir", os.path.join(self.tmp, f"agent-{mode}.state")],
-                check=False)
+        for name in EBPF_PATHS:
+            run([f"{self.bin}/shunt-agent", "uninstall", "--cgroup", self.cgroups[name],
+                 "--bpffs", self.bpffs_of[name], "--state-dir",
+                 os.path.join(self.tmp, f"agent-{name}.state")], check=False)
+        for mode in ("tproxy", "redirect"):
+            # --cgroup: never let uninstall default to the machine's root cgroup.
+            run([f"{self.bin}/shunt-agent", "uninstall", "--cgroup", self.cgroups["shunt-ebpf"],
+                 "--bpffs", self.bpffs, "--state-dir",
+                 os.path.join(self.tmp, f"agent-{mode}.state")], check=False)
         for n in self.namespaces:
             run(["ip", "netns", "del", n], check=False)
-        if os.path.isdir(self.cgroup):
+        for cgroup in self.cgroups.values():
+            if not os.path.isdir(cgroup):
+                continue
             for _ in range(50):
-                with open(os.path.join(self.cgroup, "cgroup.procs")) as f:
+                with open(os.path.join(cgroup, "cgroup.procs")) as f:
                     pids = f.read().split()
                 if not pids:
                     break
@@ -325,7 +341,7 @@ class Bench:
                     except ProcessLookupError:
                         pass
                 time.sleep(0.1)
-            os.rmdir(self.cgroup)
+            os.rmdir(cgroup)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

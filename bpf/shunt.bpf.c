@@ -7,5 +7,6 @@
 #include "sock_addr.h"
 #include "sockops.h"
 #include "sockopt.h"
+#include "fastpath.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

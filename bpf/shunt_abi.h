@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #endif
 
-#define SHUNT_ABI_VERSION 1
+#define SHUNT_ABI_VERSION 2
 
 #define SHUNT_AF_INET 2
 #define SHUNT_AF_INET6 10
@@ -57,6 +57,16 @@ struct shunt_pair_key {
 	struct shunt_addr proxy;
 };
 
+/* Key of the sock hash of the sk_msg fast path: one end of a redirected
+ * connection, as that socket sees it. The network namespace cookie makes it
+ * unique across namespaces (two pods can hold the same 4-tuple); the peer's
+ * key is the same with local and remote swapped. */
+struct shunt_sock_key {
+	__u64 netns_cookie;
+	struct shunt_addr local;
+	struct shunt_addr remote;
+};
+
 /* Redirect connections to loopback destinations too. */
 #define SHUNT_POLICY_REDIRECT_LOOPBACK (1u << 0)
 
@@ -89,6 +99,8 @@ struct shunt_netns_stats {
 	__u64 pairs_recorded;
 	__u64 origdst_answered;
 	__u64 peername_rewritten;
+	__u64 fastpath_sockets; /* sockets put in the sk_msg fast path */
+	__u64 fastpath_declined; /* connections that stayed on TCP/IP */
 };
 
 #define SHUNT_NETNS_PATH_MAX 200

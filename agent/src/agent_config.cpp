@@ -56,7 +56,7 @@ Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config
       "cgroup",           "bpffs",         "socket",         "mode",         "proxy-mark",
       "bypass-uid",       "bypass-gid",    "outbound-port",  "inbound-port", "redirect-loopback",
       "allow-host-netns", "log-level",     "backend",        "state-dir",    "route-mark",
-      "route-table",      "rule-priority", "disable-feature"};
+      "route-table",      "rule-priority", "disable-feature", "sk-msg"};
   auto parsed_root = parse_yaml_mapping(text);
   if (!parsed_root) return parsed_root.error();
   const YAML::Node& root = *parsed_root;
@@ -103,6 +103,10 @@ Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config
         auto v = parse_port(key, value);
         if (!v) return v.error();
         (key == "outbound-port" ? config.outbound_port : config.inbound_port) = *v;
+      } else if (key == "sk-msg") {
+        auto v = parse_bool(key, value);
+        if (!v) return v.error();
+        config.sk_msg = *v;
       } else if (key == "redirect-loopback" || key == "allow-host-netns") {
         auto v = parse_bool(key, value);
         if (!v) return v.error();
@@ -133,6 +137,9 @@ Status validate(const AgentConfig& config) {
   }
   if (config.backend != "auto" && config.mode == "ebpf") {
     return bad("backend", "only applies to the tproxy and redirect modes, not ebpf");
+  }
+  if (config.sk_msg && (config.mode == "tproxy" || config.mode == "redirect")) {
+    return bad("sk-msg", "the fast path is part of the ebpf mode, not " + config.mode);
   }
   if (config.state_dir.empty() || config.state_dir.front() != '/') {
     return bad("state-dir", "must be an absolute path");

@@ -35,6 +35,9 @@ struct AgentConfig {
   uint16_t inbound_port = 15006;
   bool redirect_loopback = false;
   bool allow_host_netns = false;
+  // ebpf: the sk_msg fast path between the application and the proxy
+  // (docs/benchmarks.md has the figures behind the default).
+  bool sk_msg = false;
   std::string log_level = "info";
 };
 

@@ -22,6 +22,7 @@
 #include "installer.h"
 #include "netns.h"
 #include "probe.h"
+#include "shunt/parse.h"
 #include "skeleton.h"
 #include "status_format.h"
 #include "uninstall.h"
@@ -73,6 +74,11 @@ Result<AgentConfig> run_config(const CLI::App& cmd, const CommandLine& cl) {
     config.rule_priority = *v;
   }
   if (given("--log-level")) config.log_level = cl.flags.log_level;
+  if (given("--sk-msg")) {
+    const auto v = parse_bool(cl.sk_msg);
+    if (!v) return Error{EINVAL, "setting '--sk-msg': '" + cl.sk_msg + "' is not on or off"};
+    config.sk_msg = *v;
+  }
   if (given("--redirect-loopback")) config.redirect_loopback = true;
   if (given("--allow-host-netns")) config.allow_host_netns = true;
   if (given("--proxy-mark")) {
@@ -156,7 +162,13 @@ int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::st
   request.bpffs_dir = config.bpffs;
   request.config =
       shunt_config{config.proxy_mark, config.bypass_uid, config.bypass_gid, SHUNT_ABI_VERSION};
+  request.fast_path = config.sk_msg;
   auto installation = Installation::install(request);
+  if (!installation && config.sk_msg) {
+    return fail("ebpf mode with sk-msg on: " + installation.error().describe() +
+                " (`shunt-agent probe` says whether this kernel has the fast path; set sk-msg "
+                "off to run without it)");
+  }
   if (!installation) {
     std::string hint = config.mode == "auto" ? " (run `shunt-agent probe` to see which kernel "
                                                "feature is missing)"
@@ -174,6 +186,8 @@ int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::st
   spdlog::info("ebpf mode ({}) at cgroup {} (id {}): {} attached, {} adopted; pins in {}", why,
                cgroup, report.cgroup_id, report.attached.size(), report.adopted.size(),
                config.bpffs);
+  spdlog::info("sk_msg fast path {}{}", config.sk_msg ? "on (shunt_sk_msg on shunt_sock_hash)" : "off",
+               report.removed.empty() ? "" : " (its sockops link was removed)");
   BpfMapsDatapath datapath((*installation)->map_fd("shunt_policy"),
                            (*installation)->map_fd("shunt_stats"),
                            (*installation)->map_fd("shunt_netns_info"));
@@ -182,6 +196,7 @@ int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::st
   state.cgroup = cgroup;
   state.cgroup_id = report.cgroup_id;
   state.bpffs = config.bpffs;
+  state.sk_msg = config.sk_msg;
   state.pins = [dir = config.bpffs] { return list_pins(dir); };
   return serve(config, datapath, state, {});
 }
@@ -402,6 +417,9 @@ void register_commands(CLI::App& app, CommandLine& cl) {
                 "allow enrolling the machine's own network namespace");
   run->add_option("--log-level", cl.flags.log_level, "trace, debug, info, warn, error or off")
       ->default_val(defaults.log_level);
+  run->add_option("--sk-msg", cl.sk_msg,
+                  "ebpf: the sk_msg fast path between applications and the proxy (on or off)")
+      ->default_str(defaults.sk_msg ? "on" : "off");
 
   auto* enroll =
       app.add_subcommand("enroll", "redirect TCP connections made from a network namespace");

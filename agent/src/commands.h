@@ -16,7 +16,7 @@ struct CommandLine {
   std::string config_file;
   AgentConfig flags;
   std::string proxy_mark, bypass_uid, bypass_gid, outbound_port, inbound_port;
-  std::string route_mark, route_table, rule_priority;
+  std::string route_mark, route_table, rule_priority, sk_msg;
   // enroll / unenroll / status
   std::string netns;
   bool json = false;

@@ -44,6 +44,8 @@ ordered_json stats_to_json(const shunt_netns_stats& s) {
   j["pairs_recorded"] = s.pairs_recorded;
   j["origdst_answered"] = s.origdst_answered;
   j["peername_rewritten"] = s.peername_rewritten;
+  j["fastpath_sockets"] = s.fastpath_sockets;
+  j["fastpath_declined"] = s.fastpath_declined;
   return j;
 }
 
@@ -159,6 +161,7 @@ ordered_json ControlHandler::status() {
     r["cgroup"] = state_.cgroup;
     r["cgroup_id"] = state_.cgroup_id;
     r["bpffs"] = state_.bpffs;
+    r["sk_msg"] = state_.sk_msg;
     r["pins"] = state_.pins ? state_.pins() : std::vector<std::string>{};
   } else {
     r["state_dir"] = state_.state_dir;

@@ -19,6 +19,7 @@ struct AgentState {
   std::string cgroup;
   uint64_t cgroup_id = 0;
   std::string bpffs;
+  bool sk_msg = false;  // ebpf: the sk_msg fast path is attached
   std::string socket;
   NetnsPolicy defaults;
   bool allow_host_netns = false;

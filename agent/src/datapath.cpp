@@ -12,7 +12,8 @@ static_assert(sizeof(shunt_orig_dst) == 40);
 static_assert(sizeof(shunt_pair_key) == 48);
 static_assert(sizeof(shunt_netns_policy) == 8);
 static_assert(sizeof(shunt_config) == 16);
-static_assert(sizeof(shunt_netns_stats) == size_t{9} * 8);
+static_assert(sizeof(shunt_netns_stats) == size_t{11} * 8);
+static_assert(sizeof(shunt_sock_key) == 48);
 static_assert(sizeof(shunt_netns_info) == 216);
 
 shunt_netns_policy encode_policy(const NetnsPolicy& policy) {

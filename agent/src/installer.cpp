@@ -80,6 +80,28 @@ Status attach_and_pin(const std::string& pin, bpf_program* prog, int cgroup_fd) 
   return ok_status();
 }
 
+// The sk_msg program is attached to the sock hash, not to a cgroup; the
+// pinned map holds the attachment (attaching again replaces it).
+Status attach_sk_msg(const ShuntSkeleton& skeleton) {
+  bpf_program* prog = skeleton.program(kFastPathSkMsg);
+  bpf_map* map = skeleton.map(kSockHashMap);
+  if (prog == nullptr || map == nullptr) return Error{ENOENT, "sk_msg program or sock hash missing"};
+  if (bpf_prog_attach(bpf_program__fd(prog), bpf_map__fd(map), BPF_SK_MSG_VERDICT, 0) != 0) {
+    return errno_error("cannot attach the sk_msg program to the sock hash");
+  }
+  return ok_status();
+}
+
+// Detaches and unpins the link of `program` if one is pinned; true if so.
+bool remove_link_pin(const std::string& bpffs_dir, const std::string& program) {
+  const std::string pin = bpffs_dir + "/" + kLinkPinPrefix + program;
+  const int fd = bpf_obj_get(pin.c_str());
+  if (fd < 0) return false;
+  bpf_link_detach(fd);
+  close(fd);
+  return unlink(pin.c_str()) == 0;
+}
+
 }  // namespace
 
 std::vector<std::string> list_pins(const std::string& bpffs_dir) {
@@ -101,7 +123,7 @@ Result<std::unique_ptr<Installation>> Installation::install(const InstallRequest
   if (auto ok = ensure_bpffs_dir(request.bpffs_dir); !ok) return ok.error();
   if (!dir_existed) rollback.dir(request.bpffs_dir);
 
-  auto skeleton = ShuntSkeleton::open();
+  auto skeleton = ShuntSkeleton::open(request.fast_path);
   if (!skeleton) return skeleton.error();
   for (bpf_map* map : skeleton->maps()) {
     // .rodata/.bss style internal maps are not state; pin only ours.
@@ -125,13 +147,23 @@ Result<std::unique_ptr<Installation>> Installation::install(const InstallRequest
     return errno_error("cannot write the config map");
   }
 
-  const int cgroup_fd = ::open(request.cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cgroup_fd < 0) return errno_error("cannot open cgroup " + request.cgroup_dir);
   InstallReport report;
   report.cgroup_id = *cgroup_id;
+  if (request.fast_path) {
+    // Before the sockops program that fills the sock hash: a socket takes
+    // the map's programs when it is inserted.
+    if (auto ok = attach_sk_msg(*skeleton); !ok) return ok.error();
+  } else if (remove_link_pin(request.bpffs_dir, kFastPathSockops)) {
+    // The setting was turned off: new connections stay on TCP/IP.
+    report.removed.push_back(kFastPathSockops);
+  }
+
+  const int cgroup_fd = ::open(request.cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cgroup_fd < 0) return errno_error("cannot open cgroup " + request.cgroup_dir);
   Status status = ok_status();
   for (bpf_program* prog : skeleton->programs()) {
     const std::string name = bpf_program__name(prog);
+    if (name == kFastPathSkMsg) continue;  // attached to the sock hash above
     const std::string pin = request.bpffs_dir + "/" + kLinkPinPrefix + name;
     if (fs::exists(pin)) {
       status = adopt_link(pin, prog, *cgroup_id);

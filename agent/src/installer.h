@@ -18,12 +18,14 @@ struct InstallRequest {
   std::string cgroup_dir;
   std::string bpffs_dir;
   shunt_config config{};
+  bool fast_path = false;  // the sk_msg fast path (sk-msg setting)
 };
 
 struct InstallReport {
   uint64_t cgroup_id = 0;
   std::vector<std::string> attached;  // programs attached by this call
   std::vector<std::string> adopted;   // links found pinned and updated
+  std::vector<std::string> removed;   // links of programs no longer wanted
 };
 
 inline constexpr const char* kLinkPinPrefix = "link_";

@@ -113,6 +113,7 @@ constexpr ProgSpec kPeername4{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_G
 constexpr ProgSpec kPeername6{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_GETPEERNAME};
 constexpr ProgSpec kSockops{BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS};
 constexpr ProgSpec kGetsockopt{BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKOPT};
+constexpr ProgSpec kSkMsg{BPF_PROG_TYPE_SK_MSG, BPF_SK_MSG_VERDICT};
 
 bool so_netns_cookie_works(std::string& detail) {
   const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -255,6 +256,7 @@ ModeChoice choose_mode(const std::vector<Feature>& features, const std::string& 
 
 namespace {
 void probe_bpf(Prober& p);
+void probe_fast_path(Prober& p);
 }  // namespace
 
 std::set<std::string> parse_feature_list(const std::string& text) {
@@ -358,6 +360,31 @@ void probe_bpf(Prober& p) {
   Status loaded = skeleton ? skeleton->load() : Status(skeleton.error());
   p.add("shunt_programs_load", "shunt's own programs pass this kernel's verifier", loaded.ok(),
         loaded.ok() ? "" : loaded.error().describe());
+  probe_fast_path(p);
+}
+
+// The optional sk_msg fast path (the sk-msg setting); not needed by any mode.
+void probe_fast_path(Prober& p) {
+  const int map_fd = bpf_map_create(BPF_MAP_TYPE_SOCKHASH, "shunt_probe", sizeof(uint32_t),
+                                    sizeof(uint64_t), 1, nullptr);
+  const int map_err = map_fd < 0 ? -errno : 0;
+  const int prog_fd = load_prog(kSkMsg, -1);
+  std::string detail;
+  if (map_fd < 0) {
+    detail = "sock hash: " + errno_text(map_err);
+  } else if (prog_fd < 0) {
+    detail = "load: " + errno_text(prog_fd);
+  } else if (bpf_prog_attach(prog_fd, map_fd, BPF_SK_MSG_VERDICT, 0) != 0) {
+    detail = std::string("attach to a sock hash: ") + std::strerror(errno);
+  }
+  if (prog_fd >= 0) close(prog_fd);
+  if (map_fd >= 0) close(map_fd);  // frees the map and with it the attachment
+  p.add("prog_sk_msg", "sk_msg program on a sock hash (4.18)", detail.empty(), detail, "sk-msg");
+  auto skeleton = ShuntSkeleton::open(true);
+  Status loaded = skeleton ? skeleton->load() : Status(skeleton.error());
+  p.add("fastpath_programs_load",
+        "the fast path's programs pass the verifier (netns cookie in sockops and sk_msg: 5.15)",
+        loaded.ok(), loaded.ok() ? "" : loaded.error().describe(), "sk-msg");
 }
 
 }  // namespace

@@ -10,10 +10,16 @@
 
 namespace shunt::agent {
 
-Result<ShuntSkeleton> ShuntSkeleton::open() {
+Result<ShuntSkeleton> ShuntSkeleton::open(bool fast_path) {
   shunt_bpf* skel = shunt_bpf__open();
   if (skel == nullptr) return errno_error("cannot open the embedded BPF object");
-  return ShuntSkeleton(skel);
+  ShuntSkeleton result(skel);
+  if (!fast_path) {
+    // Not loaded, so a kernel whose verifier refuses them still loads the rest.
+    bpf_program__set_autoload(skel->progs.shunt_sockops_fastpath, false);
+    bpf_program__set_autoload(skel->progs.shunt_sk_msg, false);
+  }
+  return result;
 }
 
 ShuntSkeleton::~ShuntSkeleton() {
@@ -40,8 +46,14 @@ std::vector<bpf_map*> ShuntSkeleton::maps() const {
 std::vector<bpf_program*> ShuntSkeleton::programs() const {
   std::vector<bpf_program*> result;
   bpf_program* prog = nullptr;
-  bpf_object__for_each_program(prog, skel_->obj) result.push_back(prog);
+  bpf_object__for_each_program(prog, skel_->obj) {
+    if (bpf_program__autoload(prog)) result.push_back(prog);
+  }
   return result;
+}
+
+bpf_program* ShuntSkeleton::program(const std::string& name) const {
+  return bpf_object__find_program_by_name(skel_->obj, name.c_str());
 }
 
 bpf_map* ShuntSkeleton::map(const std::string& name) const {

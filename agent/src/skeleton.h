@@ -14,9 +14,16 @@ struct shunt_bpf;
 
 namespace shunt::agent {
 
+// The programs of the sk_msg fast path (bpf/fastpath.h).
+inline constexpr const char* kFastPathSockops = "shunt_sockops_fastpath";
+inline constexpr const char* kFastPathSkMsg = "shunt_sk_msg";
+inline constexpr const char* kSockHashMap = "shunt_sock_hash";
+
 class ShuntSkeleton {
  public:
-  static Result<ShuntSkeleton> open();
+  // `fast_path`: also load the sk_msg fast path's programs (optional: a
+  // kernel without them still runs everything else).
+  static Result<ShuntSkeleton> open(bool fast_path = false);
   ShuntSkeleton(ShuntSkeleton&& other) noexcept : skel_(other.skel_) { other.skel_ = nullptr; }
   ShuntSkeleton& operator=(ShuntSkeleton&&) = delete;
   ShuntSkeleton(const ShuntSkeleton&) = delete;
@@ -30,6 +37,7 @@ class ShuntSkeleton {
   [[nodiscard]] std::vector<bpf_map*> maps() const;
   [[nodiscard]] std::vector<bpf_program*> programs() const;
   [[nodiscard]] bpf_map* map(const std::string& name) const;
+  [[nodiscard]] bpf_program* program(const std::string& name) const;
 
  private:
   explicit ShuntSkeleton(shunt_bpf* skel) : skel_(skel) {}

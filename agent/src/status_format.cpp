@@ -18,6 +18,7 @@ std::string format_status(const nlohmann::json& s) {
     out +=
         fmt::format("cgroup:    {} (id {})\n", s.value("cgroup", "?"), s.value("cgroup_id", 0ULL));
     out += fmt::format("bpffs:     {}\n", s.value("bpffs", "?"));
+    out += fmt::format("sk_msg:    {}\n", s.value("sk_msg", false) ? "on" : "off");
   } else {
     out += fmt::format("state:     {}\n", s.value("state_dir", "?"));
     out += fmt::format("backends:  {}\n", words("backends"));

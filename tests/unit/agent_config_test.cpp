@@ -133,3 +133,23 @@ TEST(AgentCommandLine, BadValuesAreErrors) {
   EXPECT_FALSE(run_args({"--outbound-port", "0"}).ok());
   EXPECT_FALSE(run_args({"--mode", "magic"}).ok());
 }
+
+TEST(AgentConfig, SkMsgSetting) {
+  EXPECT_FALSE(AgentConfig{}.sk_msg);  // off by default: docs/benchmarks.md says why
+  auto on = parse_agent_yaml("sk-msg: true\n");
+  ASSERT_TRUE(on) << on.error().describe();
+  EXPECT_TRUE(on->sk_msg);
+  auto bad = parse_agent_yaml("sk-msg: fast\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("sk-msg"), std::string::npos);
+  auto flag = run_args({"--sk-msg", "on"});
+  ASSERT_TRUE(flag) << flag.error().describe();
+  EXPECT_TRUE(flag->sk_msg);
+  EXPECT_FALSE(run_args({"--sk-msg", "maybe"}));
+  auto firewall = run_args({"--sk-msg", "on", "--mode", "redirect"});
+  ASSERT_FALSE(firewall);
+  EXPECT_NE(firewall.error().message.find("ebpf"), std::string::npos);
+  auto off = run_args({"--sk-msg", "off"});
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(off->sk_msg);
+}

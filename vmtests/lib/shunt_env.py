@@ -27,7 +27,8 @@ ECHO_PORT = 7000
 _counter = itertools.count()
 
 # The mode (and firewall backend) the mode-parameterised scenarios run in:
-# "ebpf", or "tproxy/nft", "redirect/iptables-legacy", ... (ctest sets it).
+# "ebpf", "ebpf+sk-msg" (the sk_msg fast path on), or "tproxy/nft",
+# "redirect/iptables-legacy", ... (ctest sets it).
 TEST_MODE = os.environ.get("SHUNT_TEST_MODE", "ebpf")
 
 # What differs for a user between modes (docs/modes.md); the scenarios
@@ -96,6 +97,9 @@ class Topology:
     def __init__(self, name, agent_args=(), proxy_args=(), proxy_uid=None, with_other=False,
                  mode=None):
         self.mode, _, self.backend = (mode or TEST_MODE).partition("/")
+        self.sk_msg = self.mode == "ebpf+sk-msg"
+        if self.sk_msg:
+            self.mode = "ebpf"
         self.traits = MODE_TRAITS[self.mode]
         self.tag = f"{name[:5]}{os.getpid() % 10000}{next(_counter)}"
         self.tmp = tempfile.mkdtemp(prefix=f"shunt-test-{self.tag}-")
@@ -224,7 +228,7 @@ class Topology:
     def mode_args(self):
         """ebpf runs with the default (auto) mode: the probe must choose it."""
         if self.mode == "ebpf":
-            return []
+            return ["--sk-msg", "on"] if self.sk_msg else []
         return ["--mode", self.mode] + (["--backend", self.backend] if self.backend else [])
 
     def start_agent(self, extra=(), env=None):
@@ -264,6 +268,11 @@ class Topology:
 
     def unenroll(self, role):
         return self.agent_cli("unenroll", "--netns", f"/run/netns/{self.ns[role]}", check=True)
+
+    def map_entries(self, name):
+        """The entries of one of the agent's pinned maps (bpftool)."""
+        r = run(["bpftool", "-j", "map", "dump", "pinned", os.path.join(self.bpffs, name)])
+        return json.loads(r.stdout)
 
     def status(self):
         return json.loads(self.agent_cli("status", "--json", check=True).stdout)

@@ -21,6 +21,10 @@ class LifecycleTest(unittest.TestCase):
         self.addCleanup(self.t.close)
         self.t.start()
 
+    def programs(self):
+        """The cgroup programs of this mode (the fast path adds a sockops)."""
+        return sorted(PROGRAMS + (["shunt_sockops_fastpath"] if self.t.sk_msg else []))
+
     def installed(self):
         """What shunt has in place: attached programs, or the pod's rules."""
         if self.t.mode == "ebpf":
@@ -70,7 +74,7 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(self.t.wait_access_log(1)[-1]["original_dst"], f"{SRV4}:7000")
         self.t.start_agent()
         if self.t.mode == "ebpf":
-            self.assertIn("6 adopted", self.t.log_text("agent"))
+            self.assertIn(f"{len(self.programs())} adopted", self.t.log_text("agent"))
         else:
             self.assertIn("rules converged", self.t.log_text("agent"))
         self.assertEqual(self.installed(), installed)
@@ -132,8 +136,8 @@ class LifecycleTest(unittest.TestCase):
         self.t.stop("agent")
         self.assertEqual(attached_programs(self.t.cgroup), [])
         self.t.start_agent()
-        self.assertIn("6 attached", self.t.log_text("agent"))
-        self.assertEqual(sorted(attached_programs(self.t.cgroup)), PROGRAMS)
+        self.assertIn(f"{len(self.programs())} attached", self.t.log_text("agent"))
+        self.assertEqual(sorted(attached_programs(self.t.cgroup)), self.programs())
         self.assertEqual(len(self.t.status()["enrolled"]), 1)
         r = self.t.client(SRV4, size=1000)
         self.assertTrue(r["ok"], r)

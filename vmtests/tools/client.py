@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -15,7 +16,16 @@ def family_of(host):
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def echo_once(host, port, size, timeout, hold=0.0, hold_file=None):
+def tcp_segments(sock):
+    """Data segments this socket sent and received through TCP/IP
+    (struct tcp_info: tcpi_data_segs_in at 152, tcpi_data_segs_out at 156).
+    Bytes carried by the sk_msg fast path are not counted here."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
+    seg_in, seg_out = struct.unpack_from("II", info, 152)
+    return {"data_segs_in": seg_in, "data_segs_out": seg_out}
+
+
+def echo_once(host, port, size, timeout, hold=0.0, hold_file=None, tcp_info=False):
     """Connects, sends `size` random bytes, half-closes, reads the echo."""
     out = {"host": host, "port": port}
     s = socket.socket(family_of(host), socket.SOCK_STREAM)
@@ -60,6 +70,8 @@ def echo_once(host, port, size, timeout, hold=0.0, hold_file=None):
         out["received"] = len(received)
         out["intact"] = hashlib.sha256(payload).digest() == hashlib.sha256(received).digest()
         out["ok"] = out["intact"]
+        if tcp_info:
+            out["tcp"] = tcp_segments(s)
     except OSError as e:
         out["ok"] = False
         out["error"] = type(e).__name__
@@ -80,6 +92,8 @@ def main():
     p.add_argument("--hold", type=float, default=0.0, help="seconds idle before sending")
     p.add_argument("--hold-file", help="wait for this file to exist before sending")
     p.add_argument("--udp", action="store_true")
+    p.add_argument("--tcp-info", action="store_true", help="report TCP/IP data segments")
+    p.add_argument("--repeat", type=int, default=1, help="connections one after another")
     args = p.parse_args()
     if args.udp:
         s = socket.socket(family_of(args.host), socket.SOCK_DGRAM)
@@ -88,9 +102,18 @@ def main():
         data, addr = s.recvfrom(100)
         print(json.dumps({"ok": data == b"ping", "from": list(addr[:2])}))
         return 0
+    if args.repeat > 1:
+        failed = []
+        for _ in range(args.repeat):
+            r = echo_once(args.host, args.port, args.size, args.timeout)
+            if not r["ok"]:
+                failed.append(r)
+        print(json.dumps({"ok": not failed, "completed": args.repeat - len(failed),
+                          "failed": failed[:5]}))
+        return 0
     if args.concurrency == 1:
         print(json.dumps(echo_once(args.host, args.port, args.size, args.timeout, args.hold,
-                                   args.hold_file)))
+                                   args.hold_file, args.tcp_info)))
         return 0
     results = [None] * args.concurrency
     barrier = threading.Barrier(args.concurrency)

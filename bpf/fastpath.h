@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The sk_msg fast path (optional, attached only when the agent's sk-msg
+ * setting is on). A second sockops program puts both ends of a redirected
+ * connection into the sock hash: the application's socket when it is
+ * established, the proxy's accepted socket when the handshake completes on
+ * its side. The sk_msg program then moves each sendmsg() straight into the
+ * other end's receive queue, skipping TCP/IP on the loopback leg.
+ *
+ * Correctness rules: a message is redirected only when the peer is in the
+ * sock hash, and a socket that has sent anything over TCP/IP never
+ * switches to redirection (ordering). Everything else (FIN, RST, close)
+ * still travels over TCP/IP, after any bytes already redirected.
+ */
+#ifndef SHUNT_FASTPATH_H
+#define SHUNT_FASTPATH_H
+
+#include "lib/common.h"
+#include "lib/fastpath.h"
+#include "lib/origdst.h"
+#include "lib/policy.h"
+
+#define SHUNT_SK_PASS 1
+
+static __always_inline void
+shunt_sock_key_set(struct shunt_sock_key *key, __u64 netns, __u32 family,
+		   __u32 local4, const __u32 local6[4], __u16 local_port,
+		   __u32 remote4, const __u32 remote6[4], __u16 remote_port)
+{
+	key->netns_cookie = netns;
+	shunt_addr_from_sock(&key->local, family, local4, local6, local_port);
+	shunt_addr_from_sock(&key->remote, family, remote4, remote6,
+			     remote_port);
+}
+
+static __always_inline void
+shunt_sock_key_from_sockops(struct shunt_sock_key *key,
+			    struct bpf_sock_ops *skops, __u64 netns)
+{
+	__u32 local6[4] = { skops->local_ip6[0], skops->local_ip6[1],
+			    skops->local_ip6[2], skops->local_ip6[3] };
+	__u32 remote6[4] = { skops->remote_ip6[0], skops->remote_ip6[1],
+			     skops->remote_ip6[2], skops->remote_ip6[3] };
+
+	shunt_sock_key_set(key, netns, skops->family, skops->local_ip4, local6,
+			   (__u16)skops->local_port, skops->remote_ip4,
+			   remote6, (__u16)bpf_ntohl(skops->remote_port));
+}
+
+/* The application's end: redirected by cgroup/connect, so it has an
+ * original-destination record. */
+static __always_inline int shunt_fastpath_add_app(struct bpf_sock_ops *skops)
+{
+	struct shunt_sock_key key = {};
+	struct shunt_orig_dst *orig;
+
+	orig = shunt_orig_dst_lookup(bpf_get_socket_cookie(skops));
+	if (!orig)
+		return -ENOENT;
+	shunt_sock_key_from_sockops(&key, skops, orig->netns_cookie);
+	if (bpf_sock_hash_update(skops, &shunt_sock_hash, &key, BPF_ANY)) {
+		SHUNT_COUNT(orig->netns_cookie, fastpath_declined);
+		return -ENOSPC;
+	}
+	SHUNT_COUNT(orig->netns_cookie, fastpath_sockets);
+	return 0;
+}
+
+/* The proxy's accepted end: its peer address is a recorded pair's
+ * application address. */
+static __always_inline int
+shunt_fastpath_add_proxy(struct bpf_sock_ops *skops)
+{
+	struct shunt_sock_key key = {};
+	struct shunt_pair_key pair = {};
+	__u64 netns = bpf_get_netns_cookie(skops);
+
+	shunt_sock_key_from_sockops(&key, skops, netns);
+	pair.netns_cookie = netns;
+	pair.app = key.remote;
+	pair.proxy = key.local;
+	if (!bpf_map_lookup_elem(&shunt_pairs, &pair))
+		return -ENOENT;
+	if (bpf_sock_hash_update(skops, &shunt_sock_hash, &key, BPF_ANY)) {
+		SHUNT_COUNT(netns, fastpath_declined);
+		return -ENOSPC;
+	}
+	SHUNT_COUNT(netns, fastpath_sockets);
+	return 0;
+}
+
+SEC("sockops")
+int shunt_sockops_fastpath(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		shunt_fastpath_add_app(skops);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		shunt_fastpath_add_proxy(skops);
+		break;
+	default:
+		break;
+	}
+	return 1;
+}
+
+/* Chooses the path of one message; the program passes it to TCP/IP
+ * unless this returns 0 with the redirect set. */
+static __always_inline int shunt_sk_msg_redirect(struct sk_msg_md *msg)
+{
+	struct shunt_fastpath_state *state;
+	struct shunt_sock_key peer = {};
+	struct bpf_sock *sk = msg->sk;
+	__u32 local6[4], remote6[4];
+	__u64 netns;
+
+	if (!sk)
+		return -EINVAL;
+	state = bpf_sk_storage_get(&shunt_fastpath_state, sk, 0,
+				   BPF_SK_STORAGE_GET_F_CREATE);
+	if (!state)
+		return -ENOMEM;
+	if (state->path == SHUNT_PATH_TCP)
+		return -EPERM;
+
+	netns = bpf_get_netns_cookie(msg);
+	local6[0] = msg->local_ip6[0];
+	local6[1] = msg->local_ip6[1];
+	local6[2] = msg->local_ip6[2];
+	local6[3] = msg->local_ip6[3];
+	remote6[0] = msg->remote_ip6[0];
+	remote6[1] = msg->remote_ip6[1];
+	remote6[2] = msg->remote_ip6[2];
+	remote6[3] = msg->remote_ip6[3];
+	/* The peer sees this connection with the ends swapped. */
+	shunt_sock_key_set(&peer, netns, msg->family, msg->remote_ip4, remote6,
+			   (__u16)bpf_ntohl(msg->remote_port), msg->local_ip4,
+			   local6, (__u16)msg->local_port);
+	if (bpf_msg_redirect_hash(msg, &shunt_sock_hash, &peer,
+				  BPF_F_INGRESS) == SHUNT_SK_PASS) {
+		state->path = SHUNT_PATH_REDIRECT;
+		return 0;
+	}
+	/* The peer is not (or no longer) in the map. Before anything was
+	 * redirected this pins the socket to TCP/IP; after, the peer has
+	 * closed and TCP/IP gives the sender the usual reset. */
+	if (state->path == SHUNT_PATH_UNDECIDED) {
+		state->path = SHUNT_PATH_TCP;
+		SHUNT_COUNT(netns, fastpath_declined);
+	}
+	return -ENOENT;
+}
+
+SEC("sk_msg")
+int shunt_sk_msg(struct sk_msg_md *msg)
+{
+	shunt_sk_msg_redirect(msg);
+	return SHUNT_SK_PASS;
+}
+
+#endif /* SHUNT_FASTPATH_H */
