@@ -363,6 +363,8 @@ def main():
     ap.add_argument("--repetitions", type=int, default=None)
     ap.add_argument("--idle-connections", type=int, default=None)
     ap.add_argument("--paths", default=None, help="comma-separated subset of paths")
+    ap.add_argument("--metrics", default=None,
+                    help="comma-separated subset of bulk1,bulk4,rr64,rr1k,rr64k,connect,idle")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.json"))
     args = ap.parse_args()
     reps = args.repetitions or (1 if args.quick else 3)
@@ -372,6 +374,9 @@ def main():
     idle = args.idle_connections or (1000 if args.quick else 9000)
     metrics = ["bulk1", "bulk4", "rr64", "connect"] if args.quick else \
         ["bulk1", "bulk4", "rr64", "rr1k", "rr64k", "connect"]
+    only = set(args.metrics.split(",")) if args.metrics else None
+    if only is not None:
+        metrics = [m for m in ["bulk1", "bulk4", "rr64", "rr1k", "rr64k", "connect"] if m in only]
     wanted = set(args.paths.split(",")) if args.paths else None
     paths = [p for p in PATHS if p[1] and (wanted is None or p[0] in wanted or p[0] == "direct")]
 
@@ -400,7 +405,7 @@ def main():
                         extra[name]["p999_us"].setdefault(m, []).append(r["p999_us"])
                     print(f"rep {rep + 1}/{reps} {m:8} {name:20} {r[FIELDS[m]]:.3f}", flush=True)
         for p in paths:
-            if p[0] != "direct":
+            if p[0] != "direct" and (only is None or "idle" in only):
                 memory[p[0]] = bench.idle_memory(p, idle)
                 print(f"idle {p[0]:20} {memory[p[0]]}", flush=True)
     finally:

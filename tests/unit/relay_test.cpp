@@ -46,18 +46,31 @@ struct RelayRun {
   bool done = false;
 };
 
-void start_relay(asio::io_context& io, Pair& app, Pair& server, RelayRun& run,
-                 std::chrono::milliseconds idle = std::chrono::seconds(30)) {
-  asio::co_spawn(io, relay(app.near, server.near, 4096, idle),
-                 [&run](const std::exception_ptr&, RelayOutcome o) {
-                   run.outcome = o;
-                   run.done = true;
-                 });
-}
+// Both relays: the coroutine one (awaited) and the detached one (two
+// coroutines and a shared state, for the transparent listener).
+class Relay : public ::testing::TestWithParam<bool> {
+ protected:
+  void start_relay(asio::io_context& io, Pair& app, Pair& server, RelayRun& run,
+                   std::chrono::milliseconds idle = std::chrono::seconds(30)) {
+    if (GetParam()) {
+      relay_detached(std::move(app.near), std::move(server.near), 4096, idle,
+                     [&run](const RelayOutcome& o) {
+                       run.outcome = o;
+                       run.done = true;
+                     });
+      return;
+    }
+    asio::co_spawn(io, relay(app.near, server.near, 4096, idle),
+                   [&run](const std::exception_ptr&, RelayOutcome o) {
+                     run.outcome = o;
+                     run.done = true;
+                   });
+  }
+};
 
 }  // namespace
 
-TEST(Relay, BothDirectionsWithHalfClose) {
+TEST_P(Relay, BothDirectionsWithHalfClose) {
   asio::io_context io;
   Pair app = connected_pair(io);
   Pair server = connected_pair(io);
@@ -86,7 +99,7 @@ TEST(Relay, BothDirectionsWithHalfClose) {
   EXPECT_FALSE(run.outcome.idle_timeout);
 }
 
-TEST(Relay, ResetOnOneSideIsPassedOnAsAReset) {
+TEST_P(Relay, ResetOnOneSideIsPassedOnAsAReset) {
   asio::io_context io;
   Pair app = connected_pair(io);
   Pair server = connected_pair(io);
@@ -105,7 +118,7 @@ TEST(Relay, ResetOnOneSideIsPassedOnAsAReset) {
   EXPECT_FALSE(run.outcome.error.empty());
 }
 
-TEST(Relay, IdleConnectionsAreClosedByTheWatchdog) {
+TEST_P(Relay, IdleConnectionsAreClosedByTheWatchdog) {
   asio::io_context io;
   Pair app = connected_pair(io);
   Pair server = connected_pair(io);
@@ -115,12 +128,16 @@ TEST(Relay, IdleConnectionsAreClosedByTheWatchdog) {
   io.run();
   const auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_TRUE(run.outcome.idle_timeout);
+  EXPECT_TRUE(run.done);
   EXPECT_GE(elapsed, std::chrono::milliseconds(190));
   EXPECT_LT(elapsed, std::chrono::seconds(5));
   boost::system::error_code ec;
   read_all(app.far, ec);
   EXPECT_TRUE(ec == asio::error::connection_reset || ec == asio::error::eof) << ec.message();
 }
+
+INSTANTIATE_TEST_SUITE_P(AwaitedAndDetached, Relay, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "detached" : "awaited"; });
 
 TEST(OriginalDestination, PlainConnectionToTheListenerHasNone) {
   asio::io_context io;

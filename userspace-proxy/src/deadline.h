@@ -28,6 +28,8 @@ class IdleWatchdog {
   ~IdleWatchdog() { stop(); }
 
   void touch() { state_->last_activity = Clock::now(); }
+  // Where activity is recorded, for code that records it directly.
+  Clock::time_point* activity() { return &state_->last_activity; }
   bool fired() const { return state_->fired; }
   void stop() {
     if (!state_->active) return;

@@ -68,32 +68,28 @@ Result<tcp::acceptor> open_acceptor(asio::io_context& io, const TcpEndpoint& end
   return acceptor;
 }
 
-asio::awaitable<void> dispatch(ListenerKind kind, tcp::socket socket, TcpEndpoint bound,
-                               ProxyContext context, Slot slot) {
+// Not a coroutine: it only picks the session's coroutine, so a connection
+// carries no frame for the choice (every case's temporaries would be in it).
+asio::awaitable<void> session_for(ListenerKind kind, tcp::socket socket, const TcpEndpoint& bound,
+                                  const ProxyContext& context, Slot& slot) {
   switch (kind) {
     case ListenerKind::kOutbound:
-      co_await run_outbound_session(std::move(socket), bound, context);
-      break;
+      // Its relay outlives the session coroutine, and takes the slot along.
+      return run_outbound_session(std::move(socket), bound, context, std::move(slot));
     case ListenerKind::kForwardHttp:
-      co_await run_http_session(std::move(socket), HttpRole::kForward, context);
-      break;
+      return run_http_session(std::move(socket), HttpRole::kForward, context);
     case ListenerKind::kReverseHttp:
-      co_await run_http_session(std::move(socket), HttpRole::kReverse, context);
-      break;
+      return run_http_session(std::move(socket), HttpRole::kReverse, context);
     case ListenerKind::kForwardSocks:
-      co_await run_socks_session(std::move(socket), "forward", context);
-      break;
+      return run_socks_session(std::move(socket), "forward", context);
     case ListenerKind::kReverseSocks:
-      co_await run_socks_session(std::move(socket), "reverse", context);
-      break;
+      return run_socks_session(std::move(socket), "reverse", context);
     case ListenerKind::kReverseTcp:
-      co_await run_reverse_tcp_session(std::move(socket), context);
-      break;
+      return run_reverse_tcp_session(std::move(socket), context);
     case ListenerKind::kAdmin:
-      co_await run_admin_session(std::move(socket), *context.metrics);
       break;
   }
-  slot.reset();
+  return run_admin_session(std::move(socket), *context.metrics);
 }
 
 asio::awaitable<void> accept_loop(ListenerKind kind, tcp::acceptor& acceptor, TcpEndpoint bound,
@@ -118,10 +114,13 @@ asio::awaitable<void> accept_loop(ListenerKind kind, tcp::acceptor& acceptor, Tc
         continue;
       }
     }
+    // The completion handler holds the connection's slot until the session
+    // ends, unless the session took it.
+    Slot held = slot ? std::move(*slot) : Slot{};
+    auto session = session_for(kind, std::move(socket), bound, context, held);
     asio::co_spawn(
-        acceptor.get_executor(),
-        dispatch(kind, std::move(socket), bound, context, slot ? std::move(*slot) : Slot{}),
-        [](const std::exception_ptr& e) {
+        acceptor.get_executor(), std::move(session),
+        [held = std::move(held)](const std::exception_ptr& e) {
           if (!e) return;
           try {
             std::rethrow_exception(e);

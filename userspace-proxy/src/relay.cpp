@@ -1,14 +1,17 @@
 #include "relay.h"
 
 #include "deadline.h"
+#include "idle_sweeper.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -24,7 +27,7 @@ namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 struct RelayState {
-  IdleWatchdog* watchdog = nullptr;
+  std::chrono::steady_clock::time_point* last_activity = nullptr;  // the watchdog's
   bool reset = false;
   std::string error;
 };
@@ -78,6 +81,40 @@ class BorrowedBuffer {
   std::unique_ptr<char[]> data_;
 };
 
+enum class Chunk { kMore, kDone };
+
+// Reads what is there and writes it on. A coroutine of its own so that its
+// frame (the buffer, the write's state) exists only while bytes move, not
+// while the connection is idle.
+asio::awaitable<Chunk> forward_chunk(tcp::socket& from, tcp::socket& to, uint64_t& bytes,
+                                     RelayState& state, size_t buffer_size) {
+  BorrowedBuffer buffer(buffer_size);
+  boost::system::error_code read_ec;
+  const size_t n = from.read_some(buffer.buffer(), read_ec);  // non-blocking
+  if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) co_return Chunk::kMore;
+  if (read_ec == asio::error::eof) {
+    // Half-close: the peer finished sending, so finish sending too and
+    // keep the other direction open.
+    boost::system::error_code ignored;
+    to.shutdown(tcp::socket::shutdown_send, ignored);
+    co_return Chunk::kDone;
+  }
+  if (read_ec) {
+    fail(state, from, to, read_ec);
+    co_return Chunk::kDone;
+  }
+  *state.last_activity = Clock::now();
+  auto [write_ec, written] =
+      co_await asio::async_write(to, asio::buffer(buffer.data(), n), kNoThrow);
+  if (write_ec) {
+    if (write_ec != asio::error::operation_aborted) fail(state, to, from, write_ec);
+    co_return Chunk::kDone;
+  }
+  bytes += written;
+  *state.last_activity = Clock::now();
+  co_return Chunk::kMore;
+}
+
 asio::awaitable<void> transfer(tcp::socket& from, tcp::socket& to, uint64_t& bytes,
                                RelayState& state, size_t buffer_size) {
   for (;;) {
@@ -87,30 +124,7 @@ asio::awaitable<void> transfer(tcp::socket& from, tcp::socket& to, uint64_t& byt
       if (wait_ec != asio::error::operation_aborted) fail(state, from, to, wait_ec);
       co_return;
     }
-    BorrowedBuffer buffer(buffer_size);
-    boost::system::error_code read_ec;
-    const size_t n = from.read_some(buffer.buffer(), read_ec);  // non-blocking
-    if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) continue;
-    if (read_ec == asio::error::eof) {
-      // Half-close: the peer finished sending, so finish sending too and
-      // keep the other direction open.
-      boost::system::error_code ignored;
-      to.shutdown(tcp::socket::shutdown_send, ignored);
-      co_return;
-    }
-    if (read_ec) {
-      fail(state, from, to, read_ec);
-      co_return;
-    }
-    state.watchdog->touch();
-    auto [write_ec, written] =
-        co_await asio::async_write(to, asio::buffer(buffer.data(), n), kNoThrow);
-    if (write_ec) {
-      if (write_ec != asio::error::operation_aborted) fail(state, to, from, write_ec);
-      co_return;
-    }
-    bytes += written;
-    state.watchdog->touch();
+    if (co_await forward_chunk(from, to, bytes, state, buffer_size) == Chunk::kDone) co_return;
   }
 }
 
@@ -137,14 +151,82 @@ asio::awaitable<RelayOutcome> relay(tcp::socket& a, tcp::socket& b, size_t buffe
     close_with_reset(a);
     close_with_reset(b);
   });
-  state.watchdog = &watchdog;
-  co_await (transfer(a, b, outcome.bytes_up, state, buffer_size) &&
-            transfer(b, a, outcome.bytes_down, state, buffer_size));
+  state.last_activity = watchdog.activity();
+  // The two halves joined by hand rather than with `&&`: the downstream
+  // half is spawned, this coroutine runs the upstream half and then waits
+  // for a signal from the other's completion. A parallel group costs a
+  // second spawned coroutine and its cancellation state on every
+  // connection, idle or not (docs/benchmarks.md, relay choices).
+  const auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer other_done(executor, asio::steady_timer::time_point::max());
+  bool downstream_finished = false;
+  asio::co_spawn(executor, transfer(b, a, outcome.bytes_down, state, buffer_size),
+                 [&downstream_finished, &other_done](const std::exception_ptr&) {
+                   downstream_finished = true;
+                   other_done.cancel();
+                 });
+  co_await transfer(a, b, outcome.bytes_up, state, buffer_size);
+  if (!downstream_finished) co_await other_done.async_wait(kNoThrow);
   watchdog.stop();
   if (watchdog.fired() && !state.reset) outcome.idle_timeout = true;
   outcome.reset = state.reset;
   outcome.error = state.error;
   co_return outcome;
+}
+
+namespace {
+
+struct DetachedRelay {
+  DetachedRelay(tcp::socket x, tcp::socket y) : a(std::move(x)), b(std::move(y)) {}
+  tcp::socket a;
+  tcp::socket b;
+  RelayState state;
+  RelayOutcome outcome;
+  IdleSweeper::Entry idle;
+  int running = 2;
+  std::function<void(const RelayOutcome&)> on_done;
+};
+
+void half_ended(const std::shared_ptr<DetachedRelay>& relay) {
+  if (--relay->running > 0) return;
+  IdleSweeper::unwatch(relay->idle);
+  if (relay->idle.fired && !relay->state.reset) relay->outcome.idle_timeout = true;
+  relay->outcome.reset = relay->state.reset;
+  relay->outcome.error = relay->state.error;
+  boost::system::error_code ignored;
+  relay->a.close(ignored);
+  relay->b.close(ignored);
+  relay->on_done(relay->outcome);
+}
+
+}  // namespace
+
+void relay_detached(tcp::socket a, tcp::socket b, size_t buffer_size,
+                    std::chrono::milliseconds idle_timeout,
+                    std::function<void(const RelayOutcome&)> on_done) {
+  const auto executor = a.get_executor();
+  auto relay = std::make_shared<DetachedRelay>(std::move(a), std::move(b));
+  relay->on_done = std::move(on_done);
+  boost::system::error_code ignored;
+  relay->a.non_blocking(true, ignored);
+  relay->b.non_blocking(true, ignored);
+  // The entry is unwatched before the state goes, so the raw pointer is
+  // never used after it.
+  DetachedRelay* raw = relay.get();
+  relay->idle.timeout = idle_timeout;
+  relay->idle.on_idle = [raw] {
+    close_with_reset(raw->a);
+    close_with_reset(raw->b);
+  };
+  relay->state.last_activity = &relay->idle.last_activity;
+  IdleSweeper::of(executor).watch(relay->idle);
+  // Each completion handler keeps the shared state alive while its half runs.
+  asio::co_spawn(executor,
+                 transfer(relay->a, relay->b, relay->outcome.bytes_up, relay->state, buffer_size),
+                 [relay](const std::exception_ptr&) { half_ended(relay); });
+  asio::co_spawn(executor,
+                 transfer(relay->b, relay->a, relay->outcome.bytes_down, relay->state, buffer_size),
+                 [relay](const std::exception_ptr&) { half_ended(relay); });
 }
 
 }  // namespace shunt::proxy

@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace shunt::proxy {
@@ -22,6 +23,15 @@ struct RelayOutcome {
 boost::asio::awaitable<RelayOutcome> relay(boost::asio::ip::tcp::socket& a,
                                            boost::asio::ip::tcp::socket& b, size_t buffer_size,
                                            std::chrono::milliseconds idle_timeout);
+
+// The same relay with no coroutine waiting for it: the sockets move into a
+// shared state, the two halves run as two coroutines, and the last one to
+// end calls `on_done` (once, with both sockets closed). Used where nothing
+// follows the relay but the access log, so an idle connection holds no
+// parent frames (docs/benchmarks.md, relay choices).
+void relay_detached(boost::asio::ip::tcp::socket a, boost::asio::ip::tcp::socket b,
+                    size_t buffer_size, std::chrono::milliseconds idle_timeout,
+                    std::function<void(const RelayOutcome&)> on_done);
 
 // Closes the socket so that the peer gets a reset, not an orderly FIN.
 void close_with_reset(boost::asio::ip::tcp::socket& socket);

@@ -6,6 +6,7 @@
 
 #include "original_dst.h"
 #include "relay.h"
+#include "metrics.h"
 #include "upstream.h"
 
 namespace shunt::proxy {
@@ -105,8 +106,20 @@ asio::awaitable<void> relay_and_finish(const ProxyContext& context, tcp::socket&
   }
 }
 
-asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint listener,
-                                           ProxyContext context) {
+namespace {
+
+// What a transparent connection needs for its relay; everything else of
+// the set-up (lookups, messages, the connect attempt) lives in the frame of
+// prepare_outbound(), which is freed before the relay starts, so an idle
+// connection keeps only this.
+struct OutboundReady {
+  Upstream upstream;
+  AccessLogRecord record;
+};
+
+asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& client,
+                                                               const TcpEndpoint& listener,
+                                                               const ProxyContext& context) {
   AccessLogRecord record = start_record(context, "outbound", client);
   const uint64_t id = record.id;
 
@@ -115,7 +128,7 @@ asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint liste
     spdlog::warn("[c{}] {}", id, original.error().describe());
     close_with_reset(client);
     finish_record(context, record, ConnectionResult::kNoOriginalDst, original.error().describe());
-    co_return;
+    co_return std::nullopt;
   }
   record.original_dst = original->endpoint;
   record.original_dst_source = original->source;
@@ -123,7 +136,7 @@ asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint liste
     spdlog::warn("[c{}] original destination is the proxy's own listener; refusing a loop", id);
     close_with_reset(client);
     finish_record(context, record, ConnectionResult::kLoopRefused);
-    co_return;
+    co_return std::nullopt;
   }
   UpstreamTarget target;
   target.endpoint = original->endpoint;
@@ -135,13 +148,69 @@ asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint liste
     close_with_reset(client);
     finish_record(context, record, attempt.failure.result,
                   attempt.failure.code ? attempt.failure.code.message() : attempt.failure.message);
-    co_return;
+    co_return std::nullopt;
   }
   record.upstream = attempt.upstream->remote;
   record.upstream_local = local_of(attempt.upstream->socket);
   spdlog::debug("[c{}] {} -> {}", id, record.client ? format_endpoint(*record.client) : "?",
                 format_endpoint(original->endpoint));
-  co_await relay_and_finish(context, client, attempt.upstream->socket, record);
+  co_return OutboundReady{std::move(*attempt.upstream), std::move(record)};
+}
+
+}  // namespace
+
+asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint listener,
+                                           ProxyContext context, Slot slot) {
+  std::optional<OutboundReady> ready = co_await prepare_outbound(client, listener, context);
+  if (!ready) co_return;
+  boost::system::error_code ignored;
+  client.set_option(tcp::no_delay(true), ignored);
+  // What the access-log line needs once the relay is over, compacted (the
+  // full record's strings for the explicit proxies are empty here); this
+  // coroutine ends now and its frame goes with it.
+  struct Finish {
+    ProxyContext context;
+    std::chrono::system_clock::time_point start;
+    std::chrono::steady_clock::time_point monotonic_start;
+    uint64_t id = 0;
+    TcpEndpoint client, original_dst, upstream, upstream_local;
+    bool original_is_local = false;
+    Slot connection_slot;
+    Slot upstream_slot;
+  };
+  const AccessLogRecord& r = ready->record;
+  auto finish = std::make_shared<Finish>(
+      Finish{context, r.start, r.monotonic_start, r.id, r.client.value_or(TcpEndpoint{}),
+             r.original_dst.value_or(TcpEndpoint{}), r.upstream.value_or(TcpEndpoint{}),
+             r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local",
+             std::move(slot), std::move(ready->upstream.per_upstream)});
+  relay_detached(std::move(client), std::move(ready->upstream.socket), context.config->buffer_size,
+                 context.config->idle_timeout, [finish](const RelayOutcome& outcome) {
+                   AccessLogRecord record;
+                   record.listener = "outbound";
+                   record.start = finish->start;
+                   record.monotonic_start = finish->monotonic_start;
+                   record.id = finish->id;
+                   if (finish->client.port() != 0) record.client = finish->client;
+                   record.original_dst = finish->original_dst;
+                   record.original_dst_source = finish->original_is_local ? "local" : "sockopt";
+                   record.upstream = finish->upstream;
+                   if (finish->upstream_local.port() != 0) {
+                     record.upstream_local = finish->upstream_local;
+                   }
+                   record.bytes_up += outcome.bytes_up;
+                   record.bytes_down += outcome.bytes_down;
+                   if (outcome.idle_timeout) {
+                     finish_record(finish->context, record, ConnectionResult::kIdleTimeout);
+                   } else if (outcome.reset) {
+                     finish_record(finish->context, record, ConnectionResult::kReset,
+                                   outcome.error);
+                   } else {
+                     finish_record(finish->context, record, ConnectionResult::kOk);
+                   }
+                   finish->upstream_slot.reset();
+                   finish->connection_slot.reset();
+                 });
 }
 
 }  // namespace shunt::proxy

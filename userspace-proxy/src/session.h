@@ -26,8 +26,10 @@ AccessLogRecord start_record(const ProxyContext& context, const char* listener,
 void finish_record(const ProxyContext& context, AccessLogRecord& record, ConnectionResult result,
                    std::string error = {});
 
+// `slot` (the max-connections slot) is held until the relay ends.
 boost::asio::awaitable<void> run_outbound_session(boost::asio::ip::tcp::socket client,
-                                                  TcpEndpoint listener, ProxyContext context);
+                                                  TcpEndpoint listener, ProxyContext context,
+                                                  Slot slot);
 
 // Relays an established pair and records bytes and the outcome.
 boost::asio::awaitable<void> relay_and_finish(const ProxyContext& context,
