@@ -49,8 +49,9 @@ EBPF_PATHS = {"shunt-ebpf": [], "shunt-ebpf-skmsg": ["--sk-msg", "on"]}
 
 
 class Bench:
-    def __init__(self, bin_dir, quick):
+    def __init__(self, bin_dir, quick, proxy_args=()):
         self.bin = bin_dir
+        self.proxy_args = list(proxy_args)
         self.quick = quick
         self.tmp = tempfile.mkdtemp(prefix=f"shunt-{TAG}-")
         self.cgroup = os.path.join(cgroup2_root(), f"shunt-{TAG}")
@@ -112,10 +113,12 @@ class Bench:
         wait_for(lambda: '"ready"' in self.log("server"), what="bench server")
 
     def shunt_proxy(self, name, short, args, in_cgroup=None):
+        threads = [] if "--threads" in self.proxy_args else ["--threads", "2"]
         p = self.spawn(name, self.in_ns(short, [
-            f"{self.bin}/shunt-proxy", "--access-log", "/dev/null", "--threads", "2",
+            f"{self.bin}/shunt-proxy", "--access-log", "/dev/null", *threads,
             "--max-connections", "9950", "--max-connections-per-upstream", "9950",
-            "--log-level", "warn", "--admin-port", "0", *args]), in_cgroup=in_cgroup)
+            "--log-level", "warn", "--admin-port", "0", *self.proxy_args, *args]),
+            in_cgroup=in_cgroup)
         time.sleep(0.3)
         if p.poll() is not None:
             raise RuntimeError(f"{name}: {self.log(name)}")
@@ -363,6 +366,8 @@ def main():
     ap.add_argument("--repetitions", type=int, default=None)
     ap.add_argument("--idle-connections", type=int, default=None)
     ap.add_argument("--paths", default=None, help="comma-separated subset of paths")
+    ap.add_argument("--proxy-args", default="",
+                    help="extra shunt-proxy flags for every shunt path (relay experiments)")
     ap.add_argument("--metrics", default=None,
                     help="comma-separated subset of bulk1,bulk4,rr64,rr1k,rr64k,connect,idle")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.json"))
@@ -380,7 +385,7 @@ def main():
     wanted = set(args.paths.split(",")) if args.paths else None
     paths = [p for p in PATHS if p[1] and (wanted is None or p[0] in wanted or p[0] == "direct")]
 
-    bench = Bench(args.bin, args.quick)
+    bench = Bench(args.bin, args.quick, args.proxy_args.split())
     raw = {p[0]: {m: [] for m in metrics} for p in paths}
     extra = {p[0]: {"cpu_s_per_gb": [], "p99_us": {}, "p999_us": {}, "errors": []} for p in paths}
     memory = {}

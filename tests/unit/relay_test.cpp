@@ -48,19 +48,21 @@ struct RelayRun {
 
 // Both relays: the coroutine one (awaited) and the detached one (two
 // coroutines and a shared state, for the transparent listener).
-class Relay : public ::testing::TestWithParam<bool> {
+// Each with copies through buffers and with splice(2).
+class Relay : public ::testing::TestWithParam<std::tuple<bool, bool>> {
  protected:
   void start_relay(asio::io_context& io, Pair& app, Pair& server, RelayRun& run,
                    std::chrono::milliseconds idle = std::chrono::seconds(30)) {
-    if (GetParam()) {
-      relay_detached(std::move(app.near), std::move(server.near), 4096, idle,
+    const auto [detached, splice] = GetParam();
+    if (detached) {
+      relay_detached(std::move(app.near), std::move(server.near), 4096, idle, splice,
                      [&run](const RelayOutcome& o) {
                        run.outcome = o;
                        run.done = true;
                      });
       return;
     }
-    asio::co_spawn(io, relay(app.near, server.near, 4096, idle),
+    asio::co_spawn(io, relay(app.near, server.near, 4096, idle, splice),
                    [&run](const std::exception_ptr&, RelayOutcome o) {
                      run.outcome = o;
                      run.done = true;
@@ -136,8 +138,11 @@ TEST_P(Relay, IdleConnectionsAreClosedByTheWatchdog) {
   EXPECT_TRUE(ec == asio::error::connection_reset || ec == asio::error::eof) << ec.message();
 }
 
-INSTANTIATE_TEST_SUITE_P(AwaitedAndDetached, Relay, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "detached" : "awaited"; });
+INSTANTIATE_TEST_SUITE_P(Variants, Relay, ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param) ? "detached" : "awaited") +
+                                  (std::get<1>(info.param) ? "_splice" : "_copy");
+                         });
 
 TEST(OriginalDestination, PlainConnectionToTheListenerHasNone) {
   asio::io_context io;

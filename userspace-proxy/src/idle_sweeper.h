@@ -68,6 +68,12 @@ class IdleSweeper final : public boost::asio::execution_context::service {
     if (owner->cursor_ == &entry) owner->cursor_ = entry.next;
     entry.prev = entry.next = nullptr;
     entry.owner = nullptr;
+    if (owner->head_ == nullptr && owner->armed_ && !owner->sweeping_) {
+      // Nothing left to watch: no wake-ups (and an io_context with no
+      // connections can run out of work and return).
+      owner->armed_ = false;
+      owner->timer_.cancel();
+    }
   }
 
  private:
@@ -80,9 +86,11 @@ class IdleSweeper final : public boost::asio::execution_context::service {
     armed_ = true;
     timer_.expires_after(period_);
     timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;  // cancelled: whoever cancelled has updated armed_
       armed_ = false;
-      if (ec) return;
+      sweeping_ = true;
       sweep();
+      sweeping_ = false;
       if (head_ != nullptr) arm();
     });
   }
@@ -103,6 +111,7 @@ class IdleSweeper final : public boost::asio::execution_context::service {
   Entry* head_ = nullptr;
   Entry* cursor_ = nullptr;
   bool armed_ = false;
+  bool sweeping_ = false;
   std::chrono::milliseconds period_{1000};
 };
 

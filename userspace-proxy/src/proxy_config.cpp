@@ -231,8 +231,14 @@ const std::vector<Setting>& settings() {
        SHUNT_STRING(log_level)},
       {"threads", nullptr, false, "1", "worker threads, each with its own listeners",
        SHUNT_UNSIGNED("threads", threads, 1, 1024)},
-      {"buffer-size", nullptr, false, "16384", "relay buffer per direction, bytes",
+      {"buffer-size", nullptr, false, "262144",
+       "largest relay buffer per direction, bytes (buffers start at 4 KiB and grow with bulk "
+       "traffic)",
        SHUNT_UNSIGNED("buffer-size", buffer_size, 512, 16U << 20U)},
+      {"splice", nullptr, false, "false",
+       "relay with splice(2) through a pipe instead of copying (docs/benchmarks.md has the "
+       "figures)",
+       scalar([](ProxyConfig& c, const std::string& s) { return set_bool("splice", s, c.splice); })},
   };
   return table;
 }

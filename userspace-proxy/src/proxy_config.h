@@ -69,7 +69,8 @@ struct ProxyConfig {
   std::chrono::milliseconds idle_timeout{300000};
   std::string log_level = "info";
   unsigned threads = 1;
-  size_t buffer_size = 16384;
+  size_t buffer_size = 262144;  // the largest; relays start at 4 KiB
+  bool splice = false;          // splice(2) through pipes instead of copying
 };
 
 // Loads YAML text on top of `base`. Unknown keys are errors, so that a

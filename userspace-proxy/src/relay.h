@@ -22,7 +22,8 @@ struct RelayOutcome {
 
 boost::asio::awaitable<RelayOutcome> relay(boost::asio::ip::tcp::socket& a,
                                            boost::asio::ip::tcp::socket& b, size_t buffer_size,
-                                           std::chrono::milliseconds idle_timeout);
+                                           std::chrono::milliseconds idle_timeout,
+                                           bool splice = false);
 
 // The same relay with no coroutine waiting for it: the sockets move into a
 // shared state, the two halves run as two coroutines, and the last one to
@@ -30,7 +31,7 @@ boost::asio::awaitable<RelayOutcome> relay(boost::asio::ip::tcp::socket& a,
 // follows the relay but the access log, so an idle connection holds no
 // parent frames (docs/benchmarks.md, relay choices).
 void relay_detached(boost::asio::ip::tcp::socket a, boost::asio::ip::tcp::socket b,
-                    size_t buffer_size, std::chrono::milliseconds idle_timeout,
+                    size_t buffer_size, std::chrono::milliseconds idle_timeout, bool splice,
                     std::function<void(const RelayOutcome&)> on_done);
 
 // Closes the socket so that the peer gets a reset, not an orderly FIN.

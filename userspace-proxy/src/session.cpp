@@ -92,7 +92,8 @@ asio::awaitable<void> relay_and_finish(const ProxyContext& context, tcp::socket&
   boost::system::error_code ignored;
   client.set_option(tcp::no_delay(true), ignored);
   const RelayOutcome outcome =
-      co_await relay(client, upstream, context.config->buffer_size, context.config->idle_timeout);
+      co_await relay(client, upstream, context.config->buffer_size, context.config->idle_timeout,
+                     context.config->splice);
   record.bytes_up += outcome.bytes_up;
   record.bytes_down += outcome.bytes_down;
   client.close(ignored);
@@ -185,7 +186,8 @@ asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint liste
              r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local",
              std::move(slot), std::move(ready->upstream.per_upstream)});
   relay_detached(std::move(client), std::move(ready->upstream.socket), context.config->buffer_size,
-                 context.config->idle_timeout, [finish](const RelayOutcome& outcome) {
+                 context.config->idle_timeout, context.config->splice,
+                 [finish](const RelayOutcome& outcome) {
                    AccessLogRecord record;
                    record.listener = "outbound";
                    record.start = finish->start;
