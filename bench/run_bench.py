@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,7 +33,6 @@ TAG = f"bench{os.getpid() % 100000}"
 PATHS = [
     ("direct", "d", None),
     ("shunt-ebpf", "e", None),
-    ("shunt-ebpf-skmsg", "k", None),
     ("shunt-tproxy", "t", None),
     ("shunt-redirect", "r", None),
     ("haproxy", "h", None),
@@ -41,11 +41,42 @@ PATHS = [
     ("dante", "x", "socks5://127.0.0.1:1082"),
     ("shunt-http-connect", "x", "connect://127.0.0.1:3128"),
     ("tinyproxy", "x", "connect://127.0.0.1:8888"),
+    # Last in every round: its bulk runs can push the whole machine's TCP
+    # memory into pressure (no backpressure), which must not touch the
+    # figures of the paths measured after it.
+    ("shunt-ebpf-skmsg", "k", None),
 ]
 UNAVAILABLE = {}
 # The ebpf paths: their agents attach at sibling cgroups that their proxies
 # and clients join (a child cgroup would inherit the other's programs).
 EBPF_PATHS = {"shunt-ebpf": [], "shunt-ebpf-skmsg": ["--sk-msg", "on"]}
+
+
+class TcpMemorySampler:
+    """The machine's TCP memory (/proc/net/sockstat, pages, all namespaces)
+    at its peak while a measurement runs: how much data sits in socket
+    queues. The sk_msg fast path has no backpressure, and this shows it."""
+
+    def __enter__(self):
+        self.peak_pages = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def sample(self):
+        while not self.stop.wait(0.05):
+            with open("/proc/net/sockstat") as f:
+                for line in f:
+                    if line.startswith("TCP:"):
+                        fields = line.split()
+                        pages = int(fields[fields.index("mem") + 1])
+                        self.peak_pages = max(self.peak_pages, pages)
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self.peak_mib = self.peak_pages * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
 
 
 class Bench:
@@ -115,7 +146,7 @@ class Bench:
     def shunt_proxy(self, name, short, args, in_cgroup=None):
         threads = [] if "--threads" in self.proxy_args else ["--threads", "2"]
         p = self.spawn(name, self.in_ns(short, [
-            f"{self.bin}/shunt-proxy", "--access-log", "/dev/null", *threads,
+            f"{self.bin}/shunt-proxy", "--access-log", "off", *threads,
             "--max-connections", "9950", "--max-connections-per-upstream", "9950",
             "--log-level", "warn", "--admin-port", "0", *self.proxy_args, *args]),
             in_cgroup=in_cgroup)
@@ -264,8 +295,10 @@ class Bench:
         pid = self.pid_of.get(path[0])
         if metric in ("bulk1", "bulk4"):
             before = self.cpu_seconds(pid) if pid else None
-            r = self.client(path, "bulk", "--port", str(SINK), "--streams", metric[-1],
-                            "--seconds", secs)
+            with TcpMemorySampler() as tcp_memory:
+                r = self.client(path, "bulk", "--port", str(SINK), "--streams", metric[-1],
+                                "--seconds", secs)
+            r["tcp_mem_peak_mib"] = tcp_memory.peak_mib
             if pid and r.get("bytes"):
                 used = self.cpu_seconds(pid) - before
                 r["cpu_s_per_gb"] = used / (r["bytes"] / 1e9)
@@ -387,7 +420,8 @@ def main():
 
     bench = Bench(args.bin, args.quick, args.proxy_args.split())
     raw = {p[0]: {m: [] for m in metrics} for p in paths}
-    extra = {p[0]: {"cpu_s_per_gb": [], "p99_us": {}, "p999_us": {}, "errors": []} for p in paths}
+    extra = {p[0]: {"cpu_s_per_gb": [], "p99_us": {}, "p999_us": {}, "errors": [],
+                    "tcp_mem_peak_mib": []} for p in paths}
     memory = {}
     started = time.time()
     try:
@@ -398,6 +432,8 @@ def main():
                 for p in paths:  # interleaved: every path once, then again
                     r = bench.measure(p, m)
                     name = p[0]
+                    if "tcp_mem_peak_mib" in r:
+                        extra[name]["tcp_mem_peak_mib"].append(r["tcp_mem_peak_mib"])
                     if "error" in r:
                         extra[name]["errors"].append(f"{m}: {r['error']}")
                         raw[name][m].append(None)
@@ -440,6 +476,7 @@ def write_results(args, paths, metrics, raw, extra, memory, reps, idle, started)
         entry["p999_us"] = {m: summarize(v) for m, v in extra[name]["p999_us"].items()}
         entry["idle_memory"] = memory.get(name)
         entry["errors"] = extra[name]["errors"]
+        entry["tcp_mem_peak_mib"] = summarize(extra[name]["tcp_mem_peak_mib"])
         mem = memory.get(name)
         if mem and "error" in mem:
             entry["errors"].append(f"idle: {mem['error']}")

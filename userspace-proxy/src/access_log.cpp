@@ -75,6 +75,7 @@ std::string format_access_log_line(const AccessLogRecord& r) {
 
 Result<std::shared_ptr<AccessLog>> AccessLog::open(const std::string& path) {
   if (path == "-") return std::shared_ptr<AccessLog>(new AccessLog(stdout, false));
+  if (path == "off") return std::shared_ptr<AccessLog>(new AccessLog(nullptr, false));
   FILE* f = std::fopen(path.c_str(), "ae");
   if (f == nullptr) return errno_error("cannot open access log " + path);
   return std::shared_ptr<AccessLog>(new AccessLog(f, true));
@@ -85,6 +86,7 @@ AccessLog::~AccessLog() {
 }
 
 void AccessLog::write(const AccessLogRecord& record) {
+  if (file_ == nullptr) return;  // "off"
   std::string line = format_access_log_line(record);
   line.push_back('\n');
   const std::lock_guard lock(mutex_);

@@ -221,7 +221,7 @@ const std::vector<Setting>& settings() {
        SHUNT_UNSIGNED("max-header-size", max_header_size, 1024, 16U << 20U)},
       {"admin-port", nullptr, false, "15000", "loopback port of the stats endpoint (0: off)",
        SHUNT_UNSIGNED("admin-port", admin_port, 0, 65535)},
-      {"access-log", nullptr, false, "-", "file for JSON access-log lines, '-' for standard output",
+      {"access-log", nullptr, false, "-", "file for JSON access-log lines, '-' for standard output, 'off' for none",
        SHUNT_STRING(access_log)},
       {"connect-timeout", nullptr, false, "5s", "upstream connect timeout",
        SHUNT_DURATION("connect-timeout", connect_timeout)},
