@@ -20,6 +20,7 @@ VARIANTS = [
     ("largest buffer 64 KiB", "--buffer-size 65536"),
     ("largest buffer 256 KiB (default)", ""),
     ("splice(2) through a pipe", "--splice true"),
+    ("without TCP_NODELAY", "--tcp-nodelay false"),
     ("1 thread", "--threads 1"),
     ("2 threads (as in the main benchmark)", "--threads 2"),
     ("4 threads", "--threads 4"),

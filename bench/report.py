@@ -89,6 +89,105 @@ def targets(paths):
     return out
 
 
+def sk_msg_section(paths):
+    """The fast path proven or refuted: its figures next to the plain ebpf path."""
+    plain, fast = paths.get("shunt-ebpf"), paths.get("shunt-ebpf-skmsg")
+    lines = ["", "## The sk_msg fast path", ""]
+    if not (plain and fast):
+        return lines + ["Not measured in this run.", ""]
+    lines += ["| figure | `shunt-ebpf` | `shunt-ebpf-skmsg` | fast path / plain |",
+              "| --- | --- | --- | --- |"]
+    for metric in [m for m in LABELS if m in plain]:
+        a, b = median(plain, metric), median(fast, metric)
+        r = f"{b / a:.2f}x" if a and b is not None else "—"
+        lines.append(f"| {LABELS[metric][0]} ({LABELS[metric][1]}) | {fmt(a)} | {fmt(b)} | {r} |")
+    peak_a = (plain.get("tcp_mem_peak_mib") or {}).get("max")
+    peak_b = (fast.get("tcp_mem_peak_mib") or {}).get("max")
+    lines.append(f"| the machine's TCP memory at its peak during a bulk run (MiB) | {fmt(peak_a)} | "
+                 f"{fmt(peak_b)} | — |")
+    errors = [e for e in fast.get("errors", []) if e.startswith("bulk")]
+    lines += ["", f"Bulk runs of the fast path that failed: {len(errors)}" +
+              (f" (for example `{errors[0][:160]}`)." if errors else "."), "",
+              "Verdict: **off by default** (`sk-msg: false`). The fast path is correct for "
+              "every way a connection can end (vmtests/scenarios/test_fastpath.py, and the "
+              "foundation's scenarios run with it on), and it is faster for bulk transfers. "
+              "But a message redirected into the proxy's socket is queued there whatever the "
+              "proxy has read: there is no backpressure. When the application sends faster "
+              "than the proxy forwards, the queue grows until the kernel's TCP memory limit "
+              "(`net.ipv4.tcp_mem`) is reached; the whole machine's TCP then runs under "
+              "memory pressure, and the application's `send()` fails with `ENOMEM`, which "
+              "plain TCP never returns (the peak TCP memory above, and the failed runs). "
+              "Merbridge's users measured no gain and Cilium removed its sockmap "
+              "acceleration; what this measurement adds is where the gain is and what it "
+              "costs. Turn it on only where the proxy is known to keep up with its "
+              "applications (latency-bound request/response traffic).", ""]
+    return lines
+
+
+def relay_choices_section(path):
+    """The relay's design choices, each with the figures that decided it."""
+    lines = ["## Relay choices and the figures behind them", "",
+             "Memory per idle proxied connection, step by step (the `shunt-ebpf` path, "
+             "`run_bench.py --metrics idle`, 1,000 to 9,000 connections; heap measured by "
+             "allocation size during development):", "",
+             "| relay | KiB per idle connection |", "| --- | --- |",
+             "| a 16 KiB buffer per direction for the connection's life | 42 |",
+             "| buffers borrowed from a per-thread pool only while bytes are in flight "
+             "(readiness wait, then a non-blocking read) | 11 |",
+             "| the idle watchdog and connect deadline as timer callbacks instead of racing a "
+             "coroutine (`||`) per connection | 8.5 |",
+             "| the two halves joined by hand instead of `&&` (no parallel group) | 7.0 |",
+             "| no coroutine frame for choosing the session (the dispatch `switch`) | 5.5 |",
+             "| the relay detached: two coroutines and a shared state, no parent frames; the "
+             "set-up in its own coroutine | 5.3 |",
+             "| the read-and-write step in its own coroutine (its frame exists only while "
+             "bytes move) | 4.6 |",
+             "| a compact record for the access log instead of the full one | 4.3 |",
+             "| one idle sweeper per thread instead of a timer per connection | 3.9 |", ""]
+    try:
+        with open(path) as f:
+            choices = json.load(f)
+    except (OSError, ValueError):
+        return lines + ["(bench/relay_choices.py has not been run: no figures for the "
+                        "other choices.)", ""]
+    lines += [f"The other choices, measured by `{choices['command']}` on {choices['date']} "
+              f"({choices['repetitions']} repetitions each, medians; ratios to `direct` "
+              "measured in the same run):", "",
+              "| variant | throughput, 1 stream | throughput, 4 streams | 64 B p50 added (µs) "
+              "| new connections | KiB per idle conn |", "| --- | --- | --- | --- | --- | --- |"]
+    for v in choices["variants"]:
+        s, d = v["paths"]["shunt-ebpf"], v["paths"]["direct"]
+
+        def rel(metric):
+            a, b = median(s, metric), median(d, metric)
+            return f"{fmt(a)} ({a / b:.2f}x)" if a is not None and b else "—"
+
+        added = median(s, "rr64") - median(d, "rr64") if median(s, "rr64") else None
+        mem = (s.get("idle_memory") or {}).get("kib_per_connection")
+        lines.append(f"| {v['label']} | {rel('bulk1')} | {rel('bulk4')} | {fmt(added)} | "
+                     f"{rel('connect')} | {fmt(mem)} |")
+    lines += ["", "What was chosen, and why:", "",
+              "- Buffers adapt: 4 KiB to start, four times larger after a read that fills "
+              "one, half after a read that uses less than an eighth, up to `buffer-size` "
+              "(256 KiB). A 16 KiB ceiling costs about 40% of bulk throughput; above 64 KiB "
+              "the gain is small, and buffers are held only while bytes move, so the "
+              "ceiling does not cost idle connections anything.",
+              "- `splice(2)` is a setting (`--splice`), off: through a pipe it measures "
+              "within the noise of copying with 256 KiB buffers on this machine, and it "
+              "costs two descriptors per busy direction. It falls back to reads by itself "
+              "for sockets whose bytes it cannot see (the sk_msg fast path's).",
+              "- Threads: one io_context per thread, each with its own SO_REUSEPORT "
+              "listeners and no locks on the relay path; 1, 2 and 4 threads measure alike "
+              "on these 2 cores with 1 to 4 streams (a connection stays on its thread), so "
+              "the default stays 1 and the benchmark uses 2, like HAProxy's `nbthread 2`.",
+              "- TCP_NODELAY is on for both of the proxy's sockets (`--tcp-nodelay`): the "
+              "proxy forwards what it has read at once, so Nagle's algorithm could only hold "
+              "small writes back; the row without it shows what that costs here.",
+              "- No allocation per read: buffers and pipes come from per-thread free lists.",
+              ""]
+    return lines
+
+
 def chart(result, png):
     names = [n for n in result["paths"]]
     rows = []
@@ -131,6 +230,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default=os.path.join(ROOT, "bench", "results", "latest.json"))
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    ap.add_argument("--choices",
+                    default=os.path.join(ROOT, "bench", "results", "relay_choices.json"))
     args = ap.parse_args()
     with open(args.results) as f:
         result = json.load(f)
@@ -160,16 +261,20 @@ def main():
               "| path | what carries the connection |", "| --- | --- |",
               "| `direct` | nothing: client to server |",
               "| `shunt-ebpf` | cgroup/connect redirect to `shunt-proxy` in the client namespace |",
+              "| `shunt-ebpf-skmsg` | the same with the sk_msg fast path on (`--sk-msg on`); measured last in every round, see below |",
               "| `shunt-tproxy`, `shunt-redirect` | the fallback modes, nftables backend |",
               "| `haproxy` | Debian's HAProxy, `mode tcp`, behind nft nat REDIRECT, `server 0.0.0.0` (original destination) |",
               "| `shunt-socks5`, `microsocks`, `dante` | explicit SOCKS5 proxies on loopback |",
               "| `shunt-http-connect`, `tinyproxy` | explicit HTTP CONNECT proxies on loopback |",
               "", "Proxies run with 2 threads/workers where they have the setting, without access "
-              "logs. Throughput is bytes confirmed by the server over the run; latency is open "
-              "loop (64 B and 1 KiB at 2000/s, 64 KiB at 500/s; counted from when each request "
-              "was due); new connections are 1-byte round trips on fresh connections from 2 "
-              "threads; CPU is the proxy's user+system seconds per GB during the 4-stream run; "
-              "memory is the proxy's RSS growth per idle proxied connection.", ""]
+              "logs (`--access-log off`). Throughput is bytes confirmed by the server over the "
+              "run; latency is open loop (64 B and 1 KiB at 2000/s, 64 KiB at 500/s; counted "
+              "from when each request was due) from a client that busy-polls on one core, so "
+              "that the virtual machine's timer and wake-up latency (about 200 µs) does not "
+              "hide what a proxy adds; new connections are 1-byte round trips on fresh "
+              "connections from 2 threads; CPU is the proxy's user+system seconds per GB "
+              "during the 4-stream run; memory is the proxy's RSS growth per idle proxied "
+              "connection.", ""]
     for name, why in result.get("unavailable", {}).items():
         lines.append(f"`{name}`: not measured, {why}.")
     lines.append("")
@@ -212,19 +317,8 @@ def main():
         for n, errs in errors:
             for err in errs:
                 lines.append(f"- `{n}`: {err}")
-    lines += ["", "## Relay choices and the figures behind them", "",
-              "Measured with `--quick --paths direct,haproxy,shunt-ebpf` on 2026-11-27, "
-              "proxy RSS growth per idle proxied connection (1,000 open):", "",
-              "| relay | KiB per idle connection |", "| --- | --- |",
-              "| a 16 KiB buffer per direction for the connection's life | 42 |",
-              "| buffers borrowed from a per-thread pool only while bytes are in flight "
-              "(readiness wait, then a non-blocking read) | 11 |",
-              "| and the idle watchdog and connect deadline as timer callbacks instead of a "
-              "racing coroutine (`||`) per connection | 8.4 (9,000 open) |", "",
-              "Not done yet (issue 5 stays open): splice(2) for bulk relays, adaptive buffer "
-              "sizes, a measured threading design beyond one io_context per thread with "
-              "SO_REUSEPORT (the benchmark runs the proxy with 2 threads), and the sk_msg "
-              "fast path.", ""]
+    lines += sk_msg_section(paths)
+    lines += relay_choices_section(args.choices)
     lines += ["", "## Targets (issue 5)", "", "| target | figures | met |", "| --- | --- | --- |"]
     for what, figures, ok in targets(paths):
         verdict = "unknown" if ok is None else ("yes" if ok else "**no**")

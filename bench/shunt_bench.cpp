@@ -109,8 +109,9 @@ void socks5_handshake(int fd, const Target& t) {
 }
 
 void connect_handshake(int fd, const Target& t) {
-  const std::string req = "CONNECT " + t.host + ":" + std::to_string(t.port) + " HTTP/1.1\r\nHost: " +
-                          t.host + ":" + std::to_string(t.port) + "\r\n\r\n";
+  const std::string req = "CONNECT " + t.host + ":" + std::to_string(t.port) +
+                          " HTTP/1.1\r\nHost: " + t.host + ":" + std::to_string(t.port) +
+                          "\r\n\r\n";
   if (!write_all(fd, req.data(), req.size())) die("CONNECT request");
   std::string head;
   char c = 0;
@@ -129,7 +130,8 @@ void connect_handshake(int fd, const Target& t) {
 int open_connection(const Target& t) {
   const bool proxied = !t.proxy_kind.empty();
   socklen_t len = 0;
-  const auto addr = make_addr(proxied ? t.proxy_host : t.host, proxied ? t.proxy_port : t.port, len);
+  const auto addr =
+      make_addr(proxied ? t.proxy_host : t.host, proxied ? t.proxy_port : t.port, len);
   const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   const int one = 1;

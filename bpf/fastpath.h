@@ -43,8 +43,8 @@ shunt_sock_key_from_sockops(struct shunt_sock_key *key,
 			     skops->remote_ip6[2], skops->remote_ip6[3] };
 
 	shunt_sock_key_set(key, netns, skops->family, skops->local_ip4, local6,
-			   (__u16)skops->local_port, skops->remote_ip4,
-			   remote6, (__u16)bpf_ntohl(skops->remote_port));
+			   (__u16)skops->local_port, skops->remote_ip4, remote6,
+			   (__u16)bpf_ntohl(skops->remote_port));
 }
 
 /* The application's end: redirected by cgroup/connect, so it has an
@@ -68,8 +68,7 @@ static __always_inline int shunt_fastpath_add_app(struct bpf_sock_ops *skops)
 
 /* The proxy's accepted end: its peer address is a recorded pair's
  * application address. */
-static __always_inline int
-shunt_fastpath_add_proxy(struct bpf_sock_ops *skops)
+static __always_inline int shunt_fastpath_add_proxy(struct bpf_sock_ops *skops)
 {
 	struct shunt_sock_key key = {};
 	struct shunt_pair_key pair = {};

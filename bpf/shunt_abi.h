@@ -99,7 +99,7 @@ struct shunt_netns_stats {
 	__u64 pairs_recorded;
 	__u64 origdst_answered;
 	__u64 peername_rewritten;
-	__u64 fastpath_sockets; /* sockets put in the sk_msg fast path */
+	__u64 fastpath_sockets;	 /* sockets put in the sk_msg fast path */
 	__u64 fastpath_declined; /* connections that stayed on TCP/IP */
 };
 

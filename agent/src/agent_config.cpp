@@ -53,9 +53,9 @@ Result<uint16_t> parse_port(const std::string& key, const std::string& text) {
 
 Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config) {
   static const std::set<std::string> known = {
-      "cgroup",           "bpffs",         "socket",         "mode",         "proxy-mark",
-      "bypass-uid",       "bypass-gid",    "outbound-port",  "inbound-port", "redirect-loopback",
-      "allow-host-netns", "log-level",     "backend",        "state-dir",    "route-mark",
+      "cgroup",           "bpffs",         "socket",          "mode",         "proxy-mark",
+      "bypass-uid",       "bypass-gid",    "outbound-port",   "inbound-port", "redirect-loopback",
+      "allow-host-netns", "log-level",     "backend",         "state-dir",    "route-mark",
       "route-table",      "rule-priority", "disable-feature", "sk-msg"};
   auto parsed_root = parse_yaml_mapping(text);
   if (!parsed_root) return parsed_root.error();

@@ -18,8 +18,8 @@ struct AgentConfig {
   std::string cgroup;  // empty: the root of the cgroup2 mount
   std::string bpffs = kDefaultBpffs;
   std::string socket = kDefaultSocket;
-  std::string mode = "auto";                   // auto | ebpf | tproxy | redirect
-  std::string backend = "auto";                // auto | nft | iptables-nft | iptables-legacy
+  std::string mode = "auto";                 // auto | ebpf | tproxy | redirect
+  std::string backend = "auto";              // auto | nft | iptables-nft | iptables-legacy
   std::string state_dir = kDefaultStateDir;  // the fallback modes' journal
   // tproxy: routing of the application's packets to `lo`.
   uint32_t route_mark = kDefaultRouteMark;

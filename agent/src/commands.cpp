@@ -179,14 +179,16 @@ int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::st
   // Namespaces a tproxy/redirect agent enrolled keep their rules until they
   // are unenrolled or uninstalled: say so rather than leave them unnoticed.
   if (auto records = FirewallJournal(config.state_dir).load(); records && !records->empty()) {
-    spdlog::warn("{} namespace(s) still carry tproxy/redirect rules recorded in {}; run "
-                 "`shunt-agent uninstall --state-dir {}` (or that mode's agent) to remove them",
-                 records->size(), config.state_dir, config.state_dir);
+    spdlog::warn(
+        "{} namespace(s) still carry tproxy/redirect rules recorded in {}; run "
+        "`shunt-agent uninstall --state-dir {}` (or that mode's agent) to remove them",
+        records->size(), config.state_dir, config.state_dir);
   }
   spdlog::info("ebpf mode ({}) at cgroup {} (id {}): {} attached, {} adopted; pins in {}", why,
                cgroup, report.cgroup_id, report.attached.size(), report.adopted.size(),
                config.bpffs);
-  spdlog::info("sk_msg fast path {}{}", config.sk_msg ? "on (shunt_sk_msg on shunt_sock_hash)" : "off",
+  spdlog::info("sk_msg fast path {}{}",
+               config.sk_msg ? "on (shunt_sk_msg on shunt_sock_hash)" : "off",
                report.removed.empty() ? "" : " (its sockops link was removed)");
   BpfMapsDatapath datapath((*installation)->map_fd("shunt_policy"),
                            (*installation)->map_fd("shunt_stats"),

@@ -68,15 +68,9 @@ int libbpf_log(enum libbpf_print_level level, const char* format, va_list args) 
   std::string_view text(buf, n > 0 ? std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1) : 0);
   while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
   switch (level) {
-    case LIBBPF_WARN:
-      spdlog::warn("libbpf: {}", text);
-      break;
-    case LIBBPF_INFO:
-      spdlog::debug("libbpf: {}", text);
-      break;
-    case LIBBPF_DEBUG:
-      spdlog::trace("libbpf: {}", text);
-      break;
+    case LIBBPF_WARN: spdlog::warn("libbpf: {}", text); break;
+    case LIBBPF_INFO: spdlog::debug("libbpf: {}", text); break;
+    case LIBBPF_DEBUG: spdlog::trace("libbpf: {}", text); break;
   }
   return 0;
 }

@@ -50,8 +50,8 @@ class IdleSweeper final : public boost::asio::execution_context::service {
     head_ = &entry;
     // Checked at an eighth of the timeout: a connection is closed at most
     // 12.5% late, with one wake-up per period for all connections.
-    const auto period =
-        std::clamp(entry.timeout / 8, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+    const auto period = std::clamp(entry.timeout / 8, std::chrono::milliseconds(10),
+                                   std::chrono::milliseconds(1000));
     if (!armed_ || period < period_) {
       period_ = period;
       arm();

@@ -84,10 +84,8 @@ asio::awaitable<void> session_for(ListenerKind kind, tcp::socket socket, const T
       return run_socks_session(std::move(socket), "forward", context);
     case ListenerKind::kReverseSocks:
       return run_socks_session(std::move(socket), "reverse", context);
-    case ListenerKind::kReverseTcp:
-      return run_reverse_tcp_session(std::move(socket), context);
-    case ListenerKind::kAdmin:
-      break;
+    case ListenerKind::kReverseTcp: return run_reverse_tcp_session(std::move(socket), context);
+    case ListenerKind::kAdmin: break;
   }
   return run_admin_session(std::move(socket), *context.metrics);
 }
@@ -118,16 +116,15 @@ asio::awaitable<void> accept_loop(ListenerKind kind, tcp::acceptor& acceptor, Tc
     // ends, unless the session took it.
     Slot held = slot ? std::move(*slot) : Slot{};
     auto session = session_for(kind, std::move(socket), bound, context, held);
-    asio::co_spawn(
-        acceptor.get_executor(), std::move(session),
-        [held = std::move(held)](const std::exception_ptr& e) {
-          if (!e) return;
-          try {
-            std::rethrow_exception(e);
-          } catch (const std::exception& ex) {
-            spdlog::error("session ended by exception: {}", ex.what());
-          }
-        });
+    asio::co_spawn(acceptor.get_executor(), std::move(session),
+                   [held = std::move(held)](const std::exception_ptr& e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       spdlog::error("session ended by exception: {}", ex.what());
+                     }
+                   });
   }
 }
 

@@ -221,7 +221,8 @@ const std::vector<Setting>& settings() {
        SHUNT_UNSIGNED("max-header-size", max_header_size, 1024, 16U << 20U)},
       {"admin-port", nullptr, false, "15000", "loopback port of the stats endpoint (0: off)",
        SHUNT_UNSIGNED("admin-port", admin_port, 0, 65535)},
-      {"access-log", nullptr, false, "-", "file for JSON access-log lines, '-' for standard output, 'off' for none",
+      {"access-log", nullptr, false, "-",
+       "file for JSON access-log lines, '-' for standard output, 'off' for none",
        SHUNT_STRING(access_log)},
       {"connect-timeout", nullptr, false, "5s", "upstream connect timeout",
        SHUNT_DURATION("connect-timeout", connect_timeout)},
@@ -238,7 +239,13 @@ const std::vector<Setting>& settings() {
       {"splice", nullptr, false, "false",
        "relay with splice(2) through a pipe instead of copying (docs/benchmarks.md has the "
        "figures)",
-       scalar([](ProxyConfig& c, const std::string& s) { return set_bool("splice", s, c.splice); })},
+       scalar(
+           [](ProxyConfig& c, const std::string& s) { return set_bool("splice", s, c.splice); })},
+      {"tcp-nodelay", nullptr, false, "true",
+       "TCP_NODELAY on both of the proxy's sockets (small writes are not held back)",
+       scalar([](ProxyConfig& c, const std::string& s) {
+         return set_bool("tcp-nodelay", s, c.tcp_nodelay);
+       })},
   };
   return table;
 }

@@ -71,6 +71,7 @@ struct ProxyConfig {
   unsigned threads = 1;
   size_t buffer_size = 262144;  // the largest; relays start at 4 KiB
   bool splice = false;          // splice(2) through pipes instead of copying
+  bool tcp_nodelay = true;      // TCP_NODELAY on both of the proxy's sockets
 };
 
 // Loads YAML text on top of `base`. Unknown keys are errors, so that a

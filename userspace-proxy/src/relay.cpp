@@ -3,6 +3,8 @@
 #include "deadline.h"
 #include "idle_sweeper.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -10,8 +12,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -202,7 +202,8 @@ asio::awaitable<Chunk> forward_chunk(tcp::socket& from, tcp::socket& to, uint64_
   boost::system::error_code read_ec;
   const size_t n = from.read_some(buffer.buffer(), read_ec);  // non-blocking
   if (!read_ec) adapt(size, n, largest);
-  if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) co_return Chunk::kMore;
+  if (read_ec == asio::error::would_block || read_ec == asio::error::try_again)
+    co_return Chunk::kMore;
   if (read_ec == asio::error::eof) {
     // Half-close: the peer finished sending, so finish sending too and
     // keep the other direction open.
@@ -215,13 +216,26 @@ asio::awaitable<Chunk> forward_chunk(tcp::socket& from, tcp::socket& to, uint64_
     co_return Chunk::kDone;
   }
   *state.last_activity = Clock::now();
-  auto [write_ec, written] =
-      co_await asio::async_write(to, asio::buffer(buffer.data(), n), kNoThrow);
-  if (write_ec) {
-    if (write_ec != asio::error::operation_aborted) fail(state, to, from, write_ec);
+  // Most writes fit in the socket's buffer: try at once (the sockets are
+  // non-blocking) and wait for room only for what is left. A completed
+  // asynchronous write costs a trip through the scheduler even when the
+  // bytes went out immediately.
+  boost::system::error_code now_ec;
+  const size_t now = to.write_some(asio::buffer(buffer.data(), n), now_ec);
+  if (now_ec && now_ec != asio::error::would_block && now_ec != asio::error::try_again) {
+    fail(state, to, from, now_ec);
     co_return Chunk::kDone;
   }
-  bytes += written;
+  bytes += now;
+  if (now < n) {
+    auto [write_ec, written] =
+        co_await asio::async_write(to, asio::buffer(buffer.data() + now, n - now), kNoThrow);
+    if (write_ec) {
+      if (write_ec != asio::error::operation_aborted) fail(state, to, from, write_ec);
+      co_return Chunk::kDone;
+    }
+    bytes += written;
+  }
   *state.last_activity = Clock::now();
   co_return Chunk::kMore;
 }

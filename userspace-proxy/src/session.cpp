@@ -4,9 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "original_dst.h"
 #include "relay.h"
-#include "metrics.h"
 #include "upstream.h"
 
 namespace shunt::proxy {
@@ -90,10 +90,9 @@ void finish_record(const ProxyContext& context, AccessLogRecord& record, Connect
 asio::awaitable<void> relay_and_finish(const ProxyContext& context, tcp::socket& client,
                                        tcp::socket& upstream, AccessLogRecord& record) {
   boost::system::error_code ignored;
-  client.set_option(tcp::no_delay(true), ignored);
-  const RelayOutcome outcome =
-      co_await relay(client, upstream, context.config->buffer_size, context.config->idle_timeout,
-                     context.config->splice);
+  if (context.config->tcp_nodelay) client.set_option(tcp::no_delay(true), ignored);
+  const RelayOutcome outcome = co_await relay(client, upstream, context.config->buffer_size,
+                                              context.config->idle_timeout, context.config->splice);
   record.bytes_up += outcome.bytes_up;
   record.bytes_down += outcome.bytes_down;
   client.close(ignored);
@@ -165,7 +164,7 @@ asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint liste
   std::optional<OutboundReady> ready = co_await prepare_outbound(client, listener, context);
   if (!ready) co_return;
   boost::system::error_code ignored;
-  client.set_option(tcp::no_delay(true), ignored);
+  if (context.config->tcp_nodelay) client.set_option(tcp::no_delay(true), ignored);
   // What the access-log line needs once the relay is over, compacted (the
   // full record's strings for the explicit proxies are empty here); this
   // coroutine ends now and its frame goes with it.
@@ -185,34 +184,33 @@ asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint liste
              r.original_dst.value_or(TcpEndpoint{}), r.upstream.value_or(TcpEndpoint{}),
              r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local",
              std::move(slot), std::move(ready->upstream.per_upstream)});
-  relay_detached(std::move(client), std::move(ready->upstream.socket), context.config->buffer_size,
-                 context.config->idle_timeout, context.config->splice,
-                 [finish](const RelayOutcome& outcome) {
-                   AccessLogRecord record;
-                   record.listener = "outbound";
-                   record.start = finish->start;
-                   record.monotonic_start = finish->monotonic_start;
-                   record.id = finish->id;
-                   if (finish->client.port() != 0) record.client = finish->client;
-                   record.original_dst = finish->original_dst;
-                   record.original_dst_source = finish->original_is_local ? "local" : "sockopt";
-                   record.upstream = finish->upstream;
-                   if (finish->upstream_local.port() != 0) {
-                     record.upstream_local = finish->upstream_local;
-                   }
-                   record.bytes_up += outcome.bytes_up;
-                   record.bytes_down += outcome.bytes_down;
-                   if (outcome.idle_timeout) {
-                     finish_record(finish->context, record, ConnectionResult::kIdleTimeout);
-                   } else if (outcome.reset) {
-                     finish_record(finish->context, record, ConnectionResult::kReset,
-                                   outcome.error);
-                   } else {
-                     finish_record(finish->context, record, ConnectionResult::kOk);
-                   }
-                   finish->upstream_slot.reset();
-                   finish->connection_slot.reset();
-                 });
+  relay_detached(
+      std::move(client), std::move(ready->upstream.socket), context.config->buffer_size,
+      context.config->idle_timeout, context.config->splice, [finish](const RelayOutcome& outcome) {
+        AccessLogRecord record;
+        record.listener = "outbound";
+        record.start = finish->start;
+        record.monotonic_start = finish->monotonic_start;
+        record.id = finish->id;
+        if (finish->client.port() != 0) record.client = finish->client;
+        record.original_dst = finish->original_dst;
+        record.original_dst_source = finish->original_is_local ? "local" : "sockopt";
+        record.upstream = finish->upstream;
+        if (finish->upstream_local.port() != 0) {
+          record.upstream_local = finish->upstream_local;
+        }
+        record.bytes_up += outcome.bytes_up;
+        record.bytes_down += outcome.bytes_down;
+        if (outcome.idle_timeout) {
+          finish_record(finish->context, record, ConnectionResult::kIdleTimeout);
+        } else if (outcome.reset) {
+          finish_record(finish->context, record, ConnectionResult::kReset, outcome.error);
+        } else {
+          finish_record(finish->context, record, ConnectionResult::kOk);
+        }
+        finish->upstream_slot.reset();
+        finish->connection_slot.reset();
+      });
 }
 
 }  // namespace shunt::proxy

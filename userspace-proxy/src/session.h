@@ -22,7 +22,8 @@ ConnectionResult classify_connect_error(const boost::system::error_code& ec);
 // `new_connection` is false for the second and later requests of an HTTP
 // keep-alive connection, so connections are counted once.
 AccessLogRecord start_record(const ProxyContext& context, const char* listener,
-                             const boost::asio::ip::tcp::socket& client, bool new_connection = true);
+                             const boost::asio::ip::tcp::socket& client,
+                             bool new_connection = true);
 void finish_record(const ProxyContext& context, AccessLogRecord& record, ConnectionResult result,
                    std::string error = {});
 

@@ -6,9 +6,9 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "deadline.h"
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include "deadline.h"
 
 #include "session.h"
 
@@ -40,7 +40,8 @@ std::string UpstreamTarget::authority() const {
   return endpoint ? format_endpoint(*endpoint) : "?";
 }
 
-boost::system::error_code open_marked(tcp::socket& socket, const TcpEndpoint& dst, uint32_t mark) {
+boost::system::error_code open_marked(tcp::socket& socket, const TcpEndpoint& dst, uint32_t mark,
+                                      bool no_delay) {
   boost::system::error_code ec;
   socket.open(dst.protocol(), ec);
   if (ec) return ec;
@@ -48,7 +49,7 @@ boost::system::error_code open_marked(tcp::socket& socket, const TcpEndpoint& ds
       setsockopt(socket.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
     return {errno, boost::system::system_category()};
   }
-  socket.set_option(tcp::no_delay(true), ec);
+  if (no_delay) socket.set_option(tcp::no_delay(true), ec);
   return ec;
 }
 
@@ -94,7 +95,7 @@ asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
   for (const auto& candidate : candidates) {
     if (attempts++ == kMaxAttempts) break;
     tcp::socket socket(executor);
-    if (auto ec = open_marked(socket, candidate, config.mark)) {
+    if (auto ec = open_marked(socket, candidate, config.mark, config.tcp_nodelay)) {
       last = {ConnectionResult::kConnectError, ec, "cannot open upstream socket: " + ec.message()};
       continue;
     }

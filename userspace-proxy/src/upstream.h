@@ -44,6 +44,6 @@ boost::asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& con
 
 // Opens a socket for `dst` with the bypass mark set before connect().
 boost::system::error_code open_marked(boost::asio::ip::tcp::socket& socket, const TcpEndpoint& dst,
-                                      uint32_t mark);
+                                      uint32_t mark, bool no_delay = true);
 
 }  // namespace shunt::proxy

@@ -84,8 +84,13 @@ def run(cmd, check=True, **kw):
     return r
 
 
+# Under software emulation (the QEMU runner) everything is about ten times
+# slower: the runner sets this and every wait scales with it.
+TIMEOUT_SCALE = float(os.environ.get("SHUNT_TIMEOUT_SCALE", "1"))
+
+
 def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * TIMEOUT_SCALE
     while time.monotonic() < deadline:
         if predicate():
             return
@@ -286,7 +291,7 @@ class Topology:
                     f.write(str(os.getpid()))
 
         return subprocess.run(["ip", "netns", "exec", self.ns[role], *cmd], capture_output=True,
-                              text=True, preexec_fn=enter, timeout=timeout)
+                              text=True, preexec_fn=enter, timeout=timeout * TIMEOUT_SCALE)
 
     def client(self, host, port=ECHO_PORT, role="pod", **options):
         cmd = ["python3", os.path.join(TOOLS, "client.py"), "--host", host, "--port", str(port)]
