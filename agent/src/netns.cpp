@@ -78,6 +78,14 @@ Result<NetnsIdentity> KernelNetnsResolver::resolve(const std::string& path) {
     }
   }
   auto cookie = cookie_inside(fd.get());
+  if (!cookie && cookie.error().code == ENOPROTOOPT) {
+    // Before Linux 5.14 there is no cookie to read. Only the firewall
+    // modes run there (the ebpf mode needs the cookie, and the probe says
+    // so), and for them any stable, unique key will do: the inode, marked
+    // so that it can never equal a real cookie (a small counter).
+    identity.cookie = kInodeKey | st.st_ino;
+    return identity;
+  }
   if (!cookie) {
     return Error{cookie.error().code, "network namespace " + path + ": " + cookie.error().message};
   }

@@ -9,8 +9,12 @@
 
 namespace shunt::agent {
 
+// Set in NetnsIdentity::cookie when the kernel has no SO_NETNS_COOKIE
+// (before 5.14): the rest of the key is the namespace's inode.
+inline constexpr uint64_t kInodeKey = uint64_t{1} << 63U;
+
 struct NetnsIdentity {
-  uint64_t cookie = 0;
+  uint64_t cookie = 0;  // or kInodeKey | inode, see above
   uint64_t inode = 0;
   bool is_host = false;  // the agent's own (or PID 1's): the machine's network
 };
