@@ -33,11 +33,22 @@ def main():
     ap.add_argument("--repetitions", type=int, default=2)
     ap.add_argument("--idle-connections", type=int, default=1000)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "relay_choices.json"))
+    ap.add_argument("--only", default=None,
+                    help="measure only variants whose label contains this; the others keep "
+                         "their figures from --out")
     args = ap.parse_args()
+    previous = {}
+    if args.only and os.path.exists(args.out):
+        with open(args.out) as f:
+            previous = {v["label"]: v for v in json.load(f)["variants"]}
     results = {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                "repetitions": args.repetitions, "idle_connections": args.idle_connections,
                "command": "python3 bench/relay_choices.py", "variants": []}
     for label, proxy_args in VARIANTS:
+        if args.only and args.only not in label:
+            if label in previous:
+                results["variants"].append(previous[label])
+            continue
         out = f"/tmp/shunt-relay-choice-{os.getpid()}.json"
         cmd = [sys.executable, os.path.join(HERE, "run_bench.py"), "--bin", args.bin,
                "--paths", "shunt-ebpf", "--repetitions", str(args.repetitions),
