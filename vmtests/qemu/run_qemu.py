@@ -101,6 +101,10 @@ def run_kernel(cache, line, args):
         except ValueError:
             probe[mode] = {}
     row["auto_mode"] = probe["auto"].get("mode", "?")
+    row["guest_error"] = read(os.path.join(results, "guest.error"))
+    if not probe["auto"] and not row["guest_error"]:
+        row["guest_error"] = "the guest did not run the probe: " + \
+            " / ".join(read(console).splitlines()[-5:])
     row["passed_over"] = probe["auto"].get("passed_over", [])
     for scenario, mode in plan:
         name = f"{scenario}.{mode}"
@@ -151,6 +155,8 @@ def table(rows, modes):
             runs = [x for x in r["runs"] if x["mode"] == mode]
             if not runs:
                 cells.append("—")
+            elif r.get("guest_error"):
+                cells.append("guest error")
             elif all(x["result"] == "not possible" for x in runs):
                 cells.append("not possible: " + runs[0].get("why", "").replace("|", "/"))
             else:
@@ -219,20 +225,24 @@ def main():
     print(table(rows, args.modes))
     ok = True
     for r in rows:
+        if r["guest_error"]:
+            ok = False
+            print(f"kernel {r['kernel']}: {r['guest_error']}; console log {r['console']}")
         if r["timed_out"] or r["qemu_error"]:
             ok = False
             print(f"kernel {r['kernel']}: guest " +
                   ("timed out" if r["timed_out"] else "failed: " + r["qemu_error"]) +
                   f"; console log {r['console']}")
         for run in r["runs"]:
-            if run["result"] in ("FAIL", "not run"):
+            if run["result"] in ("FAIL", "not run") and not r["guest_error"]:
                 ok = False
                 print(f"kernel {r['kernel']}: {run['scenario']} in {run['mode']} "
                       f"({run['resolved']}): {run['result']}; log "
-                      f"{os.path.join(r['results'], run['scenario'] + '.' + run['mode'] + '.log')}")
+                      f"{os.path.join(r['results'], run['scenario'] + '.' + run['mode'] + '.log')}"
+                      f", console log {r['console']}")
                 for f in run.get("failures", []):
                     print(f"    {f}")
-        if r["leftovers"] != "0":
+        if r["leftovers"] != "0" and not r["guest_error"]:
             ok = False
             print(f"kernel {r['kernel']}: something of shunt was left in the guest "
                   f"({os.path.join(r['results'], 'leftovers.log')})")
