@@ -254,7 +254,8 @@ def main():
              "scripts/bench.sh            # about 21 minutes: 3 repetitions, 9,000 idle connections",
              "scripts/bench.sh --quick    # under two minutes: 1 repetition, 1,000 idle connections",
              "```", "",
-             f"This run: {result['date']}, kernel {result['kernel']}, {result['cpus']} CPUs, "
+             f"This run: {result['date']}, commit {result.get('commit', '?')}, "
+             f"kernel {result['kernel']}, {result['cpus']} CPUs, "
              f"{result['repetitions']} repetition(s) interleaved across paths, "
              f"{result['idle_connections']} idle connections, {result['seconds']} s "
              f"({'quick' if result['quick'] else 'full'} mode). Figures are medians; the "

@@ -465,6 +465,8 @@ def write_results(args, paths, metrics, raw, extra, memory, reps, idle, started)
         "idle_connections": idle,
         "seconds": round(time.time() - started, 1),
         "command": "scripts/bench.sh" + (" --quick" if args.quick else ""),
+        "commit": subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                                 capture_output=True, text=True).stdout.strip(),
         "unavailable": UNAVAILABLE,
         "paths": {},
     }
