@@ -291,7 +291,7 @@ class Bench:
         return kids + [g for k in kids for g in self.children(k)]
 
     def measure(self, path, metric):
-        secs = "2" if self.quick else "5"
+        secs = "1" if self.quick else "5"
         pid = self.pid_of.get(path[0])
         if metric in ("bulk1", "bulk4"):
             before = self.cpu_seconds(pid) if pid else None
@@ -409,7 +409,7 @@ def main():
     # 10,000 would need more than 20,000 descriptors in the proxy (two per
     # connection), and this machine's hard limit is 20,000 without
     # CAP_SYS_RESOURCE to raise it.
-    idle = args.idle_connections or (1000 if args.quick else 9000)
+    idle = args.idle_connections or (500 if args.quick else 9000)
     metrics = ["bulk1", "bulk4", "rr64", "connect"] if args.quick else \
         ["bulk1", "bulk4", "rr64", "rr1k", "rr64k", "connect"]
     only = set(args.metrics.split(",")) if args.metrics else None
