@@ -360,6 +360,9 @@ void rr_spin(int fd, size_t size, const std::vector<Clock::time_point>& due,
   }
 }
 
+void rr_sleep(int fd, size_t size, const std::vector<Clock::time_point>& due,
+              std::vector<double>& latency_us);
+
 int run_rr(const Target& t, size_t size, double rate, double seconds, bool spin) {
   const int fd = open_connection(t);
   if (fd < 0) die("rr connect");
@@ -372,16 +375,24 @@ int run_rr(const Target& t, size_t size, double rate, double seconds, bool spin)
   std::vector<double> latency_us(total);
   if (spin) {
     rr_spin(fd, size, due, latency_us);
-    close(fd);
-    std::cout << nlohmann::json{{"requests", total},
-                                {"pacing", "spin"},
-                                {"p50_us", percentile(latency_us, 0.50)},
-                                {"p99_us", percentile(latency_us, 0.99)},
-                                {"p999_us", percentile(latency_us, 0.999)}}
-                     .dump()
-              << std::endl;
-    return 0;
+  } else {
+    rr_sleep(fd, size, due, latency_us);
   }
+  close(fd);
+  std::cout << nlohmann::json{{"requests", total},
+                              {"pacing", spin ? "spin" : "sleep"},
+                              {"p50_us", percentile(latency_us, 0.50)},
+                              {"p99_us", percentile(latency_us, 0.99)},
+                              {"p999_us", percentile(latency_us, 0.999)}}
+                   .dump()
+            << std::endl;
+  return 0;
+}
+
+// A sending and a receiving thread that sleep between requests.
+void rr_sleep(int fd, size_t size, const std::vector<Clock::time_point>& due,
+              std::vector<double>& latency_us) {
+  const size_t total = due.size();
   std::thread receiver([&] {
     std::vector<char> buf(size);
     for (size_t i = 0; i < total; ++i) {
@@ -395,14 +406,6 @@ int run_rr(const Target& t, size_t size, double rate, double seconds, bool spin)
     if (!write_all(fd, request.data(), size)) die("rr send");
   }
   receiver.join();
-  close(fd);
-  std::cout << nlohmann::json{{"requests", total},
-                              {"p50_us", percentile(latency_us, 0.50)},
-                              {"p99_us", percentile(latency_us, 0.99)},
-                              {"p999_us", percentile(latency_us, 0.999)}}
-                   .dump()
-            << std::endl;
-  return 0;
 }
 
 int run_connect(const Target& t, double seconds, unsigned threads_count) {
