@@ -11,7 +11,7 @@ PACKAGES=(
   libboost1.81-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
   iproute2 iptables nftables curl python3 python3-socks ncat procps util-linux kmod
-  qemu-system-x86 busybox-static xz-utils
+  qemu-system-x86 busybox-static xz-utils zstd
 )
 
 if [[ $(id -u) -ne 0 ]]; then

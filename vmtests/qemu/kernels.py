@@ -7,7 +7,9 @@ metapackage, because the versioned package names change with every
 security update."""
 import glob
 import json
+import lzma
 import os
+import struct
 import re
 import shutil
 import subprocess
@@ -145,3 +147,50 @@ class Kernel:
         self.root = root
         self.image = image
         self.modules = modules
+
+    def boot_image(self):
+        """The uncompressed ELF vmlinux (unpacked once, beside the kernel's
+        root): under software emulation QEMU boots it through its PVH entry
+        in about half the time the bzImage takes to decompress itself. Falls
+        back to the bzImage when its payload cannot be unpacked."""
+        target = os.path.join(os.path.dirname(self.root), "vmlinux")
+        if not os.path.exists(target):
+            with open(self.image, "rb") as f:
+                elf = unpack_bzimage(f.read())
+            if elf is None:
+                return self.image
+            with open(target + ".tmp", "wb") as f:
+                f.write(elf)
+            os.rename(target + ".tmp", target)
+        return target
+
+
+def bzimage_payload(data):
+    """(compression, payload) of an x86 bzImage, from its boot header:
+    the protected-mode code starts after (setup_sects + 1) sectors and the
+    compressed kernel lies at payload_offset within it."""
+    if len(data) < 0x250 or data[0x202:0x206] != b"HdrS":
+        return None, b""
+    setup_sects = data[0x1F1] or 4
+    offset, length = struct.unpack_from("<II", data, 0x248)
+    start = (setup_sects + 1) * 512 + offset
+    payload = data[start:start + length]
+    if payload.startswith(b"\xfd7zXZ\x00"):
+        return "xz", payload
+    if payload.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd", payload
+    return None, payload
+
+
+def unpack_bzimage(data):
+    """The ELF vmlinux inside a bzImage, or None (unknown compression)."""
+    kind, payload = bzimage_payload(data)
+    # The build appends the uncompressed size (4 bytes) to the payload.
+    if kind == "xz":
+        elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(payload)
+    elif kind == "zstd" and shutil.which("zstd"):
+        r = subprocess.run(["zstd", "-dc"], input=payload[:-4], capture_output=True)
+        elf = r.stdout if r.returncode == 0 else b""
+    else:
+        return None
+    return elf if elf.startswith(b"\x7fELF") else None

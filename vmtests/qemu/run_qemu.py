@@ -32,7 +32,7 @@ def qemu_command(kernel, initrd, results, console, memory, cpus):
     return ["qemu-system-x86_64", "-machine", "q35,accel=tcg", "-cpu", "max", "-m", str(memory),
             "-smp", str(cpus), "-display", "none", "-monitor", "none", "-no-reboot",
             "-nodefaults",
-            "-kernel", kernel.image, "-initrd", initrd, "-append", append,
+            "-kernel", kernel.boot_image(), "-initrd", initrd, "-append", append,
             "-serial", f"file:{console}",
             "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,"
                        "multidevs=remap",
@@ -41,14 +41,14 @@ def qemu_command(kernel, initrd, results, console, memory, cpus):
                        "readonly=on"]
 
 
-def guest_script(bin_dir, scale, test_timeout, inject=""):
+def guest_script(bin_dir, scale, test_timeout, inject="", tests=""):
     with open(os.path.join(HERE, "guest.sh.in")) as f:
         text = f.read()
     path = os.path.dirname(sys.executable) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:" \
                                              "/usr/bin:/sbin:/bin"
     for key, value in (("PATH", path), ("BIN", bin_dir), ("SCALE", str(scale)),
                        ("TEST_TIMEOUT", str(test_timeout)), ("REPO", REPO),
-                       ("INJECT", inject)):
+                       ("INJECT", inject), ("TESTS", tests)):
         text = text.replace(f"@{key}@", value)
     return text
 
@@ -71,7 +71,7 @@ def run_kernel(cache, line, args):
     os.makedirs(results)
     with open(os.path.join(results, "guest.sh"), "w") as f:
         f.write(guest_script(os.path.abspath(args.bin), args.timeout_scale, args.test_timeout,
-                             args.inject))
+                             args.inject, args.tests))
     plan = [(s, m) for s in args.scenarios for m in args.modes]
     with open(os.path.join(results, "plan"), "w") as f:
         f.writelines(f"{s} {m}\n" for s, m in plan)
@@ -189,6 +189,8 @@ def main():
     ap.add_argument("--inject", default="", metavar="FAULT",
                     help="a deliberately broken build: SHUNT_FAULT_INJECT in the guest, for "
                          "example skip-attach:shunt_getsockopt")
+    ap.add_argument("--tests", default="", metavar="PATTERN",
+                    help="only the tests whose names contain PATTERN (unittest -k)")
     ap.add_argument("--update-docs", action="store_true",
                     help="write the table to docs/vmtests.md")
     args = ap.parse_args()

@@ -7,6 +7,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import initramfs  # noqa: E402
+import kernels  # noqa: E402
 import run_qemu  # noqa: E402
 
 
@@ -43,6 +44,32 @@ class NewcArchiveTest(unittest.TestCase):
         self.assertEqual(entries["bin/sh"][1], b"busybox")
         self.assertEqual(entries["bin/sh"][0] & 0o170000, 0o120000)
         self.assertEqual(entries["bin"][0] & 0o170000, 0o040000)
+
+
+class BzImageTest(unittest.TestCase):
+    @staticmethod
+    def bzimage(payload, setup_sects=2):
+        """A boot header the way the kernel's build lays it out: setup
+        sectors, then the protected-mode part holding the payload."""
+        import lzma
+        import struct
+        header = bytearray((setup_sects + 1) * 512)
+        header[0x1F1] = setup_sects
+        header[0x202:0x206] = b"HdrS"
+        body = b"decompressor code" + payload
+        struct.pack_into("<II", header, 0x248, len(b"decompressor code"), len(payload))
+        return bytes(header) + body + b"trailer"
+
+    def test_xz_payload_unpacks_to_the_elf(self):
+        import lzma
+        elf = b"\x7fELF" + bytes(range(256)) * 40
+        image = self.bzimage(lzma.compress(elf, format=lzma.FORMAT_XZ) + b"\x00\x28\x00\x00")
+        self.assertEqual(kernels.bzimage_payload(image)[0], "xz")
+        self.assertEqual(kernels.unpack_bzimage(image), elf)
+
+    def test_unknown_payload_falls_back(self):
+        self.assertIsNone(kernels.unpack_bzimage(self.bzimage(b"\x1f\x8b gzip-ish")))
+        self.assertIsNone(kernels.unpack_bzimage(b"not a kernel" * 100))
 
 
 class ReportTest(unittest.TestCase):
