@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #endif
 
-#define SHUNT_ABI_VERSION 2
+#define SHUNT_ABI_VERSION 3
 
 #define SHUNT_AF_INET 2
 #define SHUNT_AF_INET6 10
@@ -69,13 +69,79 @@ struct shunt_sock_key {
 
 /* Redirect connections to loopback destinations too. */
 #define SHUNT_POLICY_REDIRECT_LOOPBACK (1u << 0)
+/* Steer new inbound connections to the proxy's inbound listener. */
+#define SHUNT_POLICY_CAPTURE_INBOUND (1u << 1)
+/* The port maps hold this namespace's ports for outbound / inbound; without
+ * the flag every port is captured. */
+#define SHUNT_POLICY_OUT_PORTS (1u << 2)
+#define SHUNT_POLICY_IN_PORTS (1u << 3)
+/* The port maps list the captured ports (else: the ports not captured);
+ * whichever needs fewer blocks. */
+#define SHUNT_POLICY_OUT_PORTS_CAPTURED (1u << 4)
+#define SHUNT_POLICY_IN_PORTS_CAPTURED (1u << 5)
+/* Excluded destination prefixes / uids / gids exist for this namespace. */
+#define SHUNT_POLICY_EXCLUDE_CIDRS (1u << 6)
+#define SHUNT_POLICY_EXCLUDE_UIDS (1u << 7)
+#define SHUNT_POLICY_EXCLUDE_GIDS (1u << 8)
 
 /* Value of the policy map; key: network namespace cookie. Present means
- * enrolled. */
+ * enrolled. The port, prefix and id maps are keyed by generation too: a
+ * changed policy is written under the next generation and takes effect
+ * when this one value is replaced, so a connection sees the old policy or
+ * the new one, never a mix. */
 struct shunt_netns_policy {
 	__u16 outbound_port;
 	__u16 inbound_port;
 	__u32 flags;
+	__u32 generation;
+	__u32 pad;
+};
+
+#define SHUNT_DIR_OUTBOUND 0
+#define SHUNT_DIR_INBOUND 1
+
+/* Key of the port map: 256 ports (block = port >> 8) of one direction. */
+struct shunt_port_key {
+	__u64 netns_cookie;
+	__u32 generation;
+	__u16 block;
+	__u8 direction;
+	__u8 pad;
+};
+
+struct shunt_port_bits {
+	__u64 bits[4];
+};
+
+/* Key of the excluded-prefix LPM trie: prefixlen counts the generation and
+ * netns bits (96) first, then the address, IPv4 as ::ffff:a.b.c.d. */
+struct shunt_cidr_key {
+	__u32 prefixlen;
+	__u32 generation;
+	__u64 netns_cookie;
+	__u8 ip[16];
+};
+
+#define SHUNT_CIDR_KEY_FIXED_BITS 96
+
+#define SHUNT_ID_UID 0
+#define SHUNT_ID_GID 1
+
+/* Key of the excluded uid/gid map. */
+struct shunt_id_key {
+	__u64 netns_cookie;
+	__u32 generation;
+	__u32 kind;
+	__u32 id;
+	__u32 pad;
+};
+
+/* Key of the inbound listener sock hash: the proxy's inbound listener of
+ * one namespace and family. */
+struct shunt_listener_key {
+	__u64 netns_cookie;
+	__u32 family;
+	__u32 pad;
 };
 
 /* The single entry of the config map: how the proxy's own sockets are
@@ -101,6 +167,10 @@ struct shunt_netns_stats {
 	__u64 peername_rewritten;
 	__u64 fastpath_sockets;	 /* sockets put in the sk_msg fast path */
 	__u64 fastpath_declined; /* connections that stayed on TCP/IP */
+	__u64 skipped_policy;	 /* excluded port, prefix, uid or gid */
+	__u64 inbound_steered;	 /* inbound connections sent to the proxy */
+	__u64 inbound_skipped;	 /* inbound connections to ports not captured */
+	__u64 inbound_no_listener; /* captured, but no inbound listener */
 };
 
 #define SHUNT_NETNS_PATH_MAX 200

@@ -49,6 +49,13 @@ shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 		SHUNT_COUNT(netns, skipped_proxy_port);
 		return -EPERM;
 	}
+	if (!shunt_port_captured(policy, netns, SHUNT_DIR_OUTBOUND,
+				 dst->port) ||
+	    shunt_dst_excluded(policy, netns, dst) ||
+	    shunt_task_excluded(policy, netns)) {
+		SHUNT_COUNT(netns, skipped_policy);
+		return -EPERM;
+	}
 	/* Fail open: without a record the proxy could not know where the
 	 * connection was going, so it is better not to redirect it. */
 	if (shunt_orig_dst_record(bpf_get_socket_cookie(ctx), netns, dst)) {

@@ -4,11 +4,14 @@
  * known, so the original destination is copied from the socket-cookie
  * record to the address pair the proxy will see on its accepted socket.
  * Both records are dropped when the application's socket closes.
+ * A listener on an enrolled namespace's inbound port is the proxy's inbound
+ * listener: it goes into the map the sk_lookup program reads.
  */
 #ifndef SHUNT_SOCKOPS_H
 #define SHUNT_SOCKOPS_H
 
 #include "lib/common.h"
+#include "lib/inbound.h"
 #include "lib/origdst.h"
 #include "lib/policy.h"
 
@@ -63,12 +66,31 @@ static __always_inline int shunt_sockops_closed(struct bpf_sock_ops *skops)
 	return 0;
 }
 
+static __always_inline int shunt_sockops_listen(struct bpf_sock_ops *skops)
+{
+	const struct shunt_netns_policy *policy;
+	struct shunt_listener_key key = {};
+	__u64 netns = bpf_get_netns_cookie(skops);
+
+	policy = bpf_map_lookup_elem(&shunt_policy, &netns);
+	if (!policy || !policy->inbound_port ||
+	    skops->local_port != policy->inbound_port)
+		return -ENOENT;
+	key.netns_cookie = netns;
+	key.family = skops->family;
+	return (int)bpf_sock_hash_update(skops, &shunt_inbound_listeners, &key,
+					 BPF_ANY);
+}
+
 SEC("sockops")
 int shunt_sockops(struct bpf_sock_ops *skops)
 {
 	switch (skops->op) {
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		shunt_sockops_established(skops);
+		break;
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		shunt_sockops_listen(skops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		if (skops->args[1] == BPF_TCP_CLOSE)

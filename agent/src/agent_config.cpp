@@ -1,5 +1,7 @@
 #include "agent_config.h"
 
+#include <algorithm>
+
 #include <yaml-cpp/yaml.h>
 
 #include "shunt/config_file.h"
@@ -61,9 +63,26 @@ Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config
   if (!parsed_root) return parsed_root.error();
   const YAML::Node& root = *parsed_root;
   if (root.IsNull()) return config;
+  const auto& policy_keys = traffic_policy_settings();
   try {
     for (const auto& item : root) {
       const auto key = item.first.as<std::string>();
+      if (std::find(policy_keys.begin(), policy_keys.end(), key) != policy_keys.end()) {
+        // A policy list may be a YAML sequence or one comma-separated string.
+        std::string text;
+        if (item.second.IsSequence()) {
+          for (const auto& entry : item.second) {
+            if (!entry.IsScalar()) return bad(key, "list entries must be single values");
+            text += (text.empty() ? "" : ",") + entry.as<std::string>();
+          }
+        } else if (item.second.IsScalar()) {
+          text = item.second.as<std::string>();
+        } else if (!item.second.IsNull()) {
+          return bad(key, "must be a value or a list");
+        }
+        if (auto ok = apply_policy_setting(config.traffic, key, text); !ok) return ok.error();
+        continue;
+      }
       if (!known.contains(key)) return bad(key, "unknown setting");
       if (!item.second.IsScalar()) return bad(key, "must be a single value");
       const auto value = item.second.as<std::string>();
@@ -116,6 +135,7 @@ Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config
   } catch (const YAML::Exception& e) {
     return Error{EINVAL, std::string("configuration: ") + e.what()};
   }
+  if (auto ok = canonicalize(config.traffic); !ok) return ok.error();
   return config;
 }
 

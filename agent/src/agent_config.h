@@ -5,6 +5,7 @@
 #include <string>
 
 #include "firewall_rules.h"
+#include "traffic_policy.h"
 #include "shunt/error.h"
 #include "shunt_abi.h"
 
@@ -34,6 +35,8 @@ struct AgentConfig {
   uint16_t outbound_port = 15001;
   uint16_t inbound_port = 15006;
   bool redirect_loopback = false;
+  // The default traffic policy of enrolled namespaces (docs/policy.md).
+  TrafficPolicy traffic;
   bool allow_host_netns = false;
   // ebpf: the sk_msg fast path between the application and the proxy
   // (docs/benchmarks.md has the figures behind the default).

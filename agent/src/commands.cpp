@@ -10,6 +10,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <iostream>
+#include <optional>
+#include <set>
 
 #include "cgroup.h"
 #include "control_client.h"
@@ -19,6 +21,7 @@
 #include "firewall.h"
 #include "firewall_datapath.h"
 #include "firewall_journal.h"
+#include "inbound_links.h"
 #include "installer.h"
 #include "netns.h"
 #include "probe.h"
@@ -106,6 +109,12 @@ Result<AgentConfig> run_config(const CLI::App& cmd, const CommandLine& cl) {
     if (!v) return v.error();
     config.inbound_port = *v;
   }
+  for (const auto& name : traffic_policy_settings()) {
+    if (cmd.count("--" + name) == 0) continue;
+    if (auto ok = apply_policy_setting(config.traffic, name, cl.policy.at(name)); !ok)
+      return ok.error();
+  }
+  if (auto ok = canonicalize(config.traffic); !ok) return ok.error();
   if (auto ok = validate(config); !ok) return ok.error();
   return config;
 }
@@ -130,7 +139,8 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
   KernelNetnsResolver resolver;
   boost::asio::io_context io;
   state.socket = config.socket;
-  state.defaults = NetnsPolicy{config.outbound_port, config.inbound_port, config.redirect_loopback};
+  state.defaults =
+      NetnsPolicy{config.outbound_port, config.inbound_port, config.redirect_loopback, config.traffic};
   state.allow_host_netns = config.allow_host_netns;
   ControlHandler handler(datapath, resolver, state, unix_now, [&io] {
     // Stop a moment later, so that the answer to "shutdown" is written.
@@ -190,15 +200,33 @@ int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::st
   spdlog::info("sk_msg fast path {}{}",
                config.sk_msg ? "on (shunt_sk_msg on shunt_sock_hash)" : "off",
                report.removed.empty() ? "" : " (its sockops link was removed)");
-  BpfMapsDatapath datapath((*installation)->map_fd("shunt_policy"),
-                           (*installation)->map_fd("shunt_stats"),
-                           (*installation)->map_fd("shunt_netns_info"));
+  const Installation& inst = **installation;
+  auto map_fd = [&inst](const std::string& name) { return inst.map_fd(name); };
+  // Inbound capture needs sk_lookup; without it the rest of the mode runs
+  // and capture-inbound is refused with the reason.
+  std::set<std::string> disabled = parse_feature_list(config.disable_features);
+  if (const char* env = std::getenv("SHUNT_PROBE_DISABLE")) disabled.merge(parse_feature_list(env));
+  Status inbound_ok = disabled.contains("prog_sk_lookup") || disabled.contains("inbound")
+                          ? Status(Error{EOPNOTSUPP, "disabled for testing"})
+                          : probe_inbound_program(map_fd);
+  std::optional<BpfInboundLinks> inbound;
+  if (inbound_ok) {
+    inbound.emplace(config.bpffs, map_fd);
+  } else {
+    spdlog::warn("inbound capture unavailable in the ebpf mode: {}",
+                 inbound_ok.error().describe());
+  }
+  BpfMapsDatapath datapath(BpfMapFds{map_fd("shunt_policy"), map_fd("shunt_stats"),
+                                     map_fd("shunt_netns_info"), map_fd("shunt_policy_ports"),
+                                     map_fd("shunt_policy_cidrs"), map_fd("shunt_policy_ids")},
+                           inbound ? &*inbound : nullptr);
   AgentState state;
   state.mode = "ebpf";
   state.cgroup = cgroup;
   state.cgroup_id = report.cgroup_id;
   state.bpffs = config.bpffs;
   state.sk_msg = config.sk_msg;
+  state.inbound = inbound ? "sk_lookup" : "unavailable: " + inbound_ok.error().describe();
   state.pins = [dir = config.bpffs] { return list_pins(dir); };
   return serve(config, datapath, state, {});
 }
@@ -304,6 +332,16 @@ int command_enroll(const CLI::App& cmd, const CommandLine& cl) {
     request["inbound_port"] = *v;
   }
   if (cmd.count("--redirect-loopback") > 0) request["redirect_loopback"] = true;
+  for (const auto& name : traffic_policy_settings()) {
+    if (cmd.count("--" + name) == 0) continue;
+    // Checked here too, so a typo is reported before anything is sent.
+    TrafficPolicy scratch;
+    if (auto ok = apply_policy_setting(scratch, name, cl.policy.at(name)); !ok)
+      return fail(ok.error().describe());
+    std::string key = name;
+    std::replace(key.begin(), key.end(), '-', '_');
+    request[key] = cl.policy.at(name);
+  }
   return print_or_fail(call_agent(cl.flags.socket, request), cl.json, [](const nlohmann::json& r) {
     return std::string(r.value("updated", false) ? "updated " : "enrolled ") +
            r.value("netns", "") + " (netns cookie " + std::to_string(r.value("cookie", 0ULL)) +
@@ -372,6 +410,28 @@ int command_uninstall(const CLI::App& cmd, const CommandLine& cl) {
 
 }  // namespace
 
+namespace {
+
+// The traffic policy's flags (docs/policy.md), the same on `run` (the
+// defaults) and `enroll` (one namespace; enrolling again replaces its
+// policy with the agent's defaults plus the flags given).
+void add_policy_flags(CLI::App* cmd, CommandLine& cl, const std::string& prefix) {
+  static const std::map<std::string, std::string> help = {
+      {"capture-inbound", "on or off: steer inbound TCP connections to the proxy's inbound port"},
+      {"include-inbound-ports", "inbound ports captured (N,N-M; empty: all)"},
+      {"exclude-inbound-ports", "inbound ports never captured (N,N-M)"},
+      {"include-outbound-ports", "outbound destination ports redirected (N,N-M; empty: all)"},
+      {"exclude-outbound-ports", "outbound destination ports never redirected (N,N-M)"},
+      {"exclude-outbound-cidrs", "IPv4/IPv6 destination prefixes never redirected (A/N,...)"},
+      {"exclude-uids", "uids whose connections are never redirected (N,...)"},
+      {"exclude-gids", "gids whose connections are never redirected (N,...)"}};
+  for (const auto& name : traffic_policy_settings()) {
+    cmd->add_option("--" + name, cl.policy[name], prefix + help.at(name));
+  }
+}
+
+}  // namespace
+
 void register_commands(CLI::App& app, CommandLine& cl) {
   const AgentConfig defaults;
   auto* run =
@@ -415,6 +475,7 @@ void register_commands(CLI::App& app, CommandLine& cl) {
       ->default_str("15006");
   run->add_flag("--redirect-loopback", cl.flags.redirect_loopback,
                 "redirect connections to loopback destinations too");
+  add_policy_flags(run, cl, "default for enrolled namespaces: ");
   run->add_flag("--allow-host-netns", cl.flags.allow_host_netns,
                 "allow enrolling the machine's own network namespace");
   run->add_option("--log-level", cl.flags.log_level, "trace, debug, info, warn, error or off")
@@ -434,6 +495,7 @@ void register_commands(CLI::App& app, CommandLine& cl) {
   enroll->add_option("--inbound-port", cl.inbound_port, "proxy inbound port for this namespace");
   enroll->add_flag("--redirect-loopback", cl.redirect_loopback,
                    "redirect loopback destinations too");
+  add_policy_flags(enroll, cl, "");
   enroll->add_flag("--json", cl.json, "print the agent's answer as JSON");
 
   auto* unenroll =

@@ -1,6 +1,7 @@
 // The subcommands of shunt-agent: their flags and what each one does.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "agent_config.h"
@@ -17,6 +18,8 @@ struct CommandLine {
   AgentConfig flags;
   std::string proxy_mark, bypass_uid, bypass_gid, outbound_port, inbound_port;
   std::string route_mark, route_table, rule_priority, sk_msg;
+  // run (defaults) and enroll: the traffic policy settings, by name
+  std::map<std::string, std::string> policy;
   // enroll / unenroll / status
   std::string netns;
   bool json = false;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace shunt::agent {
 
 using nlohmann::json;
@@ -33,6 +35,25 @@ bool read_port(const json& request, const char* key, uint16_t& out, ordered_json
 
 }  // namespace
 
+ordered_json effective_policy_json(const NetnsPolicy& p) {
+  const auto& t = p.traffic;
+  ordered_json j;
+  j["capture_inbound"] = t.capture_inbound;
+  j["inbound_ports"] =
+      t.capture_inbound
+          ? format_ranges(captured_ports(t.include_inbound_ports, t.exclude_inbound_ports,
+                                         {p.outbound_port, p.inbound_port}))
+          : "";
+  j["outbound_ports"] = format_ranges(captured_ports(
+      t.include_outbound_ports, t.exclude_outbound_ports, {p.outbound_port, p.inbound_port}));
+  auto cidrs = ordered_json::array();
+  for (const auto& c : t.exclude_outbound_cidrs) cidrs.push_back(c.to_string());
+  j["exclude_outbound_cidrs"] = std::move(cidrs);
+  j["exclude_uids"] = t.exclude_uids;
+  j["exclude_gids"] = t.exclude_gids;
+  return j;
+}
+
 ordered_json stats_to_json(const shunt_netns_stats& s) {
   ordered_json j;
   j["connect_seen"] = s.connect_seen;
@@ -46,6 +67,10 @@ ordered_json stats_to_json(const shunt_netns_stats& s) {
   j["peername_rewritten"] = s.peername_rewritten;
   j["fastpath_sockets"] = s.fastpath_sockets;
   j["fastpath_declined"] = s.fastpath_declined;
+  j["skipped_policy"] = s.skipped_policy;
+  j["inbound_steered"] = s.inbound_steered;
+  j["inbound_skipped"] = s.inbound_skipped;
+  j["inbound_no_listener"] = s.inbound_no_listener;
   return j;
 }
 
@@ -97,6 +122,7 @@ ordered_json ControlHandler::enroll(const json& request) {
   if (policy.outbound_port == policy.inbound_port) {
     return failure(EINVAL, "outbound_port and inbound_port must differ");
   }
+  if (auto ok = read_policy_settings(request, policy.traffic); !ok) return failure(ok.error());
   auto identity = resolver_.resolve(path);
   if (!identity) return failure(identity.error());
   if (identity->is_host && !state_.allow_host_netns) {
@@ -119,6 +145,7 @@ ordered_json ControlHandler::enroll(const json& request) {
   r["inode"] = identity->inode;
   r["outbound_port"] = policy.outbound_port;
   r["updated"] = again;
+  r["policy"] = effective_policy_json(policy);
   return r;
 }
 
@@ -162,6 +189,7 @@ ordered_json ControlHandler::status() {
     r["cgroup_id"] = state_.cgroup_id;
     r["bpffs"] = state_.bpffs;
     r["sk_msg"] = state_.sk_msg;
+    r["inbound"] = state_.inbound;
     r["pins"] = state_.pins ? state_.pins() : std::vector<std::string>{};
   } else {
     r["state_dir"] = state_.state_dir;
@@ -177,6 +205,10 @@ ordered_json ControlHandler::status() {
     item["outbound_port"] = e.policy.outbound_port;
     item["inbound_port"] = e.policy.inbound_port;
     item["redirect_loopback"] = e.policy.redirect_loopback;
+    item["policy"] = effective_policy_json(e.policy);
+    if (e.policy.traffic.capture_inbound && state_.mode == "ebpf") {
+      item["inbound_link"] = e.inbound_attached;
+    }
     if (!e.backend.empty()) item["backend"] = e.backend;
     if (e.has_stats) item["counters"] = stats_to_json(e.stats);
     list.push_back(std::move(item));

@@ -20,6 +20,7 @@ struct AgentState {
   uint64_t cgroup_id = 0;
   std::string bpffs;
   bool sk_msg = false;  // ebpf: the sk_msg fast path is attached
+  std::string inbound;  // how inbound capture works in this mode, or why not
   std::string socket;
   NetnsPolicy defaults;
   bool allow_host_netns = false;
@@ -30,6 +31,10 @@ struct AgentState {
 };
 
 nlohmann::ordered_json stats_to_json(const shunt_netns_stats& stats);
+// What a namespace's policy does: the ports captured in each direction
+// (the proxy's own ports never are), the excluded prefixes and ids.
+nlohmann::ordered_json effective_policy_json(const NetnsPolicy& policy);
+
 
 class ControlHandler {
  public:

@@ -4,15 +4,23 @@
 #include <bpf/libbpf.h>
 
 #include <cstring>
+#include <map>
+
+#include "policy_maps.h"
 
 namespace shunt::agent {
 
 static_assert(sizeof(shunt_addr) == 20);
 static_assert(sizeof(shunt_orig_dst) == 40);
 static_assert(sizeof(shunt_pair_key) == 48);
-static_assert(sizeof(shunt_netns_policy) == 8);
+static_assert(sizeof(shunt_netns_policy) == 16);
+static_assert(sizeof(shunt_port_key) == 16);
+static_assert(sizeof(shunt_port_bits) == 32);
+static_assert(sizeof(shunt_cidr_key) == 32);
+static_assert(sizeof(shunt_id_key) == 24);
+static_assert(sizeof(shunt_listener_key) == 16);
 static_assert(sizeof(shunt_config) == 16);
-static_assert(sizeof(shunt_netns_stats) == size_t{11} * 8);
+static_assert(sizeof(shunt_netns_stats) == size_t{15} * 8);
 static_assert(sizeof(shunt_sock_key) == 48);
 static_assert(sizeof(shunt_netns_info) == 216);
 
@@ -21,6 +29,7 @@ shunt_netns_policy encode_policy(const NetnsPolicy& policy) {
   raw.outbound_port = policy.outbound_port;
   raw.inbound_port = policy.inbound_port;
   raw.flags = policy.redirect_loopback ? SHUNT_POLICY_REDIRECT_LOOPBACK : 0;
+  if (policy.traffic.capture_inbound) raw.flags |= SHUNT_POLICY_CAPTURE_INBOUND;
   return raw;
 }
 
@@ -29,6 +38,7 @@ NetnsPolicy decode_policy(const shunt_netns_policy& raw) {
   policy.outbound_port = raw.outbound_port;
   policy.inbound_port = raw.inbound_port;
   policy.redirect_loopback = (raw.flags & SHUNT_POLICY_REDIRECT_LOOPBACK) != 0;
+  policy.traffic.capture_inbound = (raw.flags & SHUNT_POLICY_CAPTURE_INBOUND) != 0;
   return policy;
 }
 
@@ -51,38 +61,115 @@ shunt_netns_stats sum_stats(const std::vector<shunt_netns_stats>& per_cpu) {
   return total;
 }
 
+namespace {
+
+// Every key of a map (collected first: deleting while iterating would
+// restart the walk).
+template <typename Key>
+std::vector<Key> all_keys(int fd) {
+  std::vector<Key> keys;
+  Key key{};
+  Key next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  return keys;
+}
+
+Status write_entries(const BpfMapFds& fds, const PolicyEntries& e) {
+  const uint8_t one = 1;
+  for (const auto& [key, bits] : e.ports) {
+    if (bpf_map_update_elem(fds.ports, &key, &bits, BPF_ANY) != 0)
+      return errno_error("policy ports map update (too many port blocks across namespaces?)");
+  }
+  for (const auto& key : e.cidrs) {
+    if (bpf_map_update_elem(fds.cidrs, &key, &one, BPF_ANY) != 0)
+      return errno_error("policy prefix map update (too many prefixes across namespaces?)");
+  }
+  for (const auto& key : e.ids) {
+    if (bpf_map_update_elem(fds.ids, &key, &one, BPF_ANY) != 0)
+      return errno_error("policy id map update");
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+void BpfMapsDatapath::remove_policy_entries(uint64_t cookie, uint32_t keep) {
+  for (const auto& key : all_keys<shunt_port_key>(fds_.ports)) {
+    if (key.netns_cookie == cookie && key.generation != keep) bpf_map_delete_elem(fds_.ports, &key);
+  }
+  for (const auto& key : all_keys<shunt_cidr_key>(fds_.cidrs)) {
+    if (key.netns_cookie == cookie && key.generation != keep) bpf_map_delete_elem(fds_.cidrs, &key);
+  }
+  for (const auto& key : all_keys<shunt_id_key>(fds_.ids)) {
+    if (key.netns_cookie == cookie && key.generation != keep) bpf_map_delete_elem(fds_.ids, &key);
+  }
+}
+
 Status BpfMapsDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
                                const shunt_netns_info& info) {
+  if (policy.traffic.capture_inbound && inbound_ == nullptr) {
+    return Error{EOPNOTSUPP,
+                 "capture-inbound needs sk_lookup programs, which this kernel does not load "
+                 "(shunt-agent probe says why); use the tproxy mode for inbound capture"};
+  }
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return Error{-cpus, "cannot count possible CPUs"};
-  // Counters and bookkeeping first, policy last: the moment the policy
-  // entry exists connections are redirected, and they are counted.
+  shunt_netns_policy old{};
+  const bool again = bpf_map_lookup_elem(fds_.policy, &cookie, &old) == 0;
+  const uint32_t generation = again ? old.generation + 1 : 1;
+  const PolicyEntries entries = encode_policy_entries(cookie, policy, generation);
+  // Counters and bookkeeping first, the policy value last: the moment it
+  // exists (or changes) connections follow it, and they are counted.
   std::vector<shunt_netns_stats> zero(static_cast<size_t>(cpus));
-  if (bpf_map_update_elem(stats_fd_, &cookie, zero.data(), BPF_NOEXIST) != 0 && errno != EEXIST) {
+  if (bpf_map_update_elem(fds_.stats, &cookie, zero.data(), BPF_NOEXIST) != 0 && errno != EEXIST) {
     return errno_error("stats map update");
   }
-  if (bpf_map_update_elem(info_fd_, &cookie, &info, BPF_ANY) != 0) {
-    const Error e = errno_error("netns_info map update");
-    bpf_map_delete_elem(stats_fd_, &cookie);
+  auto undo = [&](const Error& e) -> Status {
+    remove_policy_entries(cookie, again ? old.generation : 0);
+    if (!again) {
+      if (inbound_ != nullptr) static_cast<void>(inbound_->detach(cookie));
+      bpf_map_delete_elem(fds_.info, &cookie);
+      bpf_map_delete_elem(fds_.stats, &cookie);
+    }
     return e;
+  };
+  if (bpf_map_update_elem(fds_.info, &cookie, &info, BPF_ANY) != 0) {
+    return undo(errno_error("netns_info map update"));
   }
-  const shunt_netns_policy raw = encode_policy(policy);
-  if (bpf_map_update_elem(policy_fd_, &cookie, &raw, BPF_ANY) != 0) {
-    const Error e = errno_error("policy map update");
-    bpf_map_delete_elem(info_fd_, &cookie);
-    bpf_map_delete_elem(stats_fd_, &cookie);
-    return e;
+  if (auto ok = write_entries(fds_, entries); !ok) return undo(ok.error());
+  if (policy.traffic.capture_inbound) {
+    const std::string path(info.path, strnlen(info.path, sizeof(info.path)));
+    if (auto ok = inbound_->attach(cookie, path, info.inode, policy.inbound_port); !ok)
+      return undo(ok.error());
+  }
+  // The switch: one map update replaces the whole value, generation
+  // included, so a connection sees the old policy or the new one.
+  if (bpf_map_update_elem(fds_.policy, &cookie, &entries.value, BPF_ANY) != 0) {
+    return undo(errno_error("policy map update"));
+  }
+  remove_policy_entries(cookie, generation);
+  if (!policy.traffic.capture_inbound && inbound_ != nullptr) {
+    if (auto ok = inbound_->detach(cookie); !ok) return ok.error();
   }
   return ok_status();
 }
 
 Status BpfMapsDatapath::unenroll(uint64_t cookie) {
-  if (bpf_map_delete_elem(policy_fd_, &cookie) != 0) {
+  if (bpf_map_delete_elem(fds_.policy, &cookie) != 0) {
     if (errno == ENOENT) return Error{ENOENT, "network namespace is not enrolled"};
     return errno_error("policy map delete");
   }
-  bpf_map_delete_elem(stats_fd_, &cookie);
-  bpf_map_delete_elem(info_fd_, &cookie);
+  remove_policy_entries(cookie, 0);
+  if (inbound_ != nullptr) {
+    if (auto ok = inbound_->detach(cookie); !ok) return ok.error();
+  }
+  bpf_map_delete_elem(fds_.stats, &cookie);
+  bpf_map_delete_elem(fds_.info, &cookie);
   return ok_status();
 }
 
@@ -90,25 +177,44 @@ Result<std::vector<EnrolledNetns>> BpfMapsDatapath::list() {
   std::vector<EnrolledNetns> result;
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return Error{-cpus, "cannot count possible CPUs"};
-  uint64_t key = 0;
-  uint64_t next = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(policy_fd_, prev, &next) == 0) {
-    key = next;
-    prev = &key;
+  // One pass over each policy map, sorted out by namespace afterwards.
+  std::map<uint64_t, PolicyEntries> entries;
+  for (const auto& key : all_keys<shunt_port_key>(fds_.ports)) {
+    shunt_port_bits bits{};
+    if (bpf_map_lookup_elem(fds_.ports, &key, &bits) == 0)
+      entries[key.netns_cookie].ports.emplace_back(key, bits);
+  }
+  for (const auto& key : all_keys<shunt_cidr_key>(fds_.cidrs)) {
+    entries[key.netns_cookie].cidrs.push_back(key);
+  }
+  for (const auto& key : all_keys<shunt_id_key>(fds_.ids)) {
+    entries[key.netns_cookie].ids.push_back(key);
+  }
+  for (const uint64_t cookie : all_keys<uint64_t>(fds_.policy)) {
     EnrolledNetns entry;
-    entry.cookie = key;
+    entry.cookie = cookie;
     shunt_netns_policy raw{};
-    if (bpf_map_lookup_elem(policy_fd_, &key, &raw) != 0) continue;  // removed meanwhile
-    entry.policy = decode_policy(raw);
+    if (bpf_map_lookup_elem(fds_.policy, &cookie, &raw) != 0) continue;  // removed meanwhile
+    // Only the generation in force: a concurrent change may have written
+    // the next one already.
+    PolicyEntries current;
+    current.value = raw;
+    for (const auto& p : entries[cookie].ports)
+      if (p.first.generation == raw.generation) current.ports.push_back(p);
+    for (const auto& c : entries[cookie].cidrs)
+      if (c.generation == raw.generation) current.cidrs.push_back(c);
+    for (const auto& i : entries[cookie].ids)
+      if (i.generation == raw.generation) current.ids.push_back(i);
+    entry.policy = decode_policy_entries(current);
+    entry.inbound_attached = inbound_ != nullptr && inbound_->attached(cookie);
     shunt_netns_info info{};
-    if (bpf_map_lookup_elem(info_fd_, &key, &info) == 0) {
+    if (bpf_map_lookup_elem(fds_.info, &cookie, &info) == 0) {
       entry.path.assign(info.path, strnlen(info.path, sizeof(info.path)));
       entry.inode = info.inode;
       entry.enrolled_at = info.enrolled_at;
     }
     std::vector<shunt_netns_stats> per_cpu(static_cast<size_t>(cpus));
-    if (bpf_map_lookup_elem(stats_fd_, &key, per_cpu.data()) == 0) {
+    if (bpf_map_lookup_elem(fds_.stats, &cookie, per_cpu.data()) == 0) {
       entry.stats = sum_stats(per_cpu);
     }
     result.push_back(std::move(entry));

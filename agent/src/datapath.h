@@ -9,6 +9,7 @@
 
 #include "shunt/error.h"
 #include "shunt_abi.h"
+#include "traffic_policy.h"
 
 namespace shunt::agent {
 
@@ -16,6 +17,8 @@ struct NetnsPolicy {
   uint16_t outbound_port = 15001;
   uint16_t inbound_port = 15006;
   bool redirect_loopback = false;
+  TrafficPolicy traffic;
+  bool operator==(const NetnsPolicy&) const = default;
 };
 
 shunt_netns_policy encode_policy(const NetnsPolicy& policy);
@@ -29,6 +32,7 @@ struct EnrolledNetns {
   NetnsPolicy policy;
   std::string backend;    // fallback modes: the firewall backend in use
   bool has_stats = true;  // the fallback modes keep no per-namespace counters
+  bool inbound_attached = false;  // ebpf: the namespace's sk_lookup link exists
   shunt_netns_stats stats{};
 };
 
@@ -45,19 +49,49 @@ class Datapath {
   virtual Result<std::vector<EnrolledNetns>> list() = 0;
 };
 
-// The real one: the pinned BPF maps, by file descriptor (not owned).
+// Inbound capture in the ebpf mode: the sk_lookup program's link on one
+// namespace (inbound_links.h). An interface so the datapath is tested
+// without BPF.
+class InboundLinks {
+ public:
+  virtual ~InboundLinks() = default;
+  // Idempotent: an existing link is kept. Also registers the proxy's
+  // inbound listeners on `inbound_port` that already listen there (one
+  // that listens later is registered by sockops).
+  virtual Status attach(uint64_t cookie, const std::string& netns_path, uint64_t netns_inode,
+                        uint16_t inbound_port) = 0;
+  // Idempotent: nothing to remove is success.
+  virtual Status detach(uint64_t cookie) = 0;
+  virtual bool attached(uint64_t cookie) = 0;
+};
+
+// The ebpf mode's maps, by file descriptor (not owned).
+struct BpfMapFds {
+  int policy = -1;
+  int stats = -1;
+  int info = -1;
+  int ports = -1;
+  int cidrs = -1;
+  int ids = -1;
+};
+
+// The real one: the pinned BPF maps. `inbound` may be null (no sk_lookup
+// on this kernel): then capture-inbound is refused.
 class BpfMapsDatapath final : public Datapath {
  public:
-  BpfMapsDatapath(int policy_fd, int stats_fd, int info_fd)
-      : policy_fd_(policy_fd), stats_fd_(stats_fd), info_fd_(info_fd) {}
+  BpfMapsDatapath(BpfMapFds fds, InboundLinks* inbound) : fds_(fds), inbound_(inbound) {}
   Status enroll(uint64_t cookie, const NetnsPolicy& policy, const shunt_netns_info& info) override;
   Status unenroll(uint64_t cookie) override;
   Result<std::vector<EnrolledNetns>> list() override;
 
  private:
-  int policy_fd_;
-  int stats_fd_;
-  int info_fd_;
+  // Removes the namespace's port, prefix and id entries of every
+  // generation but `keep` (0: all).
+  void remove_policy_entries(uint64_t cookie, uint32_t keep);
+  Result<NetnsPolicy> read_policy(uint64_t cookie, const shunt_netns_policy& value);
+
+  BpfMapFds fds_;
+  InboundLinks* inbound_;
 };
 
 // Adds per-CPU counter values together.

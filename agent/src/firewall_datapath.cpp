@@ -39,6 +39,7 @@ RuleSpec FirewallDatapath::spec_for(const NetnsPolicy& policy) const {
   spec.outbound_port = policy.outbound_port;
   spec.inbound_port = policy.inbound_port;
   spec.redirect_loopback = policy.redirect_loopback;
+  spec.traffic = policy.traffic;
   return spec;
 }
 

@@ -30,6 +30,12 @@ Result<std::vector<FirewallRecord>> FirewallJournal::load() const {
       r.policy.outbound_port = item.at("outbound_port").get<uint16_t>();
       r.policy.inbound_port = item.at("inbound_port").get<uint16_t>();
       r.policy.redirect_loopback = item.at("redirect_loopback").get<bool>();
+      // Journals written before the traffic policy existed have none.
+      if (item.contains("traffic")) {
+        if (auto ok = read_policy_settings(item["traffic"], r.policy.traffic); !ok) {
+          throw json::other_error::create(501, ok.error().message, nullptr);
+        }
+      }
       r.backend = item.at("backend").get<std::string>();
       r.state = item.at("state").get<std::string>();
       r.route_mark = item.at("route_mark").get<uint32_t>();
@@ -55,6 +61,7 @@ Status FirewallJournal::save(const std::vector<FirewallRecord>& records) const {
                     {"outbound_port", r.policy.outbound_port},
                     {"inbound_port", r.policy.inbound_port},
                     {"redirect_loopback", r.policy.redirect_loopback},
+                    {"traffic", to_json(r.policy.traffic)},
                     {"backend", r.backend},
                     {"state", r.state},
                     {"route_mark", r.route_mark},

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -48,6 +49,56 @@ bool has_id(uint32_t id) { return id != SHUNT_ID_NONE; }
 
 // ---- nftables ---------------------------------------------------------
 
+// The outbound ports the policy leaves alone (not the proxy's own: a rule
+// of their own says why they are skipped).
+std::vector<PortRange> skipped_outbound_ports(const RuleSpec& s) {
+  const auto& t = s.traffic;
+  if (t.include_outbound_ports.empty() && t.exclude_outbound_ports.empty()) return {};
+  return complement_ranges(captured_ports(t.include_outbound_ports, t.exclude_outbound_ports, {}));
+}
+
+std::vector<PortRange> skipped_inbound_ports(const RuleSpec& s) {
+  const auto& t = s.traffic;
+  return complement_ranges(captured_ports(t.include_inbound_ports, t.exclude_inbound_ports,
+                                          {s.outbound_port, s.inbound_port}));
+}
+
+std::string nft_ranges(const std::vector<PortRange>& ranges) {
+  std::string out;
+  for (const auto& r : ranges) {
+    if (!out.empty()) out += ", ";
+    out += r.first == r.last ? std::to_string(r.first) : fmt::format("{}-{}", r.first, r.last);
+  }
+  return out;
+}
+
+std::string nft_ids(const std::vector<uint32_t>& ids) {
+  std::string out;
+  for (auto id : ids) out += (out.empty() ? "" : ", ") + std::to_string(id);
+  return out;
+}
+
+bool has_cidrs(const RuleSpec& s, bool v4) {
+  const auto& c = s.traffic.exclude_outbound_cidrs;
+  return std::any_of(c.begin(), c.end(), [v4](const Cidr& x) { return x.is_v4() == v4; });
+}
+
+// The excluded prefixes as interval sets of the table (one per family).
+void nft_sets(std::string& out, const RuleSpec& s) {
+  for (const bool v4 : {true, false}) {
+    if (!has_cidrs(s, v4)) continue;
+    out += fmt::format("  set excluded_{} {{\n    type {}; flags interval;\n    elements = {{ ",
+                       v4 ? "v4" : "v6", v4 ? "ipv4_addr" : "ipv6_addr");
+    bool first = true;
+    for (const auto& c : s.traffic.exclude_outbound_cidrs) {
+      if (c.is_v4() != v4) continue;
+      out += (first ? "" : ", ") + c.to_string();
+      first = false;
+    }
+    out += " }\n  }\n";
+  }
+}
+
 // The exclusions every mode shares, in the order the BPF program checks them.
 void nft_exclusions(std::string& out, const RuleSpec& s) {
   if (s.proxy_mark != 0) {
@@ -60,6 +111,29 @@ void nft_exclusions(std::string& out, const RuleSpec& s) {
     out += "    ip6 daddr ::1 return\n";
   }
   out += fmt::format("    tcp dport {{ {}, {} }} return\n", s.outbound_port, s.inbound_port);
+  if (const auto skipped = skipped_outbound_ports(s); !skipped.empty()) {
+    out += fmt::format("    tcp dport {{ {} }} return\n", nft_ranges(skipped));
+  }
+  if (has_cidrs(s, true)) out += "    ip daddr @excluded_v4 return\n";
+  if (has_cidrs(s, false)) out += "    ip6 daddr @excluded_v6 return\n";
+  if (!s.traffic.exclude_uids.empty()) {
+    out += fmt::format("    meta skuid {{ {} }} return\n", nft_ids(s.traffic.exclude_uids));
+  }
+  if (!s.traffic.exclude_gids.empty()) {
+    out += fmt::format("    meta skgid {{ {} }} return\n", nft_ids(s.traffic.exclude_gids));
+  }
+}
+
+// New inbound connections (a SYN from another host) to captured ports,
+// handed to the proxy's inbound listener; the proxy's own connections to
+// the application come over `lo` and are never taken.
+void nft_inbound_rules(std::string& out, const RuleSpec& s) {
+  out += "    meta l4proto != tcp return\n";
+  out += "    tcp flags & (fin | syn | rst | ack) != syn return\n";
+  out += fmt::format("    tcp dport {{ {}, {} }} return\n", s.outbound_port, s.inbound_port);
+  if (const auto skipped = skipped_inbound_ports(s); !skipped.empty()) {
+    out += fmt::format("    tcp dport {{ {} }} return\n", nft_ranges(skipped));
+  }
 }
 
 }  // namespace
@@ -73,6 +147,8 @@ std::string nft_remove_script() {
 std::string nft_apply_script(const RuleSpec& s) {
   std::string out = nft_remove_script();
   out += fmt::format("table inet {} {{\n", kNftTable);
+  nft_sets(out, s);
+  const bool inbound = s.traffic.capture_inbound;
   if (s.mode == FirewallMode::kTproxy) {
     // A route chain, so that the new mark re-routes the packet to `lo`.
     out += "  chain output {\n";
@@ -86,6 +162,7 @@ std::string nft_apply_script(const RuleSpec& s) {
     out += "  }\n";
     out += "  chain prerouting {\n";
     out += "    type filter hook prerouting priority mangle; policy accept;\n";
+    if (inbound) out += "    iifname != \"lo\" jump inbound\n";
     out += "    iifname != \"lo\" return\n";
     out += "    meta l4proto != tcp return\n";
     out += fmt::format("    meta mark & {0} != {0} return\n", hex(s.route_mark));
@@ -96,6 +173,17 @@ std::string nft_apply_script(const RuleSpec& s) {
     out += fmt::format("    meta l4proto tcp meta nfproto ipv6 tproxy ip6 to [::1]:{}\n",
                        s.outbound_port);
     out += "  }\n";
+    if (inbound) {
+      // No address: TPROXY keeps the packet's own, the pod's, so the
+      // proxy's wildcard transparent listener takes it.
+      out += "  chain inbound {\n";
+      nft_inbound_rules(out, s);
+      out += fmt::format("    meta l4proto tcp meta nfproto ipv4 tproxy ip to :{}\n",
+                         s.inbound_port);
+      out += fmt::format("    meta l4proto tcp meta nfproto ipv6 tproxy ip6 to :{}\n",
+                         s.inbound_port);
+      out += "  }\n";
+    }
   } else {
     out += "  chain output {\n";
     out += "    type nat hook output priority -100; policy accept;\n";
@@ -103,6 +191,14 @@ std::string nft_apply_script(const RuleSpec& s) {
     nft_exclusions(out, s);
     out += fmt::format("    meta l4proto tcp redirect to :{}\n", s.outbound_port);
     out += "  }\n";
+    if (inbound) {
+      out += "  chain prerouting {\n";
+      out += "    type nat hook prerouting priority -100; policy accept;\n";
+      out += "    iifname \"lo\" return\n";
+      nft_inbound_rules(out, s);
+      out += fmt::format("    meta l4proto tcp redirect to :{}\n", s.inbound_port);
+      out += "  }\n";
+    }
   }
   out += "}\n";
   return out;
@@ -156,6 +252,27 @@ struct WantedChain {
   std::vector<std::string> rules;
 };
 
+// multiport takes at most 15 ports, a range counting as two.
+std::vector<std::string> multiport_rules(const std::vector<PortRange>& ranges,
+                                         const std::string& suffix) {
+  std::vector<std::string> rules;
+  std::string list;
+  int used = 0;
+  for (const auto& r : ranges) {
+    const int cost = r.first == r.last ? 1 : 2;
+    if (used + cost > 15) {
+      rules.push_back(fmt::format("-p tcp -m multiport --dports {} {}", list, suffix));
+      list.clear();
+      used = 0;
+    }
+    list += (list.empty() ? "" : ",") +
+            (r.first == r.last ? std::to_string(r.first) : fmt::format("{}:{}", r.first, r.last));
+    used += cost;
+  }
+  if (!list.empty()) rules.push_back(fmt::format("-p tcp -m multiport --dports {} {}", list, suffix));
+  return rules;
+}
+
 std::vector<std::string> iptables_exclusions(const RuleSpec& s, IpFamily family) {
   std::vector<std::string> rules;
   if (s.proxy_mark != 0)
@@ -169,6 +286,29 @@ std::vector<std::string> iptables_exclusions(const RuleSpec& s, IpFamily family)
   }
   rules.push_back(
       fmt::format("-p tcp -m multiport --dports {},{} -j RETURN", s.outbound_port, s.inbound_port));
+  for (auto& rule : multiport_rules(skipped_outbound_ports(s), "-j RETURN")) {
+    rules.push_back(std::move(rule));
+  }
+  for (const auto& c : s.traffic.exclude_outbound_cidrs) {
+    if (c.is_v4() == (family == IpFamily::kV4)) {
+      rules.push_back(fmt::format("-d {} -j RETURN", c.to_string()));
+    }
+  }
+  for (auto uid : s.traffic.exclude_uids)
+    rules.push_back(fmt::format("-m owner --uid-owner {} -j RETURN", uid));
+  for (auto gid : s.traffic.exclude_gids)
+    rules.push_back(fmt::format("-m owner --gid-owner {} -j RETURN", gid));
+  return rules;
+}
+
+// The inbound chain's rules before its target (nft_inbound_rules' twin).
+std::vector<std::string> iptables_inbound_rules(const RuleSpec& s) {
+  std::vector<std::string> rules = {"-i lo -j RETURN", "-p tcp ! --syn -j RETURN"};
+  rules.push_back(
+      fmt::format("-p tcp -m multiport --dports {},{} -j RETURN", s.outbound_port, s.inbound_port));
+  for (auto& rule : multiport_rules(skipped_inbound_ports(s), "-j RETURN")) {
+    rules.push_back(std::move(rule));
+  }
   return rules;
 }
 
@@ -188,10 +328,20 @@ std::map<std::string, std::vector<WantedChain>> wanted_chains(const RuleSpec& s,
          fmt::format("-p tcp -j TPROXY --on-port {} --on-ip {} --tproxy-mark {}/{}",
                      s.outbound_port, on_ip, hex(s.route_mark), hex(s.route_mark))}};
     wanted["mangle"] = {output, prerouting};
+    if (s.traffic.capture_inbound) {
+      WantedChain inbound{"SHUNT_INBOUND", "PREROUTING", iptables_inbound_rules(s)};
+      inbound.rules.push_back(fmt::format("-p tcp -j TPROXY --on-port {}", s.inbound_port));
+      wanted["mangle"].push_back(inbound);
+    }
   } else {
     WantedChain output{"SHUNT_OUTPUT", "OUTPUT", exclusions};
     output.rules.push_back(fmt::format("-p tcp -j REDIRECT --to-ports {}", s.outbound_port));
     wanted["nat"] = {output};
+    if (s.traffic.capture_inbound) {
+      WantedChain inbound{"SHUNT_INBOUND", "PREROUTING", iptables_inbound_rules(s)};
+      inbound.rules.push_back(fmt::format("-p tcp -j REDIRECT --to-ports {}", s.inbound_port));
+      wanted["nat"].push_back(inbound);
+    }
   }
   return wanted;
 }

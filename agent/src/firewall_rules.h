@@ -12,6 +12,7 @@
 
 #include "shunt/error.h"
 #include "shunt_abi.h"
+#include "traffic_policy.h"
 
 namespace shunt::agent {
 
@@ -40,6 +41,8 @@ struct RuleSpec {
   uint16_t outbound_port = 15001;
   uint16_t inbound_port = 15006;
   bool redirect_loopback = false;
+  // Exclusions and inbound capture (docs/policy.md).
+  TrafficPolicy traffic;
   // tproxy: the mark that routes the application's packets to `lo`, the
   // table holding `local default dev lo`, and the ip rule's priority.
   uint32_t route_mark = kDefaultRouteMark;

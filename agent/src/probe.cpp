@@ -18,6 +18,7 @@
 #include "cgroup.h"
 #include "command_runner.h"
 #include "firewall_probe.h"
+#include "inbound_links.h"
 #include "skeleton.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -360,6 +361,17 @@ void probe_bpf(Prober& p) {
   Status loaded = skeleton ? skeleton->load() : Status(skeleton.error());
   p.add("shunt_programs_load", "shunt's own programs pass this kernel's verifier", loaded.ok(),
         loaded.ok() ? "" : loaded.error().describe());
+  // Inbound capture (capture-inbound in the ebpf mode): the sk_lookup
+  // program, loaded with the main object's maps and attached to a scratch
+  // namespace. Without it the ebpf mode still runs; inbound capture is
+  // refused there.
+  Status inbound = loaded ? probe_inbound_program([&](const std::string& name) {
+    bpf_map* map = skeleton->map(name);
+    return map == nullptr ? -1 : bpf_map__fd(map);
+  })
+                          : Status(Error{ENOENT, "shunt's programs do not load"});
+  p.add("prog_sk_lookup", "sk_lookup program on a network namespace (5.9), for inbound capture",
+        inbound.ok(), inbound.ok() ? "" : inbound.error().describe(), "inbound");
   probe_fast_path(p);
 }
 

@@ -44,6 +44,35 @@ struct {
 	__type(value, struct shunt_netns_info);
 } shunt_netns_info SEC(".maps");
 
+/* The per-namespace policy's ports, prefixes and ids (shunt_abi.h says how
+ * they are keyed). Sized for many namespaces with small policies and a few
+ * with thousands of prefixes. */
+#define SHUNT_MAX_PORT_BLOCKS 65536
+#define SHUNT_MAX_CIDRS 262144
+#define SHUNT_MAX_IDS 65536
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_PORT_BLOCKS);
+	__type(key, struct shunt_port_key);
+	__type(value, struct shunt_port_bits);
+} shunt_policy_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SHUNT_MAX_CIDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct shunt_cidr_key);
+	__type(value, __u8);
+} shunt_policy_cidrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_IDS);
+	__type(key, struct shunt_id_key);
+	__type(value, __u8);
+} shunt_policy_ids SEC(".maps");
+
 static __always_inline const struct shunt_config *shunt_config_get(void)
 {
 	__u32 zero = 0;
@@ -90,6 +119,89 @@ shunt_is_proxy_port(const struct shunt_netns_policy *policy, __u16 port)
 {
 	return port == policy->outbound_port ||
 	       (policy->inbound_port && port == policy->inbound_port);
+}
+
+/* True when `port` is captured in `direction` by the namespace's policy. */
+static __always_inline bool
+shunt_port_captured(const struct shunt_netns_policy *policy, __u64 netns,
+		    __u8 direction, __u16 port)
+{
+	__u32 listed = direction == SHUNT_DIR_OUTBOUND ? SHUNT_POLICY_OUT_PORTS :
+							 SHUNT_POLICY_IN_PORTS;
+	__u32 captured = direction == SHUNT_DIR_OUTBOUND ?
+				 SHUNT_POLICY_OUT_PORTS_CAPTURED :
+				 SHUNT_POLICY_IN_PORTS_CAPTURED;
+	struct shunt_port_key key = {
+		.netns_cookie = netns,
+		.generation = policy->generation,
+		.block = port >> 8,
+		.direction = direction,
+	};
+	struct shunt_port_bits *bits;
+	bool set = false;
+
+	if (!(policy->flags & listed))
+		return true;
+	bits = bpf_map_lookup_elem(&shunt_policy_ports, &key);
+	if (bits)
+		set = (bits->bits[(port >> 6) & 3] >> (port & 63)) & 1;
+	return (policy->flags & captured) ? set : !set;
+}
+
+/* True when the destination lies in one of the namespace's excluded
+ * prefixes. `dst` is IPv4 (ip[0]) or IPv6, as in struct shunt_addr. */
+static __always_inline bool
+shunt_dst_excluded(const struct shunt_netns_policy *policy, __u64 netns,
+		   const struct shunt_addr *dst)
+{
+	struct shunt_cidr_key key = {
+		.prefixlen = SHUNT_CIDR_KEY_FIXED_BITS + 128,
+		.generation = policy->generation,
+		.netns_cookie = netns,
+	};
+
+	if (!(policy->flags & SHUNT_POLICY_EXCLUDE_CIDRS))
+		return false;
+	if (dst->family == SHUNT_AF_INET) {
+		key.ip[10] = 0xff;
+		key.ip[11] = 0xff;
+		__builtin_memcpy(&key.ip[12], &dst->ip[0], 4);
+	} else {
+		__builtin_memcpy(key.ip, dst->ip, 16);
+	}
+	return bpf_map_lookup_elem(&shunt_policy_cidrs, &key) != NULL;
+}
+
+static __always_inline bool
+shunt_id_listed(const struct shunt_netns_policy *policy, __u64 netns,
+		__u32 kind, __u32 id)
+{
+	struct shunt_id_key key = {
+		.netns_cookie = netns,
+		.generation = policy->generation,
+		.kind = kind,
+		.id = id,
+	};
+
+	return bpf_map_lookup_elem(&shunt_policy_ids, &key) != NULL;
+}
+
+/* True when the calling task's uid or gid is excluded by the policy. */
+static __always_inline bool
+shunt_task_excluded(const struct shunt_netns_policy *policy, __u64 netns)
+{
+	__u64 uid_gid;
+
+	if (!(policy->flags &
+	      (SHUNT_POLICY_EXCLUDE_UIDS | SHUNT_POLICY_EXCLUDE_GIDS)))
+		return false;
+	uid_gid = bpf_get_current_uid_gid();
+	if ((policy->flags & SHUNT_POLICY_EXCLUDE_UIDS) &&
+	    shunt_id_listed(policy, netns, SHUNT_ID_UID, (__u32)uid_gid))
+		return true;
+	return (policy->flags & SHUNT_POLICY_EXCLUDE_GIDS) &&
+	       shunt_id_listed(policy, netns, SHUNT_ID_GID,
+			       (__u32)(uid_gid >> 32));
 }
 
 #endif /* SHUNT_LIB_POLICY_H */

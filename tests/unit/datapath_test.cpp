@@ -5,7 +5,7 @@
 using namespace shunt::agent;
 
 TEST(Datapath, PolicyEncoding) {
-  NetnsPolicy p{16001, 16006, true};
+  NetnsPolicy p{16001, 16006, true, {}};
   const auto raw = encode_policy(p);
   EXPECT_EQ(raw.outbound_port, 16001);
   EXPECT_EQ(raw.inbound_port, 16006);

@@ -211,7 +211,7 @@ class FirewallDatapathTest : public ::testing::Test {
 
 TEST_F(FirewallDatapathTest, EnrollRecordsAppliesAndLists) {
   auto dp = make();
-  ASSERT_TRUE(dp.enroll(7, NetnsPolicy{15001, 15006, true}, info("/run/netns/a", 11)));
+  ASSERT_TRUE(dp.enroll(7, NetnsPolicy{15001, 15006, true, {}}, info("/run/netns/a", 11)));
   auto records = journal_->load();
   ASSERT_TRUE(records);
   ASSERT_EQ(records->size(), 1u);

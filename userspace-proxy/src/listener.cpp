@@ -41,7 +41,7 @@ void make_transparent(int fd, const TcpEndpoint& endpoint, bool warn) {
   const int rc = v6 ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
                     : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
   if (rc != 0 && warn) {
-    spdlog::warn("outbound listener {}: cannot set {} ({}); the tproxy mode cannot deliver here",
+    spdlog::warn("listener {}: cannot set {} ({}); the tproxy mode cannot deliver here",
                  format_endpoint(endpoint), v6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT",
                  std::strerror(errno));
   }
@@ -74,8 +74,10 @@ asio::awaitable<void> session_for(ListenerKind kind, tcp::socket socket, const T
                                   const ProxyContext& context, Slot& slot) {
   switch (kind) {
     case ListenerKind::kOutbound:
+    case ListenerKind::kInbound:
       // Its relay outlives the session coroutine, and takes the slot along.
-      return run_outbound_session(std::move(socket), bound, context, std::move(slot));
+      return run_transparent_session(std::move(socket), bound, context, std::move(slot),
+                                     to_string(kind));
     case ListenerKind::kForwardHttp:
       return run_http_session(std::move(socket), HttpRole::kForward, context);
     case ListenerKind::kReverseHttp:
@@ -149,6 +151,7 @@ ListenerKind reverse_kind(Protocol p) {
 const char* to_string(ListenerKind kind) {
   switch (kind) {
     case ListenerKind::kOutbound: return "outbound";
+    case ListenerKind::kInbound: return "inbound";
     case ListenerKind::kForwardHttp:
     case ListenerKind::kForwardSocks: return "forward";
     case ListenerKind::kReverseTcp:
@@ -164,6 +167,8 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port) 
   std::vector<Plan> plans;
   if (config_.transparent)
     plans.push_back({ListenerKind::kOutbound, &config_.outbound_addresses, config_.outbound_port});
+  if (config_.inbound)
+    plans.push_back({ListenerKind::kInbound, &config_.inbound_addresses, config_.inbound_port});
   if (config_.forward_protocol) {
     plans.push_back({forward_kind(*config_.forward_protocol), &config_.forward_addresses,
                      config_.proxy_out_port});
@@ -181,7 +186,8 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port) 
       TcpEndpoint endpoint(asio::ip::make_address(address), plan.port);
       auto acceptor =
           open_acceptor(worker.io, endpoint, reuse_port && plan.kind != ListenerKind::kAdmin,
-                        plan.kind == ListenerKind::kOutbound, first);
+                        plan.kind == ListenerKind::kOutbound || plan.kind == ListenerKind::kInbound,
+                        first);
       if (!acceptor) {
         // A namespace with IPv6 disabled has no ::1 or ::; IPv4 alone still works.
         const int code = acceptor.error().code;

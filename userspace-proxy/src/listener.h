@@ -19,6 +19,7 @@ namespace shunt::proxy {
 
 enum class ListenerKind {
   kOutbound,
+  kInbound,
   kForwardHttp,
   kForwardSocks,
   kReverseTcp,

@@ -129,6 +129,19 @@ const std::vector<Setting>& settings() {
          c.outbound_addresses = v;
          return ok_status();
        }},
+      {"inbound", nullptr, false, "false",
+       "run the transparent inbound listener (the agent's capture-inbound)",
+       scalar([](ProxyConfig& c, const std::string& s) {
+         return set_bool("inbound", s, c.inbound);
+       })},
+      {"inbound-port", nullptr, false, "15006", "port of the transparent inbound listener",
+       SHUNT_UNSIGNED("inbound-port", inbound_port, 1, 65535)},
+      {"inbound-addresses", "--inbound-address", true, "0.0.0.0 ::",
+       "addresses of the transparent inbound listener",
+       [](ProxyConfig& c, const Values& v) {
+         c.inbound_addresses = v;
+         return ok_status();
+       }},
       {"mark", nullptr, false, "0xa55",
        "SO_MARK of upstream sockets (decimal or 0x hex; 0 disables)",
        SHUNT_UNSIGNED("mark", mark, 0, 0xffffffffULL)},
@@ -371,6 +384,9 @@ Status validate(ProxyConfig& c) {
   if (c.transparent) {
     if (auto ok = check_addresses("outbound-addresses", c.outbound_addresses); !ok) return ok;
   }
+  if (c.inbound) {
+    if (auto ok = check_addresses("inbound-addresses", c.inbound_addresses); !ok) return ok;
+  }
   if (c.forward_protocol) {
     if (auto ok = check_addresses("forward-addresses", c.forward_addresses); !ok) return ok;
   }
@@ -392,6 +408,7 @@ Status validate(ProxyConfig& c) {
   };
   for (auto [on, port, key] :
        {std::tuple{c.transparent, c.outbound_port, "outbound-port"},
+        std::tuple{c.inbound, c.inbound_port, "inbound-port"},
         std::tuple{c.forward_protocol.has_value(), c.proxy_out_port, "proxy-out-port"},
         std::tuple{c.reverse_protocol.has_value(), c.proxy_in_port, "proxy-in-port"},
         std::tuple{true, c.admin_port, "admin-port"}}) {

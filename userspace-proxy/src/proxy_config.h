@@ -35,6 +35,12 @@ struct ProxyConfig {
   uint16_t outbound_port = 15001;
   std::vector<std::string> outbound_addresses = {"127.0.0.1", "::1"};
   uint32_t mark = 0xa55;
+  // Transparent inbound listener (inbound capture, docs/policy.md): on the
+  // wildcard addresses, so that the ebpf (sk_lookup), tproxy and redirect
+  // modes all deliver to it.
+  bool inbound = false;
+  uint16_t inbound_port = 15006;
+  std::vector<std::string> inbound_addresses = {"0.0.0.0", "::"};
 
   // Explicit proxies, with the seed's names and defaults.
   std::string proxy_type;      // "", reverse, forward, dual

@@ -119,8 +119,10 @@ struct OutboundReady {
 
 asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& client,
                                                                const TcpEndpoint& listener,
-                                                               const ProxyContext& context) {
-  AccessLogRecord record = start_record(context, "outbound", client);
+                                                               const ProxyContext& context,
+                                                               const char* kind) {
+  const bool inbound = std::string_view(kind) == "inbound";
+  AccessLogRecord record = start_record(context, kind, client);
   const uint64_t id = record.id;
 
   auto original = find_original_destination(client.native_handle(), listener);
@@ -132,7 +134,12 @@ asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& clie
   }
   record.original_dst = original->endpoint;
   record.original_dst_source = original->source;
-  if (normalize_endpoint(original->endpoint) == normalize_endpoint(listener)) {
+  // A wildcard listener (inbound) is reached on any local address: its
+  // port alone says the connection came to the proxy itself.
+  const bool to_listener = listener.address().is_unspecified()
+                               ? original->endpoint.port() == listener.port()
+                               : normalize_endpoint(original->endpoint) == normalize_endpoint(listener);
+  if (to_listener) {
     spdlog::warn("[c{}] original destination is the proxy's own listener; refusing a loop", id);
     close_with_reset(client);
     finish_record(context, record, ConnectionResult::kLoopRefused);
@@ -142,6 +149,16 @@ asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& clie
   target.endpoint = original->endpoint;
   target.port = original->endpoint.port();
   auto attempt = co_await connect_upstream(context, target);
+  if (!attempt.upstream && inbound && attempt.failure.result == ConnectionResult::kConnectRefused &&
+      !original->endpoint.address().is_loopback()) {
+    // An application listening on loopback only is still reached: the
+    // pod's address refused, the same port on loopback is tried.
+    const auto loopback = original->endpoint.address().is_v4()
+                              ? asio::ip::address(asio::ip::address_v4::loopback())
+                              : asio::ip::address(asio::ip::address_v6::loopback());
+    target.endpoint = TcpEndpoint(loopback, original->endpoint.port());
+    attempt = co_await connect_upstream(context, target);
+  }
   if (!attempt.upstream) {
     spdlog::info("[c{}] upstream {} failed: {}", id, format_endpoint(original->endpoint),
                  attempt.failure.message);
@@ -159,9 +176,9 @@ asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& clie
 
 }  // namespace
 
-asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint listener,
-                                           ProxyContext context, Slot slot) {
-  std::optional<OutboundReady> ready = co_await prepare_outbound(client, listener, context);
+asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint listener,
+                                              ProxyContext context, Slot slot, const char* kind) {
+  std::optional<OutboundReady> ready = co_await prepare_outbound(client, listener, context, kind);
   if (!ready) co_return;
   boost::system::error_code ignored;
   if (context.config->tcp_nodelay) client.set_option(tcp::no_delay(true), ignored);
@@ -175,6 +192,7 @@ asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint liste
     uint64_t id = 0;
     TcpEndpoint client, original_dst, upstream, upstream_local;
     bool original_is_local = false;
+    const char* kind = "outbound";
     Slot connection_slot;
     Slot upstream_slot;
   };
@@ -182,13 +200,13 @@ asio::awaitable<void> run_outbound_session(tcp::socket client, TcpEndpoint liste
   auto finish = std::make_shared<Finish>(
       Finish{context, r.start, r.monotonic_start, r.id, r.client.value_or(TcpEndpoint{}),
              r.original_dst.value_or(TcpEndpoint{}), r.upstream.value_or(TcpEndpoint{}),
-             r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local",
+             r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local", kind,
              std::move(slot), std::move(ready->upstream.per_upstream)});
   relay_detached(
       std::move(client), std::move(ready->upstream.socket), context.config->buffer_size,
       context.config->idle_timeout, context.config->splice, [finish](const RelayOutcome& outcome) {
         AccessLogRecord record;
-        record.listener = "outbound";
+        record.listener = finish->kind;
         record.start = finish->start;
         record.monotonic_start = finish->monotonic_start;
         record.id = finish->id;

@@ -27,10 +27,14 @@ AccessLogRecord start_record(const ProxyContext& context, const char* listener,
 void finish_record(const ProxyContext& context, AccessLogRecord& record, ConnectionResult result,
                    std::string error = {});
 
-// `slot` (the max-connections slot) is held until the relay ends.
-boost::asio::awaitable<void> run_outbound_session(boost::asio::ip::tcp::socket client,
-                                                  TcpEndpoint listener, ProxyContext context,
-                                                  Slot slot);
+// A connection to the transparent outbound (`kind` "outbound") or inbound
+// ("inbound") listener: its original destination, the upstream, the relay.
+// Inbound connections the pod's address refuses are tried on loopback
+// (the application may listen there only). `slot` (the max-connections
+// slot) is held until the relay ends.
+boost::asio::awaitable<void> run_transparent_session(boost::asio::ip::tcp::socket client,
+                                                     TcpEndpoint listener, ProxyContext context,
+                                                     Slot slot, const char* kind);
 
 // Relays an established pair and records bytes and the outcome.
 boost::asio::awaitable<void> relay_and_finish(const ProxyContext& context,

@@ -51,19 +51,26 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--report", required=True)
     p.add_argument("--ready", required=True, help="file created once listening")
+    p.add_argument("--bind", action="append",
+                   help="address to listen on (repeatable; default: every address, both "
+                        "families)")
     args = p.parse_args()
     lock = threading.Lock()
-    tcp = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    tcp.bind(("::", args.port))
-    tcp.listen(1024)
+    for address in args.bind or ["::"]:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if address == "::" else 1)
+        tcp.bind((address, args.port))
+        tcp.listen(1024)
+        threading.Thread(target=tcp_loop, args=(tcp, args.report, lock), daemon=True).start()
     udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     udp.bind(("::", args.port))
     threading.Thread(target=udp_loop, args=(udp,), daemon=True).start()
     open(args.ready, "w").close()
-    tcp_loop(tcp, args.report, lock)
+    threading.Event().wait()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,144 @@
+"""Inbound capture: connections from another namespace to a server in the
+pod go through the proxy's inbound listener, in every mode (sk_lookup in
+ebpf, TPROXY or REDIRECT in PREROUTING in the firewall modes). Runs once
+per mode and backend (SHUNT_TEST_MODE)."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from shunt_env import Topology, bpftool_json, wait_for  # noqa: E402
+
+POD4, POD6 = "10.201.0.1", "fd00:201::1"
+WILDCARD, POD_ONLY, LOOPBACK_ONLY, EXCLUDED = 8080, 8082, 8083, 8081
+KIB = 1024
+
+
+def inbound_links():
+    return [l for l in bpftool_json("link", "show") if l.get("type") == "netns"]
+
+
+class InboundTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.t = Topology("inbnd", proxy_args=["--inbound", "true"])
+        cls.addClassCleanup(cls.t.close)
+        cls.t.start()
+        t = cls.t
+        # The pod's application: on every address, on the pod's addresses
+        # only, on loopback only, and on a port the policy excludes.
+        for name, port, binds in (("app_any", WILDCARD, []),
+                                  ("app_pod", POD_ONLY, ["--bind", POD4, "--bind", POD6]),
+                                  ("app_lo", LOOPBACK_ONLY, ["--bind", "127.0.0.1", "--bind", "::1"]),
+                                  ("app_excl", EXCLUDED, [])):
+            t.start_helper(name, "pod", "echo_server.py", "--port", str(port), "--report",
+                           os.path.join(t.tmp, f"{name}.jsonl"), *binds)
+        cls.enroll_capture()
+
+    @classmethod
+    def enroll_capture(cls, *extra):
+        cls.t.agent_cli("enroll", "--netns", f"/run/netns/{cls.t.ns['pod']}",
+                        "--capture-inbound", "on", "--exclude-inbound-ports", str(EXCLUDED),
+                        *extra, check=True)
+
+    def inbound_lines(self):
+        return [l for l in self.t.access_log() if l.get("listener") == "inbound"]
+
+    def through_proxy(self, host, port, size=64 * KIB):
+        before = len(self.inbound_lines())
+        r = self.t.client(host, port=port, role="srv", size=size)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["received"], size)
+        wait_for(lambda: len(self.inbound_lines()) > before, what="inbound access-log line")
+        line = self.inbound_lines()[-1]
+        bracketed = f"[{host}]" if ":" in host else host
+        self.assertEqual(line["original_dst"], f"{bracketed}:{port}")
+        self.assertEqual(line["client"], f"{'[fd00:201::2]' if ':' in host else '10.201.0.2'}:"
+                                         f"{r['sockname'][1]}")
+        self.assertEqual(line["result"], "ok")
+        self.assertEqual(line["bytes_up"], size)
+        self.assertEqual(line["bytes_down"], size)
+        return line
+
+    def test_ipv4_to_wildcard_application(self):
+        self.through_proxy(POD4, WILDCARD)
+
+    def test_ipv6_to_wildcard_application(self):
+        self.through_proxy(POD6, WILDCARD)
+
+    def test_application_on_the_pod_address(self):
+        self.through_proxy(POD4, POD_ONLY)
+        self.through_proxy(POD6, POD_ONLY)
+
+    def test_application_on_loopback_only(self):
+        line = self.through_proxy(POD4, LOOPBACK_ONLY)
+        self.assertEqual(line["upstream"], f"127.0.0.1:{LOOPBACK_ONLY}")
+        line = self.through_proxy(POD6, LOOPBACK_ONLY)
+        self.assertEqual(line["upstream"], f"[::1]:{LOOPBACK_ONLY}")
+
+    def test_no_loop_one_line_per_connection(self):
+        before = len(self.t.access_log())
+        self.through_proxy(POD4, WILDCARD)
+        self.through_proxy(POD4, POD_ONLY)
+        wait_for(lambda: len(self.t.access_log()) >= before + 2, what="log lines")
+        # The proxy's own connections to the application are neither
+        # captured again nor redirected outbound.
+        lines = self.t.access_log()[before:]
+        self.assertEqual(len(lines), 2, lines)
+
+    def test_excluded_port_bypasses_the_proxy(self):
+        before = len(self.t.access_log())
+        r = self.t.client(POD4, port=EXCLUDED, role="srv", size=KIB)
+        self.assertTrue(r["ok"], r)
+        r = self.t.client(POD6, port=EXCLUDED, role="srv", size=KIB)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(len(self.t.access_log()), before)
+
+    def test_200_concurrent_clients(self):
+        before = len(self.inbound_lines())
+        r = self.t.client(POD4, port=WILDCARD, role="srv", size=16 * KIB, concurrency=200,
+                          timeout=30)
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["completed"], 200)
+        wait_for(lambda: len(self.inbound_lines()) >= before + 200, timeout=30,
+                 what="200 inbound lines")
+        self.assertEqual(sum(1 for l in self.inbound_lines()[before:] if l["result"] == "ok"), 200)
+
+    def test_status_shows_the_inbound_policy(self):
+        entry = self.t.status()["enrolled"][0]
+        self.assertTrue(entry["policy"]["capture_inbound"])
+        self.assertEqual(entry["policy"]["inbound_ports"],
+                         f"1-{EXCLUDED - 1},{EXCLUDED + 1}-15000,15002-15005,15007-65535")
+        if self.t.mode == "ebpf":
+            self.assertTrue(entry["inbound_link"])
+            self.assertGreater(entry["counters"]["inbound_steered"], 0)
+
+    def test_capture_off_then_on_again(self):
+        self.t.agent_cli("enroll", "--netns", f"/run/netns/{self.t.ns['pod']}", check=True)
+        try:
+            before = len(self.t.access_log())
+            r = self.t.client(POD4, port=WILDCARD, role="srv", size=KIB)
+            self.assertTrue(r["ok"], r)
+            self.assertEqual(len(self.t.access_log()), before)
+            if self.t.mode == "ebpf":
+                self.assertEqual(inbound_links(), [])
+        finally:
+            self.enroll_capture()
+        self.through_proxy(POD4, WILDCARD)
+
+    def test_zz_uninstall_removes_link_and_rules(self):
+        # Last (zz): takes the whole set-up down; close() then checks that
+        # the firewall modes left no rule behind.
+        if self.t.mode == "ebpf":
+            self.assertEqual(len(inbound_links()), 1)
+        self.t.stop("agent")
+        self.t.agent_cli("uninstall", "--cgroup", self.t.cgroup, "--bpffs", self.t.bpffs,
+                         "--state-dir", self.t.state_dir, check=True)
+        self.assertEqual(inbound_links(), [])
+        self.assertEqual(self.t.firewall_footprint(), [])
+        r = self.t.client(POD4, port=WILDCARD, role="srv", size=KIB)
+        self.assertTrue(r["ok"], r)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
