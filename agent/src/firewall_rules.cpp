@@ -130,7 +130,7 @@ void nft_exclusions(std::string& out, const RuleSpec& s) {
 void nft_inbound_rules(std::string& out, const RuleSpec& s) {
   out += "    meta l4proto != tcp return\n";
   out += "    tcp flags & (fin | syn | rst | ack) != syn return\n";
-  out += fmt::format("    tcp dport {{ {}, {} }} return\n", s.outbound_port, s.inbound_port);
+  // The ports not captured, the proxy's own among them.
   if (const auto skipped = skipped_inbound_ports(s); !skipped.empty()) {
     out += fmt::format("    tcp dport {{ {} }} return\n", nft_ranges(skipped));
   }
@@ -157,7 +157,13 @@ std::string nft_apply_script(const RuleSpec& s) {
     // Replies of accepted connections (the proxy's, the pod's servers')
     // keep their normal route.
     out += "    ct direction reply return\n";
+    // A connection keeps the path its first packet took (the mark is kept
+    // in conntrack), so a changed policy applies to new connections only.
+    out += fmt::format("    ct state != new ct mark & {0} == {0} meta mark set meta mark | {0} return\n",
+                       hex(s.route_mark));
+    out += "    ct state != new return\n";
     nft_exclusions(out, s);
+    out += fmt::format("    ct mark set ct mark | {}\n", hex(s.route_mark));
     out += fmt::format("    meta mark set meta mark | {}\n", hex(s.route_mark));
     out += "  }\n";
     out += "  chain prerouting {\n";
@@ -304,8 +310,6 @@ std::vector<std::string> iptables_exclusions(const RuleSpec& s, IpFamily family)
 // The inbound chain's rules before its target (nft_inbound_rules' twin).
 std::vector<std::string> iptables_inbound_rules(const RuleSpec& s) {
   std::vector<std::string> rules = {"-i lo -j RETURN", "-p tcp ! --syn -j RETURN"};
-  rules.push_back(
-      fmt::format("-p tcp -m multiport --dports {},{} -j RETURN", s.outbound_port, s.inbound_port));
   for (auto& rule : multiport_rules(skipped_inbound_ports(s), "-j RETURN")) {
     rules.push_back(std::move(rule));
   }
@@ -316,8 +320,15 @@ std::map<std::string, std::vector<WantedChain>> wanted_chains(const RuleSpec& s,
   std::map<std::string, std::vector<WantedChain>> wanted;
   const auto exclusions = iptables_exclusions(s, family);
   if (s.mode == FirewallMode::kTproxy) {
-    WantedChain output{"SHUNT_OUTPUT", "OUTPUT", {"-m conntrack --ctdir REPLY -j RETURN"}};
+    WantedChain output{
+        "SHUNT_OUTPUT",
+        "OUTPUT",
+        {"-m conntrack --ctdir REPLY -j RETURN",
+         fmt::format("-m conntrack ! --ctstate NEW -m connmark --mark {0}/{0} -j MARK --set-xmark {0}/{0}",
+                     hex(s.route_mark)),
+         "-m conntrack ! --ctstate NEW -j RETURN"}};
     output.rules.insert(output.rules.end(), exclusions.begin(), exclusions.end());
+    output.rules.push_back(fmt::format("-j CONNMARK --set-xmark {0}/{0}", hex(s.route_mark)));
     output.rules.push_back(fmt::format("-j MARK --set-xmark {0}/{0}", hex(s.route_mark)));
     const char* on_ip = family == IpFamily::kV4 ? "127.0.0.1" : "::1";
     WantedChain prerouting{

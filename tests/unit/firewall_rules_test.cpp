@@ -155,3 +155,58 @@ TEST(FirewallRules, NamesRoundTrip) {
   EXPECT_FALSE(firewall_mode_from("ebpf"));
   EXPECT_FALSE(firewall_backend_from("iptables"));
 }
+
+namespace {
+
+// Every kind of exclusion and inbound capture, in both families.
+RuleSpec with_policy(RuleSpec s) {
+  auto& t = s.traffic;
+  t.capture_inbound = true;
+  EXPECT_TRUE(apply_policy_setting(t, "exclude-inbound-ports", "22,9000-9100"));
+  EXPECT_TRUE(apply_policy_setting(t, "include-outbound-ports", "80,443,8000-8999"));
+  EXPECT_TRUE(apply_policy_setting(t, "exclude-outbound-ports", "8500"));
+  EXPECT_TRUE(apply_policy_setting(t, "exclude-outbound-cidrs",
+                                   "169.254.169.254/32,10.0.0.0/8,10.1.0.0/16,fd00::/8"));
+  EXPECT_TRUE(apply_policy_setting(t, "exclude-uids", "1001,1000"));
+  EXPECT_TRUE(apply_policy_setting(t, "exclude-gids", "2000"));
+  EXPECT_TRUE(canonicalize(t));
+  return s;
+}
+
+}  // namespace
+
+TEST(FirewallRules, NftTproxyWithPolicyAndInbound) {
+  expect_golden("nft_tproxy_policy.nft", nft_apply_script(with_policy(tproxy_spec())));
+}
+
+TEST(FirewallRules, NftRedirectWithPolicyAndInbound) {
+  expect_golden("nft_redirect_policy.nft", nft_apply_script(with_policy(redirect_spec())));
+}
+
+TEST(FirewallRules, IptablesTproxyWithPolicyAndInbound) {
+  const auto spec = with_policy(tproxy_spec());
+  expect_golden("iptables_tproxy_policy_ipv4.rules",
+                iptables_apply_input(spec, IpFamily::kV4, ""));
+  expect_golden("iptables_tproxy_policy_ipv6.rules",
+                iptables_apply_input(spec, IpFamily::kV6, ""));
+}
+
+TEST(FirewallRules, IptablesRedirectWithPolicyAndInbound) {
+  expect_golden("iptables_redirect_policy_ipv4.rules",
+                iptables_apply_input(with_policy(redirect_spec()), IpFamily::kV4, ""));
+}
+
+TEST(FirewallRules, ManyPortRangesAreSplitForMultiport) {
+  RuleSpec s = redirect_spec();
+  std::string ports;
+  for (int p = 1000; p < 1040; p += 2) ports += std::to_string(p) + ",";
+  ASSERT_TRUE(apply_policy_setting(s.traffic, "exclude-outbound-ports", ports));
+  ASSERT_TRUE(canonicalize(s.traffic));
+  const auto text = iptables_apply_input(s, IpFamily::kV4, "");
+  // 20 single ports: two multiport rules (at most 15 each).
+  size_t rules = 0;
+  for (size_t at = text.find("--dports 1000"); at != std::string::npos;
+       at = text.find("-m multiport --dports 10", at + 1))
+    ++rules;
+  EXPECT_EQ(rules, 2U) << text;
+}
