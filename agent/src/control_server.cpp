@@ -24,11 +24,18 @@ using asio::local::stream_protocol;
 namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-constexpr size_t kMaxRequest = size_t{64} * 1024;
+// A request carries at most one namespace's policy: 16384 prefixes fit.
+constexpr size_t kMaxRequest = size_t{4} * 1024 * 1024;
 
 asio::awaitable<void> serve(stream_protocol::socket socket, ControlHandler& handler) {
   asio::streambuf buffer(kMaxRequest);
   auto [ec, n] = co_await asio::async_read_until(socket, buffer, '\n', kNoThrow);
+  if (ec == asio::error::not_found) {
+    const std::string too_long = R"({"ok":false,"error":"request longer than 4 MiB","errno":7})"
+                                 "\n";
+    co_await asio::async_write(socket, asio::buffer(too_long), kNoThrow);
+    co_return;
+  }
   if (ec && n == 0) co_return;
   std::string line(asio::buffers_begin(buffer.data()),
                    asio::buffers_begin(buffer.data()) + static_cast<std::ptrdiff_t>(n));
