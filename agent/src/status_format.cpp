@@ -19,6 +19,7 @@ std::string format_status(const nlohmann::json& s) {
         fmt::format("cgroup:    {} (id {})\n", s.value("cgroup", "?"), s.value("cgroup_id", 0ULL));
     out += fmt::format("bpffs:     {}\n", s.value("bpffs", "?"));
     out += fmt::format("sk_msg:    {}\n", s.value("sk_msg", false) ? "on" : "off");
+    if (s.contains("inbound")) out += fmt::format("inbound:   {}\n", s.value("inbound", "?"));
   } else {
     out += fmt::format("state:     {}\n", s.value("state_dir", "?"));
     out += fmt::format("backends:  {}\n", words("backends"));
@@ -36,6 +37,32 @@ std::string format_status(const nlohmann::json& s) {
                        e.value("cookie", 0ULL), e.value("inode", 0ULL), e.value("outbound_port", 0),
                        e.value("redirect_loopback", false) ? " (loopback redirected)" : "",
                        e.contains("backend") ? " via " + e.value("backend", "") : "");
+    if (e.contains("policy") && e["policy"].is_object()) {
+      const auto& p = e["policy"];
+      auto list = [&p](const char* key) {
+        std::string text;
+        if (p.contains(key) && p[key].is_array()) {
+          for (const auto& item : p[key]) {
+            text += (text.empty() ? "" : ",") +
+                    (item.is_string() ? item.get<std::string>() : item.dump());
+          }
+        }
+        return text.empty() ? std::string("none") : text;
+      };
+      const bool inbound = p.value("capture_inbound", false);
+      out += fmt::format("    outbound ports {}\n", p.value("outbound_ports", "?"));
+      out += fmt::format("    inbound ports  {}{}\n", inbound ? p.value("inbound_ports", "?") : "not captured",
+                         inbound && e.contains("inbound_link")
+                             ? (e.value("inbound_link", false) ? " (sk_lookup link)"
+                                                               : " (sk_lookup link MISSING)")
+                             : "");
+      const auto cidrs = list("exclude_outbound_cidrs");
+      const size_t n = p.contains("exclude_outbound_cidrs") ? p["exclude_outbound_cidrs"].size() : 0;
+      out += fmt::format("    excluded prefixes {}\n",
+                         n > 8 ? fmt::format("{} (first: {})", n, cidrs.substr(0, cidrs.find(',', 80)))
+                               : cidrs);
+      out += fmt::format("    excluded uids {} gids {}\n", list("exclude_uids"), list("exclude_gids"));
+    }
     if (!e.contains("counters")) continue;
     std::string counters;
     if (e.contains("counters") && e["counters"].is_object()) {

@@ -35,3 +35,19 @@ TEST(StatusFormat, FirewallModesShowStateBackendsAndNoCounters) {
   EXPECT_EQ(text.find("pins:"), std::string::npos);
   EXPECT_EQ(text.find("cgroup:"), std::string::npos);
 }
+
+TEST(StatusFormat, ShowsEachNamespacesEffectivePolicy) {
+  const auto status = nlohmann::json::parse(R"({"ok":true,"mode":"ebpf","cgroup":"/c",
+    "cgroup_id":1,"bpffs":"/b","sk_msg":false,"inbound":"sk_lookup","socket":"/s","pins":[],
+    "enrolled":[{"netns":"/run/netns/a","cookie":7,"inode":8,"outbound_port":15001,
+      "policy":{"capture_inbound":true,"inbound_ports":"80,8080","outbound_ports":"1-79",
+        "exclude_outbound_cidrs":["10.0.0.0/8","fd00::/8"],"exclude_uids":[1000],
+        "exclude_gids":[]},"inbound_link":false}]})");
+  const auto text = shunt::agent::format_status(status);
+  EXPECT_NE(text.find("inbound:   sk_lookup"), std::string::npos) << text;
+  EXPECT_NE(text.find("outbound ports 1-79"), std::string::npos) << text;
+  EXPECT_NE(text.find("inbound ports  80,8080 (sk_lookup link MISSING)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("excluded prefixes 10.0.0.0/8,fd00::/8"), std::string::npos) << text;
+  EXPECT_NE(text.find("excluded uids 1000 gids none"), std::string::npos) << text;
+}
