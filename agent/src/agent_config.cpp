@@ -58,7 +58,8 @@ Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config
       "cgroup",           "bpffs",         "socket",          "mode",         "proxy-mark",
       "bypass-uid",       "bypass-gid",    "outbound-port",   "inbound-port", "redirect-loopback",
       "allow-host-netns", "log-level",     "backend",         "state-dir",    "route-mark",
-      "route-table",      "rule-priority", "disable-feature", "sk-msg"};
+      "route-table",      "rule-priority", "disable-feature", "sk-msg",
+      "preserve-client-address"};
   auto parsed_root = parse_yaml_mapping(text);
   if (!parsed_root) return parsed_root.error();
   const YAML::Node& root = *parsed_root;
@@ -122,6 +123,10 @@ Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config
         auto v = parse_port(key, value);
         if (!v) return v.error();
         (key == "outbound-port" ? config.outbound_port : config.inbound_port) = *v;
+      } else if (key == "preserve-client-address") {
+        auto v = parse_bool(key, value);
+        if (!v) return v.error();
+        config.preserve_client_address = *v;
       } else if (key == "sk-msg") {
         auto v = parse_bool(key, value);
         if (!v) return v.error();
@@ -160,6 +165,14 @@ Status validate(const AgentConfig& config) {
   }
   if (config.sk_msg && (config.mode == "tproxy" || config.mode == "redirect")) {
     return bad("sk-msg", "the fast path is part of the ebpf mode, not " + config.mode);
+  }
+  if (config.preserve_client_address && (config.mode == "ebpf" || config.mode == "redirect")) {
+    return bad("preserve-client-address",
+               "only the tproxy mode can route the application's replies back to the proxy, not " +
+                   config.mode);
+  }
+  if (config.preserve_client_address && config.proxy_mark == 0) {
+    return bad("preserve-client-address", "needs proxy-mark: the proxy's connections are found by it");
   }
   if (config.state_dir.empty() || config.state_dir.front() != '/') {
     return bad("state-dir", "must be an absolute path");

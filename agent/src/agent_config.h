@@ -37,6 +37,9 @@ struct AgentConfig {
   bool redirect_loopback = false;
   // The default traffic policy of enrolled namespaces (docs/policy.md).
   TrafficPolicy traffic;
+  // tproxy: the application sees its inbound clients' addresses (the proxy
+  // runs with inbound-client-address).
+  bool preserve_client_address = false;
   bool allow_host_netns = false;
   // ebpf: the sk_msg fast path between the application and the proxy
   // (docs/benchmarks.md has the figures behind the default).

@@ -84,6 +84,7 @@ Result<AgentConfig> run_config(const CLI::App& cmd, const CommandLine& cl) {
   }
   if (given("--redirect-loopback")) config.redirect_loopback = true;
   if (given("--allow-host-netns")) config.allow_host_netns = true;
+  if (given("--preserve-client-address")) config.preserve_client_address = true;
   if (given("--proxy-mark")) {
     auto v = parse_mark("--proxy-mark", cl.proxy_mark);
     if (!v) return v.error();
@@ -240,6 +241,7 @@ RuleSpec base_rule_spec(const AgentConfig& config, FirewallMode mode) {
   spec.outbound_port = config.outbound_port;
   spec.inbound_port = config.inbound_port;
   spec.redirect_loopback = config.redirect_loopback;
+  spec.preserve_client_address = config.preserve_client_address;
   spec.route_mark = config.route_mark;
   spec.route_table = config.route_table;
   spec.rule_priority = config.rule_priority;
@@ -298,6 +300,10 @@ int command_run(const CLI::App& cmd, const CommandLine& cl) {
   }
   if (report.choice.mode == "none") {
     return fail(report.choice.reason + " (`shunt-agent probe` lists every feature)");
+  }
+  if (config->preserve_client_address && report.choice.mode != "tproxy") {
+    return fail("preserve-client-address needs the tproxy mode; auto chose " +
+                report.choice.mode + " (set --mode tproxy)");
   }
   if (report.choice.mode == "ebpf") {
     auto cgroup = resolve_cgroup(config->cgroup);
@@ -476,6 +482,9 @@ void register_commands(CLI::App& app, CommandLine& cl) {
   run->add_flag("--redirect-loopback", cl.flags.redirect_loopback,
                 "redirect connections to loopback destinations too");
   add_policy_flags(run, cl, "default for enrolled namespaces: ");
+  run->add_flag("--preserve-client-address", cl.flags.preserve_client_address,
+                "tproxy: applications see their inbound clients' addresses (the proxy runs with "
+                "--inbound-client-address true)");
   run->add_flag("--allow-host-netns", cl.flags.allow_host_netns,
                 "allow enrolling the machine's own network namespace");
   run->add_option("--log-level", cl.flags.log_level, "trace, debug, info, warn, error or off")

@@ -154,6 +154,17 @@ std::string nft_apply_script(const RuleSpec& s) {
     out += "  chain output {\n";
     out += "    type route hook output priority mangle; policy accept;\n";
     out += "    meta l4proto != tcp return\n";
+    if (s.preserve_client_address) {
+      // The proxy's connections are remembered in conntrack; the
+      // application's replies to one made from a client's (non-local)
+      // address go back to the proxy's transparent socket through lo.
+      out += fmt::format("    meta mark & {0} == {0} ct direction original ct mark set ct mark | {0}\n",
+                         hex(s.proxy_mark));
+      out += fmt::format(
+          "    ct direction reply ct mark & {0} == {0} fib daddr type != local meta mark set meta "
+          "mark | {1} return\n",
+          hex(s.proxy_mark), hex(s.route_mark));
+    }
     // Replies of accepted connections (the proxy's, the pod's servers')
     // keep their normal route.
     out += "    ct direction reply return\n";
@@ -320,13 +331,20 @@ std::map<std::string, std::vector<WantedChain>> wanted_chains(const RuleSpec& s,
   std::map<std::string, std::vector<WantedChain>> wanted;
   const auto exclusions = iptables_exclusions(s, family);
   if (s.mode == FirewallMode::kTproxy) {
-    WantedChain output{
-        "SHUNT_OUTPUT",
-        "OUTPUT",
-        {"-m conntrack --ctdir REPLY -j RETURN",
+    WantedChain output{"SHUNT_OUTPUT", "OUTPUT", {}};
+    if (s.preserve_client_address) {
+      output.rules.push_back(fmt::format(
+          "-m mark --mark {0}/{0} -m conntrack --ctdir ORIGINAL -j CONNMARK --set-xmark {0}/{0}",
+          hex(s.proxy_mark)));
+      output.rules.push_back(fmt::format(
+          "-m conntrack --ctdir REPLY -m connmark --mark {0}/{0} -m addrtype ! --dst-type LOCAL -j "
+          "MARK --set-xmark {1}/{1}",
+          hex(s.proxy_mark), hex(s.route_mark)));
+    }
+    output.rules.insert(output.rules.end(), {"-m conntrack --ctdir REPLY -j RETURN",
          fmt::format("-m conntrack ! --ctstate NEW -m connmark --mark {0}/{0} -j MARK --set-xmark {0}/{0}",
                      hex(s.route_mark)),
-         "-m conntrack ! --ctstate NEW -j RETURN"}};
+         "-m conntrack ! --ctstate NEW -j RETURN"});
     output.rules.insert(output.rules.end(), exclusions.begin(), exclusions.end());
     output.rules.push_back(fmt::format("-j CONNMARK --set-xmark {0}/{0}", hex(s.route_mark)));
     output.rules.push_back(fmt::format("-j MARK --set-xmark {0}/{0}", hex(s.route_mark)));

@@ -43,6 +43,10 @@ struct RuleSpec {
   bool redirect_loopback = false;
   // Exclusions and inbound capture (docs/policy.md).
   TrafficPolicy traffic;
+  // tproxy: replies of the application to the proxy's connections made
+  // from a client's address are routed back to the proxy (the application
+  // sees its real clients).
+  bool preserve_client_address = false;
   // tproxy: the mark that routes the application's packets to `lo`, the
   // table holding `local default dev lo`, and the ip rule's priority.
   uint32_t route_mark = kDefaultRouteMark;

@@ -175,8 +175,13 @@ RuleSpec with_policy(RuleSpec s) {
 
 }  // namespace
 
+RuleSpec preserving(RuleSpec s) {
+  s.preserve_client_address = true;
+  return s;
+}
+
 TEST(FirewallRules, NftTproxyWithPolicyAndInbound) {
-  expect_golden("nft_tproxy_policy.nft", nft_apply_script(with_policy(tproxy_spec())));
+  expect_golden("nft_tproxy_policy.nft", nft_apply_script(preserving(with_policy(tproxy_spec()))));
 }
 
 TEST(FirewallRules, NftRedirectWithPolicyAndInbound) {
@@ -184,7 +189,7 @@ TEST(FirewallRules, NftRedirectWithPolicyAndInbound) {
 }
 
 TEST(FirewallRules, IptablesTproxyWithPolicyAndInbound) {
-  const auto spec = with_policy(tproxy_spec());
+  const auto spec = preserving(with_policy(tproxy_spec()));
   expect_golden("iptables_tproxy_policy_ipv4.rules",
                 iptables_apply_input(spec, IpFamily::kV4, ""));
   expect_golden("iptables_tproxy_policy_ipv6.rules",

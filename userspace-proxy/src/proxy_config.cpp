@@ -142,6 +142,12 @@ const std::vector<Setting>& settings() {
          c.inbound_addresses = v;
          return ok_status();
        }},
+      {"inbound-client-address", nullptr, false, "false",
+       "inbound: connect to the application from the client's address (tproxy mode with the "
+       "agent's preserve-client-address; needs CAP_NET_ADMIN)",
+       scalar([](ProxyConfig& c, const std::string& s) {
+         return set_bool("inbound-client-address", s, c.inbound_client_address);
+       })},
       {"mark", nullptr, false, "0xa55",
        "SO_MARK of upstream sockets (decimal or 0x hex; 0 disables)",
        SHUNT_UNSIGNED("mark", mark, 0, 0xffffffffULL)},
@@ -386,6 +392,13 @@ Status validate(ProxyConfig& c) {
   }
   if (c.inbound) {
     if (auto ok = check_addresses("inbound-addresses", c.inbound_addresses); !ok) return ok;
+  }
+  if (c.inbound_client_address && !c.inbound) {
+    return bad("inbound-client-address", "needs the inbound listener (inbound true)");
+  }
+  if (c.inbound_client_address && c.mark == 0) {
+    return bad("inbound-client-address",
+               "needs a mark: the agent's rules recognise the proxy's connections by it");
   }
   if (c.forward_protocol) {
     if (auto ok = check_addresses("forward-addresses", c.forward_addresses); !ok) return ok;

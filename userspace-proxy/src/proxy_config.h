@@ -41,6 +41,9 @@ struct ProxyConfig {
   bool inbound = false;
   uint16_t inbound_port = 15006;
   std::vector<std::string> inbound_addresses = {"0.0.0.0", "::"};
+  // The application sees the client's address (tproxy mode only, with the
+  // agent's preserve-client-address rules; docs/policy.md).
+  bool inbound_client_address = false;
 
   // Explicit proxies, with the seed's names and defaults.
   std::string proxy_type;      // "", reverse, forward, dual

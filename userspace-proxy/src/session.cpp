@@ -148,6 +148,10 @@ asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& clie
   UpstreamTarget target;
   target.endpoint = original->endpoint;
   target.port = original->endpoint.port();
+  if (inbound && context.config->inbound_client_address && record.client &&
+      !original->endpoint.address().is_loopback()) {
+    target.transparent_source = record.client->address();
+  }
   auto attempt = co_await connect_upstream(context, target);
   if (!attempt.upstream && inbound && attempt.failure.result == ConnectionResult::kConnectRefused &&
       !original->endpoint.address().is_loopback()) {
@@ -157,6 +161,7 @@ asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& clie
                               ? asio::ip::address(asio::ip::address_v4::loopback())
                               : asio::ip::address(asio::ip::address_v6::loopback());
     target.endpoint = TcpEndpoint(loopback, original->endpoint.port());
+    target.transparent_source.reset();  // a foreign source cannot reach loopback
     attempt = co_await connect_upstream(context, target);
   }
   if (!attempt.upstream) {

@@ -53,6 +53,20 @@ boost::system::error_code open_marked(tcp::socket& socket, const TcpEndpoint& ds
   return ec;
 }
 
+// The application sees the client's address: only where the tproxy mode's
+// rules send the replies back to this socket (docs/policy.md).
+boost::system::error_code bind_transparent(tcp::socket& socket, const asio::ip::address& source) {
+  const int one = 1;
+  const bool v6 = source.is_v6();
+  if ((v6 ? setsockopt(socket.native_handle(), SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
+          : setsockopt(socket.native_handle(), SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) != 0) {
+    return {errno, boost::system::system_category()};
+  }
+  boost::system::error_code ec;
+  socket.bind(TcpEndpoint(source, 0), ec);
+  return ec;
+}
+
 asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
                                                   const UpstreamTarget& target) {
   const ProxyConfig& config = *context.config;
@@ -98,6 +112,13 @@ asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
     if (auto ec = open_marked(socket, candidate, config.mark, config.tcp_nodelay)) {
       last = {ConnectionResult::kConnectError, ec, "cannot open upstream socket: " + ec.message()};
       continue;
+    }
+    if (target.transparent_source) {
+      if (auto ec = bind_transparent(socket, *target.transparent_source)) {
+        last = {ConnectionResult::kConnectError, ec,
+                "cannot bind upstream socket to the client's address: " + ec.message()};
+        continue;
+      }
     }
     IdleWatchdog deadline(executor, config.connect_timeout, [&socket] {
       boost::system::error_code ignored;

@@ -19,6 +19,9 @@ struct UpstreamTarget {
   std::optional<TcpEndpoint> endpoint;  // when the address is known already
   uint16_t port = 0;
   bool apply_policy = false;  // the explicit forward proxies check egress rules
+  // Inbound with the client's address kept: the upstream socket is bound,
+  // IP_TRANSPARENT, to this (non-local) address.
+  std::optional<boost::asio::ip::address> transparent_source;
   [[nodiscard]] std::string authority() const;
 };
 

@@ -2,6 +2,7 @@
 pod go through the proxy's inbound listener, in every mode (sk_lookup in
 ebpf, TPROXY or REDIRECT in PREROUTING in the firewall modes). Runs once
 per mode and backend (SHUNT_TEST_MODE)."""
+import json
 import os
 import sys
 import unittest
@@ -12,6 +13,15 @@ from shunt_env import Topology, bpftool_json, wait_for  # noqa: E402
 POD4, POD6 = "10.201.0.1", "fd00:201::1"
 WILDCARD, POD_ONLY, LOOPBACK_ONLY, EXCLUDED = 8080, 8082, 8083, 8081
 KIB = 1024
+
+
+def seen_by(report):
+    """What a tools/echo_server.py saw (one JSON line per connection)."""
+    try:
+        with open(report) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
 
 
 def inbound_links():
@@ -138,6 +148,39 @@ class InboundTest(unittest.TestCase):
         self.assertEqual(self.t.firewall_footprint(), [])
         r = self.t.client(POD4, port=WILDCARD, role="srv", size=KIB)
         self.assertTrue(r["ok"], r)
+
+
+class ClientAddressTest(unittest.TestCase):
+    """preserve-client-address: the application sees the client's address.
+    Only the tproxy mode can route the application's replies back to the
+    proxy; the others refuse the setting with the reason."""
+
+    def test_application_sees_the_client_address(self):
+        t = Topology("cladr", agent_args=["--preserve-client-address"],
+                     proxy_args=["--inbound", "true", "--inbound-client-address", "true"])
+        self.addCleanup(t.close)
+        if t.mode != "tproxy":
+            t.require_mode()
+            os.makedirs(t.cgroup)
+            r = t.agent_cli("run", "--cgroup", t.cgroup, "--bpffs", t.bpffs, "--state-dir",
+                            t.state_dir, *t.mode_args(), "--preserve-client-address")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("preserve-client-address", r.stderr)
+            self.assertIn("tproxy", r.stderr)
+            return
+        t.start()
+        report = os.path.join(t.tmp, "app.jsonl")
+        t.start_helper("app", "pod", "echo_server.py", "--port", str(WILDCARD), "--report", report)
+        t.agent_cli("enroll", "--netns", f"/run/netns/{t.ns['pod']}", "--capture-inbound", "on",
+                    check=True)
+        for host, client in ((POD4, "10.201.0.2"), (POD6, "fd00:201::2")):
+            r = t.client(host, port=WILDCARD, role="srv", size=32 * KIB)
+            self.assertTrue(r["ok"], r)
+            self.assertEqual(r["received"], 32 * KIB)
+            wait_for(lambda: any(s["peer"][0] == client for s in seen_by(report)),
+                     what=f"the application seeing {client}")
+        lines = [l for l in t.access_log() if l.get("listener") == "inbound"]
+        self.assertEqual(len(lines), 2, t.access_log())
 
 
 if __name__ == "__main__":
