@@ -24,7 +24,7 @@ import initramfs  # noqa: E402
 from kernels import KERNELS, ORDER, KernelCache  # noqa: E402
 
 MODES = ["auto", "ebpf", "tproxy", "redirect"]
-DEFAULT_SCENARIOS = ["redirect", "failures"]
+DEFAULT_SCENARIOS = ["redirect", "lifecycle", "failures", "policy", "inbound"]
 
 
 def qemu_command(kernel, initrd, results, console, memory, cpus):

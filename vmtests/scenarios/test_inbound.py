@@ -150,6 +150,29 @@ class InboundTest(unittest.TestCase):
         self.assertTrue(r["ok"], r)
 
 
+class WithoutSkLookupTest(unittest.TestCase):
+    """ebpf on a kernel without sk_lookup (simulated): outbound still works,
+    capture-inbound is refused with the reason, status says why."""
+
+    def test_capture_inbound_refused_with_the_reason(self):
+        t = Topology("nosklk", agent_args=["--disable-feature", "prog_sk_lookup"])
+        self.addCleanup(t.close)
+        if t.mode != "ebpf":
+            self.skipTest("the ebpf mode's inbound capture")
+        t.start()
+        self.assertIn("unavailable", t.status()["inbound"])
+        r = t.agent_cli("enroll", "--netns", f"/run/netns/{t.ns['pod']}", "--capture-inbound",
+                        "on")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("sk_lookup", r.stderr)
+        self.assertIn("tproxy", r.stderr)
+        # The namespace keeps the policy it had: outbound still redirected.
+        self.assertFalse(t.status()["enrolled"][0]["policy"]["capture_inbound"])
+        r = t.client("10.201.0.2", size=1024)
+        self.assertTrue(r["ok"], r)
+        t.wait_access_log(1)
+
+
 class ClientAddressTest(unittest.TestCase):
     """preserve-client-address: the application sees the client's address.
     Only the tproxy mode can route the application's replies back to the
