@@ -15,7 +15,8 @@
 
 const volatile __u64 shunt_netns = 0;
 
-static __always_inline bool shunt_lookup_is_local_only(struct bpf_sk_lookup *ctx)
+static __always_inline bool
+shunt_lookup_is_local_only(struct bpf_sk_lookup *ctx)
 {
 	if (ctx->family == AF_INET)
 		return (bpf_ntohl(ctx->local_ip4) >> 24) == 127 ||

@@ -54,12 +54,16 @@ Result<uint16_t> parse_port(const std::string& key, const std::string& text) {
 }
 
 Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config) {
-  static const std::set<std::string> known = {
-      "cgroup",           "bpffs",         "socket",          "mode",         "proxy-mark",
-      "bypass-uid",       "bypass-gid",    "outbound-port",   "inbound-port", "redirect-loopback",
-      "allow-host-netns", "log-level",     "backend",         "state-dir",    "route-mark",
-      "route-table",      "rule-priority", "disable-feature", "sk-msg",
-      "preserve-client-address"};
+  static const std::set<std::string> known = {"cgroup",           "bpffs",
+                                              "socket",           "mode",
+                                              "proxy-mark",       "bypass-uid",
+                                              "bypass-gid",       "outbound-port",
+                                              "inbound-port",     "redirect-loopback",
+                                              "allow-host-netns", "log-level",
+                                              "backend",          "state-dir",
+                                              "route-mark",       "route-table",
+                                              "rule-priority",    "disable-feature",
+                                              "sk-msg",           "preserve-client-address"};
   auto parsed_root = parse_yaml_mapping(text);
   if (!parsed_root) return parsed_root.error();
   const YAML::Node& root = *parsed_root;
@@ -172,7 +176,8 @@ Status validate(const AgentConfig& config) {
                    config.mode);
   }
   if (config.preserve_client_address && config.proxy_mark == 0) {
-    return bad("preserve-client-address", "needs proxy-mark: the proxy's connections are found by it");
+    return bad("preserve-client-address",
+               "needs proxy-mark: the proxy's connections are found by it");
   }
   if (config.state_dir.empty() || config.state_dir.front() != '/') {
     return bad("state-dir", "must be an absolute path");

@@ -5,9 +5,9 @@
 #include <string>
 
 #include "firewall_rules.h"
-#include "traffic_policy.h"
 #include "shunt/error.h"
 #include "shunt_abi.h"
+#include "traffic_policy.h"
 
 namespace shunt::agent {
 

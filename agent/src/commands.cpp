@@ -140,8 +140,8 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
   KernelNetnsResolver resolver;
   boost::asio::io_context io;
   state.socket = config.socket;
-  state.defaults =
-      NetnsPolicy{config.outbound_port, config.inbound_port, config.redirect_loopback, config.traffic};
+  state.defaults = NetnsPolicy{config.outbound_port, config.inbound_port, config.redirect_loopback,
+                               config.traffic};
   state.allow_host_netns = config.allow_host_netns;
   ControlHandler handler(datapath, resolver, state, unix_now, [&io] {
     // Stop a moment later, so that the answer to "shutdown" is written.
@@ -214,8 +214,7 @@ int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::st
   if (inbound_ok) {
     inbound.emplace(config.bpffs, map_fd);
   } else {
-    spdlog::warn("inbound capture unavailable in the ebpf mode: {}",
-                 inbound_ok.error().describe());
+    spdlog::warn("inbound capture unavailable in the ebpf mode: {}", inbound_ok.error().describe());
   }
   BpfMapsDatapath datapath(BpfMapFds{map_fd("shunt_policy"), map_fd("shunt_stats"),
                                      map_fd("shunt_netns_info"), map_fd("shunt_policy_ports"),
@@ -302,8 +301,8 @@ int command_run(const CLI::App& cmd, const CommandLine& cl) {
     return fail(report.choice.reason + " (`shunt-agent probe` lists every feature)");
   }
   if (config->preserve_client_address && report.choice.mode != "tproxy") {
-    return fail("preserve-client-address needs the tproxy mode; auto chose " +
-                report.choice.mode + " (set --mode tproxy)");
+    return fail("preserve-client-address needs the tproxy mode; auto chose " + report.choice.mode +
+                " (set --mode tproxy)");
   }
   if (report.choice.mode == "ebpf") {
     auto cgroup = resolve_cgroup(config->cgroup);

@@ -35,7 +35,6 @@ nlohmann::ordered_json stats_to_json(const shunt_netns_stats& stats);
 // (the proxy's own ports never are), the excluded prefixes and ids.
 nlohmann::ordered_json effective_policy_json(const NetnsPolicy& policy);
 
-
 class ControlHandler {
  public:
   ControlHandler(Datapath& datapath, NetnsResolver& resolver, AgentState state,

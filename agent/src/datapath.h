@@ -30,8 +30,8 @@ struct EnrolledNetns {
   uint64_t inode = 0;
   uint64_t enrolled_at = 0;
   NetnsPolicy policy;
-  std::string backend;    // fallback modes: the firewall backend in use
-  bool has_stats = true;  // the fallback modes keep no per-namespace counters
+  std::string backend;            // fallback modes: the firewall backend in use
+  bool has_stats = true;          // the fallback modes keep no per-namespace counters
   bool inbound_attached = false;  // ebpf: the namespace's sk_lookup link exists
   shunt_netns_stats stats{};
 };

@@ -158,8 +158,9 @@ std::string nft_apply_script(const RuleSpec& s) {
       // The proxy's connections are remembered in conntrack; the
       // application's replies to one made from a client's (non-local)
       // address go back to the proxy's transparent socket through lo.
-      out += fmt::format("    meta mark & {0} == {0} ct direction original ct mark set ct mark | {0}\n",
-                         hex(s.proxy_mark));
+      out += fmt::format(
+          "    meta mark & {0} == {0} ct direction original ct mark set ct mark | {0}\n",
+          hex(s.proxy_mark));
       out += fmt::format(
           "    ct direction reply ct mark & {0} == {0} fib daddr type != local meta mark set meta "
           "mark | {1} return\n",
@@ -170,8 +171,9 @@ std::string nft_apply_script(const RuleSpec& s) {
     out += "    ct direction reply return\n";
     // A connection keeps the path its first packet took (the mark is kept
     // in conntrack), so a changed policy applies to new connections only.
-    out += fmt::format("    ct state != new ct mark & {0} == {0} meta mark set meta mark | {0} return\n",
-                       hex(s.route_mark));
+    out += fmt::format(
+        "    ct state != new ct mark & {0} == {0} meta mark set meta mark | {0} return\n",
+        hex(s.route_mark));
     out += "    ct state != new return\n";
     nft_exclusions(out, s);
     out += fmt::format("    ct mark set ct mark | {}\n", hex(s.route_mark));
@@ -195,10 +197,10 @@ std::string nft_apply_script(const RuleSpec& s) {
       // proxy's wildcard transparent listener takes it.
       out += "  chain inbound {\n";
       nft_inbound_rules(out, s);
-      out += fmt::format("    meta l4proto tcp meta nfproto ipv4 tproxy ip to :{}\n",
-                         s.inbound_port);
-      out += fmt::format("    meta l4proto tcp meta nfproto ipv6 tproxy ip6 to :{}\n",
-                         s.inbound_port);
+      out +=
+          fmt::format("    meta l4proto tcp meta nfproto ipv4 tproxy ip to :{}\n", s.inbound_port);
+      out +=
+          fmt::format("    meta l4proto tcp meta nfproto ipv6 tproxy ip6 to :{}\n", s.inbound_port);
       out += "  }\n";
     }
   } else {
@@ -286,7 +288,8 @@ std::vector<std::string> multiport_rules(const std::vector<PortRange>& ranges,
             (r.first == r.last ? std::to_string(r.first) : fmt::format("{}:{}", r.first, r.last));
     used += cost;
   }
-  if (!list.empty()) rules.push_back(fmt::format("-p tcp -m multiport --dports {} {}", list, suffix));
+  if (!list.empty())
+    rules.push_back(fmt::format("-p tcp -m multiport --dports {} {}", list, suffix));
   return rules;
 }
 
@@ -341,9 +344,12 @@ std::map<std::string, std::vector<WantedChain>> wanted_chains(const RuleSpec& s,
           "MARK --set-xmark {1}/{1}",
           hex(s.proxy_mark), hex(s.route_mark)));
     }
-    output.rules.insert(output.rules.end(), {"-m conntrack --ctdir REPLY -j RETURN",
-         fmt::format("-m conntrack ! --ctstate NEW -m connmark --mark {0}/{0} -j MARK --set-xmark {0}/{0}",
-                     hex(s.route_mark)),
+    output.rules.insert(
+        output.rules.end(),
+        {"-m conntrack --ctdir REPLY -j RETURN",
+         fmt::format(
+             "-m conntrack ! --ctstate NEW -m connmark --mark {0}/{0} -j MARK --set-xmark {0}/{0}",
+             hex(s.route_mark)),
          "-m conntrack ! --ctstate NEW -j RETURN"});
     output.rules.insert(output.rules.end(), exclusions.begin(), exclusions.end());
     output.rules.push_back(fmt::format("-j CONNMARK --set-xmark {0}/{0}", hex(s.route_mark)));

@@ -63,9 +63,7 @@ std::string BpfInboundLinks::pin_of(uint64_t cookie) const {
   return bpffs_dir_ + "/" + kInboundLinkPrefix + std::to_string(cookie);
 }
 
-bool BpfInboundLinks::attached(uint64_t cookie) {
-  return std::filesystem::exists(pin_of(cookie));
-}
+bool BpfInboundLinks::attached(uint64_t cookie) { return std::filesystem::exists(pin_of(cookie)); }
 
 Result<int> register_listening_sockets(int sockhash_fd, uint64_t cookie, uint64_t netns_inode,
                                        uint16_t port) {
@@ -123,8 +121,8 @@ Result<int> register_listening_sockets(int sockhash_fd, uint64_t cookie, uint64_
   return registered;
 }
 
-Status BpfInboundLinks::attach(uint64_t cookie, const std::string& netns_path,
-                               uint64_t netns_inode, uint16_t inbound_port) {
+Status BpfInboundLinks::attach(uint64_t cookie, const std::string& netns_path, uint64_t netns_inode,
+                               uint16_t inbound_port) {
   if (auto n = register_listening_sockets(map_fd_("shunt_inbound_listeners"), cookie, netns_inode,
                                           inbound_port);
       n && *n > 0) {
@@ -138,7 +136,8 @@ Status BpfInboundLinks::attach(uint64_t cookie, const std::string& netns_path,
   LinkPtr link(bpf_program__attach_netns((*skel)->progs.shunt_sk_lookup, netns_fd));
   const int attach_errno = errno;
   close(netns_fd);
-  if (!link) return errno_error(attach_errno, "cannot attach the sk_lookup program to " + netns_path);
+  if (!link)
+    return errno_error(attach_errno, "cannot attach the sk_lookup program to " + netns_path);
   if (const int err = bpf_link__pin(link.get(), pin_of(cookie).c_str()); err != 0) {
     return Error{-err, "cannot pin the sk_lookup link at " + pin_of(cookie)};
   }

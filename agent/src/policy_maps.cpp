@@ -50,8 +50,8 @@ void encode_ports(PolicyEntries& out, uint64_t cookie, uint32_t generation, uint
 
 std::vector<PortRange> ranges_of(const PolicyEntries& e, uint8_t direction) {
   const bool out_dir = direction == SHUNT_DIR_OUTBOUND;
-  const bool list_captured =
-      (e.value.flags & (out_dir ? SHUNT_POLICY_OUT_PORTS_CAPTURED : SHUNT_POLICY_IN_PORTS_CAPTURED)) != 0;
+  const bool list_captured = (e.value.flags & (out_dir ? SHUNT_POLICY_OUT_PORTS_CAPTURED
+                                                       : SHUNT_POLICY_IN_PORTS_CAPTURED)) != 0;
   Blocks blocks;
   for (const auto& [key, bits] : e.ports) {
     if (key.direction == direction) blocks[key.block] = bits;

@@ -51,17 +51,19 @@ std::string format_status(const nlohmann::json& s) {
       };
       const bool inbound = p.value("capture_inbound", false);
       out += fmt::format("    outbound ports {}\n", p.value("outbound_ports", "?"));
-      out += fmt::format("    inbound ports  {}{}\n", inbound ? p.value("inbound_ports", "?") : "not captured",
-                         inbound && e.contains("inbound_link")
-                             ? (e.value("inbound_link", false) ? " (sk_lookup link)"
-                                                               : " (sk_lookup link MISSING)")
-                             : "");
+      out += fmt::format(
+          "    inbound ports  {}{}\n", inbound ? p.value("inbound_ports", "?") : "not captured",
+          inbound && e.contains("inbound_link")
+              ? (e.value("inbound_link", false) ? " (sk_lookup link)" : " (sk_lookup link MISSING)")
+              : "");
       const auto cidrs = list("exclude_outbound_cidrs");
-      const size_t n = p.contains("exclude_outbound_cidrs") ? p["exclude_outbound_cidrs"].size() : 0;
-      out += fmt::format("    excluded prefixes {}\n",
-                         n > 8 ? fmt::format("{} (first: {})", n, cidrs.substr(0, cidrs.find(',', 80)))
-                               : cidrs);
-      out += fmt::format("    excluded uids {} gids {}\n", list("exclude_uids"), list("exclude_gids"));
+      const size_t n =
+          p.contains("exclude_outbound_cidrs") ? p["exclude_outbound_cidrs"].size() : 0;
+      out += fmt::format(
+          "    excluded prefixes {}\n",
+          n > 8 ? fmt::format("{} (first: {})", n, cidrs.substr(0, cidrs.find(',', 80))) : cidrs);
+      out +=
+          fmt::format("    excluded uids {} gids {}\n", list("exclude_uids"), list("exclude_gids"));
     }
     if (!e.contains("counters")) continue;
     std::string counters;

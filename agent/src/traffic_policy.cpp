@@ -89,10 +89,10 @@ std::string Cidr::to_string() const {
 }
 
 const std::vector<std::string>& traffic_policy_settings() {
-  static const std::vector<std::string> names = {
-      "capture-inbound",        "include-inbound-ports",  "exclude-inbound-ports",
-      "include-outbound-ports", "exclude-outbound-ports", "exclude-outbound-cidrs",
-      "exclude-uids",           "exclude-gids"};
+  static const std::vector<std::string> names = {"capture-inbound",        "include-inbound-ports",
+                                                 "exclude-inbound-ports",  "include-outbound-ports",
+                                                 "exclude-outbound-ports", "exclude-outbound-cidrs",
+                                                 "exclude-uids",           "exclude-gids"};
   return names;
 }
 
@@ -111,7 +111,8 @@ Result<std::vector<PortRange>> parse_port_ranges(const std::string& key, const s
       if (!first || !last) {
         return bad(key, "entry '" + item + "' is not a port range N-M with ports 1-65535");
       }
-      if (*first > *last) return bad(key, "entry '" + item + "' is a range that ends before it starts");
+      if (*first > *last)
+        return bad(key, "entry '" + item + "' is a range that ends before it starts");
       range = {*first, *last};
     }
     out.push_back(range);
@@ -136,8 +137,8 @@ Result<std::vector<Cidr>> parse_cidrs(const std::string& key, const std::string&
     if (slash != std::string::npos) {
       const auto v = number(trim(std::string_view(item).substr(slash + 1)));
       if (!v || *v > max_len) {
-        return bad(key, "entry '" + item + "' has a prefix length outside 0-" +
-                            std::to_string(max_len));
+        return bad(key,
+                   "entry '" + item + "' has a prefix length outside 0-" + std::to_string(max_len));
       }
       len = static_cast<unsigned>(*v);
     }
@@ -189,8 +190,8 @@ Status apply_policy_setting(TrafficPolicy& p, const std::string& name, const std
     auto v = parse_cidrs(name, value);
     if (!v) return v.error();
     if (v->size() > kMaxCidrsPerNetns) {
-      return bad(name, fmt::format("{} entries; at most {} per namespace", v->size(),
-                                   kMaxCidrsPerNetns));
+      return bad(name,
+                 fmt::format("{} entries; at most {} per namespace", v->size(), kMaxCidrsPerNetns));
     }
     p.exclude_outbound_cidrs = std::move(*v);
     return ok_status();
@@ -199,8 +200,8 @@ Status apply_policy_setting(TrafficPolicy& p, const std::string& name, const std
     auto v = parse_ids(name, value);
     if (!v) return v.error();
     if (v->size() > kMaxIdsPerNetns) {
-      return bad(name, fmt::format("{} entries; at most {} per namespace", v->size(),
-                                   kMaxIdsPerNetns));
+      return bad(name,
+                 fmt::format("{} entries; at most {} per namespace", v->size(), kMaxIdsPerNetns));
     }
     (name == "exclude-uids" ? p.exclude_uids : p.exclude_gids) = std::move(*v);
     return ok_status();
@@ -226,7 +227,8 @@ std::vector<PortRange> complement_ranges(const std::vector<PortRange>& ranges) {
   std::vector<PortRange> out;
   uint32_t next = 1;
   for (const auto& r : merge_ranges(ranges)) {
-    if (r.first > next) out.push_back({static_cast<uint16_t>(next), static_cast<uint16_t>(r.first - 1)});
+    if (r.first > next)
+      out.push_back({static_cast<uint16_t>(next), static_cast<uint16_t>(r.first - 1)});
     next = uint32_t{r.last} + 1;
   }
   if (next <= 65535) out.push_back({static_cast<uint16_t>(next), 65535});
@@ -269,8 +271,8 @@ std::string format_ranges(const std::vector<PortRange>& ranges) {
 }
 
 Status canonicalize(TrafficPolicy& p) {
-  for (auto* ports : {&p.include_inbound_ports, &p.exclude_inbound_ports,
-                      &p.include_outbound_ports, &p.exclude_outbound_ports}) {
+  for (auto* ports : {&p.include_inbound_ports, &p.exclude_inbound_ports, &p.include_outbound_ports,
+                      &p.exclude_outbound_ports}) {
     *ports = merge_ranges(std::move(*ports));
   }
   p.exclude_outbound_cidrs = minimal_cidrs(std::move(p.exclude_outbound_cidrs));
@@ -279,11 +281,12 @@ Status canonicalize(TrafficPolicy& p) {
     ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
   }
   if (p.exclude_outbound_cidrs.size() > kMaxCidrsPerNetns) {
-    return bad("exclude-outbound-cidrs", fmt::format("at most {} per namespace", kMaxCidrsPerNetns));
+    return bad("exclude-outbound-cidrs",
+               fmt::format("at most {} per namespace", kMaxCidrsPerNetns));
   }
   if (p.exclude_uids.size() + p.exclude_gids.size() > kMaxIdsPerNetns) {
-    return bad("exclude-uids", fmt::format("uids and gids together: at most {} per namespace",
-                                           kMaxIdsPerNetns));
+    return bad("exclude-uids",
+               fmt::format("uids and gids together: at most {} per namespace", kMaxIdsPerNetns));
   }
   return ok_status();
 }
@@ -325,7 +328,8 @@ Status read_policy_settings(const nlohmann::json& request, TrafficPolicy& policy
     if (v.is_array()) {
       for (const auto& item : v) {
         std::string one;
-        if (!scalar(item, one)) return Error{EINVAL, "'" + key + "': list entries must be strings or numbers"};
+        if (!scalar(item, one))
+          return Error{EINVAL, "'" + key + "': list entries must be strings or numbers"};
         text += (text.empty() ? "" : ",") + one;
       }
     } else if (!scalar(v, text)) {

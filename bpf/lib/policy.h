@@ -126,11 +126,11 @@ static __always_inline bool
 shunt_port_captured(const struct shunt_netns_policy *policy, __u64 netns,
 		    __u8 direction, __u16 port)
 {
-	__u32 listed = direction == SHUNT_DIR_OUTBOUND ? SHUNT_POLICY_OUT_PORTS :
-							 SHUNT_POLICY_IN_PORTS;
-	__u32 captured = direction == SHUNT_DIR_OUTBOUND ?
-				 SHUNT_POLICY_OUT_PORTS_CAPTURED :
-				 SHUNT_POLICY_IN_PORTS_CAPTURED;
+	__u32 listed = direction == SHUNT_DIR_OUTBOUND ? SHUNT_POLICY_OUT_PORTS
+						       : SHUNT_POLICY_IN_PORTS;
+	__u32 captured = direction == SHUNT_DIR_OUTBOUND
+				 ? SHUNT_POLICY_OUT_PORTS_CAPTURED
+				 : SHUNT_POLICY_IN_PORTS_CAPTURED;
 	struct shunt_port_key key = {
 		.netns_cookie = netns,
 		.generation = policy->generation,

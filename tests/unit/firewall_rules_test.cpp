@@ -190,10 +190,8 @@ TEST(FirewallRules, NftRedirectWithPolicyAndInbound) {
 
 TEST(FirewallRules, IptablesTproxyWithPolicyAndInbound) {
   const auto spec = preserving(with_policy(tproxy_spec()));
-  expect_golden("iptables_tproxy_policy_ipv4.rules",
-                iptables_apply_input(spec, IpFamily::kV4, ""));
-  expect_golden("iptables_tproxy_policy_ipv6.rules",
-                iptables_apply_input(spec, IpFamily::kV6, ""));
+  expect_golden("iptables_tproxy_policy_ipv4.rules", iptables_apply_input(spec, IpFamily::kV4, ""));
+  expect_golden("iptables_tproxy_policy_ipv6.rules", iptables_apply_input(spec, IpFamily::kV6, ""));
 }
 
 TEST(FirewallRules, IptablesRedirectWithPolicyAndInbound) {

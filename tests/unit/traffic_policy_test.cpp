@@ -74,8 +74,9 @@ TEST(TrafficPolicy, CidrsOfBothFamiliesAndHostAddresses) {
 
 TEST(TrafficPolicy, CanonicalFormMergesAndDropsCoveredPrefixes) {
   auto p = policy_of({{"exclude-outbound-ports", "10-20,15-30,31,5"},
-                      {"exclude-outbound-cidrs", "10.1.0.0/16,10.0.0.0/8,10.1.2.0/24,11.0.0.0/8,"
-                                                 "fd00:1::/32,fd00::/16"},
+                      {"exclude-outbound-cidrs",
+                       "10.1.0.0/16,10.0.0.0/8,10.1.2.0/24,11.0.0.0/8,"
+                       "fd00:1::/32,fd00::/16"},
                       {"exclude-uids", "7,3,7"}});
   EXPECT_EQ(format_ranges(p.exclude_outbound_ports), "5,10-31");
   ASSERT_EQ(p.exclude_outbound_cidrs.size(), 3U);
@@ -165,12 +166,11 @@ TEST(PolicyMaps, RoundTripThroughTheEntries) {
   EXPECT_TRUE(e.value.flags & SHUNT_POLICY_CAPTURE_INBOUND);
   EXPECT_TRUE(e.value.flags & SHUNT_POLICY_EXCLUDE_CIDRS);
   EXPECT_EQ(e.cidrs[0].prefixlen, SHUNT_CIDR_KEY_FIXED_BITS + 96U + 32U);  // IPv4 /32
-  EXPECT_EQ(e.cidrs[1].prefixlen, SHUNT_CIDR_KEY_FIXED_BITS + 8U);        // fd00::/8
+  EXPECT_EQ(e.cidrs[1].prefixlen, SHUNT_CIDR_KEY_FIXED_BITS + 8U);         // fd00::/8
   const NetnsPolicy back = decode_policy_entries(e);
   EXPECT_EQ(back, policy);
   // What status shows is the same whichever way the ports were stored.
   EXPECT_EQ(effective_policy_json(back), effective_policy_json(policy));
   EXPECT_EQ(effective_policy_json(back)["outbound_ports"], "80,443");
-  EXPECT_EQ(effective_policy_json(back)["inbound_ports"],
-            "1-21,23-15005,15007-16000,16002-65535");
+  EXPECT_EQ(effective_policy_json(back)["inbound_ports"], "1-21,23-15005,15007-16000,16002-65535");
 }

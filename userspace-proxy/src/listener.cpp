@@ -184,10 +184,9 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port) 
     size_t opened = 0;
     for (const auto& address : *plan.addresses) {
       TcpEndpoint endpoint(asio::ip::make_address(address), plan.port);
-      auto acceptor =
-          open_acceptor(worker.io, endpoint, reuse_port && plan.kind != ListenerKind::kAdmin,
-                        plan.kind == ListenerKind::kOutbound || plan.kind == ListenerKind::kInbound,
-                        first);
+      auto acceptor = open_acceptor(
+          worker.io, endpoint, reuse_port && plan.kind != ListenerKind::kAdmin,
+          plan.kind == ListenerKind::kOutbound || plan.kind == ListenerKind::kInbound, first);
       if (!acceptor) {
         // A namespace with IPv6 disabled has no ::1 or ::; IPv4 alone still works.
         const int code = acceptor.error().code;

@@ -131,13 +131,12 @@ const std::vector<Setting>& settings() {
        }},
       {"inbound", nullptr, false, "false",
        "run the transparent inbound listener (the agent's capture-inbound)",
-       scalar([](ProxyConfig& c, const std::string& s) {
-         return set_bool("inbound", s, c.inbound);
-       })},
+       scalar(
+           [](ProxyConfig& c, const std::string& s) { return set_bool("inbound", s, c.inbound); })},
       {"inbound-port", nullptr, false, "15006", "port of the transparent inbound listener",
        SHUNT_UNSIGNED("inbound-port", inbound_port, 1, 65535)},
-      {"inbound-addresses", "--inbound-address", true, "0.0.0.0 ::",
-       "addresses of the transparent inbound listener",
+      {"inbound-addresses", "--inbound-address", true,
+       "0.0.0.0 ::", "addresses of the transparent inbound listener",
        [](ProxyConfig& c, const Values& v) {
          c.inbound_addresses = v;
          return ok_status();

@@ -136,9 +136,10 @@ asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& clie
   record.original_dst_source = original->source;
   // A wildcard listener (inbound) is reached on any local address: its
   // port alone says the connection came to the proxy itself.
-  const bool to_listener = listener.address().is_unspecified()
-                               ? original->endpoint.port() == listener.port()
-                               : normalize_endpoint(original->endpoint) == normalize_endpoint(listener);
+  const bool to_listener =
+      listener.address().is_unspecified()
+          ? original->endpoint.port() == listener.port()
+          : normalize_endpoint(original->endpoint) == normalize_endpoint(listener);
   if (to_listener) {
     spdlog::warn("[c{}] original destination is the proxy's own listener; refusing a loop", id);
     close_with_reset(client);
