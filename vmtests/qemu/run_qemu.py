@@ -193,6 +193,8 @@ def main():
                     help="only the tests whose names contain PATTERN (unittest -k)")
     ap.add_argument("--update-docs", action="store_true",
                     help="write the table to docs/vmtests.md")
+    ap.add_argument("--docs-section", default="matrix",
+                    help="which table of docs/vmtests.md --update-docs replaces")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("run_qemu: must run as root (the guest suite loads BPF programs)", file=sys.stderr)
@@ -260,7 +262,7 @@ def write_docs(rows, args):
     path = os.path.join(REPO, "docs", "vmtests.md")
     with open(path) as f:
         text = f.read()
-    start, end = "<!-- matrix:start -->", "<!-- matrix:end -->"
+    start, end = f"<!-- {args.docs_section}:start -->", f"<!-- {args.docs_section}:end -->"
     body = (f"{start}\nLast run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"scenarios {', '.join(args.scenarios)}, "
             f"`vmtests/qemu/run_qemu.py --kernel {args.kernel}`.\n\n" + table(rows, args.modes) +
