@@ -167,6 +167,8 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
   return 0;
 }
 
+RuleSpec base_rule_spec(const AgentConfig& config, FirewallMode mode);
+
 int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::string& why) {
   InstallRequest request;
   request.cgroup_dir = cgroup;
@@ -210,23 +212,53 @@ int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::st
   Status inbound_ok = disabled.contains("prog_sk_lookup") || disabled.contains("inbound")
                           ? Status(Error{EOPNOTSUPP, "disabled for testing"})
                           : probe_inbound_program(map_fd);
-  std::optional<BpfInboundLinks> inbound;
+  std::optional<BpfInboundLinks> bpf_inbound;
+  InboundLinks* inbound = nullptr;
+  // Without sk_lookup: the tproxy mode's inbound rules, where this kernel
+  // can apply them.
+  NetnsCommandRunner runner;
+  Firewall firewall(runner);
+  FirewallJournal inbound_journal(inbound_journal_dir(config.state_dir));
+  std::optional<FirewallDatapath> inbound_rules;
+  std::optional<FirewallInboundLinks> rules_inbound;
+  std::string inbound_how;
   if (inbound_ok) {
-    inbound.emplace(config.bpffs, map_fd);
+    bpf_inbound.emplace(config.bpffs, map_fd);
+    inbound = &*bpf_inbound;
+    inbound_how = "sk_lookup";
   } else {
-    spdlog::warn("inbound capture unavailable in the ebpf mode: {}", inbound_ok.error().describe());
+    const auto tproxy = run_probe("tproxy", disabled);
+    if (tproxy.choice.mode == "tproxy") {
+      FirewallSettings settings;
+      settings.base = base_rule_spec(config, FirewallMode::kTproxy);
+      settings.base.inbound_only = true;
+      for (const auto& name : tproxy.choice.backends)
+        settings.usable.push_back(*firewall_backend_from(name));
+      inbound_rules.emplace(firewall, inbound_journal, settings, netns_inode);
+      rules_inbound.emplace(*inbound_rules);
+      inbound = &*rules_inbound;
+      inbound_how = "tproxy rules (sk_lookup unavailable: " + inbound_ok.error().describe() + ")";
+      spdlog::warn("inbound capture by TPROXY rules: sk_lookup unavailable ({})",
+                   inbound_ok.error().describe());
+      if (auto ok = inbound_rules->recover(); !ok) {
+        spdlog::error("converging inbound rules: {}", ok.error().describe());
+      }
+    } else {
+      inbound_how = "unavailable: " + inbound_ok.error().describe() + "; " + tproxy.choice.reason;
+      spdlog::warn("inbound capture unavailable in the ebpf mode: {}", inbound_how);
+    }
   }
   BpfMapsDatapath datapath(BpfMapFds{map_fd("shunt_policy"), map_fd("shunt_stats"),
                                      map_fd("shunt_netns_info"), map_fd("shunt_policy_ports"),
                                      map_fd("shunt_policy_cidrs"), map_fd("shunt_policy_ids")},
-                           inbound ? &*inbound : nullptr);
+                           inbound);
   AgentState state;
   state.mode = "ebpf";
   state.cgroup = cgroup;
   state.cgroup_id = report.cgroup_id;
   state.bpffs = config.bpffs;
   state.sk_msg = config.sk_msg;
-  state.inbound = inbound ? "sk_lookup" : "unavailable: " + inbound_ok.error().describe();
+  state.inbound = inbound_how;
   state.pins = [dir = config.bpffs] { return list_pins(dir); };
   return serve(config, datapath, state, {});
 }
@@ -401,6 +433,18 @@ int command_uninstall(const CLI::App& cmd, const CommandLine& cl) {
   FirewallDatapath datapath(firewall, journal, FirewallSettings{}, netns_inode);
   if (auto ok = datapath.remove_all(); !ok) return fail(ok.error().describe());
   for (const auto& r : *records) std::cout << "removed the rules of " << r.path << "\n";
+  // The ebpf mode's inbound rules (where sk_lookup was missing).
+  FirewallJournal inbound_journal(inbound_journal_dir(cl.flags.state_dir));
+  auto inbound_records = inbound_journal.load();
+  if (!inbound_records) return fail(inbound_records.error().describe());
+  FirewallSettings inbound_settings;
+  inbound_settings.base.inbound_only = true;
+  FirewallDatapath inbound_datapath(firewall, inbound_journal, inbound_settings, netns_inode);
+  if (auto ok = inbound_datapath.remove_all(); !ok) return fail(ok.error().describe());
+  for (const auto& r : *inbound_records) {
+    std::cout << "removed the inbound rules of " << r.path << "\n";
+    records->push_back(r);
+  }
   if (report->detached.empty() && report->unpinned.empty() && records->empty()) {
     std::cout << "nothing of shunt is installed at " << *cgroup << " / " << cl.flags.bpffs << " / "
               << journal.file() << "\n";

@@ -114,8 +114,8 @@ Status BpfMapsDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
                                const shunt_netns_info& info) {
   if (policy.traffic.capture_inbound && inbound_ == nullptr) {
     return Error{EOPNOTSUPP,
-                 "capture-inbound needs sk_lookup programs, which this kernel does not load "
-                 "(shunt-agent probe says why); use the tproxy mode for inbound capture"};
+                 "capture-inbound needs sk_lookup programs, which this kernel does not load, or "
+                 "TPROXY rules, which it cannot apply either (shunt-agent probe says why)"};
   }
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return Error{-cpus, "cannot count possible CPUs"};
@@ -143,9 +143,7 @@ Status BpfMapsDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
   }
   if (auto ok = write_entries(fds_, entries); !ok) return undo(ok.error());
   if (policy.traffic.capture_inbound) {
-    const std::string path(info.path, strnlen(info.path, sizeof(info.path)));
-    if (auto ok = inbound_->attach(cookie, path, info.inode, policy.inbound_port); !ok)
-      return undo(ok.error());
+    if (auto ok = inbound_->attach(cookie, policy, info); !ok) return undo(ok.error());
   }
   // The switch: one map update replaces the whole value, generation
   // included, so a connection sees the old policy or the new one.

@@ -50,16 +50,18 @@ class Datapath {
 };
 
 // Inbound capture in the ebpf mode: the sk_lookup program's link on one
-// namespace (inbound_links.h). An interface so the datapath is tested
-// without BPF.
+// namespace (inbound_links.h), or, where sk_lookup is missing, TPROXY
+// rules for the inbound side only (FirewallInboundLinks). An interface so
+// the datapath is tested without BPF.
 class InboundLinks {
  public:
   virtual ~InboundLinks() = default;
-  // Idempotent: an existing link is kept. Also registers the proxy's
-  // inbound listeners on `inbound_port` that already listen there (one
-  // that listens later is registered by sockops).
-  virtual Status attach(uint64_t cookie, const std::string& netns_path, uint64_t netns_inode,
-                        uint16_t inbound_port) = 0;
+  // Idempotent: an existing attachment is kept (and follows a changed
+  // policy). Also registers the proxy's inbound listeners that already
+  // listen on the policy's inbound port (one that listens later is
+  // registered by sockops).
+  virtual Status attach(uint64_t cookie, const NetnsPolicy& policy,
+                        const shunt_netns_info& info) = 0;
   // Idempotent: nothing to remove is success.
   virtual Status detach(uint64_t cookie) = 0;
   virtual bool attached(uint64_t cookie) = 0;

@@ -22,10 +22,12 @@ std::string iptables_tool(FirewallBackend backend, IpFamily family, const char* 
 Status Firewall::apply(const std::string& netns, FirewallBackend backend, const RuleSpec& spec) {
   // Routing first: a packet marked before its route exists would leave
   // through the normal route instead of reaching the proxy.
-  if (spec.mode == FirewallMode::kTproxy) {
+  // The inbound side alone needs no routing: its packets are for local
+  // addresses already.
+  if (spec.mode == FirewallMode::kTproxy && !spec.inbound_only) {
     if (auto ok = apply_routing(netns, spec); !ok) return ok;
-  } else if (auto ok = remove_routing(netns, spec); !ok) {
-    return ok;
+  } else if (!spec.inbound_only) {
+    if (auto ok = remove_routing(netns, spec); !ok) return ok;
   }
   // One copy only: whatever an earlier agent left with another backend goes.
   for (auto other : all_backends()) {
@@ -85,7 +87,9 @@ Status Firewall::remove(const std::string& netns, const RuleSpec& spec,
       spdlog::debug("{}: {} not swept: {}", netns, to_string(backend), ok.error().describe());
     }
   }
-  if (auto ok = remove_routing(netns, spec); !ok && first_error.ok()) first_error = ok;
+  if (!spec.inbound_only) {
+    if (auto ok = remove_routing(netns, spec); !ok && first_error.ok()) first_error = ok;
+  }
   return first_error;
 }
 

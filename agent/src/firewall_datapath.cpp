@@ -227,4 +227,26 @@ Status FirewallDatapath::remove_all() {
   return journal_.erase();
 }
 
+Status FirewallInboundLinks::attach(uint64_t cookie, const NetnsPolicy& policy,
+                                    const shunt_netns_info& info) {
+  return firewall_.enroll(cookie, policy, info);
+}
+
+Status FirewallInboundLinks::detach(uint64_t cookie) {
+  auto ok = firewall_.unenroll(cookie);
+  if (!ok && ok.error().code == ENOENT) return ok_status();
+  return ok;
+}
+
+bool FirewallInboundLinks::attached(uint64_t cookie) {
+  auto list = firewall_.list();
+  if (!list) return false;
+  return std::any_of(list->begin(), list->end(),
+                     [cookie](const EnrolledNetns& e) { return e.cookie == cookie; });
+}
+
+std::string inbound_journal_dir(const std::string& state_dir) {
+  return state_dir + "/ebpf-inbound";
+}
+
 }  // namespace shunt::agent

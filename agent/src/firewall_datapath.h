@@ -63,6 +63,23 @@ class FirewallDatapath final : public Datapath {
   InodeOf inode_of_;
 };
 
+// The ebpf mode's inbound capture where sk_lookup is missing: the tproxy
+// mode's inbound rules alone (RuleSpec::inbound_only), journalled in a
+// directory of their own so a restarted agent and `uninstall` find them.
+class FirewallInboundLinks final : public InboundLinks {
+ public:
+  explicit FirewallInboundLinks(FirewallDatapath& firewall) : firewall_(firewall) {}
+  Status attach(uint64_t cookie, const NetnsPolicy& policy, const shunt_netns_info& info) override;
+  Status detach(uint64_t cookie) override;
+  bool attached(uint64_t cookie) override;
+
+ private:
+  FirewallDatapath& firewall_;
+};
+
+// Where FirewallInboundLinks keeps its journal, under the state directory.
+std::string inbound_journal_dir(const std::string& state_dir);
+
 // The real InodeOf: stat().st_ino of the path.
 Result<uint64_t> netns_inode(const std::string& path);
 

@@ -147,8 +147,25 @@ std::string nft_remove_script() {
 std::string nft_apply_script(const RuleSpec& s) {
   std::string out = nft_remove_script();
   out += fmt::format("table inet {} {{\n", kNftTable);
-  nft_sets(out, s);
   const bool inbound = s.traffic.capture_inbound;
+  if (s.inbound_only) {
+    if (inbound) {
+      out += "  chain prerouting {\n";
+      out += "    type filter hook prerouting priority mangle; policy accept;\n";
+      out += "    iifname != \"lo\" jump inbound\n";
+      out += "  }\n";
+      out += "  chain inbound {\n";
+      nft_inbound_rules(out, s);
+      out +=
+          fmt::format("    meta l4proto tcp meta nfproto ipv4 tproxy ip to :{}\n", s.inbound_port);
+      out +=
+          fmt::format("    meta l4proto tcp meta nfproto ipv6 tproxy ip6 to :{}\n", s.inbound_port);
+      out += "  }\n";
+    }
+    out += "}\n";
+    return out;
+  }
+  nft_sets(out, s);
   if (s.mode == FirewallMode::kTproxy) {
     // A route chain, so that the new mark re-routes the packet to `lo`.
     out += "  chain output {\n";
@@ -333,6 +350,14 @@ std::vector<std::string> iptables_inbound_rules(const RuleSpec& s) {
 std::map<std::string, std::vector<WantedChain>> wanted_chains(const RuleSpec& s, IpFamily family) {
   std::map<std::string, std::vector<WantedChain>> wanted;
   const auto exclusions = iptables_exclusions(s, family);
+  if (s.inbound_only) {
+    if (s.traffic.capture_inbound) {
+      WantedChain inbound{"SHUNT_INBOUND", "PREROUTING", iptables_inbound_rules(s)};
+      inbound.rules.push_back(fmt::format("-p tcp -j TPROXY --on-port {}", s.inbound_port));
+      wanted["mangle"] = {inbound};
+    }
+    return wanted;
+  }
   if (s.mode == FirewallMode::kTproxy) {
     WantedChain output{"SHUNT_OUTPUT", "OUTPUT", {}};
     if (s.preserve_client_address) {

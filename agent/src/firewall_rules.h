@@ -47,6 +47,9 @@ struct RuleSpec {
   // from a client's address are routed back to the proxy (the application
   // sees its real clients).
   bool preserve_client_address = false;
+  // tproxy: only the inbound capture (the ebpf mode without sk_lookup
+  // redirects outbound itself); no output chain, no routing.
+  bool inbound_only = false;
   // tproxy: the mark that routes the application's packets to `lo`, the
   // table holding `local default dev lo`, and the ip rule's priority.
   uint32_t route_mark = kDefaultRouteMark;

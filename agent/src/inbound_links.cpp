@@ -121,8 +121,11 @@ Result<int> register_listening_sockets(int sockhash_fd, uint64_t cookie, uint64_
   return registered;
 }
 
-Status BpfInboundLinks::attach(uint64_t cookie, const std::string& netns_path, uint64_t netns_inode,
-                               uint16_t inbound_port) {
+Status BpfInboundLinks::attach(uint64_t cookie, const NetnsPolicy& policy,
+                               const shunt_netns_info& info) {
+  const std::string netns_path(info.path, strnlen(info.path, sizeof(info.path)));
+  const uint64_t netns_inode = info.inode;
+  const uint16_t inbound_port = policy.inbound_port;
   if (auto n = register_listening_sockets(map_fd_("shunt_inbound_listeners"), cookie, netns_inode,
                                           inbound_port);
       n && *n > 0) {

@@ -19,8 +19,7 @@ class BpfInboundLinks final : public InboundLinks {
   // `map_fd(name)`: the main object's map of that name, or -1.
   BpfInboundLinks(std::string bpffs_dir, std::function<int(const std::string&)> map_fd)
       : bpffs_dir_(std::move(bpffs_dir)), map_fd_(std::move(map_fd)) {}
-  Status attach(uint64_t cookie, const std::string& netns_path, uint64_t netns_inode,
-                uint16_t inbound_port) override;
+  Status attach(uint64_t cookie, const NetnsPolicy& policy, const shunt_netns_info& info) override;
   Status detach(uint64_t cookie) override;
   bool attached(uint64_t cookie) override;
 

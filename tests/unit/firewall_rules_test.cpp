@@ -213,3 +213,13 @@ TEST(FirewallRules, ManyPortRangesAreSplitForMultiport) {
     ++rules;
   EXPECT_EQ(rules, 2U) << text;
 }
+
+TEST(FirewallRules, InboundOnlyForTheEbpfModeWithoutSkLookup) {
+  RuleSpec s = with_policy(tproxy_spec());
+  s.inbound_only = true;
+  expect_golden("nft_inbound_only.nft", nft_apply_script(s));
+  expect_golden("iptables_inbound_only_ipv6.rules", iptables_apply_input(s, IpFamily::kV6, ""));
+  // Nothing at all without capture-inbound.
+  s.traffic.capture_inbound = false;
+  EXPECT_EQ(iptables_apply_input(s, IpFamily::kV4, ""), "");
+}
