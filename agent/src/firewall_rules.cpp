@@ -136,6 +136,16 @@ void nft_inbound_rules(std::string& out, const RuleSpec& s) {
   }
 }
 
+// The tproxy mode's inbound chain. No address: TPROXY keeps the packet's
+// own, the pod's, so the proxy's wildcard transparent listener takes it.
+void nft_tproxy_inbound_chain(std::string& out, const RuleSpec& s) {
+  out += "  chain inbound {\n";
+  nft_inbound_rules(out, s);
+  out += fmt::format("    meta l4proto tcp meta nfproto ipv4 tproxy ip to :{}\n", s.inbound_port);
+  out += fmt::format("    meta l4proto tcp meta nfproto ipv6 tproxy ip6 to :{}\n", s.inbound_port);
+  out += "  }\n";
+}
+
 }  // namespace
 
 std::string nft_remove_script() {
@@ -154,13 +164,7 @@ std::string nft_apply_script(const RuleSpec& s) {
       out += "    type filter hook prerouting priority mangle; policy accept;\n";
       out += "    iifname != \"lo\" jump inbound\n";
       out += "  }\n";
-      out += "  chain inbound {\n";
-      nft_inbound_rules(out, s);
-      out +=
-          fmt::format("    meta l4proto tcp meta nfproto ipv4 tproxy ip to :{}\n", s.inbound_port);
-      out +=
-          fmt::format("    meta l4proto tcp meta nfproto ipv6 tproxy ip6 to :{}\n", s.inbound_port);
-      out += "  }\n";
+      nft_tproxy_inbound_chain(out, s);
     }
     out += "}\n";
     return out;
@@ -210,15 +214,7 @@ std::string nft_apply_script(const RuleSpec& s) {
                        s.outbound_port);
     out += "  }\n";
     if (inbound) {
-      // No address: TPROXY keeps the packet's own, the pod's, so the
-      // proxy's wildcard transparent listener takes it.
-      out += "  chain inbound {\n";
-      nft_inbound_rules(out, s);
-      out +=
-          fmt::format("    meta l4proto tcp meta nfproto ipv4 tproxy ip to :{}\n", s.inbound_port);
-      out +=
-          fmt::format("    meta l4proto tcp meta nfproto ipv6 tproxy ip6 to :{}\n", s.inbound_port);
-      out += "  }\n";
+      nft_tproxy_inbound_chain(out, s);
     }
   } else {
     out += "  chain output {\n";
