@@ -88,6 +88,11 @@ Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config
         if (auto ok = apply_policy_setting(config.traffic, key, text); !ok) return ok.error();
         continue;
       }
+      if (is_kubernetes_key(key)) {
+        if (auto ok = apply_kubernetes_yaml(config.kubernetes, key, item.second); !ok)
+          return ok.error();
+        continue;
+      }
       if (!known.contains(key)) return bad(key, "unknown setting");
       if (!item.second.IsScalar()) return bad(key, "must be a single value");
       const auto value = item.second.as<std::string>();
@@ -213,7 +218,7 @@ Status validate(const AgentConfig& config) {
     return bad("log-level",
                "'" + config.log_level + "' is not one of trace, debug, info, warn, error, off");
   }
-  return ok_status();
+  return validate(config.kubernetes);
 }
 
 }  // namespace shunt::agent

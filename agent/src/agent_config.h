@@ -5,6 +5,7 @@
 #include <string>
 
 #include "firewall_rules.h"
+#include "kubernetes_config.h"
 #include "shunt/error.h"
 #include "shunt_abi.h"
 #include "traffic_policy.h"
@@ -45,6 +46,8 @@ struct AgentConfig {
   // (docs/benchmarks.md has the figures behind the default).
   bool sk_msg = false;
   std::string log_level = "info";
+  // CNI chaining, per-pod proxies, the API server (docs/kubernetes.md).
+  KubernetesConfig kubernetes;
 };
 
 // Loads YAML text on top of `base`; unknown keys are errors.

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "cgroup.h"
 #include "control_client.h"
@@ -24,6 +25,8 @@
 #include "inbound_links.h"
 #include "installer.h"
 #include "netns.h"
+#include "node_services.h"
+#include "cni_install.h"
 #include "probe.h"
 #include "shunt/parse.h"
 #include "skeleton.h"
@@ -42,6 +45,18 @@ int fail(const std::string& what) {
 void add_socket_flag(CLI::App* cmd, AgentConfig& flags) {
   cmd->add_option("--socket", flags.socket, "control socket of the running agent")
       ->default_val(kDefaultSocket);
+}
+
+// The Kubernetes flags given on `cmd` (not every command has all of them).
+Status apply_kubernetes_flags(const CLI::App& cmd, const CommandLine& cl, KubernetesConfig& kube) {
+  for (const auto& [name, values] : cl.kubernetes) {
+    const auto* option = cmd.get_option_no_throw("--" + name);
+    if (option == nullptr || option->count() == 0) continue;
+    for (const auto& v : values) {
+      if (auto ok = apply_kubernetes_flag(kube, name, v); !ok) return ok;
+    }
+  }
+  return ok_status();
 }
 
 }  // namespace
@@ -115,6 +130,7 @@ Result<AgentConfig> run_config(const CLI::App& cmd, const CommandLine& cl) {
     if (auto ok = apply_policy_setting(config.traffic, name, cl.policy.at(name)); !ok)
       return ok.error();
   }
+  if (auto ok = apply_kubernetes_flags(cmd, cl, config.kubernetes); !ok) return ok.error();
   if (auto ok = canonicalize(config.traffic); !ok) return ok.error();
   if (auto ok = validate(config); !ok) return ok.error();
   return config;
@@ -148,9 +164,11 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
     auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
     timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });
   });
+  NodeServices node(io, config, handler, resolver);
   auto server = ControlServer::listen(io, config.socket, handler);
   if (!server) return fail(server.error().describe());
   if (on_listening) on_listening();
+  node.start();
   (*server)->start();
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   const bool ebpf = state.mode == "ebpf";
@@ -393,6 +411,49 @@ int command_unenroll(const CommandLine& cl) {
   });
 }
 
+int command_ready(const CommandLine& cl) {
+  auto answer = call_agent(cl.flags.socket, {{"op", "ready"}}, std::chrono::seconds(5));
+  if (!answer) return fail(answer.error().describe());
+  if (!answer->value("ready", false)) return fail("not ready yet (pods are being enrolled or the "
+                                                  "CNI configuration is not there yet)");
+  std::cout << "ready: " << answer->value("pods", 0) << " pod(s) enrolled\n";
+  return 0;
+}
+
+int command_pods(const CommandLine& cl) {
+  return print_or_fail(call_agent(cl.flags.socket, {{"op", "pods"}}), cl.json,
+                       [](const nlohmann::json& r) {
+                         std::string out;
+                         const nlohmann::json none = nlohmann::json::array();
+                         const auto& list = r.contains("pods") ? r["pods"] : none;
+                         for (const auto& p : list) {
+                           out += fmt::format(
+                               "{} container {} netns {} proxy pid {}{} restarts {}\n",
+                               p.value("pod", ""), p.value("container_id", "").substr(0, 12),
+                               p.value("netns", ""), p.value("proxy_pid", 0),
+                               p.value("proxy_alive", false) ? "" : " (NOT RUNNING)",
+                               p.value("proxy_restarts", 0));
+                           if (p.contains("settings") && p["settings"].is_object()) {
+                             for (const auto& [k, v] : p["settings"].items())
+                               out += "  " + k + " = " + v.get<std::string>() + "\n";
+                           }
+                         }
+                         if (out.empty()) out = "no pods enrolled through shunt-cni\n";
+                         return out;
+                       });
+}
+
+int command_stop(const CommandLine& cl) {
+  if (!ping_agent(cl.flags.socket)) {
+    std::cout << "no agent answers on " << cl.flags.socket << "\n";
+    return 0;
+  }
+  return print_or_fail(call_agent(cl.flags.socket, {{"op", "shutdown"}}), false,
+                       [](const nlohmann::json&) {
+                         return std::string("the agent stops; programs, rules and pod proxies stay\n");
+                       });
+}
+
 int command_status(const CommandLine& cl) {
   return print_or_fail(call_agent(cl.flags.socket, {{"op", "status"}}), cl.json, format_status);
 }
@@ -420,8 +481,24 @@ int command_uninstall(const CLI::App& cmd, const CommandLine& cl) {
     // A running agent would keep serving a datapath that is gone: stop it.
     if (ping_agent(cl.flags.socket)) {
       (void)call_agent(cl.flags.socket, {{"op", "shutdown"}});
+      // Wait for it to be gone: it would put shunt-cni back into the conflist.
+      for (int i = 0; i < 100 && ping_agent(cl.flags.socket); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
     }
   }
+  // CNI next, so that no new pod is sent to an agent that is gone.
+  KubernetesConfig kube;
+  if (auto ok = apply_kubernetes_flags(cmd, cl, kube); !ok) return fail(ok.error().describe());
+  if (!kube.cni_conf_dir.empty()) {
+    auto changed = remove_chained(kube.cni_conf_dir);
+    if (!changed) return fail(changed.error().describe());
+    for (const auto& f : *changed) std::cout << "removed shunt-cni from " << f << "\n";
+    auto removed = remove_plugin_binary(kube.cni_bin_dir);
+    if (!removed) return fail(removed.error().describe());
+    if (*removed) std::cout << "removed " << kube.cni_bin_dir << "/shunt-cni\n";
+  }
+  stop_recorded_pods(cl.flags.state_dir);
   auto report = uninstall(*cgroup, cl.flags.bpffs);
   if (!report) return fail(report.error().describe());
   // The fallback modes: every recorded namespace's rules, then the journal.
@@ -476,6 +553,31 @@ void add_policy_flags(CLI::App* cmd, CommandLine& cl, const std::string& prefix)
       {"exclude-gids", "gids whose connections are never redirected (N,...)"}};
   for (const auto& name : traffic_policy_settings()) {
     cmd->add_option("--" + name, cl.policy[name], prefix + help.at(name));
+  }
+}
+
+// The Kubernetes settings (docs/kubernetes.md); uninstall takes only the
+// CNI directories.
+void add_kubernetes_flags(CLI::App* cmd, CommandLine& cl, bool uninstall_only) {
+  const KubernetesConfig d;
+  const std::vector<std::tuple<std::string, std::string, std::string>> flags = {
+      {"cni-conf-dir", "", "CNI configuration directory: shunt-cni is chained into its first conflist (unset: CNI is left alone)"},
+      {"cni-bin-dir", d.cni_bin_dir, "CNI binary directory shunt-cni is installed into"},
+      {"cni-cache-dir", d.cni_cache_dir, "libcni's cache: where pods running before the agent are found"},
+      {"cni-plugin", "", "the shunt-cni binary to install (default: beside shunt-agent)"},
+      {"cni-allow-unredirected", "false", "let pods start without redirection when the agent is unreachable"},
+      {"cni-timeout", "10s", "how long shunt-cni waits for the agent"},
+      {"cni-defaults", "", "pod setting for every pod, NAME=VALUE (repeatable; annotations override)"},
+      {"proxy-binary", "", "shunt-proxy run for each pod (default: beside shunt-agent)"},
+      {"pod-admin-port", "15000", "admin port of each pod's proxy, on the pod's loopback (0: off)"},
+      {"kube-api-server", "", "https://HOST:PORT of the API server (default: in-cluster, else none)"},
+      {"kube-token-file", d.kube_token_file, "service account token"},
+      {"kube-ca-file", d.kube_ca_file, "CA of the API server"}};
+  for (const auto& [name, def, help] : flags) {
+    if (uninstall_only && name != "cni-conf-dir" && name != "cni-bin-dir") continue;
+    auto* opt = cmd->add_option("--" + name, cl.kubernetes[name], help);
+    if (!def.empty()) opt->default_str(def);
+    if (name != "cni-defaults") opt->expected(1);
   }
 }
 
@@ -536,6 +638,8 @@ void register_commands(CLI::App& app, CommandLine& cl) {
                   "ebpf: the sk_msg fast path between applications and the proxy (on or off)")
       ->default_str(defaults.sk_msg ? "on" : "off");
 
+  add_kubernetes_flags(run, cl, false);
+
   auto* enroll =
       app.add_subcommand("enroll", "redirect TCP connections made from a network namespace");
   enroll
@@ -583,6 +687,17 @@ void register_commands(CLI::App& app, CommandLine& cl) {
                    "journal of the tproxy/redirect modes: their rules are removed too")
       ->default_val(defaults.state_dir);
   add_socket_flag(uninstall_cmd, cl.flags);
+  add_kubernetes_flags(uninstall_cmd, cl, true);
+
+  auto* ready = app.add_subcommand(
+      "ready", "exit 0 when the agent has chained shunt-cni and enrolled the running pods");
+  add_socket_flag(ready, cl.flags);
+  auto* pods = app.add_subcommand("pods", "pods enrolled through shunt-cni, their proxies and settings");
+  add_socket_flag(pods, cl.flags);
+  pods->add_flag("--json", cl.json, "machine-readable output");
+  auto* stop = app.add_subcommand(
+      "stop", "ask the running agent to exit (programs, rules and pod proxies stay; preStop)");
+  add_socket_flag(stop, cl.flags);
 }
 
 int run_selected_command(CLI::App& app, CommandLine& cl) {
@@ -592,6 +707,9 @@ int run_selected_command(CLI::App& app, CommandLine& cl) {
   if (name == "enroll") return command_enroll(*cmd, cl);
   if (name == "unenroll") return command_unenroll(cl);
   if (name == "status") return command_status(cl);
+  if (name == "ready") return command_ready(cl);
+  if (name == "pods") return command_pods(cl);
+  if (name == "stop") return command_stop(cl);
   if (name == "probe") return command_probe(*cmd, cl);
   if (name == "uninstall") return command_uninstall(*cmd, cl);
   return fail("unknown command " + name);

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "agent_config.h"
 
@@ -26,6 +27,8 @@ struct CommandLine {
   bool redirect_loopback = false;
   // probe
   std::string disable_features;
+  // run and uninstall: the Kubernetes settings (kubernetes_config.h), by name
+  std::map<std::string, std::vector<std::string>> kubernetes;
 };
 
 void register_commands(CLI::App& app, CommandLine& cl);

@@ -96,6 +96,9 @@ ordered_json ControlHandler::handle(const json& request) {
     if (on_shutdown_) on_shutdown_();
     return {{"ok", true}};
   }
+  if (extension_) {
+    if (auto answer = extension_(request)) return *answer;
+  }
   return failure(EINVAL, "unknown op '" + op + "'");
 }
 

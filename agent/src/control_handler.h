@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ class ControlHandler {
         now_unix_(std::move(now_unix)),
         on_shutdown_(std::move(on_shutdown)) {}
 
+  // More ops (the pod manager's); nullopt hands the request back.
+  using Extension = std::function<std::optional<nlohmann::ordered_json>(const nlohmann::json&)>;
+  void set_extension(Extension extension) { extension_ = std::move(extension); }
+
   // Never throws: malformed input gets an error response.
   std::string handle_line(const std::string& line);
   nlohmann::ordered_json handle(const nlohmann::json& request);
@@ -59,6 +64,7 @@ class ControlHandler {
   AgentState state_;
   std::function<uint64_t()> now_unix_;
   std::function<void()> on_shutdown_;
+  Extension extension_;
 };
 
 }  // namespace shunt::agent

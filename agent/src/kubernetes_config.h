@@ -1,0 +1,41 @@
+// The agent's Kubernetes settings (docs/kubernetes.md): CNI chaining, the
+// per-pod proxies and the API server. YAML keys and `run` flags share the
+// names; agent_config.cpp hands these keys over.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "shunt/error.h"
+
+namespace YAML {
+class Node;
+}
+
+namespace shunt::agent {
+
+struct KubernetesConfig {
+  std::string cni_conf_dir;  // empty: the agent leaves CNI configuration alone
+  std::string cni_bin_dir = "/opt/cni/bin";
+  std::string cni_cache_dir = "/var/lib/cni/results";
+  std::string cni_plugin;  // the shunt-cni to install; empty: the one beside shunt-agent
+  bool cni_allow_unredirected = false;
+  uint32_t cni_timeout_seconds = 10;
+  std::map<std::string, std::string> cni_defaults;  // pod settings for every pod
+  std::string proxy_binary;  // empty: the shunt-proxy beside shunt-agent
+  uint16_t pod_admin_port = 15000;
+  // empty: the in-cluster address (KUBERNETES_SERVICE_HOST), else no API server
+  std::string kube_api_server;
+  std::string kube_token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+  std::string kube_ca_file = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+};
+
+bool is_kubernetes_key(const std::string& key);
+// One YAML key; cni-defaults is a mapping, the others are scalars.
+Status apply_kubernetes_yaml(KubernetesConfig& config, const std::string& key, const YAML::Node& value);
+// One flag's text (cni-defaults: NAME=VALUE, repeatable).
+Status apply_kubernetes_flag(KubernetesConfig& config, const std::string& key, const std::string& text);
+Status validate(const KubernetesConfig& config);
+
+}  // namespace shunt::agent

@@ -1,0 +1,173 @@
+#include "proxy_process.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace shunt::agent {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string log_tail(const std::string& path) {
+  auto text = read_file(path);
+  if (text.size() > 600) text = "..." + text.substr(text.size() - 600);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+uint64_t process_start_time(pid_t pid) {
+  const auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  // The command name may hold spaces and parentheses: fields follow the last ')'.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i == 22) return std::stoull(field);
+  }
+  return 0;
+}
+
+std::vector<uint16_t> parse_proc_net_tcp_listeners(const std::string& text) {
+  std::vector<uint16_t> ports;
+  std::istringstream lines(text);
+  std::string line;
+  std::getline(lines, line);  // header
+  while (std::getline(lines, line)) {
+    std::istringstream f(line);
+    std::string slot, local, remote, state;
+    if (!(f >> slot >> local >> remote >> state)) continue;
+    if (state != "0A") continue;  // TCP_LISTEN
+    const auto colon = local.rfind(':');
+    if (colon == std::string::npos) continue;
+    ports.push_back(static_cast<uint16_t>(std::stoul(local.substr(colon + 1), nullptr, 16)));
+  }
+  return ports;
+}
+
+std::vector<uint16_t> listening_ports(pid_t pid) {
+  const std::string base = "/proc/" + std::to_string(pid) + "/net/";
+  auto ports = parse_proc_net_tcp_listeners(read_file(base + "tcp"));
+  auto v6 = parse_proc_net_tcp_listeners(read_file(base + "tcp6"));
+  ports.insert(ports.end(), v6.begin(), v6.end());
+  return ports;
+}
+
+std::string own_directory() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : exe.parent_path().string();
+}
+
+Result<ProxyProcess> ExecProxyLauncher::start(const ProxyLaunch& launch) {
+  const int netns_fd = open(launch.netns.c_str(), O_RDONLY | O_CLOEXEC);
+  if (netns_fd < 0) return errno_error("opening the pod's network namespace " + launch.netns);
+  const int log_fd = open(launch.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (log_fd < 0) {
+    close(netns_fd);
+    return errno_error("opening the proxy log " + launch.log_file);
+  }
+  // Everything the child needs is prepared before fork: after it, only
+  // async-signal-safe calls.
+  std::string arg0 = "shunt-proxy", arg1 = "--config";
+  std::string arg2 = launch.config_file;
+  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const Error e = errno_error("fork");
+    close(netns_fd);
+    close(log_fd);
+    if (null_fd >= 0) close(null_fd);
+    return e;
+  }
+  if (pid == 0) {
+    setsid();
+    if (setns(netns_fd, CLONE_NEWNET) != 0) _exit(126);
+    if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
+    dup2(log_fd, STDOUT_FILENO);
+    dup2(log_fd, STDERR_FILENO);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(binary_.c_str(), argv);
+    _exit(127);
+  }
+  close(netns_fd);
+  close(log_fd);
+  if (null_fd >= 0) close(null_fd);
+  ProxyProcess proxy{pid, process_start_time(pid)};
+  const auto deadline = std::chrono::steady_clock::now() + ready_timeout_;
+  while (true) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                                          : "was killed by signal " + std::to_string(WTERMSIG(status));
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 126) how += " (setns into the pod's namespace failed)";
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 127) how += " (cannot execute " + binary_ + ")";
+      return Error{ECHILD, "the pod's proxy " + how + ": " + log_tail(launch.log_file)};
+    }
+    const auto ports = listening_ports(pid);
+    const bool ready = std::all_of(launch.ports.begin(), launch.ports.end(), [&ports](uint16_t p) {
+      return std::find(ports.begin(), ports.end(), p) != ports.end();
+    });
+    if (ready) return proxy;
+    if (std::chrono::steady_clock::now() > deadline) {
+      stop(proxy);
+      return Error{ETIMEDOUT, "the pod's proxy did not listen within " +
+                                  std::to_string(ready_timeout_.count()) +
+                                  " ms: " + log_tail(launch.log_file)};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+bool ExecProxyLauncher::alive(const ProxyProcess& proxy, uint64_t netns_inode) {
+  if (proxy.pid <= 0 || process_start_time(proxy.pid) != proxy.start_time) return false;
+  struct stat st {};
+  const auto ns = "/proc/" + std::to_string(proxy.pid) + "/ns/net";
+  if (stat(ns.c_str(), &st) != 0) return false;
+  if (netns_inode != 0 && st.st_ino != netns_inode) return false;
+  // A zombie child keeps its start time: it is not alive.
+  const auto status = read_file("/proc/" + std::to_string(proxy.pid) + "/status");
+  return status.find("State:\tZ") == std::string::npos;
+}
+
+void ExecProxyLauncher::stop(const ProxyProcess& proxy) {
+  if (!alive(proxy, 0)) {
+    waitpid(proxy.pid, nullptr, WNOHANG);
+    return;
+  }
+  kill(proxy.pid, SIGTERM);
+  for (int i = 0; i < 200; ++i) {  // 2 s
+    waitpid(proxy.pid, nullptr, WNOHANG);
+    if (process_start_time(proxy.pid) != proxy.start_time) return;
+    if (!alive(proxy, 0)) {
+      waitpid(proxy.pid, nullptr, WNOHANG);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(proxy.pid, SIGKILL);
+  waitpid(proxy.pid, nullptr, 0);
+}
+
+}  // namespace shunt::agent

@@ -1,0 +1,65 @@
+// The per-pod proxy: one shunt-proxy process per enrolled pod, started by
+// the agent inside the pod's network namespace (so its loopback listener
+// is the pod's) and in its own session (so it outlives an agent restart;
+// the new agent adopts it). An interface so the pod manager is tested
+// without processes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "shunt/error.h"
+
+namespace shunt::agent {
+
+struct ProxyProcess {
+  pid_t pid = 0;
+  uint64_t start_time = 0;  // /proc/PID/stat field 22: tells a reused pid apart
+};
+
+struct ProxyLaunch {
+  std::string netns;        // path of the pod's network namespace
+  std::string config_file;  // shunt-proxy YAML
+  std::string log_file;     // the proxy's standard output and error
+  std::vector<uint16_t> ports;  // listening on these (in the netns) means ready
+};
+
+class ProxyLauncher {
+ public:
+  virtual ~ProxyLauncher() = default;
+  // Starts the proxy and waits until it listens on every port of `launch`.
+  virtual Result<ProxyProcess> start(const ProxyLaunch& launch) = 0;
+  // The process is still this proxy, in the namespace of inode `netns_inode`.
+  virtual bool alive(const ProxyProcess& proxy, uint64_t netns_inode) = 0;
+  // SIGTERM, then SIGKILL after a grace period; a proxy already gone is success.
+  virtual void stop(const ProxyProcess& proxy) = 0;
+};
+
+class ExecProxyLauncher final : public ProxyLauncher {
+ public:
+  explicit ExecProxyLauncher(std::string proxy_binary,
+                             std::chrono::milliseconds ready_timeout = std::chrono::seconds(5))
+      : binary_(std::move(proxy_binary)), ready_timeout_(ready_timeout) {}
+  Result<ProxyProcess> start(const ProxyLaunch& launch) override;
+  bool alive(const ProxyProcess& proxy, uint64_t netns_inode) override;
+  void stop(const ProxyProcess& proxy) override;
+
+ private:
+  std::string binary_;
+  std::chrono::milliseconds ready_timeout_;
+};
+
+// /proc/PID/stat's start time, 0 when the process is gone.
+uint64_t process_start_time(pid_t pid);
+// The TCP ports in LISTEN state in /proc/PID/net/tcp and tcp6 (that is,
+// in PID's network namespace). Pure parser beside it for the tests.
+std::vector<uint16_t> listening_ports(pid_t pid);
+std::vector<uint16_t> parse_proc_net_tcp_listeners(const std::string& text);
+// The directory of this executable, to find shunt-proxy and shunt-cni beside it.
+std::string own_directory();
+
+}  // namespace shunt::agent
