@@ -40,6 +40,18 @@ def main():
     for name in os.listdir(root):
         if name.startswith("shunt-"):
             problems.append(f"cgroup {root}/{name}")
+    # podman's cgroupfs manager creates a container's parent in every
+    # cgroup v1 hierarchy too (the Kubernetes scenarios).
+    with open("/proc/self/mountinfo") as f:
+        v1 = [l.split()[4] for l in f if " - cgroup " in l]
+    for mount in v1:
+        for name in os.listdir(mount):
+            if name.startswith("shunt-") and os.path.isdir(os.path.join(mount, name)):
+                problems.append(f"cgroup {mount}/{name}")
+    cache = "/var/lib/cni/results"
+    for name in os.listdir(cache) if os.path.isdir(cache) else []:
+        if name.startswith("shunt-"):
+            problems.append(f"CNI cache entry {cache}/{name}")
     # The machine's own namespace must never carry shunt's rules or routing.
     nft = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     if "inet shunt" in nft:

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <unistd.h>
 
 #include "cgroup.h"
 #include "control_client.h"
@@ -151,6 +152,8 @@ uint64_t unix_now() {
 
 // Serves the control socket until a signal or "shutdown"; `on_listening`
 // runs once the socket is ours (so a second agent never touches anything).
+bool ebpf_mode(const AgentState& state) { return state.mode == "ebpf"; }
+
 int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
           const std::function<void()>& on_listening) {
   KernelNetnsResolver resolver;
@@ -164,7 +167,8 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
     auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
     timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });
   });
-  NodeServices node(io, config, handler, resolver);
+  NodeServices node(io, config, handler, resolver,
+                    ebpf_mode(state) ? state.cgroup + "/" + kProxyCgroupName : std::string());
   auto server = ControlServer::listen(io, config.socket, handler);
   if (!server) return fail(server.error().describe());
   if (on_listening) on_listening();
@@ -499,6 +503,10 @@ int command_uninstall(const CLI::App& cmd, const CommandLine& cl) {
     if (*removed) std::cout << "removed " << kube.cni_bin_dir << "/shunt-cni\n";
   }
   stop_recorded_pods(cl.flags.state_dir);
+  // The ebpf mode's proxies' cgroup, empty now.
+  if (rmdir((*cgroup + "/" + kProxyCgroupName).c_str()) == 0) {
+    std::cout << "removed " << *cgroup << "/" << kProxyCgroupName << "\n";
+  }
   auto report = uninstall(*cgroup, cl.flags.bpffs);
   if (!report) return fail(report.error().describe());
   // The fallback modes: every recorded namespace's rules, then the journal.

@@ -31,10 +31,11 @@ uint64_t unix_seconds() {
 }  // namespace
 
 NodeServices::NodeServices(boost::asio::io_context& io, const AgentConfig& config,
-                           ControlHandler& control, NetnsResolver& resolver)
+                           ControlHandler& control, NetnsResolver& resolver,
+                           const std::string& proxy_cgroup)
     : io_(io),
       config_(config),
-      launcher_(beside_agent(config.kubernetes.proxy_binary, "shunt-proxy")),
+      launcher_(beside_agent(config.kubernetes.proxy_binary, "shunt-proxy"), proxy_cgroup),
       timer_(io) {
   const auto& k = config.kubernetes;
   std::string server = k.kube_api_server;

@@ -20,8 +20,9 @@ namespace shunt::agent {
 
 class NodeServices {
  public:
+  // `proxy_cgroup`: where the per-pod proxies run (empty: the agent's own).
   NodeServices(boost::asio::io_context& io, const AgentConfig& config, ControlHandler& control,
-               NetnsResolver& resolver);
+               NetnsResolver& resolver, const std::string& proxy_cgroup);
   ~NodeServices();
   NodeServices(const NodeServices&) = delete;
   NodeServices& operator=(const NodeServices&) = delete;

@@ -78,11 +78,22 @@ std::string own_directory() {
 }
 
 Result<ProxyProcess> ExecProxyLauncher::start(const ProxyLaunch& launch) {
+  int cgroup_fd = -1;
+  if (!cgroup_.empty()) {
+    mkdir(cgroup_.c_str(), 0755);
+    cgroup_fd = open((cgroup_ + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    if (cgroup_fd < 0) return errno_error("opening " + cgroup_ + "/cgroup.procs");
+  }
   const int netns_fd = open(launch.netns.c_str(), O_RDONLY | O_CLOEXEC);
-  if (netns_fd < 0) return errno_error("opening the pod's network namespace " + launch.netns);
+  if (netns_fd < 0) {
+    const Error e = errno_error("opening the pod's network namespace " + launch.netns);
+    if (cgroup_fd >= 0) close(cgroup_fd);
+    return e;
+  }
   const int log_fd = open(launch.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (log_fd < 0) {
     close(netns_fd);
+    if (cgroup_fd >= 0) close(cgroup_fd);
     return errno_error("opening the proxy log " + launch.log_file);
   }
   // Everything the child needs is prepared before fork: after it, only
@@ -97,10 +108,12 @@ Result<ProxyProcess> ExecProxyLauncher::start(const ProxyLaunch& launch) {
     close(netns_fd);
     close(log_fd);
     if (null_fd >= 0) close(null_fd);
+    if (cgroup_fd >= 0) close(cgroup_fd);
     return e;
   }
   if (pid == 0) {
     setsid();
+    if (cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1) _exit(125);
     if (setns(netns_fd, CLONE_NEWNET) != 0) _exit(126);
     if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
     dup2(log_fd, STDOUT_FILENO);
@@ -114,6 +127,7 @@ Result<ProxyProcess> ExecProxyLauncher::start(const ProxyLaunch& launch) {
   close(netns_fd);
   close(log_fd);
   if (null_fd >= 0) close(null_fd);
+  if (cgroup_fd >= 0) close(cgroup_fd);
   ProxyProcess proxy{pid, process_start_time(pid)};
   const auto deadline = std::chrono::steady_clock::now() + ready_timeout_;
   while (true) {
@@ -121,6 +135,7 @@ Result<ProxyProcess> ExecProxyLauncher::start(const ProxyLaunch& launch) {
     if (waitpid(pid, &status, WNOHANG) == pid) {
       std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
                                           : "was killed by signal " + std::to_string(WTERMSIG(status));
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 125) how += " (joining " + cgroup_ + " failed)";
       if (WIFEXITED(status) && WEXITSTATUS(status) == 126) how += " (setns into the pod's namespace failed)";
       if (WIFEXITED(status) && WEXITSTATUS(status) == 127) how += " (cannot execute " + binary_ + ")";
       return Error{ECHILD, "the pod's proxy " + how + ": " + log_tail(launch.log_file)};

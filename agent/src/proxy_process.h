@@ -41,15 +41,19 @@ class ProxyLauncher {
 
 class ExecProxyLauncher final : public ProxyLauncher {
  public:
-  explicit ExecProxyLauncher(std::string proxy_binary,
+  // `cgroup`: where the proxies run (ebpf: under the attach point, since
+  // the programs answer SO_ORIGINAL_DST only for sockets there); empty
+  // leaves them in the agent's cgroup.
+  explicit ExecProxyLauncher(std::string proxy_binary, std::string cgroup = "",
                              std::chrono::milliseconds ready_timeout = std::chrono::seconds(5))
-      : binary_(std::move(proxy_binary)), ready_timeout_(ready_timeout) {}
+      : binary_(std::move(proxy_binary)), cgroup_(std::move(cgroup)), ready_timeout_(ready_timeout) {}
   Result<ProxyProcess> start(const ProxyLaunch& launch) override;
   bool alive(const ProxyProcess& proxy, uint64_t netns_inode) override;
   void stop(const ProxyProcess& proxy) override;
 
  private:
   std::string binary_;
+  std::string cgroup_;
   std::chrono::milliseconds ready_timeout_;
 };
 
@@ -59,6 +63,9 @@ uint64_t process_start_time(pid_t pid);
 // in PID's network namespace). Pure parser beside it for the tests.
 std::vector<uint16_t> listening_ports(pid_t pid);
 std::vector<uint16_t> parse_proc_net_tcp_listeners(const std::string& text);
+// The cgroup the ebpf mode's per-pod proxies run in, under the attach point.
+inline constexpr const char* kProxyCgroupName = "shunt-proxies";
+
 // The directory of this executable, to find shunt-proxy and shunt-cni beside it.
 std::string own_directory();
 

@@ -1,0 +1,335 @@
+"""The Kubernetes path under a real container runtime (docs/kubernetes.md):
+rootful podman with its CNI backend runs containers on a conflist of
+bridge + host-local, into which the agent chains shunt-cni. Containers'
+connections go through their own per-pod proxy (the access log has the
+original destinations); exit runs DEL; a network reload keeps the pod
+enrolled; an agent that is down makes ADD fail (or lets the pod start
+unredirected when so configured, and enrolls it once it is back); an agent
+restart keeps the pods. Runs in the ebpf mode and in the tproxy fallback
+(SHUNT_TEST_MODE)."""
+import json
+import os
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+from podman_env import PodmanNode  # noqa: E402
+from shunt_env import TOOLS, run, wait_for  # noqa: E402
+
+
+class KubernetesTest(unittest.TestCase):
+    agent_args = ["--cni-defaults", "exclude-outbound-ports=7001"]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = PodmanNode("k8s", agent_args=cls.agent_args)
+        why = cls.node.supported()
+        if why:
+            print(f"SHUNT-MODE-UNSUPPORTED: {why}", flush=True)
+            raise unittest.SkipTest(why)
+        cls.addClassCleanup(cls.node.close)
+        cls.node.start()
+
+    def tearDown(self):
+        self.node.podman("rm", "-a", "-f", "-t", "0", check=False)
+        if "agent" not in self.node.procs or self.node.procs["agent"].poll() is not None:
+            self.node.start_agent()
+        wait_for(lambda: self.node.pods() == [], what="no pod left enrolled")
+
+    def container(self, name, **kw):
+        self.node.run_container(name, "sleep", "600", **kw)
+        return self.node.container_id(name)
+
+    def assert_proxied(self, cid, name, host, port=7000):
+        before = len(self.node.access_log(cid))
+        self.assertEqual(self.node.echo(name, host, port), "ping")
+        wait_for(lambda: len(self.node.access_log(cid)) > before, what="access log line")
+        entry = self.node.access_log(cid)[-1]
+        bracketed = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.assertEqual(entry["result"], "ok", entry)
+        self.assertEqual(entry["original_dst"], bracketed, entry)
+        return entry
+
+    def assert_not_proxied(self, cid, name, host, port):
+        before = len(self.node.access_log(cid))
+        self.assertEqual(self.node.echo(name, host, port), "ping")
+        time.sleep(0.2)
+        self.assertEqual(len(self.node.access_log(cid)), before)
+
+    # ---- the conflist and the pod's traffic ---------------------------
+    def test_conflist_is_chained_in_place(self):
+        doc = self.node.read_conflist()
+        self.assertEqual([p["type"] for p in doc["plugins"]], ["bridge", "shunt-cni"])
+        self.assertEqual(doc["plugins"][0], self.node.conflist()["plugins"][0])
+        self.assertEqual(doc["plugins"][1]["agentSocket"], self.node.socket)
+        self.assertEqual(doc["plugins"][1]["defaults"], {"exclude-outbound-ports": "7001"})
+        self.assertTrue(os.access(os.path.join(self.node.bin_dir, "shunt-cni"), os.X_OK))
+
+    def test_rewritten_conflist_gets_shunt_back(self):
+        self.node.write_conflist()  # what a network plugin does on upgrade
+        wait_for(lambda: [p["type"] for p in self.node.read_conflist()["plugins"]]
+                 == ["bridge", "shunt-cni"], timeout=5, what="shunt-cni back in the conflist")
+
+    def test_ipv4_and_ipv6_through_the_pods_proxy(self):
+        cid = self.container("c-traffic")
+        pods = self.node.pods()
+        self.assertEqual([p["container_id"] for p in pods], [cid])
+        self.assertTrue(pods[0]["proxy_alive"])
+        ips = self.node.container_ips("c-traffic")
+        self.assertEqual(sorted(pods[0]["ips"]), sorted(
+            a for a in (f"{ip}/24" if "." in ip else f"{ip}/64" for ip in ips)))
+        for host in (self.node.gateway4, self.node.gateway6):
+            entry = self.assert_proxied(cid, "c-traffic", host)
+            self.assertEqual(entry["listener"], "outbound")
+        # The server saw the pod's own address: the proxy runs in the pod's namespace.
+        self.assertIn(self.node.server_seen()[-1]["peer"][0], ips)
+
+    def test_conflist_default_excludes_a_port(self):
+        cid = self.container("c-default")
+        self.assert_not_proxied(cid, "c-default", self.node.gateway4, 7001)
+        self.assert_proxied(cid, "c-default", self.node.gateway4, 7000)
+        pod = self.node.pods()[0]
+        self.assertEqual(pod["settings"], {"conflist defaults.exclude-outbound-ports": "7001"})
+
+    def test_per_container_overrides(self):
+        cid = self.container("c-override", cni_args="SHUNT_EXCLUDE_OUTBOUND_PORTS=7000;"
+                             "SHUNT_PROXY_TYPE=forward;SHUNT_PROXY_PROTOCOL=http")
+        self.assert_not_proxied(cid, "c-override", self.node.gateway4, 7000)
+        self.assert_proxied(cid, "c-override", self.node.gateway4, 7001)
+        # The forward HTTP proxy the override asked for listens in the pod.
+        out = self.node.exec("c-override", "netstat -ltn").stdout
+        self.assertIn(":4140", out)
+        settings = self.node.pods()[0]["settings"]
+        self.assertEqual(settings["CNI_ARGS SHUNT_PROXY_TYPE"], "forward")
+
+    def test_inject_false_runs_unredirected(self):
+        self.container("c-noinject", cni_args="SHUNT_INJECT=false")
+        self.assertEqual(self.node.pods(), [])
+        self.assertEqual(self.node.echo("c-noinject", self.node.gateway4), "ping")
+        self.assertIn(self.node.server_seen()[-1]["peer"][0], self.node.container_ips("c-noinject"))
+
+    def test_invalid_override_is_refused_and_nothing_is_left(self):
+        r = self.node.run_container("c-bad", "sleep", "600", cni_args="SHUNT_PROXY_PORT=99999",
+                                    check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("CNI_ARGS SHUNT_PROXY_PORT", r.stderr)
+        self.assertEqual(self.node.pods(), [])
+        self.assertEqual(self.node.status()["enrolled"], [])
+        r = self.node.run_container("c-bad2", "sleep", "600",
+                                    cni_args="SHUNT_PROXY_TYPE=forward;SHUNT_PROXY_PROTOCOL=tcp",
+                                    check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("tcp applies only to reverse proxies", r.stderr)
+        self.assertIn("reason=InvalidSettings", self.node.log_text("agent"))
+        self.assertEqual(self.node.pods(), [])
+
+    # ---- the pod's life ---------------------------------------------------
+    def test_exit_runs_del_and_leaves_nothing(self):
+        r = self.node.run_container("c-exit", "sh", "-c",
+                                    f"echo ping | nc -w 3 {self.node.gateway4} 7000", detach=False)
+        self.assertEqual(r.stdout.strip(), "ping")
+        self.assertEqual(self.node.pods(), [])
+        self.assertEqual(self.node.status()["enrolled"], [])
+        self.assertEqual(os.listdir(os.path.join(self.node.state_dir, "pods")), [])
+        self.assertFalse(self.proxy_processes())
+
+    def proxy_processes(self):
+        found = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    args = f.read().split(b"\0")
+            except OSError:
+                continue
+            if args and args[0] == b"shunt-proxy" and self.node.state_dir.encode() in b" ".join(args):
+                found.append(int(pid))
+        return found
+
+    def test_network_reload_keeps_the_pod_enrolled(self):
+        cid = self.container("c-reload")
+        before = self.node.pods()[0]["proxy_pid"]
+        self.node.podman("network", "reload", "c-reload")
+        pods = self.node.pods()
+        self.assertEqual([p["container_id"] for p in pods], [cid])
+        self.assertNotEqual(pods[0]["proxy_pid"], before)
+        self.assertEqual(len(self.node.status()["enrolled"]), 1)
+        self.assert_proxied(cid, "c-reload", self.node.gateway4)
+        self.assertEqual(len(self.proxy_processes()), 1)
+
+    def test_check_verifies_the_enrolment(self):
+        cid = self.container("c-check")
+        pod = self.node.pods()[0]
+        request = {"op": "cni_check", "container_id": cid, "netns": pod["netns"]}
+        self.assertTrue(self.agent_call(request)["ok"])
+        os.kill(pod["proxy_pid"], signal.SIGKILL)
+        # The agent starts the proxy again; CHECK passes once it listens.
+        wait_for(lambda: self.node.pods()[0]["proxy_restarts"] == 1
+                 and self.node.pods()[0]["proxy_alive"], what="proxy restarted")
+        self.assertTrue(self.agent_call(request)["ok"])
+        self.assert_proxied(cid, "c-check", self.node.gateway4)
+        self.assertIn("reason=ProxyExited", self.node.log_text("agent"))
+
+    def agent_call(self, request):
+        import socket
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.node.socket)
+        s.sendall((json.dumps(request) + "\n").encode())
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        return json.loads(data)
+
+    # ---- the agent's life -------------------------------------------------
+    def test_agent_restart_keeps_the_pods(self):
+        cid = self.container("c-restart")
+        pid = self.node.pods()[0]["proxy_pid"]
+        self.node.stop_agent(signal.SIGKILL)
+        # Redirection does not depend on the agent process.
+        self.assert_proxied(cid, "c-restart", self.node.gateway4)
+        self.node.start_agent()
+        pods = self.node.pods()
+        self.assertEqual([(p["container_id"], p["proxy_pid"]) for p in pods], [(cid, pid)])
+        self.assert_proxied(cid, "c-restart", self.node.gateway6)
+        self.assertIn(f"proxy pid {pid} kept", self.node.log_text("agent"))
+
+    def test_agent_down_at_add_fails_the_pod(self):
+        self.node.stop_agent()
+        r = self.node.run_container("c-down", "sleep", "600", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("cannot reach shunt-agent", r.stderr)
+        self.assertIn("allowUnredirected", r.stderr)
+        self.node.podman("rm", "-f", "c-down", check=False)
+        self.node.start_agent()
+        self.assertEqual(self.node.pods(), [])
+        self.assertEqual(self.node.status()["enrolled"], [])
+
+    def test_agent_down_with_allow_unredirected_then_enrolled_at_start(self):
+        self.node.stop_agent()
+        self.node.start_agent(["--cni-allow-unredirected", "true"])
+        self.assertTrue(self.node.read_conflist()["plugins"][1]["allowUnredirected"])
+        self.node.stop_agent()
+        cid = self.container("c-unprotected")
+        self.assertEqual(self.node.echo("c-unprotected", self.node.gateway4), "ping")
+        self.assertEqual(self.node.access_log(cid), [])
+        # The agent finds the running pod (libcni's cache names its
+        # namespace) and enrolls it before it says ready.
+        self.node.start_agent()
+        self.assertEqual([p["container_id"] for p in self.node.pods()], [cid])
+        self.assertIn("pod running before the agent", self.node.log_text("agent"))
+        self.assert_proxied(cid, "c-unprotected", self.node.gateway4)
+        self.assertFalse(self.node.read_conflist()["plugins"][1]["allowUnredirected"])
+
+
+class AnnotationTest(unittest.TestCase):
+    """Per-pod settings from annotations, read from an HTTPS server that
+    answers like the Kubernetes API (no API server can run here)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = PodmanNode("kapi")
+        why = cls.node.supported()
+        if why:
+            print(f"SHUNT-MODE-UNSUPPORTED: {why}", flush=True)
+            raise unittest.SkipTest(why)
+        cls.addClassCleanup(cls.node.close)
+        cls.node.start(agent=False)
+        t = cls.node.tmp
+        cls.cert, key = os.path.join(t, "api.crt"), os.path.join(t, "api.key")
+        run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-keyout", key, "-out", cls.cert, "-subj", "/CN=kubernetes",
+             "-addext", "subjectAltName=IP:127.0.0.1"])
+        cls.token = os.path.join(t, "token")
+        with open(cls.token, "w") as f:
+            f.write("test-token-123\n")
+        cls.pods_file = os.path.join(t, "pods.json")
+        cls.set_pods({})
+        cls.report = os.path.join(t, "api.jsonl")
+        ready = os.path.join(t, "api.port")
+        cls.node.spawn("api", ["python3", os.path.join(TOOLS, "fake_kube_api.py"), "--cert",
+                               cls.cert, "--key", key, "--token", "test-token-123", "--pods",
+                               cls.pods_file, "--report", cls.report, "--ready", ready])
+        wait_for(lambda: os.path.exists(ready), what="fake API server")
+        with open(ready) as f:
+            cls.port = f.read().strip()
+        # The in-cluster configuration: the address from the environment.
+        cls.node.start_agent(["--kube-token-file", cls.token, "--kube-ca-file", cls.cert],
+                             env={"KUBERNETES_SERVICE_HOST": "127.0.0.1",
+                                  "KUBERNETES_SERVICE_PORT": cls.port})
+
+    @classmethod
+    def set_pods(cls, pods):
+        with open(cls.pods_file, "w") as f:
+            json.dump(pods, f)
+
+    def tearDown(self):
+        self.node.podman("rm", "-a", "-f", "-t", "0", check=False)
+        wait_for(lambda: self.node.pods() == [], what="no pod left enrolled")
+
+    def test_annotations_set_the_pods_settings(self):
+        self.set_pods({"default/web": {"shunt.io/exclude-outbound-ports": "7000",
+                                       "shunt.io/proxy-type": "reverse",
+                                       "shunt.io/proxy-port": "8080",
+                                       "other.io/ignored": "x"}})
+        self.node.run_container("web", "sleep", "600")
+        cid = self.node.container_id("web")
+        settings = self.node.pods()[0]["settings"]
+        self.assertEqual(settings, {"annotation shunt.io/exclude-outbound-ports": "7000",
+                                    "annotation shunt.io/proxy-type": "reverse",
+                                    "annotation shunt.io/proxy-port": "8080"})
+        self.assertEqual(self.node.echo("web", self.node.gateway4, 7000), "ping")
+        self.assertEqual(self.node.access_log(cid), [])
+        self.assertEqual(self.node.echo("web", self.node.gateway4, 7001), "ping")
+        wait_for(lambda: len(self.node.access_log(cid)) == 1, what="access log line")
+        self.assertIn(":4143", self.node.exec("web", "netstat -ltn").stdout)
+        with open(self.report) as f:
+            requests = [json.loads(l) for l in f]
+        self.assertIn({"path": "/api/v1/namespaces/default/pods/web",
+                       "authorization": "Bearer test-token-123"}, requests)
+
+    def test_annotation_overrides_cni_args(self):
+        self.set_pods({"default/quiet": {"shunt.io/inject": "false"}})
+        self.node.run_container("quiet", "sleep", "600", cni_args="SHUNT_INJECT=true")
+        self.assertEqual(self.node.pods(), [])
+        self.assertIn("reason=NotInjected pod=default/quiet", self.node.log_text("agent"))
+
+    def test_invalid_annotation_is_refused_with_an_event(self):
+        self.set_pods({"default/bad": {"shunt.io/proxy-in-port": "http"}})
+        r = self.node.run_container("bad", "sleep", "600", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("annotation shunt.io/proxy-in-port", r.stderr)
+        log = self.node.log_text("agent")
+        self.assertRegex(log, r"event type=Warning reason=InvalidSettings pod=default/bad "
+                              r"container=\w+ message=\"annotation shunt.io/proxy-in-port: ")
+        self.assertEqual(self.node.pods(), [])
+        self.assertEqual(self.node.status()["enrolled"], [])
+        self.set_pods({"default/typo": {"shunt.io/proxy-tpye": "forward"}})
+        r = self.node.run_container("typo", "sleep", "600", check=False)
+        self.assertIn("annotation shunt.io/proxy-tpye: unknown shunt setting", r.stderr)
+
+    def test_unknown_pod_or_refused_token_fails_the_pod(self):
+        self.set_pods({})
+        r = self.node.run_container("ghost", "sleep", "600", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("pod default/ghost not found", r.stderr)
+        with open(self.token, "w") as f:
+            f.write("wrong-token\n")
+        try:
+            self.set_pods({"default/denied": {}})
+            r = self.node.run_container("denied", "sleep", "600", check=False)
+            self.assertIn("answered 401", r.stderr)
+        finally:
+            with open(self.token, "w") as f:
+                f.write("test-token-123\n")
+        self.assertEqual(self.node.pods(), [])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
