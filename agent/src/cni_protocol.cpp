@@ -120,6 +120,11 @@ std::variant<CniRequest, CniError> parse_cni_request(const std::map<std::string,
     return CniError{kCniDecodeFailure, "the network configuration on standard input is not JSON",
                     e.what()};
   }
+  try {
+    (void)conf.dump();  // the parser keeps invalid UTF-8 that no output could carry
+  } catch (const json::exception& e) {
+    return CniError{kCniDecodeFailure, "the network configuration is not valid UTF-8", e.what()};
+  }
   auto config = read_config(conf, r.command);
   if (auto* e = std::get_if<CniError>(&config)) return *e;
   r.config = std::get<ShuntCniConfig>(std::move(config));
@@ -162,7 +167,7 @@ std::string cni_error_output(const CniError& error, const std::string& cni_versi
   out["code"] = error.code;
   out["msg"] = error.msg;
   if (!error.details.empty()) out["details"] = error.details;
-  return out.dump() + "\n";
+  return out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::string cni_version_output() {
@@ -173,7 +178,7 @@ std::string cni_version_output() {
 }
 
 std::string cni_add_output(const CniRequest& request) {
-  return request.config.prev_result->dump() + "\n";
+  return request.config.prev_result->dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 json agent_request(const CniRequest& request) {

@@ -32,7 +32,9 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     return fail("cannot reach shunt-agent at " + socket_path + " (is `shunt-agent run` running?)");
   }
-  const std::string line = request.dump() + "\n";
+  // Bytes that are not UTF-8 (from CNI_ARGS, say) are replaced, not thrown on.
+  const std::string line =
+      request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   size_t sent = 0;
   while (sent < line.size()) {
     const ssize_t n = send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);

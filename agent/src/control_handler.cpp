@@ -81,7 +81,8 @@ std::string ControlHandler::handle_line(const std::string& line) {
   } catch (const json::exception& e) {
     return failure(EINVAL, std::string("request is not JSON: ") + e.what()).dump();
   }
-  return handle(request).dump();
+  // A request's bytes that are not UTF-8 come back replaced, never thrown on.
+  return handle(request).dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }
 
 ordered_json ControlHandler::handle(const json& request) {

@@ -91,8 +91,9 @@ Result<std::map<std::string, std::string>> select_settings(
       name = key.substr(std::string(kAnnotationPrefix).size());
     } else if (source == SettingSource::kCniArgs) {
       if (!key.starts_with(kCniArgPrefix)) continue;
+      const std::string& arg = key;  // (clang 14 cannot capture a structured binding)
       auto it = std::find_if(names.begin(), names.end(),
-                             [&key](const std::string& n) { return cni_arg_name(n) == key; });
+                             [&arg](const std::string& n) { return cni_arg_name(n) == arg; });
       if (it == names.end()) {
         return Error{EINVAL, "CNI_ARGS " + key + ": unknown shunt setting (known: " +
                                  cni_arg_name("inject") + ", " + cni_arg_name("proxy-type") +

@@ -173,6 +173,44 @@ class KubernetesTest(unittest.TestCase):
         self.assert_proxied(cid, "c-check", self.node.gateway4)
         self.assertIn("reason=ProxyExited", self.node.log_text("agent"))
 
+    def plugin(self, command, conf, netns="", container_id="", args=""):
+        """The installed shunt-cni, run the way a runtime runs it."""
+        import subprocess
+        env = {"CNI_COMMAND": command, "CNI_PATH": self.node.bin_dir, "CNI_IFNAME": "eth0",
+               "CNI_NETNS": netns, "CNI_CONTAINERID": container_id, "CNI_ARGS": args,
+               "PATH": os.environ["PATH"]}
+        return subprocess.run([os.path.join(self.node.bin_dir, "shunt-cni")], env=env,
+                              input=conf if isinstance(conf, str) else json.dumps(conf),
+                              capture_output=True, text=True, timeout=30)
+
+    def test_plugin_binary_speaks_cni(self):
+        r = self.plugin("VERSION", {"cniVersion": "1.0.0"})
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("1.0.0", json.loads(r.stdout)["supportedVersions"])
+        entry = self.node.read_conflist()["plugins"][1]
+        conf = dict(entry, cniVersion="1.0.0", name=self.node.network)
+        for bad, code in (("{oops", 6), (dict(conf, cniVersion="0.2.0"), 1)):
+            r = self.plugin("ADD", bad, netns="/run/netns/x", container_id="c")
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(json.loads(r.stdout)["code"], code, r.stdout)
+        r = self.plugin("ADD", conf, netns="", container_id="c")  # no CNI_NETNS
+        self.assertEqual(json.loads(r.stdout)["code"], 4)
+        r = self.plugin("ADD", conf, netns="/run/netns/x", container_id="c")  # no prevResult
+        self.assertEqual(json.loads(r.stdout)["code"], 7)
+        self.assertEqual(self.node.pods(), [])
+        r = self.plugin("STATUS", conf)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        # CHECK on a running container; DEL of an unknown one succeeds.
+        cid = self.container("c-plugin")
+        pod = self.node.pods()[0]
+        prev = {"cniVersion": "1.0.0", "ips": [{"address": a} for a in pod["ips"]]}
+        r = self.plugin("CHECK", dict(conf, prevResult=prev), netns=pod["netns"], container_id=cid)
+        self.assertEqual((r.returncode, r.stdout), (0, ""))
+        r = self.plugin("CHECK", dict(conf, prevResult=prev), netns=pod["netns"], container_id="nope")
+        self.assertEqual(json.loads(r.stdout)["code"], 101)
+        r = self.plugin("DEL", conf, container_id="never-added")
+        self.assertEqual((r.returncode, r.stdout), (0, ""))
+
     def agent_call(self, request):
         import socket
         s = socket.socket(socket.AF_UNIX)

@@ -1,0 +1,217 @@
+// The pod manager's ops with every side injected: no processes, no
+// namespaces, no API server.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent_fakes.h"
+#include "control_handler.h"
+#include "pod_manager.h"
+
+using namespace shunt::agent;
+using shunt::agent::fakes::FakeDatapath;
+using shunt::agent::fakes::MockResolver;
+using ::testing::_;
+using ::testing::Return;
+
+namespace {
+
+class FakeLauncher : public ProxyLauncher {
+ public:
+  shunt::Result<ProxyProcess> start(const ProxyLaunch& launch) override {
+    launches.push_back(launch);
+    if (fail) return shunt::Error{ECHILD, "the pod's proxy exited with status 1"};
+    ProxyProcess p{next_pid++, 77};
+    running.insert(p.pid);
+    return p;
+  }
+  bool alive(const ProxyProcess& p, uint64_t) override { return running.contains(p.pid); }
+  void stop(const ProxyProcess& p) override { running.erase(p.pid); }
+  std::vector<ProxyLaunch> launches;
+  std::set<pid_t> running;
+  pid_t next_pid = 1000;
+  bool fail = false;
+};
+
+class FakeAnnotations : public PodAnnotationSource {
+ public:
+  shunt::Result<std::map<std::string, std::string>> annotations(const std::string& ns,
+                                                                const std::string& name) override {
+    asked.push_back(ns + "/" + name);
+    if (down) return shunt::Error{ECONNREFUSED, "Kubernetes API: connection refused"};
+    return pods[ns + "/" + name];
+  }
+  std::string describe() const override { return "fake"; }
+  std::map<std::string, std::map<std::string, std::string>> pods;
+  std::vector<std::string> asked;
+  bool down = false;
+};
+
+class PodManagerTest : public ::testing::Test {
+ protected:
+  PodManagerTest()
+      : dir(std::filesystem::temp_directory_path() /
+            ("shunt-pods-unit-" + std::to_string(getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name())),
+        control(datapath, resolver, AgentState{}, [] { return uint64_t{1}; }, [] {}) {
+    std::filesystem::remove_all(dir);
+    ON_CALL(resolver, resolve(_)).WillByDefault([](const std::string& path) {
+      if (path.find("gone") != std::string::npos)
+        return shunt::Result<NetnsIdentity>(shunt::Error{ENOENT, "no such namespace"});
+      return shunt::Result<NetnsIdentity>(NetnsIdentity{std::hash<std::string>{}(path) % 100000, 4000, false});
+    });
+    EXPECT_CALL(resolver, resolve(_)).Times(::testing::AnyNumber());
+  }
+  ~PodManagerTest() override { std::filesystem::remove_all(dir); }
+
+  std::unique_ptr<PodManager> manager(FakeAnnotations* api = nullptr) {
+    return std::make_unique<PodManager>(PodManagerConfig{dir.string(), {}}, control, resolver,
+                                        launcher, api, nullptr, [] { return uint64_t{5}; });
+  }
+
+  static nlohmann::json add(const std::string& id, const std::string& netns,
+                            nlohmann::json cni_args = nlohmann::json::object()) {
+    return {{"op", "cni_add"}, {"container_id", id}, {"netns", netns}, {"pod_name", "web"},
+            {"pod_namespace", "shop"}, {"defaults", {{"exclude-outbound-ports", "22"}}},
+            {"cni_args", cni_args}, {"ips", {"10.0.0.5/24"}}};
+  }
+
+  std::filesystem::path dir;
+  FakeDatapath datapath;
+  ::testing::NiceMock<MockResolver> resolver;
+  ControlHandler control;
+  FakeLauncher launcher;
+};
+
+}  // namespace
+
+TEST_F(PodManagerTest, AddStartsTheProxyThenEnrollsAndRecords) {
+  auto pods = manager();
+  auto r = pods->handle(add("c1", "/run/netns/a"));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE((*r)["ok"].get<bool>()) << r->dump();
+  ASSERT_EQ(launcher.launches.size(), 1U);
+  EXPECT_EQ(launcher.launches[0].ports, std::vector<uint16_t>{15001});
+  ASSERT_EQ(datapath.entries.size(), 1U);
+  const auto& policy = datapath.entries.begin()->second.policy;
+  EXPECT_EQ(policy.traffic.exclude_outbound_ports.size(), 1U);
+  std::ifstream yaml(dir / "pods" / "c1" / "proxy.yaml");
+  std::stringstream text;
+  text << yaml.rdbuf();
+  EXPECT_NE(text.str().find("access-log: " + (dir / "pods" / "c1" / "access.log").string()),
+            std::string::npos);
+  // A second manager (the agent restarted) reads the record back.
+  auto again = manager();
+  ASSERT_EQ(again->pods().size(), 1U);
+  EXPECT_EQ(again->pods().at("c1").pod_name, "web");
+  EXPECT_EQ(again->pods().at("c1").settings.at("conflist defaults.exclude-outbound-ports"), "22");
+}
+
+TEST_F(PodManagerTest, DelIsIdempotent) {
+  auto pods = manager();
+  ASSERT_TRUE((*pods->handle(add("c1", "/run/netns/a")))["ok"].get<bool>());
+  auto del = nlohmann::json{{"op", "cni_del"}, {"container_id", "c1"}};
+  EXPECT_TRUE((*pods->handle(del))["removed"].get<bool>());
+  EXPECT_TRUE(datapath.entries.empty());
+  EXPECT_TRUE(launcher.running.empty());
+  EXPECT_FALSE(std::filesystem::exists(dir / "pods" / "c1"));
+  auto second = *pods->handle(del);
+  EXPECT_TRUE(second["ok"].get<bool>());
+  EXPECT_FALSE(second["removed"].get<bool>());
+}
+
+TEST_F(PodManagerTest, FailuresLeaveNothing) {
+  auto pods = manager();
+  launcher.fail = true;
+  auto r = *pods->handle(add("c1", "/run/netns/a"));
+  EXPECT_FALSE(r["ok"].get<bool>());
+  EXPECT_NE(r["error"].get<std::string>().find("exited"), std::string::npos);
+  EXPECT_TRUE(datapath.entries.empty());
+  EXPECT_TRUE(pods->pods().empty());
+  EXPECT_FALSE(std::filesystem::exists(dir / "pods" / "c1"));
+  launcher.fail = false;
+  r = *pods->handle(add("c2", "/run/netns/a", {{"SHUNT_PROXY_PORT", "0"}}));
+  EXPECT_FALSE(r["ok"].get<bool>());
+  EXPECT_NE(r["error"].get<std::string>().find("CNI_ARGS SHUNT_PROXY_PORT"), std::string::npos);
+  EXPECT_TRUE(launcher.running.empty());
+  r = *pods->handle(add("c3", "/run/netns/gone"));
+  EXPECT_FALSE(r["ok"].get<bool>());
+  EXPECT_TRUE(launcher.launches.size() == 1U);  // only the first, failed, start
+}
+
+TEST_F(PodManagerTest, AnnotationsAreTheLastLayer) {
+  FakeAnnotations api;
+  api.pods["shop/web"] = {{"shunt.io/exclude-outbound-ports", "9000"}, {"shunt.io/capture-inbound", "on"}};
+  auto pods = manager(&api);
+  auto r = *pods->handle(add("c1", "/run/netns/a", {{"SHUNT_EXCLUDE_OUTBOUND_PORTS", "23"}}));
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(api.asked, std::vector<std::string>{"shop/web"});
+  const auto& t = datapath.entries.begin()->second.policy.traffic;
+  ASSERT_EQ(t.exclude_outbound_ports.size(), 1U);
+  EXPECT_EQ(t.exclude_outbound_ports[0].first, 9000);
+  EXPECT_TRUE(t.capture_inbound);
+  EXPECT_EQ(launcher.launches[0].ports, (std::vector<uint16_t>{15001, 15006}));
+  // An unreachable API server fails the pod rather than starting it with
+  // the wrong settings.
+  api.down = true;
+  r = *pods->handle(add("c2", "/run/netns/b"));
+  EXPECT_FALSE(r["ok"].get<bool>());
+  EXPECT_NE(r["error"].get<std::string>().find("connection refused"), std::string::npos);
+}
+
+TEST_F(PodManagerTest, NotInjectedIsNotEnrolled) {
+  auto pods = manager();
+  auto r = *pods->handle(add("c1", "/run/netns/a", {{"SHUNT_INJECT", "false"}}));
+  EXPECT_TRUE(r["ok"].get<bool>());
+  EXPECT_FALSE(r["enrolled"].get<bool>());
+  EXPECT_TRUE(launcher.launches.empty());
+  EXPECT_TRUE(datapath.entries.empty());
+}
+
+TEST_F(PodManagerTest, CheckFindsWhatIsMissing) {
+  auto pods = manager();
+  ASSERT_TRUE((*pods->handle(add("c1", "/run/netns/a")))["ok"].get<bool>());
+  auto check = nlohmann::json{{"op", "cni_check"}, {"container_id", "c1"}, {"netns", "/run/netns/a"}};
+  EXPECT_TRUE((*pods->handle(check))["ok"].get<bool>());
+  launcher.running.clear();
+  auto r = *pods->handle(check);
+  EXPECT_FALSE(r["ok"].get<bool>());
+  EXPECT_NE(r["error"].get<std::string>().find("proxy"), std::string::npos);
+  check["container_id"] = "other";
+  EXPECT_FALSE((*pods->handle(check))["ok"].get<bool>());
+}
+
+TEST_F(PodManagerTest, RecoverKeepsLivePodsRestartsDeadProxiesDropsGoneNamespaces) {
+  {
+    auto pods = manager();
+    ASSERT_TRUE((*pods->handle(add("live", "/run/netns/a")))["ok"].get<bool>());
+    ASSERT_TRUE((*pods->handle(add("dead", "/run/netns/b")))["ok"].get<bool>());
+  }
+  // Rewrite one record's namespace to one that no longer exists.
+  auto pods = manager();
+  const auto live_pid = pods->pods().at("live").proxy.pid;
+  launcher.running.erase(pods->pods().at("dead").proxy.pid);
+  {
+    std::ifstream in(dir / "pods.json");
+    auto doc = nlohmann::json::parse(in);
+    PodRecord ghost;
+    ghost.container_id = "ghost";
+    ghost.netns = "/run/netns/gone";
+    ghost.netns_inode = 4000;
+    doc["pods"].push_back(record_to_json(ghost));
+    std::ofstream(dir / "pods.json") << doc.dump();
+  }
+  pods = manager();
+  pods->recover();
+  ASSERT_EQ(pods->pods().size(), 2U);
+  EXPECT_EQ(pods->pods().at("live").proxy.pid, live_pid);
+  EXPECT_EQ(pods->pods().at("dead").proxy_restarts, 1U);
+  EXPECT_TRUE(launcher.running.contains(pods->pods().at("dead").proxy.pid));
+  EXPECT_FALSE(pods->pods().contains("ghost"));
+  EXPECT_EQ((*pods->handle({{"op", "ready"}}))["ready"], false);
+  pods->set_ready(true);
+  EXPECT_EQ((*pods->handle({{"op", "ready"}}))["ready"], true);
+  EXPECT_FALSE(pods->handle({{"op", "enroll"}}).has_value());
+}
