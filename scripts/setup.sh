@@ -12,7 +12,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
   iproute2 iptables nftables curl python3 python3-socks ncat procps util-linux kmod
   qemu-system-x86 busybox-static xz-utils zstd
-  podman runc conmon containernetworking-plugins libcurl4-openssl-dev openssl
+  podman runc conmon containernetworking-plugins libcurl4-openssl-dev openssl python3-yaml
 )
 
 if [[ $(id -u) -ne 0 ]]; then

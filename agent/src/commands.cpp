@@ -336,6 +336,10 @@ int run_firewall(const AgentConfig& config, const ModeChoice& choice) {
 int command_run(const CLI::App& cmd, const CommandLine& cl) {
   auto config = run_config(cmd, cl);
   if (!config) return fail(config.error().describe());
+  if (cl.check_only) {
+    std::cout << "configuration ok\n";
+    return 0;
+  }
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   install_libbpf_logger();
   if (config->mode == "ebpf") {
@@ -597,6 +601,7 @@ void register_commands(CLI::App& app, CommandLine& cl) {
       app.add_subcommand("run", "load, attach and pin the programs; serve the control socket");
   run->add_option("--config", cl.config_file, "YAML configuration file (flags override it)")
       ->check(CLI::ExistingFile);
+  run->add_flag("--check", cl.check_only, "check the configuration and flags, then exit");
   run->add_option("--cgroup", cl.flags.cgroup,
                   "cgroup v2 directory to attach at (default: root of the cgroup2 mount)");
   run->add_option("--bpffs", cl.flags.bpffs, "bpffs directory for pins")

@@ -16,6 +16,7 @@ namespace shunt::agent {
 struct CommandLine {
   // run
   std::string config_file;
+  bool check_only = false;
   AgentConfig flags;
   std::string proxy_mark, bypass_uid, bypass_gid, outbound_port, inbound_port;
   std::string route_mark, route_table, rule_priority, sk_msg;
