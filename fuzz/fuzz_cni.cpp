@@ -13,9 +13,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
   // The first line is CNI_ARGS, the rest the configuration.
   const auto newline = text.find('\n');
-  std::map<std::string, std::string> env = {
-      {"CNI_COMMAND", commands[data[0] % 7]}, {"CNI_CONTAINERID", "c"}, {"CNI_NETNS", "/n"},
-      {"CNI_IFNAME", "eth0"}, {"CNI_PATH", "/opt/cni/bin"}};
+  std::map<std::string, std::string> env = {{"CNI_COMMAND", commands[data[0] % 7]},
+                                            {"CNI_CONTAINERID", "c"},
+                                            {"CNI_NETNS", "/n"},
+                                            {"CNI_IFNAME", "eth0"},
+                                            {"CNI_PATH", "/opt/cni/bin"}};
   if (newline != std::string::npos) env["CNI_ARGS"] = text.substr(0, newline);
   const auto stdin_text = newline == std::string::npos ? text : text.substr(newline + 1);
   auto parsed = parse_cni_request(env, stdin_text);

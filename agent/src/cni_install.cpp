@@ -30,7 +30,8 @@ Result<std::string> read_text(const std::string& path) {
 // Writes beside the file under a name no runtime reads, then renames.
 Status write_atomically(const std::string& path, const std::string& text, mode_t mode) {
   const fs::path target(path);
-  const auto tmp = (target.parent_path() / ("." + target.filename().string() + ".shunt-tmp")).string();
+  const auto tmp =
+      (target.parent_path() / ("." + target.filename().string() + ".shunt-tmp")).string();
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << text;
@@ -118,7 +119,8 @@ Result<ChainResult> ensure_chained(const std::string& conf_dir, const ordered_js
   if (!*updated) return result;
   struct stat st {};
   const mode_t mode = stat(result.file.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
-  if (auto ok = write_atomically(result.file, (*updated)->dump(2) + "\n", mode); !ok) return ok.error();
+  if (auto ok = write_atomically(result.file, (*updated)->dump(2) + "\n", mode); !ok)
+    return ok.error();
   result.changed = true;
   return result;
 }
@@ -150,7 +152,8 @@ Result<std::vector<std::string>> remove_chained(const std::string& conf_dir) {
 Result<bool> install_plugin_binary(const std::string& source, const std::string& bin_dir) {
   const auto target = bin_dir + "/" + kCniPluginType;
   // Checked every second: compare by size and age before reading anything.
-  struct stat src {}, dst {};
+  struct stat src {
+  }, dst{};
   if (stat(source.c_str(), &src) != 0) return errno_error("shunt-cni to install: " + source);
   if (stat(target.c_str(), &dst) == 0 && dst.st_size == src.st_size &&
       dst.st_mtime >= src.st_mtime && (dst.st_mode & 0111) != 0) {
@@ -203,7 +206,8 @@ std::optional<CachedAttachment> parse_cni_cache_entry(const std::string& text) {
   }
 }
 
-std::vector<CachedAttachment> read_cni_cache(const std::string& cache_dir, const std::string& network) {
+std::vector<CachedAttachment> read_cni_cache(const std::string& cache_dir,
+                                             const std::string& network) {
   std::vector<CachedAttachment> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(cache_dir, ec)) {

@@ -34,7 +34,8 @@ struct ChainResult {
 };
 // Inserts `entry` into the first conflist, writing it atomically (a
 // temporary file beside it, then rename) only when it changes.
-Result<ChainResult> ensure_chained(const std::string& conf_dir, const nlohmann::ordered_json& entry);
+Result<ChainResult> ensure_chained(const std::string& conf_dir,
+                                   const nlohmann::ordered_json& entry);
 // Removes shunt's entry from every configuration file in `conf_dir`;
 // returns the files changed.
 Result<std::vector<std::string>> remove_chained(const std::string& conf_dir);
@@ -56,6 +57,7 @@ struct CachedAttachment {
 // Pure: one cache file's text.
 std::optional<CachedAttachment> parse_cni_cache_entry(const std::string& text);
 // The directory's attachments to `network`.
-std::vector<CachedAttachment> read_cni_cache(const std::string& cache_dir, const std::string& network);
+std::vector<CachedAttachment> read_cni_cache(const std::string& cache_dir,
+                                             const std::string& network);
 
 }  // namespace shunt::agent

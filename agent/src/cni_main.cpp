@@ -19,8 +19,8 @@ namespace {
 
 std::map<std::string, std::string> cni_environment() {
   std::map<std::string, std::string> env;
-  for (const char* key : {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS",
-                          "CNI_PATH"}) {
+  for (const char* key :
+       {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"}) {
     if (const char* v = std::getenv(key)) env[key] = v;
   }
   return env;
@@ -28,8 +28,8 @@ std::map<std::string, std::string> cni_environment() {
 
 int fail(const CniError& error, const std::string& version) {
   std::cout << cni_error_output(error, version) << std::flush;
-  std::cerr << "shunt-cni: " << error.msg << (error.details.empty() ? "" : " (" + error.details + ")")
-            << "\n";
+  std::cerr << "shunt-cni: " << error.msg
+            << (error.details.empty() ? "" : " (" + error.details + ")") << "\n";
   return 1;
 }
 

@@ -40,7 +40,8 @@ std::optional<std::string> setting_text(const json& v) {
 
 std::variant<ShuntCniConfig, CniError> read_config(const json& conf, const std::string& command) {
   ShuntCniConfig c;
-  if (!conf.is_object()) return CniError{kCniDecodeFailure, "the configuration is not a JSON object", ""};
+  if (!conf.is_object())
+    return CniError{kCniDecodeFailure, "the configuration is not a JSON object", ""};
   if (!conf.contains("cniVersion") || !conf["cniVersion"].is_string()) {
     return CniError{kCniInvalidConfig, "the configuration has no \"cniVersion\" string", ""};
   }
@@ -70,7 +71,8 @@ std::variant<ShuntCniConfig, CniError> read_config(const json& conf, const std::
     c.timeout = std::chrono::milliseconds(static_cast<long>(t.get<double>() * 1000));
   }
   if (conf.contains("allowUnredirected")) {
-    if (!conf["allowUnredirected"].is_boolean()) return bad("allowUnredirected", "must be true or false");
+    if (!conf["allowUnredirected"].is_boolean())
+      return bad("allowUnredirected", "must be true or false");
     c.allow_unredirected = conf["allowUnredirected"].get<bool>();
   }
   if (conf.contains("defaults")) {
@@ -111,7 +113,9 @@ std::variant<CniRequest, CniError> parse_cni_request(const std::map<std::string,
                     "shunt-cni is a CNI plugin: the container runtime runs it"};
   }
   if (std::find(commands.begin(), commands.end(), r.command) == commands.end()) {
-    return CniError{kCniInvalidEnvironment, "CNI_COMMAND '" + r.command + "' is not one of ADD, DEL, CHECK, STATUS, VERSION", ""};
+    return CniError{
+        kCniInvalidEnvironment,
+        "CNI_COMMAND '" + r.command + "' is not one of ADD, DEL, CHECK, STATUS, VERSION", ""};
   }
   json conf;
   try {
@@ -145,8 +149,7 @@ std::variant<CniRequest, CniError> parse_cni_request(const std::map<std::string,
     return CniError{kCniInvalidEnvironment, "missing environment variables: " + list, ""};
   }
   if (r.command == "ADD" && !r.config.prev_result) {
-    return CniError{kCniInvalidConfig,
-                    "shunt-cni is a chained plugin and got no prevResult",
+    return CniError{kCniInvalidConfig, "shunt-cni is a chained plugin and got no prevResult",
                     "list it after the plugin that creates the pod's interface in the conflist"};
   }
   if (r.command == "CHECK" && !r.config.prev_result) {
@@ -183,7 +186,9 @@ std::string cni_add_output(const CniRequest& request) {
 
 json agent_request(const CniRequest& request) {
   json r;
-  r["op"] = request.command == "ADD" ? "cni_add" : request.command == "DEL" ? "cni_del" : "cni_check";
+  r["op"] = request.command == "ADD"   ? "cni_add"
+            : request.command == "DEL" ? "cni_del"
+                                       : "cni_check";
   r["container_id"] = request.container_id;
   r["netns"] = request.netns;
   r["ifname"] = request.ifname;

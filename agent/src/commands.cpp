@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
@@ -13,9 +14,9 @@
 #include <optional>
 #include <set>
 #include <thread>
-#include <unistd.h>
 
 #include "cgroup.h"
+#include "cni_install.h"
 #include "control_client.h"
 #include "control_handler.h"
 #include "control_server.h"
@@ -27,7 +28,6 @@
 #include "installer.h"
 #include "netns.h"
 #include "node_services.h"
-#include "cni_install.h"
 #include "probe.h"
 #include "shunt/parse.h"
 #include "skeleton.h"
@@ -422,33 +422,34 @@ int command_unenroll(const CommandLine& cl) {
 int command_ready(const CommandLine& cl) {
   auto answer = call_agent(cl.flags.socket, {{"op", "ready"}}, std::chrono::seconds(5));
   if (!answer) return fail(answer.error().describe());
-  if (!answer->value("ready", false)) return fail("not ready yet (pods are being enrolled or the "
-                                                  "CNI configuration is not there yet)");
+  if (!answer->value("ready", false))
+    return fail(
+        "not ready yet (pods are being enrolled or the "
+        "CNI configuration is not there yet)");
   std::cout << "ready: " << answer->value("pods", 0) << " pod(s) enrolled\n";
   return 0;
 }
 
 int command_pods(const CommandLine& cl) {
-  return print_or_fail(call_agent(cl.flags.socket, {{"op", "pods"}}), cl.json,
-                       [](const nlohmann::json& r) {
-                         std::string out;
-                         const nlohmann::json none = nlohmann::json::array();
-                         const auto& list = r.contains("pods") ? r["pods"] : none;
-                         for (const auto& p : list) {
-                           out += fmt::format(
-                               "{} container {} netns {} proxy pid {}{} restarts {}\n",
-                               p.value("pod", ""), p.value("container_id", "").substr(0, 12),
-                               p.value("netns", ""), p.value("proxy_pid", 0),
-                               p.value("proxy_alive", false) ? "" : " (NOT RUNNING)",
-                               p.value("proxy_restarts", 0));
-                           if (p.contains("settings") && p["settings"].is_object()) {
-                             for (const auto& [k, v] : p["settings"].items())
-                               out += "  " + k + " = " + v.get<std::string>() + "\n";
-                           }
-                         }
-                         if (out.empty()) out = "no pods enrolled through shunt-cni\n";
-                         return out;
-                       });
+  return print_or_fail(
+      call_agent(cl.flags.socket, {{"op", "pods"}}), cl.json, [](const nlohmann::json& r) {
+        std::string out;
+        const nlohmann::json none = nlohmann::json::array();
+        const auto& list = r.contains("pods") ? r["pods"] : none;
+        for (const auto& p : list) {
+          out += fmt::format("{} container {} netns {} proxy pid {}{} restarts {}\n",
+                             p.value("pod", ""), p.value("container_id", "").substr(0, 12),
+                             p.value("netns", ""), p.value("proxy_pid", 0),
+                             p.value("proxy_alive", false) ? "" : " (NOT RUNNING)",
+                             p.value("proxy_restarts", 0));
+          if (p.contains("settings") && p["settings"].is_object()) {
+            for (const auto& [k, v] : p["settings"].items())
+              out += "  " + k + " = " + v.get<std::string>() + "\n";
+          }
+        }
+        if (out.empty()) out = "no pods enrolled through shunt-cni\n";
+        return out;
+      });
 }
 
 int command_stop(const CommandLine& cl) {
@@ -456,10 +457,10 @@ int command_stop(const CommandLine& cl) {
     std::cout << "no agent answers on " << cl.flags.socket << "\n";
     return 0;
   }
-  return print_or_fail(call_agent(cl.flags.socket, {{"op", "shutdown"}}), false,
-                       [](const nlohmann::json&) {
-                         return std::string("the agent stops; programs, rules and pod proxies stay\n");
-                       });
+  return print_or_fail(
+      call_agent(cl.flags.socket, {{"op", "shutdown"}}), false, [](const nlohmann::json&) {
+        return std::string("the agent stops; programs, rules and pod proxies stay\n");
+      });
 }
 
 int command_status(const CommandLine& cl) {
@@ -573,16 +574,22 @@ void add_policy_flags(CLI::App* cmd, CommandLine& cl, const std::string& prefix)
 void add_kubernetes_flags(CLI::App* cmd, CommandLine& cl, bool uninstall_only) {
   const KubernetesConfig d;
   const std::vector<std::tuple<std::string, std::string, std::string>> flags = {
-      {"cni-conf-dir", "", "CNI configuration directory: shunt-cni is chained into its first conflist (unset: CNI is left alone)"},
+      {"cni-conf-dir", "",
+       "CNI configuration directory: shunt-cni is chained into its first conflist (unset: CNI is "
+       "left alone)"},
       {"cni-bin-dir", d.cni_bin_dir, "CNI binary directory shunt-cni is installed into"},
-      {"cni-cache-dir", d.cni_cache_dir, "libcni's cache: where pods running before the agent are found"},
+      {"cni-cache-dir", d.cni_cache_dir,
+       "libcni's cache: where pods running before the agent are found"},
       {"cni-plugin", "", "the shunt-cni binary to install (default: beside shunt-agent)"},
-      {"cni-allow-unredirected", "false", "let pods start without redirection when the agent is unreachable"},
+      {"cni-allow-unredirected", "false",
+       "let pods start without redirection when the agent is unreachable"},
       {"cni-timeout", "10s", "how long shunt-cni waits for the agent"},
-      {"cni-defaults", "", "pod setting for every pod, NAME=VALUE (repeatable; annotations override)"},
+      {"cni-defaults", "",
+       "pod setting for every pod, NAME=VALUE (repeatable; annotations override)"},
       {"proxy-binary", "", "shunt-proxy run for each pod (default: beside shunt-agent)"},
       {"pod-admin-port", "15000", "admin port of each pod's proxy, on the pod's loopback (0: off)"},
-      {"kube-api-server", "", "https://HOST:PORT of the API server (default: in-cluster, else none)"},
+      {"kube-api-server", "",
+       "https://HOST:PORT of the API server (default: in-cluster, else none)"},
       {"kube-token-file", d.kube_token_file, "service account token"},
       {"kube-ca-file", d.kube_ca_file, "CA of the API server"}};
   for (const auto& [name, def, help] : flags) {
@@ -705,7 +712,8 @@ void register_commands(CLI::App& app, CommandLine& cl) {
   auto* ready = app.add_subcommand(
       "ready", "exit 0 when the agent has chained shunt-cni and enrolled the running pods");
   add_socket_flag(ready, cl.flags);
-  auto* pods = app.add_subcommand("pods", "pods enrolled through shunt-cni, their proxies and settings");
+  auto* pods =
+      app.add_subcommand("pods", "pods enrolled through shunt-cni, their proxies and settings");
   add_socket_flag(pods, cl.flags);
   pods->add_flag("--json", cl.json, "machine-readable output");
   auto* stop = app.add_subcommand(

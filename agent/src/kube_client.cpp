@@ -103,12 +103,15 @@ Result<std::map<std::string, std::string>> KubeApiClient::annotations(
   }
   long status = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-  if (status == 404) return Error{ENOENT, "pod " + pod_namespace + "/" + pod_name + " not found at " + config_.server};
+  if (status == 404)
+    return Error{ENOENT,
+                 "pod " + pod_namespace + "/" + pod_name + " not found at " + config_.server};
   if (status != 200) {
-    return Error{EACCES, "Kubernetes API " + url + " answered " + std::to_string(status) +
-                             (status == 401 || status == 403
-                                  ? " (the service account needs get on pods: agent/deploy/rbac.yaml)"
-                                  : "")};
+    return Error{EACCES,
+                 "Kubernetes API " + url + " answered " + std::to_string(status) +
+                     (status == 401 || status == 403
+                          ? " (the service account needs get on pods: agent/deploy/rbac.yaml)"
+                          : "")};
   }
   return annotations_from_pod_json(body);
 }

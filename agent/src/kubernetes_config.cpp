@@ -17,9 +17,9 @@ Error bad(const std::string& key, const std::string& why) {
 
 const std::set<std::string>& keys() {
   static const std::set<std::string> k = {
-      "cni-conf-dir",  "cni-bin-dir",   "cni-cache-dir",   "cni-plugin",
-      "cni-allow-unredirected", "cni-timeout", "cni-defaults", "proxy-binary",
-      "pod-admin-port", "kube-api-server", "kube-token-file", "kube-ca-file"};
+      "cni-conf-dir",           "cni-bin-dir",     "cni-cache-dir",   "cni-plugin",
+      "cni-allow-unredirected", "cni-timeout",     "cni-defaults",    "proxy-binary",
+      "pod-admin-port",         "kube-api-server", "kube-token-file", "kube-ca-file"};
   return k;
 }
 
@@ -31,7 +31,8 @@ Status apply_kubernetes_yaml(KubernetesConfig& config, const std::string& key,
                              const YAML::Node& value) {
   if (key == "cni-defaults") {
     if (value.IsNull()) return ok_status();
-    if (!value.IsMap()) return bad(key, "must be a mapping of pod settings (inject, proxy-type, ...)");
+    if (!value.IsMap())
+      return bad(key, "must be a mapping of pod settings (inject, proxy-type, ...)");
     for (const auto& item : value) {
       std::string text;
       if (item.second.IsSequence()) {
@@ -39,7 +40,8 @@ Status apply_kubernetes_yaml(KubernetesConfig& config, const std::string& key,
       } else {
         text = item.second.as<std::string>();
       }
-      if (auto ok = apply_kubernetes_flag(config, key, item.first.as<std::string>() + "=" + text); !ok)
+      if (auto ok = apply_kubernetes_flag(config, key, item.first.as<std::string>() + "=" + text);
+          !ok)
         return ok;
     }
     return ok_status();
@@ -82,7 +84,8 @@ Status apply_kubernetes_flag(KubernetesConfig& config, const std::string& key,
   } else if (key == "cni-defaults") {
     const auto eq = text.find('=');
     if (eq == std::string::npos || eq == 0) return bad(key, "'" + text + "' is not NAME=VALUE");
-    auto selected = select_settings(SettingSource::kConflist, {{text.substr(0, eq), text.substr(eq + 1)}});
+    auto selected =
+        select_settings(SettingSource::kConflist, {{text.substr(0, eq), text.substr(eq + 1)}});
     if (!selected) return bad(key, selected.error().message);
     PodSettings scratch;
     if (auto ok = apply_layer(scratch, SettingSource::kConflist, *selected); !ok)
@@ -95,9 +98,9 @@ Status apply_kubernetes_flag(KubernetesConfig& config, const std::string& key,
 }
 
 Status validate(const KubernetesConfig& c) {
-  for (const auto& [key, path] : {std::pair{"cni-conf-dir", c.cni_conf_dir},
-                                  std::pair{"cni-bin-dir", c.cni_bin_dir},
-                                  std::pair{"cni-cache-dir", c.cni_cache_dir}}) {
+  for (const auto& [key, path] :
+       {std::pair{"cni-conf-dir", c.cni_conf_dir}, std::pair{"cni-bin-dir", c.cni_bin_dir},
+        std::pair{"cni-cache-dir", c.cni_cache_dir}}) {
     if (!path.empty() && path.front() != '/') return bad(key, "must be an absolute path");
   }
   if (c.cni_conf_dir.empty() == false && c.cni_bin_dir.empty())
@@ -108,7 +111,8 @@ Status validate(const KubernetesConfig& c) {
   if (auto ok = apply_layer(scratch, SettingSource::kConflist, c.cni_defaults); !ok)
     return bad("cni-defaults", ok.error().message);
   PodPlanDefaults defaults;
-  if (auto plan = plan_pod(scratch, defaults); !plan) return bad("cni-defaults", plan.error().message);
+  if (auto plan = plan_pod(scratch, defaults); !plan)
+    return bad("cni-defaults", plan.error().message);
   return ok_status();
 }
 

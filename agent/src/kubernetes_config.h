@@ -23,7 +23,7 @@ struct KubernetesConfig {
   bool cni_allow_unredirected = false;
   uint32_t cni_timeout_seconds = 10;
   std::map<std::string, std::string> cni_defaults;  // pod settings for every pod
-  std::string proxy_binary;  // empty: the shunt-proxy beside shunt-agent
+  std::string proxy_binary;                         // empty: the shunt-proxy beside shunt-agent
   uint16_t pod_admin_port = 15000;
   // empty: the in-cluster address (KUBERNETES_SERVICE_HOST), else no API server
   std::string kube_api_server;
@@ -33,9 +33,11 @@ struct KubernetesConfig {
 
 bool is_kubernetes_key(const std::string& key);
 // One YAML key; cni-defaults is a mapping, the others are scalars.
-Status apply_kubernetes_yaml(KubernetesConfig& config, const std::string& key, const YAML::Node& value);
+Status apply_kubernetes_yaml(KubernetesConfig& config, const std::string& key,
+                             const YAML::Node& value);
 // One flag's text (cni-defaults: NAME=VALUE, repeatable).
-Status apply_kubernetes_flag(KubernetesConfig& config, const std::string& key, const std::string& text);
+Status apply_kubernetes_flag(KubernetesConfig& config, const std::string& key,
+                             const std::string& text);
 Status validate(const KubernetesConfig& config);
 
 }  // namespace shunt::agent

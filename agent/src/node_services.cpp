@@ -45,8 +45,9 @@ NodeServices::NodeServices(boost::asio::io_context& io, const AgentConfig& confi
         KubeConfig{server, k.kube_token_file, k.kube_ca_file, std::chrono::milliseconds(5000)});
     spdlog::info("pod annotations are read from the Kubernetes API at {}", server);
   } else {
-    spdlog::info("no Kubernetes API server configured: pod settings come from the conflist and "
-                 "CNI_ARGS only");
+    spdlog::info(
+        "no Kubernetes API server configured: pod settings come from the conflist and "
+        "CNI_ARGS only");
   }
   PodManagerConfig pc;
   pc.state_dir = config.state_dir;
@@ -69,11 +70,12 @@ void NodeServices::watch_exit(const std::string& container_id, const ProxyProces
     return;
   }
   auto descriptor = std::make_shared<boost::asio::posix::stream_descriptor>(io_, fd);
-  descriptor->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                         [this, descriptor, container_id, proxy](const boost::system::error_code& ec) {
-                           if (ec) return;
-                           pods_->proxy_exited(container_id, proxy);
-                         });
+  descriptor->async_wait(
+      boost::asio::posix::stream_descriptor::wait_read,
+      [this, descriptor, container_id, proxy](const boost::system::error_code& ec) {
+        if (ec) return;
+        pods_->proxy_exited(container_id, proxy);
+      });
 }
 
 ordered_json NodeServices::plugin_entry() const {
@@ -127,7 +129,8 @@ void NodeServices::discover_existing(const std::string& network) {
     request["defaults"] = config_.kubernetes.cni_defaults;
     const auto answer = pods_->adopt(request);
     spdlog::info("pod running before the agent ({} in {}): {}", a.container_id.substr(0, 12),
-                 a.netns, answer.value("ok", false) ? "enrolled" : answer.value("error", std::string("?")));
+                 a.netns,
+                 answer.value("ok", false) ? "enrolled" : answer.value("error", std::string("?")));
   }
 }
 

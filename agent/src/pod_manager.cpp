@@ -175,8 +175,9 @@ std::optional<ordered_json> PodManager::handle(const json& request) {
 Status PodManager::start_proxy(PodRecord& record) {
   std::vector<uint16_t> ports{record.outbound_port};
   if (record.capture_inbound) ports.push_back(record.inbound_port);
-  auto proxy = launcher_.start(ProxyLaunch{record.netns, pod_dir(record.container_id) + "/proxy.yaml",
-                                           pod_dir(record.container_id) + "/proxy.log", ports});
+  auto proxy =
+      launcher_.start(ProxyLaunch{record.netns, pod_dir(record.container_id) + "/proxy.yaml",
+                                  pod_dir(record.container_id) + "/proxy.log", ports});
   if (!proxy) return proxy.error();
   record.proxy = *proxy;
   if (watch_exit_) watch_exit_(record.container_id, record.proxy);
@@ -191,7 +192,8 @@ Status PodManager::enroll(const PodRecord& record) {
   request["inbound_port"] = record.inbound_port;
   const auto answer = control_.handle(request);
   if (!answer.value("ok", false)) {
-    return Error{answer.value("errno", EINVAL), answer.value("error", std::string("enroll failed"))};
+    return Error{answer.value("errno", EINVAL),
+                 answer.value("error", std::string("enroll failed"))};
   }
   return ok_status();
 }
@@ -236,8 +238,9 @@ ordered_json PodManager::add(const json& request) {
     SettingSource source;
     std::map<std::string, std::string> values;
   };
-  std::vector<Layer> layers{{SettingSource::kConflist, string_map(request.value("defaults", json::object()))},
-                            {SettingSource::kCniArgs, string_map(request.value("cni_args", json::object()))}};
+  std::vector<Layer> layers{
+      {SettingSource::kConflist, string_map(request.value("defaults", json::object()))},
+      {SettingSource::kCniArgs, string_map(request.value("cni_args", json::object()))}};
   if (annotations_ != nullptr && !record.pod_name.empty()) {
     const auto ns = record.pod_namespace.empty() ? std::string("default") : record.pod_namespace;
     auto found = annotations_->annotations(ns, record.pod_name);
@@ -250,7 +253,8 @@ ordered_json PodManager::add(const json& request) {
   }
   for (const auto& layer : layers) {
     auto selected = select_settings(layer.source, layer.values);
-    Status ok = selected ? apply_layer(settings, layer.source, *selected) : Status(selected.error());
+    Status ok =
+        selected ? apply_layer(settings, layer.source, *selected) : Status(selected.error());
     if (!ok) {
       event("Warning", "InvalidSettings", record, ok.error().message + "; the pod is not started");
       return failure(EINVAL, ok.error().message);
@@ -343,7 +347,8 @@ ordered_json PodManager::check(const json& request) {
     return failure(ENOENT, "the pod's network namespace " + r.netns + " is gone");
   }
   if (!launcher_.alive(r.proxy, r.netns_inode)) {
-    return failure(ESRCH, "the pod's proxy (pid " + std::to_string(r.proxy.pid) + ") is not running");
+    return failure(ESRCH,
+                   "the pod's proxy (pid " + std::to_string(r.proxy.pid) + ") is not running");
   }
   const auto status = control_.handle({{"op", "status"}});
   bool enrolled = false;
@@ -392,7 +397,8 @@ void PodManager::recover() {
     if (auto ok = enroll(r); !ok) event("Warning", "EnrollFailed", r, ok.error().describe());
   }
   for (const auto& id : gone) {
-    event("Normal", "Unenrolled", pods_[id], "its network namespace is gone (DEL while the agent was down)");
+    event("Normal", "Unenrolled", pods_[id],
+          "its network namespace is gone (DEL while the agent was down)");
     remove(pods_[id]);
     pods_.erase(id);
   }

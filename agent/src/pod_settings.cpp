@@ -13,9 +13,8 @@ namespace shunt::agent {
 
 namespace {
 
-const std::vector<std::string> kProxySettings = {"proxy-type",    "proxy-protocol",
-                                                 "proxy-host",    "proxy-port",
-                                                 "proxy-in-port", "proxy-out-port"};
+const std::vector<std::string> kProxySettings = {"proxy-type", "proxy-protocol", "proxy-host",
+                                                 "proxy-port", "proxy-in-port",  "proxy-out-port"};
 
 bool is_policy_setting(const std::string& name) {
   const auto& names = traffic_policy_settings();
@@ -70,12 +69,9 @@ const std::vector<std::string>& pod_setting_names() {
 
 std::string setting_key(SettingSource source, const std::string& name) {
   switch (source) {
-    case SettingSource::kAnnotation:
-      return std::string("annotation ") + kAnnotationPrefix + name;
-    case SettingSource::kCniArgs:
-      return "CNI_ARGS " + cni_arg_name(name);
-    case SettingSource::kConflist:
-      break;
+    case SettingSource::kAnnotation: return std::string("annotation ") + kAnnotationPrefix + name;
+    case SettingSource::kCniArgs: return "CNI_ARGS " + cni_arg_name(name);
+    case SettingSource::kConflist: break;
   }
   return "conflist defaults." + name;
 }
@@ -104,9 +100,8 @@ Result<std::map<std::string, std::string>> select_settings(
       name = key;
     }
     if (std::find(names.begin(), names.end(), name) == names.end()) {
-      return Error{EINVAL, (source == SettingSource::kAnnotation
-                                ? "annotation " + key
-                                : setting_key(source, name)) +
+      return Error{EINVAL, (source == SettingSource::kAnnotation ? "annotation " + key
+                                                                 : setting_key(source, name)) +
                                ": unknown shunt setting (docs/kubernetes.md lists them)"};
     }
     out[name] = value;

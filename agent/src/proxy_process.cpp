@@ -133,11 +133,15 @@ Result<ProxyProcess> ExecProxyLauncher::start(const ProxyLaunch& launch) {
   while (true) {
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
-      std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                                          : "was killed by signal " + std::to_string(WTERMSIG(status));
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 125) how += " (joining " + cgroup_ + " failed)";
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 126) how += " (setns into the pod's namespace failed)";
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 127) how += " (cannot execute " + binary_ + ")";
+      std::string how = WIFEXITED(status)
+                            ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                            : "was killed by signal " + std::to_string(WTERMSIG(status));
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 125)
+        how += " (joining " + cgroup_ + " failed)";
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 126)
+        how += " (setns into the pod's namespace failed)";
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        how += " (cannot execute " + binary_ + ")";
       return Error{ECHILD, "the pod's proxy " + how + ": " + log_tail(launch.log_file)};
     }
     const auto ports = listening_ports(pid);

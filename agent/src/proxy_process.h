@@ -22,9 +22,9 @@ struct ProxyProcess {
 };
 
 struct ProxyLaunch {
-  std::string netns;        // path of the pod's network namespace
-  std::string config_file;  // shunt-proxy YAML
-  std::string log_file;     // the proxy's standard output and error
+  std::string netns;            // path of the pod's network namespace
+  std::string config_file;      // shunt-proxy YAML
+  std::string log_file;         // the proxy's standard output and error
   std::vector<uint16_t> ports;  // listening on these (in the netns) means ready
 };
 
@@ -46,7 +46,9 @@ class ExecProxyLauncher final : public ProxyLauncher {
   // leaves them in the agent's cgroup.
   explicit ExecProxyLauncher(std::string proxy_binary, std::string cgroup = "",
                              std::chrono::milliseconds ready_timeout = std::chrono::seconds(5))
-      : binary_(std::move(proxy_binary)), cgroup_(std::move(cgroup)), ready_timeout_(ready_timeout) {}
+      : binary_(std::move(proxy_binary)),
+        cgroup_(std::move(cgroup)),
+        ready_timeout_(ready_timeout) {}
   Result<ProxyProcess> start(const ProxyLaunch& launch) override;
   bool alive(const ProxyProcess& proxy, uint64_t netns_inode) override;
   void stop(const ProxyProcess& proxy) override;

@@ -19,7 +19,8 @@ ordered_json calico() {
 }
 
 ordered_json entry(bool allow = false) {
-  return ordered_json{{"type", "shunt-cni"}, {"agentSocket", "/run/shunt/agent.sock"},
+  return ordered_json{{"type", "shunt-cni"},
+                      {"agentSocket", "/run/shunt/agent.sock"},
                       {"allowUnredirected", allow}};
 }
 
@@ -62,7 +63,8 @@ TEST(CniInstall, RefusesASinglePluginConf) {
 }
 
 TEST(CniInstall, FilesOnDisk) {
-  const auto dir = std::filesystem::temp_directory_path() / ("shunt-cni-unit-" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("shunt-cni-unit-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   {
     std::ofstream(dir / "20-other.conflist") << R"({"name":"other","plugins":[]})";

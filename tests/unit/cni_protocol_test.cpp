@@ -11,9 +11,12 @@ using nlohmann::json;
 namespace {
 
 std::map<std::string, std::string> env(const std::string& command) {
-  return {{"CNI_COMMAND", command},    {"CNI_CONTAINERID", "abc123"},
-          {"CNI_NETNS", "/run/netns/x"}, {"CNI_IFNAME", "eth0"},
-          {"CNI_PATH", "/opt/cni/bin"}, {"CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-1"}};
+  return {{"CNI_COMMAND", command},
+          {"CNI_CONTAINERID", "abc123"},
+          {"CNI_NETNS", "/run/netns/x"},
+          {"CNI_IFNAME", "eth0"},
+          {"CNI_PATH", "/opt/cni/bin"},
+          {"CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-1"}};
 }
 
 json conf(const std::string& version = "1.0.0") {
@@ -85,8 +88,8 @@ TEST(CniProtocol, BadInputGetsTheSpecsErrorCodes) {
   EXPECT_NE(chained.msg.find("chained"), std::string::npos);
   auto bad_default = conf();
   bad_default["defaults"] = {{"proxy-port", "99999"}};
-  EXPECT_NE(error_of(parse_cni_request(env("ADD"), bad_default.dump())).msg.find(
-                "conflist defaults.proxy-port"),
+  EXPECT_NE(error_of(parse_cni_request(env("ADD"), bad_default.dump()))
+                .msg.find("conflist defaults.proxy-port"),
             std::string::npos);
   auto bad_socket = conf();
   bad_socket["agentSocket"] = 3;
@@ -109,7 +112,9 @@ TEST(CniProtocol, DelNeedsNeitherNetnsNorPrevResult) {
 
 TEST(CniProtocol, ErrorOutputIsTheSpecsObject) {
   const auto out = json::parse(cni_error_output({11, "agent down", "start it"}, "0.4.0"));
-  EXPECT_EQ(out, (json{{"cniVersion", "0.4.0"}, {"code", 11}, {"msg", "agent down"},
-                       {"details", "start it"}}));
+  EXPECT_EQ(
+      out,
+      (json{
+          {"cniVersion", "0.4.0"}, {"code", 11}, {"msg", "agent down"}, {"details", "start it"}}));
   EXPECT_EQ(json::parse(cni_error_output({1, "x", ""}, "9.9.9"))["cniVersion"], "1.0.0");
 }

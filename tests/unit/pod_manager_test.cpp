@@ -55,12 +55,14 @@ class PodManagerTest : public ::testing::Test {
       : dir(std::filesystem::temp_directory_path() /
             ("shunt-pods-unit-" + std::to_string(getpid()) + "-" +
              ::testing::UnitTest::GetInstance()->current_test_info()->name())),
-        control(datapath, resolver, AgentState{}, [] { return uint64_t{1}; }, [] {}) {
+        control(
+            datapath, resolver, AgentState{}, [] { return uint64_t{1}; }, [] {}) {
     std::filesystem::remove_all(dir);
     ON_CALL(resolver, resolve(_)).WillByDefault([](const std::string& path) {
       if (path.find("gone") != std::string::npos)
         return shunt::Result<NetnsIdentity>(shunt::Error{ENOENT, "no such namespace"});
-      return shunt::Result<NetnsIdentity>(NetnsIdentity{std::hash<std::string>{}(path) % 100000, 4000, false});
+      return shunt::Result<NetnsIdentity>(
+          NetnsIdentity{std::hash<std::string>{}(path) % 100000, 4000, false});
     });
     EXPECT_CALL(resolver, resolve(_)).Times(::testing::AnyNumber());
   }
@@ -73,9 +75,10 @@ class PodManagerTest : public ::testing::Test {
 
   static nlohmann::json add(const std::string& id, const std::string& netns,
                             nlohmann::json cni_args = nlohmann::json::object()) {
-    return {{"op", "cni_add"}, {"container_id", id}, {"netns", netns}, {"pod_name", "web"},
+    return {{"op", "cni_add"},         {"container_id", id},
+            {"netns", netns},          {"pod_name", "web"},
             {"pod_namespace", "shop"}, {"defaults", {{"exclude-outbound-ports", "22"}}},
-            {"cni_args", cni_args}, {"ips", {"10.0.0.5/24"}}};
+            {"cni_args", cni_args},    {"ips", {"10.0.0.5/24"}}};
   }
 
   std::filesystem::path dir;
@@ -143,7 +146,8 @@ TEST_F(PodManagerTest, FailuresLeaveNothing) {
 
 TEST_F(PodManagerTest, AnnotationsAreTheLastLayer) {
   FakeAnnotations api;
-  api.pods["shop/web"] = {{"shunt.io/exclude-outbound-ports", "9000"}, {"shunt.io/capture-inbound", "on"}};
+  api.pods["shop/web"] = {{"shunt.io/exclude-outbound-ports", "9000"},
+                          {"shunt.io/capture-inbound", "on"}};
   auto pods = manager(&api);
   auto r = *pods->handle(add("c1", "/run/netns/a", {{"SHUNT_EXCLUDE_OUTBOUND_PORTS", "23"}}));
   ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
@@ -173,7 +177,8 @@ TEST_F(PodManagerTest, NotInjectedIsNotEnrolled) {
 TEST_F(PodManagerTest, CheckFindsWhatIsMissing) {
   auto pods = manager();
   ASSERT_TRUE((*pods->handle(add("c1", "/run/netns/a")))["ok"].get<bool>());
-  auto check = nlohmann::json{{"op", "cni_check"}, {"container_id", "c1"}, {"netns", "/run/netns/a"}};
+  auto check =
+      nlohmann::json{{"op", "cni_check"}, {"container_id", "c1"}, {"netns", "/run/netns/a"}};
   EXPECT_TRUE((*pods->handle(check))["ok"].get<bool>());
   launcher.running.clear();
   auto r = *pods->handle(check);

@@ -13,9 +13,9 @@ PodSettings layered(const std::map<std::string, std::string>& conflist,
                     const std::map<std::string, std::string>& cni_args,
                     const std::map<std::string, std::string>& annotations) {
   PodSettings s;
-  for (auto [source, values] : {std::pair{SettingSource::kConflist, conflist},
-                                std::pair{SettingSource::kCniArgs, cni_args},
-                                std::pair{SettingSource::kAnnotation, annotations}}) {
+  for (auto [source, values] :
+       {std::pair{SettingSource::kConflist, conflist}, std::pair{SettingSource::kCniArgs, cni_args},
+        std::pair{SettingSource::kAnnotation, annotations}}) {
     auto selected = select_settings(source, values);
     EXPECT_TRUE(selected.ok()) << selected.error().message;
     EXPECT_TRUE(apply_layer(s, source, *selected).ok());
@@ -42,7 +42,8 @@ TEST(PodSettings, BadValuesNameTheKeyAndTheRule) {
   PodSettings s;
   auto ok = apply_layer(s, SettingSource::kAnnotation, {{"proxy-port", "99999"}});
   ASSERT_FALSE(ok.ok());
-  EXPECT_EQ(ok.error().message.rfind("annotation shunt.io/proxy-port: ", 0), 0U) << ok.error().message;
+  EXPECT_EQ(ok.error().message.rfind("annotation shunt.io/proxy-port: ", 0), 0U)
+      << ok.error().message;
   EXPECT_TRUE(s.values.empty());  // never applied half
   ok = apply_layer(s, SettingSource::kCniArgs, {{"exclude-outbound-cidrs", "10.0.0.0/33"}});
   EXPECT_EQ(ok.error().message.rfind("CNI_ARGS SHUNT_EXCLUDE_OUTBOUND_CIDRS: ", 0), 0U)
@@ -55,10 +56,12 @@ TEST(PodSettings, BadValuesNameTheKeyAndTheRule) {
 }
 
 TEST(PodSettings, CombinationRulesNameTheAnnotation) {
-  auto s = layered({}, {}, {{"shunt.io/proxy-type", "forward"}, {"shunt.io/proxy-protocol", "tcp"}});
+  auto s =
+      layered({}, {}, {{"shunt.io/proxy-type", "forward"}, {"shunt.io/proxy-protocol", "tcp"}});
   auto plan = plan_pod(s, {});
   ASSERT_FALSE(plan.ok());
-  EXPECT_EQ(plan.error().message.rfind("annotation shunt.io/proxy-protocol: tcp applies only", 0), 0U)
+  EXPECT_EQ(plan.error().message.rfind("annotation shunt.io/proxy-protocol: tcp applies only", 0),
+            0U)
       << plan.error().message;
   auto clash = layered({}, {{"SHUNT_PROXY_TYPE", "reverse"}, {"SHUNT_PROXY_IN_PORT", "15001"}}, {});
   plan = plan_pod(clash, {});
@@ -69,16 +72,18 @@ TEST(PodSettings, CombinationRulesNameTheAnnotation) {
 
 TEST(PodSettings, PlanWritesTheProxysConfiguration) {
   auto s = layered({{"capture-inbound", "on"}}, {},
-                   {{"shunt.io/proxy-type", "dual"}, {"shunt.io/proxy-protocol", "tcp:http"},
-                    {"shunt.io/proxy-port", "8080"}, {"shunt.io/proxy-in-port", "10000"}});
+                   {{"shunt.io/proxy-type", "dual"},
+                    {"shunt.io/proxy-protocol", "tcp:http"},
+                    {"shunt.io/proxy-port", "8080"},
+                    {"shunt.io/proxy-in-port", "10000"}});
   PodPlanDefaults d;
   d.access_log = "/state/pods/x/access.log";
   auto plan = plan_pod(s, d);
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   EXPECT_TRUE(plan->capture_inbound);
-  for (const char* line : {"outbound-port: 15001", "inbound: true", "proxy-type: dual",
-                           "proxy-protocol: tcp:http", "proxy-in-port: 10000",
-                           "access-log: /state/pods/x/access.log"}) {
+  for (const char* line :
+       {"outbound-port: 15001", "inbound: true", "proxy-type: dual", "proxy-protocol: tcp:http",
+        "proxy-in-port: 10000", "access-log: /state/pods/x/access.log"}) {
     EXPECT_NE(plan->proxy_yaml.find(line), std::string::npos) << line << "\n" << plan->proxy_yaml;
   }
   // The reverse listener is never captured as inbound traffic.
@@ -106,10 +111,11 @@ TEST(KubeClient, InClusterServerFromTheEnvironment) {
     };
   };
   EXPECT_FALSE(in_cluster_server(env({})).has_value());
-  EXPECT_EQ(in_cluster_server(env({{"KUBERNETES_SERVICE_HOST", "10.96.0.1"},
-                                   {"KUBERNETES_SERVICE_PORT", "443"}})),
+  EXPECT_EQ(in_cluster_server(env(
+                {{"KUBERNETES_SERVICE_HOST", "10.96.0.1"}, {"KUBERNETES_SERVICE_PORT", "443"}})),
             "https://10.96.0.1:443");
-  EXPECT_EQ(in_cluster_server(env({{"KUBERNETES_SERVICE_HOST", "fd00::1"}})), "https://[fd00::1]:443");
+  EXPECT_EQ(in_cluster_server(env({{"KUBERNETES_SERVICE_HOST", "fd00::1"}})),
+            "https://[fd00::1]:443");
 }
 
 TEST(KubeClient, AnnotationsFromThePodObject) {
