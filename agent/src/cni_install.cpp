@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <boost/beast/core/detail/base64.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -204,6 +205,47 @@ std::optional<CachedAttachment> parse_cni_cache_entry(const std::string& text) {
   } catch (const json::exception&) {
     return std::nullopt;
   }
+}
+
+std::optional<std::string> cache_entry_without_plugin(const std::string& text) {
+  namespace base64 = boost::beast::detail::base64;
+  try {
+    auto entry = ordered_json::parse(text);
+    if (!entry.is_object() || !entry.contains("config") || !entry["config"].is_string())
+      return std::nullopt;
+    const auto encoded = entry["config"].get<std::string>();
+    std::string decoded(base64::decoded_size(encoded.size()), '\0');
+    const auto [written, read] = base64::decode(decoded.data(), encoded.data(), encoded.size());
+    const auto data_end = encoded.find_last_not_of('=') + 1;  // padding is not consumed
+    if (read < data_end) return std::nullopt;
+    decoded.resize(written);
+    auto without = remove_plugin(ordered_json::parse(decoded));
+    if (!without) return std::nullopt;
+    const auto plain = without->dump();
+    std::string reencoded(base64::encoded_size(plain.size()), '\0');
+    reencoded.resize(base64::encode(reencoded.data(), plain.data(), plain.size()));
+    entry["config"] = reencoded;
+    return entry.dump();
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
+
+Result<std::vector<std::string>> remove_from_cni_cache(const std::string& cache_dir) {
+  std::vector<std::string> changed;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(cache_dir, ec)) {
+    if (!e.is_regular_file() || e.path().filename().string().starts_with(".")) continue;
+    auto text = read_text(e.path().string());
+    if (!text) continue;
+    auto updated = cache_entry_without_plugin(*text);
+    if (!updated) continue;
+    struct stat st {};
+    const mode_t mode = stat(e.path().c_str(), &st) == 0 ? (st.st_mode & 07777) : 0600;
+    if (auto ok = write_atomically(e.path().string(), *updated, mode); !ok) return ok.error();
+    changed.push_back(e.path().string());
+  }
+  return changed;
 }
 
 std::vector<CachedAttachment> read_cni_cache(const std::string& cache_dir,

@@ -56,6 +56,13 @@ struct CachedAttachment {
 };
 // Pure: one cache file's text.
 std::optional<CachedAttachment> parse_cni_cache_entry(const std::string& text);
+// Pure: the cache entry with shunt's plugin taken out of the configuration
+// it recorded (runtimes such as podman replay that configuration on DEL,
+// and a chain naming a removed plugin would fail); nullopt when it had none.
+std::optional<std::string> cache_entry_without_plugin(const std::string& text);
+// Uninstall: every cache entry in `cache_dir` rewritten that way; returns the files.
+Result<std::vector<std::string>> remove_from_cni_cache(const std::string& cache_dir);
+
 // The directory's attachments to `network`.
 std::vector<CachedAttachment> read_cni_cache(const std::string& cache_dir,
                                              const std::string& network);

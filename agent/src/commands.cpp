@@ -503,6 +503,12 @@ int command_uninstall(const CLI::App& cmd, const CommandLine& cl) {
     auto changed = remove_chained(kube.cni_conf_dir);
     if (!changed) return fail(changed.error().describe());
     for (const auto& f : *changed) std::cout << "removed shunt-cni from " << f << "\n";
+    // Runtimes that replay a pod's recorded chain on DEL must not meet a
+    // plugin that is gone.
+    auto cached = remove_from_cni_cache(kube.cni_cache_dir);
+    if (!cached) return fail(cached.error().describe());
+    if (!cached->empty())
+      std::cout << "removed shunt-cni from " << cached->size() << " CNI cache entries\n";
     auto removed = remove_plugin_binary(kube.cni_bin_dir);
     if (!removed) return fail(removed.error().describe());
     if (*removed) std::cout << "removed " << kube.cni_bin_dir << "/shunt-cni\n";
@@ -593,7 +599,9 @@ void add_kubernetes_flags(CLI::App* cmd, CommandLine& cl, bool uninstall_only) {
       {"kube-token-file", d.kube_token_file, "service account token"},
       {"kube-ca-file", d.kube_ca_file, "CA of the API server"}};
   for (const auto& [name, def, help] : flags) {
-    if (uninstall_only && name != "cni-conf-dir" && name != "cni-bin-dir") continue;
+    if (uninstall_only && name != "cni-conf-dir" && name != "cni-bin-dir" &&
+        name != "cni-cache-dir")
+      continue;
     auto* opt = cmd->add_option("--" + name, cl.kubernetes[name], help);
     if (!def.empty()) opt->default_str(def);
     if (name != "cni-defaults") opt->expected(1);

@@ -99,3 +99,23 @@ TEST(CniInstall, CacheEntryNamesThePodsNamespace) {
   EXPECT_FALSE(parse_cni_cache_entry(R"({"kind":"cniCacheV1","containerId":"c1"})").has_value());
   EXPECT_FALSE(parse_cni_cache_entry("garbage").has_value());
 }
+
+TEST(CniInstall, CacheEntryLosesThePluginOnUninstall) {
+  // {"name":"n","plugins":[{"type":"bridge"},{"type":"shunt-cni"}]}
+  const std::string with = R"({"kind":"cniCacheV1","containerId":"c1","config":")"
+                           "eyJuYW1lIjoibiIsInBsdWdpbnMiOlt7InR5cGUiOiJicmlkZ2UifSx7InR5cGUiOiJzaHVudC1jbmkifV19"
+                           R"("})";
+  auto out = cache_entry_without_plugin(with);
+  ASSERT_TRUE(out.has_value());
+  auto entry = nlohmann::json::parse(*out);
+  EXPECT_EQ(entry["containerId"], "c1");
+  // {"name":"n","plugins":[{"type":"bridge"}]}
+  EXPECT_EQ(entry["config"], "eyJuYW1lIjoibiIsInBsdWdpbnMiOlt7InR5cGUiOiJicmlkZ2UifV19");
+  EXPECT_FALSE(cache_entry_without_plugin(*out).has_value());
+  EXPECT_FALSE(cache_entry_without_plugin("{}").has_value());
+  // Padded, with the newline a runtime writes: {"plugins":[{"type":"shunt-cni"}]}\n
+  auto padded = cache_entry_without_plugin(
+      R"({"config":"eyJwbHVnaW5zIjpbeyJ0eXBlIjoic2h1bnQtY25pIn1dfQo="})");
+  ASSERT_TRUE(padded.has_value());
+  EXPECT_EQ(nlohmann::json::parse(*padded)["config"], "eyJwbHVnaW5zIjpbXX0=");
+}

@@ -16,7 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 from podman_env import PodmanNode  # noqa: E402
-from shunt_env import TOOLS, run, wait_for  # noqa: E402
+from shunt_env import AGENT, TOOLS, run, wait_for  # noqa: E402
 
 
 class KubernetesTest(unittest.TestCase):
@@ -224,6 +224,30 @@ class KubernetesTest(unittest.TestCase):
             data += chunk
         s.close()
         return json.loads(data)
+
+    def test_uninstall_removes_shunt_and_leaves_pods_running(self):
+        cid = self.container("c-uninstall")
+        self.assert_proxied(cid, "c-uninstall", self.node.gateway4)
+        n = self.node
+        r = run([AGENT, "uninstall", "--cgroup", n.cgroup, "--bpffs", n.bpffs, "--socket",
+                 n.socket, "--state-dir", n.state_dir, "--cni-conf-dir", n.conf_dir,
+                 "--cni-bin-dir", n.bin_dir])
+        self.assertIn("removed shunt-cni from 1 CNI cache entries", r.stdout)
+        self.assertEqual(n.read_conflist(), n.conflist())
+        self.assertFalse(os.path.exists(os.path.join(n.bin_dir, "shunt-cni")))
+        self.assertFalse(os.path.exists(os.path.join(n.state_dir, "pods.json")))
+        self.assertEqual(self.proxy_processes(), [])
+        n.procs["agent"].wait(timeout=10)
+        # The pod keeps running, unredirected: the server sees its own address.
+        self.assertEqual(n.echo("c-uninstall", n.gateway4), "ping")
+        self.assertIn(n.server_seen()[-1]["peer"][0], n.container_ips("c-uninstall"))
+        # Uninstall again: nothing left to do, still success.
+        r = run([AGENT, "uninstall", "--cgroup", n.cgroup, "--bpffs", n.bpffs, "--socket",
+                 n.socket, "--state-dir", n.state_dir, "--cni-conf-dir", n.conf_dir,
+                 "--cni-bin-dir", n.bin_dir])
+        self.assertNotIn("removed shunt-cni", r.stdout)
+        n.procs.pop("agent")
+        n.podman("rm", "-f", "-t", "0", "c-uninstall")
 
     # ---- the agent's life -------------------------------------------------
     def test_agent_restart_keeps_the_pods(self):
