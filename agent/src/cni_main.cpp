@@ -55,10 +55,10 @@ int run(const CniRequest& request) {
   auto answer = call_agent(c.agent_socket, agent_request(request), c.timeout);
   if (!answer) {
     const auto why = answer.error().describe();
-    if (request.command == "DEL") {
+    if (request.command == "DEL" || request.command == "GC") {
       // Nothing can be enrolled while no agent runs; the agent removes what
       // a missed DEL leaves when it starts.
-      std::cerr << "shunt-cni: DEL " << request.container_id << ": " << why
+      std::cerr << "shunt-cni: " << request.command << " " << request.container_id << ": " << why
                 << " (the agent cleans up at start)\n";
       return 0;
     }
@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "shunt-cni: chained CNI plugin (CNI 1.0.0; 0.4.0 and 1.1.0 accepted) that enrolls each pod "
       "with the node's shunt-agent. The container runtime runs it with CNI_COMMAND (ADD, DEL, "
-      "CHECK, STATUS, VERSION) and the other CNI_* variables set and the network configuration "
+      "CHECK, STATUS, VERSION, GC) and the other CNI_* variables set and the network configuration "
       "on standard input; it prints the result or a CNI error object. Its conflist entry: "
       "{\"type\":\"shunt-cni\", \"agentSocket\":PATH, \"timeoutSeconds\":N, "
       "\"allowUnredirected\":BOOL, \"defaults\":{SETTING:VALUE}} (docs/kubernetes.md)."};

@@ -107,7 +107,8 @@ std::variant<CniRequest, CniError> parse_cni_request(const std::map<std::string,
                                                      std::string_view stdin_text) {
   CniRequest r;
   r.command = env_or_empty(env, "CNI_COMMAND");
-  static const std::vector<std::string> commands = {"ADD", "DEL", "CHECK", "STATUS", "VERSION"};
+  static const std::vector<std::string> commands = {"ADD",    "DEL",     "CHECK",
+                                                    "STATUS", "VERSION", "GC"};
   if (r.command.empty()) {
     return CniError{kCniInvalidEnvironment, "CNI_COMMAND is not set",
                     "shunt-cni is a CNI plugin: the container runtime runs it"};
@@ -115,8 +116,10 @@ std::variant<CniRequest, CniError> parse_cni_request(const std::map<std::string,
   if (std::find(commands.begin(), commands.end(), r.command) == commands.end()) {
     return CniError{
         kCniInvalidEnvironment,
-        "CNI_COMMAND '" + r.command + "' is not one of ADD, DEL, CHECK, STATUS, VERSION", ""};
+        "CNI_COMMAND '" + r.command + "' is not one of ADD, DEL, CHECK, STATUS, VERSION, GC", ""};
   }
+  // VERSION's answer does not depend on its input.
+  if (r.command == "VERSION") return r;
   json conf;
   try {
     conf = json::parse(stdin_text);
@@ -132,7 +135,25 @@ std::variant<CniRequest, CniError> parse_cni_request(const std::map<std::string,
   auto config = read_config(conf, r.command);
   if (auto* e = std::get_if<CniError>(&config)) return *e;
   r.config = std::get<ShuntCniConfig>(std::move(config));
-  if (r.command == "VERSION" || r.command == "STATUS") return r;
+  if (r.command == "STATUS") return r;
+  if (r.command == "GC") {
+    // CNI 1.1: the attachments still in use; every other pod of this
+    // network that shunt holds can go.
+    if (conf.contains("cni.dev/valid-attachments")) {
+      const auto& valid = conf["cni.dev/valid-attachments"];
+      if (!valid.is_array())
+        return CniError{kCniInvalidConfig, "\"cni.dev/valid-attachments\" must be a list", ""};
+      for (const auto& a : valid) {
+        if (!a.is_object() || !a.contains("containerID") || !a["containerID"].is_string())
+          return CniError{kCniInvalidConfig,
+                          "\"cni.dev/valid-attachments\" entries need a \"containerID\"", ""};
+        r.valid_attachments.push_back(a["containerID"].get<std::string>());
+      }
+    } else {
+      return CniError{kCniInvalidConfig, "GC needs \"cni.dev/valid-attachments\"", ""};
+    }
+    return r;
+  }
   r.container_id = env_or_empty(env, "CNI_CONTAINERID");
   r.netns = env_or_empty(env, "CNI_NETNS");
   r.ifname = env_or_empty(env, "CNI_IFNAME");
@@ -186,6 +207,12 @@ std::string cni_add_output(const CniRequest& request) {
 
 json agent_request(const CniRequest& request) {
   json r;
+  if (request.command == "GC") {
+    r["op"] = "cni_gc";
+    r["network"] = request.config.network;
+    r["valid"] = request.valid_attachments;
+    return r;
+  }
   r["op"] = request.command == "ADD"   ? "cni_add"
             : request.command == "DEL" ? "cni_del"
                                        : "cni_check";

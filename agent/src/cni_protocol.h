@@ -50,12 +50,13 @@ struct ShuntCniConfig {
 };
 
 struct CniRequest {
-  std::string command;  // ADD, DEL, CHECK, STATUS, VERSION
+  std::string command;  // ADD, DEL, CHECK, STATUS, VERSION, GC
   std::string container_id;
   std::string netns;
   std::string ifname;
   std::string args;  // CNI_ARGS as given
   ShuntCniConfig config;
+  std::vector<std::string> valid_attachments;  // GC: container IDs still in use
 };
 
 // `env`: the CNI_* variables that are set. Never throws.
@@ -69,7 +70,8 @@ std::string cni_version_output();
 std::string cni_add_output(const CniRequest& request);
 
 // The control protocol request for ADD, DEL, CHECK (op cni_add, cni_del,
-// cni_check) with the pod's identity, addresses and the conflist defaults.
+// cni_check) with the pod's identity, addresses and the conflist defaults;
+// for GC (op cni_gc) the network and the container IDs still in use.
 nlohmann::json agent_request(const CniRequest& request);
 
 }  // namespace shunt::agent

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace shunt::agent {
@@ -161,6 +162,7 @@ std::optional<ordered_json> PodManager::handle(const json& request) {
   if (op == "cni_add") return add(request);
   if (op == "cni_del") return del(request);
   if (op == "cni_check") return check(request);
+  if (op == "cni_gc") return gc(request);
   if (op == "pods") return list();
   if (op == "ready") {
     ordered_json r;
@@ -359,6 +361,29 @@ ordered_json PodManager::check(const json& request) {
   ordered_json ok;
   ok["ok"] = true;
   return ok;
+}
+
+ordered_json PodManager::gc(const json& request) {
+  const auto network = str(request, "network");
+  std::set<std::string> valid;
+  if (request.contains("valid") && request["valid"].is_array()) {
+    for (const auto& id : request["valid"])
+      if (id.is_string()) valid.insert(id.get<std::string>());
+  }
+  std::vector<std::string> stale;
+  for (const auto& [id, r] : pods_) {
+    if (r.network == network && !valid.contains(id)) stale.push_back(id);
+  }
+  for (const auto& id : stale) {
+    remove(pods_[id]);
+    event("Normal", "Unenrolled", pods_[id], "GC: the runtime no longer uses this attachment");
+    pods_.erase(id);
+  }
+  if (!stale.empty()) save();
+  ordered_json r;
+  r["ok"] = true;
+  r["removed"] = stale;
+  return r;
 }
 
 ordered_json PodManager::list() const {

@@ -1,7 +1,7 @@
 // Pods enrolled through the CNI plugin: their settings (conflist defaults,
 // CNI_ARGS, annotations), their proxy process and their enrolment, kept in
 // <state-dir>/pods.json so that a restarted agent finds them again. The
-// control protocol's ops cni_add, cni_del, cni_check, pods and ready
+// control protocol's ops cni_add, cni_del, cni_check, cni_gc, pods and ready
 // (docs/kubernetes.md).
 #pragma once
 
@@ -73,6 +73,7 @@ class PodManager {
   nlohmann::ordered_json add(const nlohmann::json& request);
   nlohmann::ordered_json del(const nlohmann::json& request);
   nlohmann::ordered_json check(const nlohmann::json& request);
+  nlohmann::ordered_json gc(const nlohmann::json& request);
   nlohmann::ordered_json list() const;
   Status start_proxy(PodRecord& record);
   Status enroll(const PodRecord& record);

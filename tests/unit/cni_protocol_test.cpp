@@ -118,3 +118,17 @@ TEST(CniProtocol, ErrorOutputIsTheSpecsObject) {
           {"cniVersion", "0.4.0"}, {"code", 11}, {"msg", "agent down"}, {"details", "start it"}}));
   EXPECT_EQ(json::parse(cni_error_output({1, "x", ""}, "9.9.9"))["cniVersion"], "1.0.0");
 }
+
+TEST(CniProtocol, VersionIgnoresItsInputAndGcListsValidAttachments) {
+  EXPECT_TRUE(
+      std::holds_alternative<CniRequest>(parse_cni_request({{"CNI_COMMAND", "VERSION"}}, "")));
+  auto c = conf("1.1.0");
+  c.erase("prevResult");
+  c["cni.dev/valid-attachments"] = json::array({{{"containerID", "a"}, {"ifname", "eth0"}}});
+  auto r = parse_cni_request({{"CNI_COMMAND", "GC"}, {"CNI_PATH", "/opt/cni/bin"}}, c.dump());
+  ASSERT_TRUE(std::holds_alternative<CniRequest>(r));
+  EXPECT_EQ(agent_request(std::get<CniRequest>(r)),
+            (json{{"op", "cni_gc"}, {"network", "k8s-pod-network"}, {"valid", {"a"}}}));
+  c["cni.dev/valid-attachments"] = "all";
+  EXPECT_EQ(error_of(parse_cni_request({{"CNI_COMMAND", "GC"}}, c.dump())).code, kCniInvalidConfig);
+}

@@ -220,3 +220,19 @@ TEST_F(PodManagerTest, RecoverKeepsLivePodsRestartsDeadProxiesDropsGoneNamespace
   EXPECT_EQ((*pods->handle({{"op", "ready"}}))["ready"], true);
   EXPECT_FALSE(pods->handle({{"op", "enroll"}}).has_value());
 }
+
+TEST_F(PodManagerTest, GcRemovesWhatTheRuntimeNoLongerUses) {
+  auto pods = manager();
+  auto a = add("keep", "/run/netns/a");
+  a["network"] = "net";
+  auto b = add("stale", "/run/netns/b");
+  b["network"] = "net";
+  auto other = add("other-net", "/run/netns/c");
+  other["network"] = "other";
+  for (const auto& r : {a, b, other}) ASSERT_TRUE((*pods->handle(r))["ok"].get<bool>());
+  auto r = *pods->handle({{"op", "cni_gc"}, {"network", "net"}, {"valid", {"keep"}}});
+  EXPECT_EQ(r["removed"], nlohmann::json::array({"stale"}));
+  EXPECT_TRUE(pods->pods().contains("keep"));
+  EXPECT_TRUE(pods->pods().contains("other-net"));
+  EXPECT_EQ(datapath.entries.size(), 2U);
+}

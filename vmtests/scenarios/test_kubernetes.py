@@ -210,6 +210,15 @@ class KubernetesTest(unittest.TestCase):
         self.assertEqual(json.loads(r.stdout)["code"], 101)
         r = self.plugin("DEL", conf, container_id="never-added")
         self.assertEqual((r.returncode, r.stdout), (0, ""))
+        # GC (CNI 1.1) keeps the attachments the runtime still lists.
+        gc = dict(conf, cniVersion="1.1.0")
+        gc["cni.dev/valid-attachments"] = [{"containerID": cid, "ifname": "eth0"}]
+        r = self.plugin("GC", gc)
+        self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+        self.assertEqual([p["container_id"] for p in self.node.pods()], [cid])
+        gc["cni.dev/valid-attachments"] = []
+        self.assertEqual(self.plugin("GC", gc).returncode, 0)
+        self.assertEqual(self.node.pods(), [])
 
     def agent_call(self, request):
         import socket
