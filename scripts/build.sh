@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour=${1:-release}
 case "$flavour" in
-  release) dir=build; args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHUNT_SANITIZE=OFF) ;;
-  asan) dir=build-asan; args=(-DCMAKE_BUILD_TYPE=Debug -DSHUNT_SANITIZE=ON) ;;
+  release) dir=build; args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHUNT_SANITIZE=OFF -DSHUNT_WERROR=ON) ;;
+  asan) dir=build-asan; args=(-DCMAKE_BUILD_TYPE=Debug -DSHUNT_SANITIZE=ON -DSHUNT_WERROR=ON) ;;
   *) echo "build.sh: unknown flavour '$flavour' (release or asan)" >&2; exit 2 ;;
 esac
 cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null

@@ -1,5 +1,7 @@
 #include "bpffs.h"
 
+#include "state_files.h"
+
 #include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -29,9 +31,7 @@ Status ensure_bpffs_dir(const std::string& dir) {
       return errno_error("cannot mount bpffs at /sys/fs/bpf");
     }
   }
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Error{ec.value(), "cannot create " + dir + ": " + ec.message()};
+  if (auto made = make_private_dirs(dir); !made) return made;
   if (!is_on_bpffs(dir)) return Error{EINVAL, dir + " is not on a bpf filesystem"};
   return ok_status();
 }

@@ -1,5 +1,7 @@
 #include "cni_install.h"
 
+#include "state_files.h"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -28,24 +30,9 @@ Result<std::string> read_text(const std::string& path) {
   return s.str();
 }
 
-// Writes beside the file under a name no runtime reads, then renames.
+// Writes beside the file under a name no runtime reads, fsyncs, renames.
 Status write_atomically(const std::string& path, const std::string& text, mode_t mode) {
-  const fs::path target(path);
-  const auto tmp =
-      (target.parent_path() / ("." + target.filename().string() + ".shunt-tmp")).string();
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) return errno_error("writing " + tmp);
-  }
-  chmod(tmp.c_str(), mode);
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    const Error e = errno_error("renaming " + tmp + " to " + path);
-    unlink(tmp.c_str());
-    return e;
-  }
-  return ok_status();
+  return write_file_atomically(path, text, mode);
 }
 
 bool is_config_name(const fs::path& p) {

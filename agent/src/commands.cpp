@@ -25,6 +25,7 @@
 #include "firewall_datapath.h"
 #include "firewall_journal.h"
 #include "inbound_links.h"
+#include "json_text.h"
 #include "installer.h"
 #include "netns.h"
 #include "node_services.h"
@@ -184,7 +185,15 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
     io.stop();
   });
   spdlog::info("control socket {}", config.socket);
-  io.run();
+  try {
+    io.run();
+  } catch (const std::exception& e) {
+    // The accept loop (or another part of the agent's loop) failed: an
+    // agent that cannot be controlled must not pretend to run.
+    spdlog::critical("the agent's event loop failed: {}; exiting", e.what());
+    (*server)->close();
+    return 1;
+  }
   (*server)->close();
   return 0;
 }
@@ -375,7 +384,7 @@ int print_or_fail(const Result<nlohmann::json>& answer, bool json,
   if (!answer) return fail(answer.error().describe());
   if (!answer->value("ok", false)) return fail(answer->value("error", "the agent refused"));
   if (json) {
-    std::cout << answer->dump(2) << "\n";
+    std::cout << json_text(*answer, 2) << "\n";
   } else {
     std::cout << human(*answer);
   }
@@ -453,14 +462,17 @@ int command_pods(const CommandLine& cl) {
 }
 
 int command_stop(const CommandLine& cl) {
-  if (!ping_agent(cl.flags.socket)) {
-    std::cout << "no agent answers on " << cl.flags.socket << "\n";
+  auto answer = call_agent(cl.flags.socket, {{"op", "shutdown"}});
+  // Only "nobody listens there" means there is nothing to stop. No
+  // permission, a hung agent or a stranger on the socket is a failure, so
+  // that a preStop hook does not report success while the agent runs.
+  if (!answer && (answer.error().code == ENOENT || answer.error().code == ECONNREFUSED)) {
+    std::cout << "no agent is running on " << cl.flags.socket << "\n";
     return 0;
   }
-  return print_or_fail(
-      call_agent(cl.flags.socket, {{"op", "shutdown"}}), false, [](const nlohmann::json&) {
-        return std::string("the agent stops; programs, rules and pod proxies stay\n");
-      });
+  return print_or_fail(answer, false, [](const nlohmann::json&) {
+    return std::string("the agent stops; programs, rules and pod proxies stay\n");
+  });
 }
 
 int command_status(const CommandLine& cl) {

@@ -32,6 +32,19 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     return fail("cannot reach shunt-agent at " + socket_path + " (is `shunt-agent run` running?)");
   }
+  // Whoever serves the socket must be root (or this very user): a socket
+  // another user put in its place must not be believed.
+  ucred peer{};
+  socklen_t peer_len = sizeof(peer);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) != 0) {
+    return fail("cannot tell who serves " + socket_path);
+  }
+  if (peer.uid != 0 && peer.uid != geteuid()) {
+    close(fd);
+    return Error{EPERM, socket_path + " is served by uid " + std::to_string(peer.uid) +
+                            " (pid " + std::to_string(peer.pid) +
+                            "), not by root: not a shunt-agent; refusing to talk to it"};
+  }
   // Bytes that are not UTF-8 (from CNI_ARGS, say) are replaced, not thrown on.
   const std::string line =
       request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "json_text.h"
+
 namespace shunt::agent {
 
 using nlohmann::json;
@@ -75,14 +77,21 @@ ordered_json stats_to_json(const shunt_netns_stats& s) {
 }
 
 std::string ControlHandler::handle_line(const std::string& line) {
-  json request;
+  // Every answer is serialised with invalid UTF-8 replaced: the parser's
+  // message quotes the offending bytes, and requests' strings come back in
+  // answers. Nothing a client sends may throw out of here.
   try {
-    request = json::parse(line);
-  } catch (const json::exception& e) {
-    return failure(EINVAL, std::string("request is not JSON: ") + e.what()).dump();
+    json request;
+    try {
+      request = json::parse(line);
+    } catch (const json::exception& e) {
+      return json_text(failure(EINVAL, std::string("request is not JSON: ") + e.what()));
+    }
+    return json_text(handle(request));
+  } catch (const std::exception& e) {
+    spdlog::error("control request failed: {}", e.what());
+    return json_text(failure(EIO, std::string("internal error: ") + e.what()));
   }
-  // A request's bytes that are not UTF-8 come back replaced, never thrown on.
-  return handle(request).dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }
 
 ordered_json ControlHandler::handle(const json& request) {

@@ -6,7 +6,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
@@ -15,6 +14,8 @@
 #include <filesystem>
 
 #include "control_client.h"
+#include "json_text.h"
+#include "state_files.h"
 
 namespace shunt::agent {
 
@@ -24,35 +25,92 @@ using asio::local::stream_protocol;
 namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-// A request carries at most one namespace's policy: 16384 prefixes fit.
-constexpr size_t kMaxRequest = size_t{4} * 1024 * 1024;
 
-asio::awaitable<void> serve(stream_protocol::socket socket, ControlHandler& handler) {
-  asio::streambuf buffer(kMaxRequest);
+std::string refusal(int code, const std::string& why) {
+  return json_text(nlohmann::ordered_json{{"ok", false}, {"error", why}, {"errno", code}}) + "\n";
+}
+
+// Counts a client for as long as it is served.
+class ClientSlot {
+ public:
+  explicit ClientSlot(std::shared_ptr<size_t> count) : count_(std::move(count)) { ++*count_; }
+  ~ClientSlot() {
+    if (count_) --*count_;
+  }
+  ClientSlot(ClientSlot&& other) noexcept = default;
+  ClientSlot& operator=(ClientSlot&&) = delete;
+  ClientSlot(const ClientSlot&) = delete;
+  ClientSlot& operator=(const ClientSlot&) = delete;
+
+ private:
+  std::shared_ptr<size_t> count_;
+};
+
+asio::awaitable<void> serve(stream_protocol::socket socket, ControlHandler& handler,
+                            ControlLimits limits, ClientSlot /*slot*/) {
+  // The deadline covers the whole exchange: a silent or slow client, or one
+  // that never reads its answer, is closed when it passes.
+  asio::steady_timer deadline(socket.get_executor());
+  deadline.expires_after(limits.deadline);
+  deadline.async_wait([&socket](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: the exchange ended in time
+    boost::system::error_code ignored;
+    socket.cancel(ignored);
+  });
+  asio::streambuf buffer(limits.max_request);
   auto [ec, n] = co_await asio::async_read_until(socket, buffer, '\n', kNoThrow);
   if (ec == asio::error::not_found) {
-    const std::string too_long = R"({"ok":false,"error":"request longer than 4 MiB","errno":7})"
-                                 "\n";
-    co_await asio::async_write(socket, asio::buffer(too_long), kNoThrow);
+    const auto text = refusal(EMSGSIZE, "request longer than " +
+                                            std::to_string(limits.max_request) + " bytes");
+    co_await asio::async_write(socket, asio::buffer(text), kNoThrow);
+    co_return;
+  }
+  if (ec == asio::error::operation_aborted) {
+    spdlog::debug("control client sent no whole request within {} ms; closed",
+                  limits.deadline.count());
     co_return;
   }
   if (ec && n == 0) co_return;
   std::string line(asio::buffers_begin(buffer.data()),
                    asio::buffers_begin(buffer.data()) + static_cast<std::ptrdiff_t>(n));
-  std::string response = handler.handle_line(line) + "\n";
+  const std::string response = handler.handle_line(line) + "\n";
   co_await asio::async_write(socket, asio::buffer(response), kNoThrow);
+  deadline.cancel();
 }
 
-asio::awaitable<void> accept_loop(stream_protocol::acceptor& acceptor, ControlHandler& handler) {
+asio::awaitable<void> accept_loop(stream_protocol::acceptor& acceptor, ControlHandler& handler,
+                                  ControlLimits limits, std::shared_ptr<size_t> clients) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
+      // EMFILE and the like: wait a moment rather than spin.
       spdlog::warn("control socket accept: {}", ec.message());
+      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(kNoThrow);
       continue;
     }
-    // Requests are short and handled one at a time, so map updates never race.
-    co_await serve(std::move(socket), handler);
+    if (*clients >= limits.max_clients) {
+      spdlog::warn("control socket: {} clients already connected; refusing one more",
+                   *clients);
+      const auto text = refusal(EBUSY, "shunt-agent is serving " + std::to_string(*clients) +
+                                           " control connections already; try again");
+      boost::system::error_code ignored;
+      socket.non_blocking(true, ignored);
+      socket.write_some(asio::buffer(text), ignored);  // best effort, never blocks the loop
+      continue;
+    }
+    asio::co_spawn(acceptor.get_executor(),
+                   serve(std::move(socket), handler, limits, ClientSlot(clients)),
+                   [](const std::exception_ptr& e) {
+                     // One client's failure is logged; the loop goes on.
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& x) {
+                       spdlog::error("control client: {}", x.what());
+                     }
+                   });
   }
 }
 
@@ -60,11 +118,10 @@ asio::awaitable<void> accept_loop(stream_protocol::acceptor& acceptor, ControlHa
 
 Result<std::unique_ptr<ControlServer>> ControlServer::listen(asio::io_context& io,
                                                              const std::string& path,
-                                                             ControlHandler& handler) {
+                                                             ControlHandler& handler,
+                                                             ControlLimits limits) {
   namespace fs = std::filesystem;
-  std::error_code fec;
-  fs::create_directories(fs::path(path).parent_path(), fec);
-  if (fec) return Error{fec.value(), "cannot create the directory of " + path};
+  if (auto made = make_private_dirs(fs::path(path).parent_path()); !made) return made.error();
   if (fs::exists(path)) {
     if (ping_agent(path)) {
       return Error{EADDRINUSE, "another shunt-agent is serving " + path};
@@ -74,17 +131,26 @@ Result<std::unique_ptr<ControlServer>> ControlServer::listen(asio::io_context& i
   stream_protocol::acceptor acceptor(io);
   boost::system::error_code ec;
   acceptor.open(stream_protocol(), ec);
+  // The socket is created 0600 (no window in which another user could
+  // connect), whatever the caller's umask.
+  const mode_t old_mask = umask(0177);
   if (!ec) acceptor.bind(stream_protocol::endpoint(path), ec);
-  if (!ec) acceptor.listen(64, ec);
+  umask(old_mask);
+  if (!ec) acceptor.listen(SOMAXCONN, ec);
   if (ec) return Error{ec.value(), "cannot listen on " + path + ": " + ec.message()};
-  chmod(path.c_str(), 0600);
-  return std::unique_ptr<ControlServer>(new ControlServer(std::move(acceptor), path, handler));
+  if (chmod(path.c_str(), 0600) != 0) return errno_error("chmod " + path);
+  return std::unique_ptr<ControlServer>(
+      new ControlServer(std::move(acceptor), path, handler, limits));
 }
 
 ControlServer::~ControlServer() { close(); }
 
 void ControlServer::start() {
-  asio::co_spawn(acceptor_.get_executor(), accept_loop(acceptor_, handler_), asio::detached);
+  asio::co_spawn(acceptor_.get_executor(),
+                 accept_loop(acceptor_, handler_, limits_, clients_),
+                 [](const std::exception_ptr& e) {
+                   if (e) std::rethrow_exception(e);  // out of io_context::run(): fatal
+                 });
 }
 
 void ControlServer::close() {

@@ -1,5 +1,7 @@
 #include "firewall_journal.h"
 
+#include "state_files.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -69,33 +71,15 @@ Status FirewallJournal::save(const std::vector<FirewallRecord>& records) const {
                     {"rule_priority", r.rule_priority}});
   }
   const std::string text = json{{"version", 1}, {"netns", list}}.dump(2) + "\n";
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
-  if (ec) return Error{ec.value(), "cannot create " + dir_ + ": " + ec.message()};
-  const std::string tmp = file() + ".tmp";
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_error("cannot write " + tmp);
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      close(fd);
-      return errno_error(err, "cannot write " + tmp);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0 || close(fd) != 0) return errno_error("cannot write " + tmp);
-  if (rename(tmp.c_str(), file().c_str()) != 0) return errno_error("cannot replace " + file());
-  return ok_status();
+  if (auto ok = make_private_dirs(dir_); !ok) return ok;
+  return write_file_atomically(file(), text, 0600);
 }
 
 Status FirewallJournal::erase() const {
   std::error_code ec;
   std::filesystem::remove(file(), ec);
   if (ec) return Error{ec.value(), "cannot remove " + file() + ": " + ec.message()};
-  std::filesystem::remove(file() + ".tmp", ec);
+  std::filesystem::remove(file() + ".tmp", ec);  // left by an older agent
   if (std::filesystem::is_empty(dir_, ec)) std::filesystem::remove(dir_, ec);
   return ok_status();
 }

@@ -4,6 +4,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -12,6 +14,9 @@
 using namespace shunt::agent;
 
 int main(int argc, char** argv) {
+  // Whatever the caller's umask, nothing the agent creates is readable or
+  // writable by others unless a mode says so explicitly.
+  umask(0077);
   CLI::App app{"shunt-agent: loads shunt's BPF programs and enrolls network namespaces"};
   app.require_subcommand(1);
   app.fallthrough(false);

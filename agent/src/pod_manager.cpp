@@ -1,5 +1,8 @@
 #include "pod_manager.h"
 
+#include "json_text.h"
+#include "state_files.h"
+
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -141,20 +144,15 @@ void PodManager::save() const {
   json doc;
   doc["pods"] = json::array();
   for (const auto& [id, r] : pods_) doc["pods"].push_back(record_to_json(r));
-  std::error_code ec;
-  fs::create_directories(config_.state_dir, ec);
-  const auto file = config_.state_dir + "/pods.json";
-  const auto tmp = file + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << doc.dump(1) << "\n";
-    if (!out) {
-      spdlog::error("writing {} failed", tmp);
-      return;
-    }
+  // pods.json names every pod's namespace and settings: root's alone.
+  if (auto ok = make_private_dirs(config_.state_dir); !ok) {
+    spdlog::error("{}", ok.error().describe());
+    return;
   }
-  fs::rename(tmp, file, ec);
-  if (ec) spdlog::error("renaming {}: {}", tmp, ec.message());
+  const auto file = config_.state_dir + "/pods.json";
+  if (auto ok = write_file_atomically(file, json_text(doc, 1) + "\n", 0600); !ok) {
+    spdlog::error("{}", ok.error().describe());
+  }
 }
 
 std::optional<ordered_json> PodManager::handle(const json& request) {
@@ -286,11 +284,12 @@ ordered_json PodManager::add(const json& request) {
   record.capture_inbound = plan->capture_inbound;
   record.added_at = now_unix_();
   std::error_code ec;
-  fs::create_directories(pod_dir(record.container_id), ec);
-  {
-    std::ofstream out(pod_dir(record.container_id) + "/proxy.yaml", std::ios::trunc);
-    out << plan->proxy_yaml;
-    if (!out) return failure(EIO, "writing " + pod_dir(record.container_id) + "/proxy.yaml");
+  if (auto ok = make_private_dirs(pod_dir(record.container_id)); !ok) return failure(ok.error().code, ok.error().describe());
+  if (auto ok = write_file_atomically(pod_dir(record.container_id) + "/proxy.yaml",
+                                      plan->proxy_yaml, 0600);
+      !ok) {
+    fs::remove_all(pod_dir(record.container_id), ec);
+    return failure(ok.error().code, ok.error().describe());
   }
   // The proxy listens before the namespace is enrolled, so that no
   // connection is ever redirected to nothing.

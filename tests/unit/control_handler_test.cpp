@@ -137,3 +137,19 @@ TEST_F(ControlHandlerTest, ShutdownCallsBack) {
   EXPECT_TRUE(call(R"({"op":"shutdown"})")["ok"]);
   EXPECT_EQ(shutdowns, 1);
 }
+
+// Issue 15.1: the parse error's message quotes the bytes; its answer was
+// serialised strictly and threw.
+TEST_F(ControlHandlerTest, BytesThatAreNotUtf8GetAnAnswer) {
+  EXPECT_CALL(resolver, resolve).WillRepeatedly(Return(shunt::Error{ENOENT, "no \xff namespace"}));
+  for (const std::string& line :
+       {std::string("\xff"), std::string("{\"op\":\"\xff\"}"), std::string("\xc3\x28"),
+        std::string("{\"op\":\"enroll\",\"netns\":\"/\xfe\"}"),
+        std::string("{\"op\":\"unenroll\",\"netns\":\"/x\"}"), std::string(1, '\0')}) {
+    std::string answer;
+    ASSERT_NO_THROW(answer = handler.handle_line(line));
+    const auto r = nlohmann::json::parse(answer, nullptr, false);
+    ASSERT_FALSE(r.is_discarded()) << answer;
+    EXPECT_FALSE(r["ok"]) << answer;
+  }
+}
