@@ -7,6 +7,7 @@
 #include "sock_addr.h"
 #include "sockops.h"
 #include "sockopt.h"
+#include "sock_release.h"
 #include "fastpath.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #endif
 
-#define SHUNT_ABI_VERSION 3
+#define SHUNT_ABI_VERSION 4
 
 #define SHUNT_AF_INET 2
 #define SHUNT_AF_INET6 10
@@ -152,6 +152,16 @@ struct shunt_config {
 	__u32 bypass_uid; /* SHUNT_ID_NONE: none */
 	__u32 bypass_gid; /* SHUNT_ID_NONE: none */
 	__u32 abi_version;
+	/* Most original-destination records one namespace may hold at once
+	 * (connections being made or open through its proxy); 0: no quota. */
+	__u32 netns_record_quota;
+	__u32 pad;
+};
+
+/* Value of the in-flight map; key: network namespace cookie. How many
+ * original-destination records the namespace holds now. */
+struct shunt_netns_records {
+	__u64 records;
 };
 
 /* Per-CPU counters; key: network namespace cookie. */
@@ -171,6 +181,8 @@ struct shunt_netns_stats {
 	__u64 inbound_steered;	 /* inbound connections sent to the proxy */
 	__u64 inbound_skipped;	 /* inbound connections to ports not captured */
 	__u64 inbound_no_listener; /* captured, but no inbound listener */
+	__u64 quota_reached; /* connect refused: the namespace's records are all in use */
+	__u64 records_released; /* records of connects that never completed, removed */
 };
 
 #define SHUNT_NETNS_PATH_MAX 200

@@ -13,7 +13,10 @@
 
 /* Decides whether this connect() is redirected and records the original
  * destination. Returns 0 when the caller must rewrite the destination to
- * the proxy, a negative errno when it must leave it alone. */
+ * the proxy; -EDQUOT or -ENOMEM when the connection must be refused (it
+ * should be captured, but no record could be kept: letting it through
+ * would let a pod escape the capture by exhausting its records); another
+ * negative errno when it must be left alone. */
 static __always_inline int
 shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 		     bool dst_is_loopback,
@@ -23,6 +26,7 @@ shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 	const struct shunt_config *cfg;
 	struct bpf_sock *sk;
 	__u64 netns;
+	int err;
 
 	if (ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
 		return -EPROTONOSUPPORT;
@@ -45,7 +49,9 @@ shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 		SHUNT_COUNT(netns, skipped_loopback);
 		return -EPERM;
 	}
-	if (shunt_is_proxy_port(policy, dst->port)) {
+	/* The proxy's own listeners, not every host's ports 15001/15006: a
+	 * remote destination on those ports is captured like any other. */
+	if (dst_is_loopback && shunt_is_proxy_port(policy, dst->port)) {
 		SHUNT_COUNT(netns, skipped_proxy_port);
 		return -EPERM;
 	}
@@ -56,15 +62,27 @@ shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 		SHUNT_COUNT(netns, skipped_policy);
 		return -EPERM;
 	}
-	/* Fail open: without a record the proxy could not know where the
-	 * connection was going, so it is better not to redirect it. */
-	if (shunt_orig_dst_record(bpf_get_socket_cookie(ctx), netns, dst)) {
+	err = shunt_orig_dst_record(bpf_get_socket_cookie(ctx), netns, dst,
+				    cfg->netns_record_quota);
+	if (err == -EDQUOT) {
+		SHUNT_COUNT(netns, quota_reached);
+		return err;
+	}
+	if (err) {
 		SHUNT_COUNT(netns, record_failed);
 		return -ENOMEM;
 	}
 	SHUNT_COUNT(netns, redirected);
 	*policy_out = policy;
 	return 0;
+}
+
+/* What the connect hook returns for a decision: refused connects fail with
+ * EPERM in the application. */
+static __always_inline int shunt_connect_verdict(int err)
+{
+	return err == -EDQUOT || err == -ENOMEM ? SHUNT_CGROUP_REFUSE :
+						  SHUNT_CGROUP_OK;
 }
 
 SEC("cgroup/connect4")
@@ -75,12 +93,14 @@ int shunt_connect4(struct bpf_sock_addr *ctx)
 	__u32 ip4 = ctx->user_ip4;
 	__u32 host_ip4 = bpf_ntohl(ip4);
 
+	int err;
+
 	shunt_addr_set4(&dst, ip4, bpf_ntohs((__u16)ctx->user_port));
-	if (shunt_connect_decide(ctx, &dst,
-				 (host_ip4 >> 24) == 127 || host_ip4 == 0,
-				 &policy) ||
-	    !policy)
-		return SHUNT_CGROUP_OK;
+	err = shunt_connect_decide(ctx, &dst,
+				   (host_ip4 >> 24) == 127 || host_ip4 == 0,
+				   &policy);
+	if (err || !policy)
+		return shunt_connect_verdict(err);
 	ctx->user_ip4 = bpf_htonl(SHUNT_LOOPBACK4);
 	ctx->user_port = bpf_htons(policy->outbound_port);
 	return SHUNT_CGROUP_OK;
@@ -96,6 +116,7 @@ int shunt_connect6(struct bpf_sock_addr *ctx)
 	bool mapped = shunt_ip6_is_v4mapped(ip6);
 	struct shunt_addr dst;
 	bool loopback;
+	int err;
 
 	if (mapped) {
 		__u32 host_ip4 = bpf_ntohl(ip6[3]);
@@ -107,8 +128,9 @@ int shunt_connect6(struct bpf_sock_addr *ctx)
 		loopback = !ip6[0] && !ip6[1] && !ip6[2] &&
 			   (ip6[3] == bpf_htonl(1) || ip6[3] == 0);
 	}
-	if (shunt_connect_decide(ctx, &dst, loopback, &policy) || !policy)
-		return SHUNT_CGROUP_OK;
+	err = shunt_connect_decide(ctx, &dst, loopback, &policy);
+	if (err || !policy)
+		return shunt_connect_verdict(err);
 	/* A v4-mapped destination stays IPv4: the proxy's IPv4 listener. */
 	ctx->user_ip6[0] = 0;
 	ctx->user_ip6[1] = 0;

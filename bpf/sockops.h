@@ -3,7 +3,9 @@
  * sockops: when a redirected connection is established its local port is
  * known, so the original destination is copied from the socket-cookie
  * record to the address pair the proxy will see on its accepted socket.
- * Both records are dropped when the application's socket closes.
+ * Both records are dropped when the application's socket closes, and the
+ * record of a connect that fails (refused, timed out) when it fails: the
+ * state callbacks are asked for as soon as the SYN goes out.
  * A listener on an enrolled namespace's inbound port is the proxy's inbound
  * listener: it goes into the map the sk_lookup program reads.
  */
@@ -51,18 +53,35 @@ static __always_inline int shunt_sockops_established(struct bpf_sock_ops *skops)
 	return 0;
 }
 
+/* A redirected connect is starting: ask for state changes now, so that
+ * its record goes if it never gets established. */
+static __always_inline int shunt_sockops_connecting(struct bpf_sock_ops *skops)
+{
+	__u64 cookie = bpf_get_socket_cookie(skops);
+
+	if (!shunt_orig_dst_lookup(cookie))
+		return -ENOENT;
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						 BPF_SOCK_OPS_STATE_CB_FLAG);
+	return 0;
+}
+
 static __always_inline int shunt_sockops_closed(struct bpf_sock_ops *skops)
 {
 	struct shunt_pair_key key = {};
 	struct shunt_orig_dst *orig;
 	__u64 cookie = bpf_get_socket_cookie(skops);
+	__u64 netns;
 
 	orig = shunt_orig_dst_lookup(cookie);
 	if (!orig)
 		return -ENOENT;
-	shunt_pair_key_from_sockops(&key, skops, orig->netns_cookie);
-	bpf_map_delete_elem(&shunt_pairs, &key);
-	bpf_map_delete_elem(&shunt_orig_dst, &cookie);
+	netns = orig->netns_cookie;
+	shunt_pair_key_from_sockops(&key, skops, netns);
+	/* A connect that failed has no pair: only its record goes. */
+	if (bpf_map_delete_elem(&shunt_pairs, &key))
+		SHUNT_COUNT(netns, records_released);
+	shunt_orig_dst_forget(cookie, netns);
 	return 0;
 }
 
@@ -86,6 +105,9 @@ SEC("sockops")
 int shunt_sockops(struct bpf_sock_ops *skops)
 {
 	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		shunt_sockops_connecting(skops);
+		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		shunt_sockops_established(skops);
 		break;

@@ -53,6 +53,15 @@ Result<uint16_t> parse_port(const std::string& key, const std::string& text) {
   return static_cast<uint16_t>(*v);
 }
 
+Result<uint32_t> parse_record_quota(const std::string& key, const std::string& text) {
+  const auto v = parse_unsigned(text);
+  if (!v || *v > kMaxNetnsRecordQuota) {
+    return bad(key, "'" + text + "' is not a number of records (0 for none, at most " +
+                        std::to_string(kMaxNetnsRecordQuota) + ")");
+  }
+  return static_cast<uint32_t>(*v);
+}
+
 Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config) {
   static const std::set<std::string> known = {"cgroup",           "bpffs",
                                               "socket",           "mode",
@@ -63,7 +72,8 @@ Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config
                                               "backend",          "state-dir",
                                               "route-mark",       "route-table",
                                               "rule-priority",    "disable-feature",
-                                              "sk-msg",           "preserve-client-address"};
+                                              "sk-msg",           "preserve-client-address",
+                                              "netns-record-quota"};
   auto parsed_root = parse_yaml_mapping(text);
   if (!parsed_root) return parsed_root.error();
   const YAML::Node& root = *parsed_root;
@@ -120,6 +130,10 @@ Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config
         (key == "route-table" ? config.route_table : config.rule_priority) = *v;
       } else if (key == "log-level") {
         config.log_level = value;
+      } else if (key == "netns-record-quota") {
+        auto v = parse_record_quota(key, value);
+        if (!v) return v.error();
+        config.netns_record_quota = *v;
       } else if (key == "proxy-mark") {
         auto v = parse_mark(key, value);
         if (!v) return v.error();

@@ -15,6 +15,8 @@ namespace shunt::agent {
 inline constexpr const char* kDefaultBpffs = "/sys/fs/bpf/shunt";
 inline constexpr const char* kDefaultSocket = "/run/shunt/agent.sock";
 inline constexpr const char* kDefaultStateDir = "/run/shunt/state";
+inline constexpr uint32_t kDefaultNetnsRecordQuota = 16384;
+inline constexpr uint32_t kMaxNetnsRecordQuota = 262144;
 
 struct AgentConfig {
   std::string cgroup;  // empty: the root of the cgroup2 mount
@@ -45,6 +47,10 @@ struct AgentConfig {
   // ebpf: the sk_msg fast path between the application and the proxy
   // (docs/benchmarks.md has the figures behind the default).
   bool sk_msg = false;
+  // ebpf: most original-destination records (connections being made or
+  // open through the proxy) one namespace may hold; 0: no quota. The map
+  // holds 262144 for the whole node.
+  uint32_t netns_record_quota = kDefaultNetnsRecordQuota;
   std::string log_level = "info";
   // CNI chaining, per-pod proxies, the API server (docs/kubernetes.md).
   KubernetesConfig kubernetes;
@@ -60,5 +66,6 @@ Result<uint32_t> parse_id(const std::string& key, const std::string& text);
 Result<uint32_t> parse_mark(const std::string& key, const std::string& text);
 Result<uint32_t> parse_u32(const std::string& key, const std::string& text);
 Result<uint16_t> parse_port(const std::string& key, const std::string& text);
+Result<uint32_t> parse_record_quota(const std::string& key, const std::string& text);
 
 }  // namespace shunt::agent

@@ -94,6 +94,11 @@ Result<AgentConfig> run_config(const CLI::App& cmd, const CommandLine& cl) {
     config.rule_priority = *v;
   }
   if (given("--log-level")) config.log_level = cl.flags.log_level;
+  if (given("--netns-record-quota")) {
+    auto v = parse_record_quota("--netns-record-quota", cl.netns_record_quota);
+    if (!v) return v.error();
+    config.netns_record_quota = *v;
+  }
   if (given("--sk-msg")) {
     const auto v = parse_bool(cl.sk_msg);
     if (!v) return Error{EINVAL, "setting '--sk-msg': '" + cl.sk_msg + "' is not on or off"};
@@ -205,7 +210,8 @@ int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::st
   request.cgroup_dir = cgroup;
   request.bpffs_dir = config.bpffs;
   request.config =
-      shunt_config{config.proxy_mark, config.bypass_uid, config.bypass_gid, SHUNT_ABI_VERSION};
+      shunt_config{config.proxy_mark,         config.bypass_uid, config.bypass_gid,
+                   SHUNT_ABI_VERSION,         config.netns_record_quota, 0};
   request.fast_path = config.sk_msg;
   auto installation = Installation::install(request);
   if (!installation && config.sk_msg) {
@@ -281,7 +287,9 @@ int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::st
   }
   BpfMapsDatapath datapath(BpfMapFds{map_fd("shunt_policy"), map_fd("shunt_stats"),
                                      map_fd("shunt_netns_info"), map_fd("shunt_policy_ports"),
-                                     map_fd("shunt_policy_cidrs"), map_fd("shunt_policy_ids")},
+                                     map_fd("shunt_policy_cidrs"), map_fd("shunt_policy_ids"),
+                                     map_fd("shunt_orig_dst"), map_fd("shunt_pairs"),
+                                     map_fd("shunt_netns_records")},
                            inbound);
   AgentState state;
   state.mode = "ebpf";
@@ -655,6 +663,10 @@ void register_commands(CLI::App& app, CommandLine& cl) {
   run->add_option("--proxy-mark", cl.proxy_mark,
                   "SO_MARK bits of the proxy's own sockets (never redirected)")
       ->default_str("0xa55");
+  run->add_option("--netns-record-quota", cl.netns_record_quota,
+                  "ebpf: most connections being made or open through the proxy per namespace; "
+                  "beyond it connect() fails with EPERM (0: no quota)")
+      ->default_str(std::to_string(kDefaultNetnsRecordQuota));
   run->add_option("--bypass-uid", cl.bypass_uid, "uid whose connections are never redirected")
       ->default_str("none");
   run->add_option("--bypass-gid", cl.bypass_gid, "gid whose connections are never redirected")

@@ -19,7 +19,7 @@ struct CommandLine {
   bool check_only = false;
   AgentConfig flags;
   std::string proxy_mark, bypass_uid, bypass_gid, outbound_port, inbound_port;
-  std::string route_mark, route_table, rule_priority, sk_msg;
+  std::string route_mark, route_table, rule_priority, sk_msg, netns_record_quota;
   // run (defaults) and enroll: the traffic policy settings, by name
   std::map<std::string, std::string> policy;
   // enroll / unenroll / status

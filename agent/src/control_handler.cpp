@@ -73,6 +73,8 @@ ordered_json stats_to_json(const shunt_netns_stats& s) {
   j["inbound_steered"] = s.inbound_steered;
   j["inbound_skipped"] = s.inbound_skipped;
   j["inbound_no_listener"] = s.inbound_no_listener;
+  j["quota_reached"] = s.quota_reached;
+  j["records_released"] = s.records_released;
   return j;
 }
 
@@ -223,7 +225,10 @@ ordered_json ControlHandler::status() {
       item["inbound_link"] = e.inbound_attached;
     }
     if (!e.backend.empty()) item["backend"] = e.backend;
-    if (e.has_stats) item["counters"] = stats_to_json(e.stats);
+    if (e.has_stats) {
+      item["counters"] = stats_to_json(e.stats);
+      item["records"] = e.records;
+    }
     list.push_back(std::move(item));
   }
   r["enrolled"] = std::move(list);

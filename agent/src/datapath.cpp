@@ -19,8 +19,9 @@ static_assert(sizeof(shunt_port_bits) == 32);
 static_assert(sizeof(shunt_cidr_key) == 32);
 static_assert(sizeof(shunt_id_key) == 24);
 static_assert(sizeof(shunt_listener_key) == 16);
-static_assert(sizeof(shunt_config) == 16);
-static_assert(sizeof(shunt_netns_stats) == size_t{15} * 8);
+static_assert(sizeof(shunt_config) == 24);
+static_assert(sizeof(shunt_netns_records) == 8);
+static_assert(sizeof(shunt_netns_stats) == size_t{17} * 8);
 static_assert(sizeof(shunt_sock_key) == 48);
 static_assert(sizeof(shunt_netns_info) == 216);
 
@@ -157,6 +158,24 @@ Status BpfMapsDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
   return ok_status();
 }
 
+void BpfMapsDatapath::remove_connection_records(uint64_t cookie) {
+  if (fds_.orig_dst >= 0) {
+    for (const uint64_t socket : all_keys<uint64_t>(fds_.orig_dst)) {
+      shunt_orig_dst value{};
+      if (bpf_map_lookup_elem(fds_.orig_dst, &socket, &value) == 0 &&
+          value.netns_cookie == cookie) {
+        bpf_map_delete_elem(fds_.orig_dst, &socket);
+      }
+    }
+  }
+  if (fds_.pairs >= 0) {
+    for (const auto& key : all_keys<shunt_pair_key>(fds_.pairs)) {
+      if (key.netns_cookie == cookie) bpf_map_delete_elem(fds_.pairs, &key);
+    }
+  }
+  if (fds_.records >= 0) bpf_map_delete_elem(fds_.records, &cookie);
+}
+
 Status BpfMapsDatapath::unenroll(uint64_t cookie) {
   if (bpf_map_delete_elem(fds_.policy, &cookie) != 0) {
     if (errno == ENOENT) return Error{ENOENT, "network namespace is not enrolled"};
@@ -166,6 +185,7 @@ Status BpfMapsDatapath::unenroll(uint64_t cookie) {
   if (inbound_ != nullptr) {
     if (auto ok = inbound_->detach(cookie); !ok) return ok.error();
   }
+  remove_connection_records(cookie);
   bpf_map_delete_elem(fds_.stats, &cookie);
   bpf_map_delete_elem(fds_.info, &cookie);
   return ok_status();
@@ -214,6 +234,10 @@ Result<std::vector<EnrolledNetns>> BpfMapsDatapath::list() {
     std::vector<shunt_netns_stats> per_cpu(static_cast<size_t>(cpus));
     if (bpf_map_lookup_elem(fds_.stats, &cookie, per_cpu.data()) == 0) {
       entry.stats = sum_stats(per_cpu);
+    }
+    shunt_netns_records records{};
+    if (fds_.records >= 0 && bpf_map_lookup_elem(fds_.records, &cookie, &records) == 0) {
+      entry.records = records.records;
     }
     result.push_back(std::move(entry));
   }

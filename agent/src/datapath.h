@@ -34,6 +34,7 @@ struct EnrolledNetns {
   bool has_stats = true;          // the fallback modes keep no per-namespace counters
   bool inbound_attached = false;  // ebpf: the namespace's sk_lookup link exists
   shunt_netns_stats stats{};
+  uint64_t records = 0;  // ebpf: original-destination records held now
 };
 
 shunt_netns_info encode_info(const std::string& path, uint64_t inode, uint64_t enrolled_at);
@@ -75,6 +76,10 @@ struct BpfMapFds {
   int ports = -1;
   int cidrs = -1;
   int ids = -1;
+  // The connections' records: removed with their namespace.
+  int orig_dst = -1;
+  int pairs = -1;
+  int records = -1;
 };
 
 // The real one: the pinned BPF maps. `inbound` may be null (no sk_lookup
@@ -90,6 +95,9 @@ class BpfMapsDatapath final : public Datapath {
   // Removes the namespace's port, prefix and id entries of every
   // generation but `keep` (0: all).
   void remove_policy_entries(uint64_t cookie, uint32_t keep);
+  // Removes the namespace's connection records and their count: its
+  // sockets may outlive the enrolment, the records must not.
+  void remove_connection_records(uint64_t cookie);
   Result<NetnsPolicy> read_policy(uint64_t cookie, const shunt_netns_policy& value);
 
   BpfMapFds fds_;

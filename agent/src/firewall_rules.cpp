@@ -109,8 +109,14 @@ void nft_exclusions(std::string& out, const RuleSpec& s) {
   if (!s.redirect_loopback) {
     out += "    ip daddr 127.0.0.0/8 return\n";
     out += "    ip6 daddr ::1 return\n";
+  } else {
+    // The proxy's own listeners only: the same ports on any other host
+    // are captured like every other port.
+    out += fmt::format("    ip daddr 127.0.0.0/8 tcp dport {{ {}, {} }} return\n",
+                       s.outbound_port, s.inbound_port);
+    out += fmt::format("    ip6 daddr ::1 tcp dport {{ {}, {} }} return\n", s.outbound_port,
+                       s.inbound_port);
   }
-  out += fmt::format("    tcp dport {{ {}, {} }} return\n", s.outbound_port, s.inbound_port);
   if (const auto skipped = skipped_outbound_ports(s); !skipped.empty()) {
     out += fmt::format("    tcp dport {{ {} }} return\n", nft_ranges(skipped));
   }
@@ -314,11 +320,14 @@ std::vector<std::string> iptables_exclusions(const RuleSpec& s, IpFamily family)
     rules.push_back(fmt::format("-m owner --uid-owner {} -j RETURN", s.bypass_uid));
   if (has_id(s.bypass_gid))
     rules.push_back(fmt::format("-m owner --gid-owner {} -j RETURN", s.bypass_gid));
+  const char* loopback = family == IpFamily::kV4 ? "127.0.0.0/8" : "::1/128";
   if (!s.redirect_loopback) {
-    rules.push_back(family == IpFamily::kV4 ? "-d 127.0.0.0/8 -j RETURN" : "-d ::1/128 -j RETURN");
+    rules.push_back(fmt::format("-d {} -j RETURN", loopback));
+  } else {
+    // The proxy's own listeners only (see nft_exclusions).
+    rules.push_back(fmt::format("-d {} -p tcp -m multiport --dports {},{} -j RETURN", loopback,
+                                s.outbound_port, s.inbound_port));
   }
-  rules.push_back(
-      fmt::format("-p tcp -m multiport --dports {},{} -j RETURN", s.outbound_port, s.inbound_port));
   for (auto& rule : multiport_rules(skipped_outbound_ports(s), "-j RETURN")) {
     rules.push_back(std::move(rule));
   }

@@ -20,12 +20,15 @@
 #define ENOMEM 12
 #define EINVAL 22
 #define ENOSPC 28
+#define EDQUOT 122
 #define EPROTONOSUPPORT 93
 
 #define SHUNT_LOOPBACK4 0x7f000001u /* 127.0.0.1, host order */
 
 /* Return codes of cgroup programs: 1 lets the operation continue. */
 #define SHUNT_CGROUP_OK 1
+/* ... and 0 refuses it (the caller sees EPERM). */
+#define SHUNT_CGROUP_REFUSE 0
 
 static __always_inline bool shunt_ip6_is_v4mapped(const __u32 ip6[4])
 {

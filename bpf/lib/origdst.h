@@ -9,18 +9,26 @@
 #define SHUNT_LIB_ORIGDST_H
 
 #include "common.h"
+#include "policy.h"
 
-#define SHUNT_MAX_CONNECTIONS 65536
+/* Records of every namespace together. Each namespace may hold at most its
+ * quota (shunt_config.netns_record_quota) of them, so one pod cannot take
+ * what the others need. A plain hash, not an LRU: a record is never
+ * evicted behind the count's back, it is removed when its socket closes
+ * or fails to connect (sockops) or is released before it ever sent a SYN
+ * (cgroup/sock_release). */
+#define SHUNT_MAX_CONNECTIONS 262144
 
-/* LRU: entries of connections that never completed are evicted instead of
- * filling the map. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SHUNT_MAX_CONNECTIONS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct shunt_orig_dst);
 } shunt_orig_dst SEC(".maps");
 
+/* One entry per record at most (both go when the connection closes); an
+ * LRU only as a safety net. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SHUNT_MAX_CONNECTIONS);
@@ -28,17 +36,69 @@ struct {
 	__type(value, struct shunt_orig_dst);
 } shunt_pairs SEC(".maps");
 
+/* Records held per namespace; the agent removes a namespace's entry and its
+ * records when it unenrolls it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_NETNS);
+	__type(key, __u64);
+	__type(value, struct shunt_netns_records);
+} shunt_netns_records SEC(".maps");
+
+static __always_inline struct shunt_netns_records *
+shunt_records_of(__u64 netns)
+{
+	struct shunt_netns_records zero = {};
+	struct shunt_netns_records *count;
+
+	count = bpf_map_lookup_elem(&shunt_netns_records, &netns);
+	if (count)
+		return count;
+	bpf_map_update_elem(&shunt_netns_records, &netns, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&shunt_netns_records, &netns);
+}
+
+/* Records where `sock_cookie`'s connection was going. -EDQUOT when the
+ * namespace holds its quota of records already, -ENOMEM when the map is
+ * full. A socket that connects again replaces its own record. */
 static __always_inline int shunt_orig_dst_record(__u64 sock_cookie, __u64 netns,
-						 const struct shunt_addr *dst)
+						 const struct shunt_addr *dst,
+						 __u32 quota)
 {
 	struct shunt_orig_dst value = {
 		.dst = *dst,
 		.netns_cookie = netns,
 		.app_cookie = sock_cookie,
 	};
+	struct shunt_netns_records *count;
 
-	return bpf_map_update_elem(&shunt_orig_dst, &sock_cookie, &value,
-				   BPF_ANY);
+	if (bpf_map_lookup_elem(&shunt_orig_dst, &sock_cookie))
+		return bpf_map_update_elem(&shunt_orig_dst, &sock_cookie,
+					   &value, BPF_EXIST);
+	count = shunt_records_of(netns);
+	if (!count)
+		return -ENOMEM;
+	if (quota && count->records >= quota)
+		return -EDQUOT;
+	if (bpf_map_update_elem(&shunt_orig_dst, &sock_cookie, &value,
+				BPF_NOEXIST))
+		return -ENOMEM;
+	__sync_fetch_and_add(&count->records, 1);
+	return 0;
+}
+
+/* Removes a socket's record; true if there was one. */
+static __always_inline bool shunt_orig_dst_forget(__u64 sock_cookie,
+						  __u64 netns)
+{
+	struct shunt_netns_records *count;
+
+	if (bpf_map_delete_elem(&shunt_orig_dst, &sock_cookie))
+		return false;
+	count = bpf_map_lookup_elem(&shunt_netns_records, &netns);
+	if (count && count->records > 0)
+		__sync_fetch_and_add(&count->records, -1);
+	return true;
 }
 
 static __always_inline struct shunt_orig_dst *

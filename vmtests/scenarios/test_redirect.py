@@ -120,12 +120,17 @@ class RedirectTest(unittest.TestCase):
             self.t.stop("pod-echo", expect_clean=False)
         self.assertFalse(self.t.status()["enrolled"][0]["redirect_loopback"])
 
-    def test_connections_to_proxy_ports_are_not_redirected(self):
-        before = len(self.t.access_log())
-        r = self.t.client(SRV4, port=15001, size=10, timeout=3)
-        self.assertFalse(r["ok"])
-        self.assertEqual(r["error"], "ConnectionRefusedError")
-        self.assertEqual(len(self.t.access_log()), before)
+    def test_remote_hosts_on_the_proxy_ports_are_captured(self):
+        """Issue 15.3: the proxy's ports are exempt on its own listeners
+        only; another host's 15001/15006 goes through the proxy like any
+        other port (there it is refused, since nothing listens)."""
+        for port in (15001, 15006):
+            before = len(self.t.access_log())
+            r = self.t.client(SRV4, port=port, size=10, timeout=3)
+            self.assertFalse(r["ok"], r)
+            line = self.t.wait_access_log(before + 1)[-1]
+            self.assertEqual(line["original_dst"], f"{SRV4}:{port}")
+            self.assertNotEqual(line["result"], "ok")
 
     def test_200_concurrent_connections(self):
         before = len(self.t.access_log())

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * cgroup/sock_release removes the record of a redirected socket closed
+ * before its connect ever sent a SYN (the connect failed in the kernel
+ * after the connect hook ran: no free local port, say). Sockets that got
+ * further are left to sockops, whose state callback fires later, when the
+ * connection really closes: the proxy may still have to ask for its
+ * original destination then.
+ */
+#ifndef SHUNT_SOCK_RELEASE_H
+#define SHUNT_SOCK_RELEASE_H
+
+#include "lib/common.h"
+#include "lib/origdst.h"
+
+#define SHUNT_TCP_CLOSE 7 /* BPF_TCP_CLOSE */
+
+static __always_inline int shunt_release_record(struct bpf_sock *sk)
+{
+	struct shunt_orig_dst *orig;
+	__u64 cookie;
+	__u64 netns;
+
+	if (sk->type != SOCK_STREAM || sk->state != SHUNT_TCP_CLOSE)
+		return -ENOENT;
+	cookie = bpf_get_socket_cookie(sk);
+	orig = shunt_orig_dst_lookup(cookie);
+	if (!orig)
+		return -ENOENT;
+	netns = orig->netns_cookie;
+	if (shunt_orig_dst_forget(cookie, netns))
+		SHUNT_COUNT(netns, records_released);
+	return 0;
+}
+
+SEC("cgroup/sock_release")
+int shunt_sock_release(struct bpf_sock *sk)
+{
+	shunt_release_record(sk);
+	return SHUNT_CGROUP_OK;
+}
+
+#endif /* SHUNT_SOCK_RELEASE_H */
