@@ -151,6 +151,9 @@ Result<PodPlan> plan_pod(const PodSettings& settings, const PodPlanDefaults& def
   plan.capture_inbound = policy.capture_inbound;
 
   YAML::Node doc;
+  // The pod's capture needs the transparent listener whatever explicit
+  // proxy the pod asks for as well.
+  doc["transparent"] = true;
   doc["outbound-port"] = plan.outbound_port;
   doc["inbound"] = plan.capture_inbound;
   doc["inbound-port"] = plan.inbound_port;

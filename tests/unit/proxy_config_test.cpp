@@ -204,3 +204,42 @@ TEST(ProxyCommandLine, ListSettingsAndTheirErrors) {
     EXPECT_NE(r.error().message.find(bad[0]), std::string::npos) << r.error().message;
   }
 }
+
+// Issue 15.12: a forward proxy and a SOCKS proxy side by side must not both
+// take 15001 and 15000, which neither asked for.
+TEST(ProxyConfig, ExplicitProxiesGetOnlyWhatTheyAskFor) {
+  auto c = parse_proxy_yaml("proxy-type: forward\nproxy-protocol: socks\n");
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(validate(*c).ok());
+  EXPECT_FALSE(c->transparent);
+  EXPECT_EQ(c->admin_port, 0);
+  auto asked = parse_proxy_yaml(
+      "proxy-type: forward\nproxy-protocol: http\ntransparent: true\nadmin-port: 15010\n");
+  ASSERT_TRUE(asked.ok());
+  ASSERT_TRUE(validate(*asked).ok());
+  EXPECT_TRUE(asked->transparent);
+  EXPECT_EQ(asked->admin_port, 15010);
+  ProxyConfig plain;
+  ASSERT_TRUE(validate(plain).ok());
+  EXPECT_TRUE(plain.transparent);
+  EXPECT_EQ(plain.admin_port, 15000);
+}
+
+// Issue 15.9: CONNECT to the proxy itself, or its stats page through it.
+TEST(ProxyConfig, ForwardProxiesNeverReachTheirOwnListeners) {
+  auto c = parse_proxy_yaml(
+      "proxy-type: forward\nproxy-protocol: http\nproxy-out-port: 4140\nadmin-port: 15100\n");
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(validate(*c).ok());
+  namespace ip = boost::asio::ip;
+  auto check = [&](const char* addr, uint16_t port) {
+    return c->egress.check_endpoint(shunt::TcpEndpoint(ip::make_address(addr), port));
+  };
+  EXPECT_NE(check("127.0.0.1", 4140), "");
+  EXPECT_NE(check("::1", 4140), "");
+  EXPECT_NE(check("127.0.0.2", 15100), "");
+  EXPECT_NE(check("0.0.0.0", 4140), "");
+  EXPECT_NE(check("::ffff:127.0.0.1", 15100), "");
+  EXPECT_EQ(check("127.0.0.1", 4141), "");
+  EXPECT_EQ(check("10.0.0.1", 4140), "");
+}

@@ -7,6 +7,7 @@
 #include "http_session.h"
 #include "http_util.h"
 #include "metrics.h"
+#include "own_sockets.h"
 #include "reverse_tcp.h"
 #include "tls_sni.h"
 
@@ -203,13 +204,40 @@ TEST(Limits, RefuseOverTheLimitAndGiveBack) {
   EXPECT_FALSE(l.connection().has_value());
   a.reset();
   EXPECT_TRUE(l.connection().has_value());
-  auto u = l.upstream("x:1");
+  auto u = l.upstream("x:1", 1);
   EXPECT_TRUE(u.has_value());
-  EXPECT_FALSE(l.upstream("x:1").has_value());
-  EXPECT_TRUE(l.upstream("y:1").has_value());
+  EXPECT_FALSE(l.upstream("x:1", 1).has_value());
+  EXPECT_TRUE(l.upstream("y:1", 1).has_value());
   u.reset();
-  EXPECT_TRUE(l.upstream("x:1").has_value());
+  EXPECT_TRUE(l.upstream("x:1", 1).has_value());
+  // 0: no limit (issue 15.6: the transparent listeners' default).
+  std::vector<Slot> many;
+  for (int i = 0; i < 3000; ++i) {
+    auto slot = l.upstream("z:1", 0);
+    ASSERT_TRUE(slot.has_value());
+    many.push_back(std::move(*slot));
+  }
   EXPECT_EQ(m.counter("shunt_proxy_limit_rejections_total", "limit=\"connections\"").load(), 1);
+}
+
+TEST(ProxyConfigDefaults, TransparentListenersHaveNoPerUpstreamLimit) {
+  ProxyConfig c;
+  EXPECT_EQ(c.transparent_max_connections_per_upstream, 0u);
+  EXPECT_EQ(c.max_connections_per_upstream, 1024u);
+}
+
+TEST(OwnSocketsTest, RegisteredWhileHeld) {
+  OwnSockets own;
+  using shunt::TcpEndpoint;
+  const TcpEndpoint ep(ip::make_address("127.0.0.1"), 40000);
+  {
+    Slot held = own.add(ep);
+    EXPECT_TRUE(own.contains(ep));
+    // A v4-mapped peer is the same socket.
+    EXPECT_TRUE(own.contains(TcpEndpoint(ip::make_address("::ffff:127.0.0.1"), 40000)));
+    EXPECT_FALSE(own.contains(TcpEndpoint(ip::make_address("127.0.0.1"), 40001)));
+  }
+  EXPECT_FALSE(own.contains(ep));
 }
 
 TEST(Dns, FamilyOrdering) {
@@ -228,4 +256,23 @@ TEST(HttpStatus, FailuresMapToStatuses) {
   EXPECT_EQ(http_status_for(ConnectionResult::kConnectTimeout), 504);
   EXPECT_EQ(http_status_for(ConnectionResult::kConnectRefused), 502);
   EXPECT_EQ(http_status_for(ConnectionResult::kDnsError), 502);
+}
+
+// Issue 15.5: "chunked, identity" was forwarded bodiless with its "body"
+// read as a second request.
+TEST(HttpFraming, TransferEncodingMustEndInChunkedOnce) {
+  using shunt::proxy::http::request_framing_problem;
+  EXPECT_EQ(request_framing_problem({}, false), "");
+  EXPECT_EQ(request_framing_problem({}, true), "");
+  EXPECT_EQ(request_framing_problem({"chunked"}, false), "");
+  EXPECT_EQ(request_framing_problem({"gzip, chunked"}, false), "");
+  EXPECT_EQ(request_framing_problem({"gzip", " Chunked "}, false), "");
+  EXPECT_NE(request_framing_problem({"chunked, identity"}, false), "");
+  EXPECT_NE(request_framing_problem({"xchunked"}, false), "");
+  EXPECT_NE(request_framing_problem({"chunked", "identity"}, false), "");
+  EXPECT_NE(request_framing_problem({"chunked, chunked"}, false), "");
+  EXPECT_NE(request_framing_problem({""}, false), "");
+  EXPECT_NE(request_framing_problem({","}, false), "");
+  EXPECT_NE(request_framing_problem({"chunked"}, true), "");
+  EXPECT_NE(request_framing_problem({"identity"}, false), "");
 }

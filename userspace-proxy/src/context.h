@@ -7,6 +7,7 @@
 #include "access_log.h"
 #include "dns_cache.h"
 #include "metrics.h"
+#include "own_sockets.h"
 #include "proxy_config.h"
 
 namespace shunt::proxy {
@@ -18,6 +19,7 @@ struct ProxyContext {
   Metrics* metrics = nullptr;
   Limits* limits = nullptr;
   DnsCache* dns = nullptr;
+  OwnSockets* own_sockets = nullptr;  // this proxy's upstream sockets (loop check)
 };
 
 }  // namespace shunt::proxy

@@ -99,6 +99,13 @@ std::string EgressPolicy::check_endpoint(const TcpEndpoint& raw) const {
                        [&](const Cidr& c) { return c.contains(ep.address()); });
   };
   const std::string where = format_endpoint(ep);
+  for (const auto& own : own_listeners) {
+    if (own.port() != ep.port()) continue;
+    const auto& a = ep.address();
+    if (a.is_loopback() || a.is_unspecified() || a == normalize_endpoint(own).address()) {
+      return where + " is this proxy's own listener";
+    }
+  }
   if (in_cidrs(deny_cidrs)) return where + " is in a denied CIDR";
   if (in_ranges(deny_ports)) return where + " has a denied port";
   if (!allow_cidrs.empty() && !in_cidrs(allow_cidrs)) return where + " is not in an allowed CIDR";

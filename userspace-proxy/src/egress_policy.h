@@ -34,6 +34,9 @@ struct EgressPolicy {
   std::vector<Cidr> allow_cidrs, deny_cidrs;
   std::vector<PortRange> allow_ports, deny_ports;
   std::vector<std::string> allow_hosts, deny_hosts;
+  // This proxy's own listeners (filled by validate()): always refused, on
+  // loopback, the wildcard address or their own address.
+  std::vector<TcpEndpoint> own_listeners;
 
   // Host-name rules apply to names the client sent (nothing to check for a
   // bare address). Empty when allowed, else the reason.

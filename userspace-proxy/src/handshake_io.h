@@ -22,6 +22,10 @@ class HandshakeReader {
     return std::span<const uint8_t>(buffer_).subspan(consumed_);
   }
   void consume(size_t n) { consumed_ += n; }
+  // The bytes arrived but the parser refused them (as opposed to a timeout
+  // or a close): such a client is owed an answer.
+  void mark_malformed() { malformed_ = true; }
+  [[nodiscard]] bool malformed() const { return malformed_; }
 
  private:
   boost::asio::ip::tcp::socket& socket_;
@@ -29,6 +33,7 @@ class HandshakeReader {
   std::vector<uint8_t> buffer_;
   size_t consumed_ = 0;
   bool timed_out_ = false;
+  bool malformed_ = false;
 };
 
 boost::asio::awaitable<bool> write_all(boost::asio::ip::tcp::socket& socket,

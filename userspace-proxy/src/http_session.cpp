@@ -153,6 +153,19 @@ struct HttpSession {
   asio::awaitable<bool> serve(RequestParser& parser, AccessLogRecord& record) {
     auto& req = parser.get();
     record.method = std::string(req.method_string());
+    // Framing the next hop could read differently from ours is refused,
+    // never forwarded (request smuggling).
+    std::vector<std::string_view> transfer_encodings;
+    const auto [te_begin, te_end] = req.equal_range(bhttp::field::transfer_encoding);
+    for (auto it = te_begin; it != te_end; ++it) {
+      transfer_encodings.emplace_back(it->value().data(), it->value().size());
+    }
+    if (auto why = http::request_framing_problem(
+            transfer_encodings, req.find(bhttp::field::content_length) != req.end());
+        !why.empty()) {
+      co_await refuse(record, 400, ConnectionResult::kBadRequest, why);
+      co_return false;
+    }
     auto request_slot = context.limits->request();
     if (!request_slot) {
       co_await refuse(record, 503, ConnectionResult::kLimitReached, "max-requests reached");

@@ -155,4 +155,38 @@ std::optional<BasicCredentials> parse_basic_credentials(std::string_view value) 
   return BasicCredentials{decoded->substr(0, colon), decoded->substr(colon + 1)};
 }
 
+std::string request_framing_problem(const std::vector<std::string_view>& transfer_encodings,
+                                    bool has_content_length) {
+  if (transfer_encodings.empty()) return {};
+  if (has_content_length) return "Transfer-Encoding together with Content-Length";
+  std::vector<std::string> codings;
+  for (const auto line : transfer_encodings) {
+    size_t start = 0;
+    while (start <= line.size()) {
+      size_t end = line.find(',', start);
+      if (end == std::string_view::npos) end = line.size();
+      std::string_view item = line.substr(start, end - start);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      // Parameters (";q=...") do not change which coding it is.
+      item = item.substr(0, item.find(';'));
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (!item.empty()) {
+        std::string lower(item);
+        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        codings.push_back(std::move(lower));
+      }
+      start = end + 1;
+    }
+  }
+  if (codings.empty()) return "empty Transfer-Encoding";
+  if (codings.back() != "chunked") {
+    return "Transfer-Encoding whose final coding is not chunked ('" + codings.back() + "')";
+  }
+  if (std::count(codings.begin(), codings.end(), "chunked") > 1) {
+    return "Transfer-Encoding names chunked more than once";
+  }
+  return {};
+}
+
 }  // namespace shunt::proxy::http

@@ -44,4 +44,12 @@ std::optional<BasicCredentials> parse_basic_credentials(std::string_view value);
 
 std::optional<std::string> base64_decode(std::string_view in);
 
+// Request smuggling guard (RFC 9112 §6.1, §6.3): the Transfer-Encoding
+// values of a request (every field line, in order) and whether it has a
+// Content-Length. Returns why the framing is refused (400, then close), or
+// an empty string when it is sound: Transfer-Encoding must end in chunked,
+// name chunked once, and not come with Content-Length.
+std::string request_framing_problem(const std::vector<std::string_view>& transfer_encodings,
+                                    bool has_content_length);
+
 }  // namespace shunt::proxy::http

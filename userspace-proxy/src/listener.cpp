@@ -231,7 +231,8 @@ std::vector<BoundListener> ProxyServer::listeners() const {
 }
 
 void ProxyServer::run() {
-  const ProxyContext context{&config_, access_log_, &next_id_, &metrics_, &limits_, &dns_};
+  const ProxyContext context{&config_, access_log_, &next_id_, &metrics_,
+                             &limits_, &dns_,       &own_sockets_};
   for (auto& worker : workers_) {
     for (auto& a : worker->acceptors) {
       const TcpEndpoint bound = a.acceptor.local_endpoint();

@@ -12,6 +12,7 @@
 #include "access_log.h"
 #include "dns_cache.h"
 #include "metrics.h"
+#include "own_sockets.h"
 #include "proxy_config.h"
 #include "shunt/error.h"
 
@@ -68,6 +69,7 @@ class ProxyServer {
   Metrics metrics_;
   Limits limits_;
   DnsCache dns_;
+  OwnSockets own_sockets_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

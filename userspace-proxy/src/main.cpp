@@ -20,20 +20,29 @@ using namespace shunt::proxy;
 
 namespace {
 
-// Raises the soft RLIMIT_NOFILE towards `wanted`, up to the hard limit, and
-// says when the hard limit is too low for the configured connections.
-void raise_descriptor_limit(uint64_t wanted) {
+// Raises RLIMIT_NOFILE to what `config` needs (two descriptors per
+// connection): the soft limit up to the hard one, the hard one too where
+// the proxy may (CAP_SYS_RESOURCE). When that is not enough, a default
+// max-connections is lowered to fit, quietly; one the user chose is kept
+// and warned about.
+void fit_descriptor_limit(ProxyConfig& config) {
+  const uint64_t wanted = 2 * static_cast<uint64_t>(config.max_connections) + 64;
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-  const rlim_t target = std::min<rlim_t>(rl.rlim_max, static_cast<rlim_t>(wanted));
-  if (rl.rlim_cur < target) {
-    rl.rlim_cur = target;
-    setrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur >= wanted) return;
+  rlimit raised{static_cast<rlim_t>(wanted), std::max<rlim_t>(rl.rlim_max, wanted)};
+  if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return;
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  const uint64_t fits = rl.rlim_max > 64 ? (static_cast<uint64_t>(rl.rlim_max) - 64) / 2 : 1;
+  if (config.given.contains("max-connections")) {
+    spdlog::warn("descriptor limit {} is below the {} that max-connections {} needs",
+                 static_cast<uint64_t>(rl.rlim_max), wanted, config.max_connections);
+    return;
   }
-  if (rl.rlim_max < wanted) {
-    spdlog::warn("descriptor limit {} is below the {} that max-connections needs",
-                 static_cast<uint64_t>(rl.rlim_max), wanted);
-  }
+  config.max_connections = std::max<uint64_t>(fits, 1);
+  spdlog::debug("max-connections {} (what the descriptor limit {} allows)",
+                config.max_connections, static_cast<uint64_t>(rl.rlim_max));
 }
 
 }  // namespace
@@ -61,8 +70,7 @@ int main(int argc, char** argv) {
     std::cerr << "shunt-proxy: " << marking.error().describe() << "\n";
     return 1;
   }
-  // Two descriptors per proxied connection: max-connections must fit.
-  raise_descriptor_limit(2 * config->max_connections + 64);
+  fit_descriptor_limit(*config);
   auto access_log = AccessLog::open(config->access_log);
   if (!access_log) {
     std::cerr << "shunt-proxy: " << access_log.error().describe() << "\n";

@@ -77,10 +77,10 @@ std::optional<Slot> Limits::pending_connect() {
 
 std::optional<Slot> Limits::request() { return take(requests_, config_.max_requests, "requests"); }
 
-std::optional<Slot> Limits::upstream(const std::string& authority) {
+std::optional<Slot> Limits::upstream(const std::string& authority, size_t max) {
   const std::lock_guard lock(upstream_mutex_);
   size_t& n = per_upstream_[authority];
-  if (n >= config_.max_connections_per_upstream) {
+  if (max != 0 && n >= max) {
     if (n == 0) per_upstream_.erase(authority);
     metrics_.add("shunt_proxy_limit_rejections_total", "limit=\"per_upstream\"");
     return std::nullopt;

@@ -66,7 +66,9 @@ class Limits {
   Limits(const ProxyConfig& config, Metrics& metrics);
   std::optional<Slot> connection();
   std::optional<Slot> pending_connect();
-  std::optional<Slot> upstream(const std::string& authority);
+  // `max` connections to one host:port at once; 0: no limit (counted all
+  // the same).
+  std::optional<Slot> upstream(const std::string& authority, size_t max);
   std::optional<Slot> request();
 
  private:

@@ -117,7 +117,8 @@ Apply scalar(std::function<Status(ProxyConfig&, const std::string&)> f) {
 
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = {
-      {"transparent", nullptr, false, "true", "run the transparent outbound listener",
+      {"transparent", nullptr, false, "true (false with a proxy-type)",
+       "run the transparent outbound listener",
        scalar([](ProxyConfig& c, const std::string& s) {
          return set_bool("transparent", s, c.transparent);
        })},
@@ -226,8 +227,12 @@ const std::vector<Setting>& settings() {
       {"max-connections", nullptr, false, "10000", "connections held at once, all listeners",
        SHUNT_UNSIGNED("max-connections", max_connections, 1, 10000000)},
       {"max-connections-per-upstream", nullptr, false, "1024",
-       "connections to one upstream host:port",
+       "explicit proxies: connections to one upstream host:port",
        SHUNT_UNSIGNED("max-connections-per-upstream", max_connections_per_upstream, 1, 10000000)},
+      {"transparent-max-connections-per-upstream", nullptr, false, "0",
+       "transparent listeners: connections to one original destination (0: no limit)",
+       SHUNT_UNSIGNED("transparent-max-connections-per-upstream",
+                      transparent_max_connections_per_upstream, 0, 10000000)},
       {"max-pending-connects", nullptr, false, "1024", "upstream connects in progress at once",
        SHUNT_UNSIGNED("max-pending-connects", max_pending_connects, 1, 10000000)},
       {"max-requests", nullptr, false, "10000", "HTTP requests in flight at once",
@@ -237,7 +242,8 @@ const std::vector<Setting>& settings() {
        SHUNT_DURATION("header-timeout", header_timeout)},
       {"max-header-size", nullptr, false, "65536", "largest HTTP request head, bytes",
        SHUNT_UNSIGNED("max-header-size", max_header_size, 1024, 16U << 20U)},
-      {"admin-port", nullptr, false, "15000", "loopback port of the stats endpoint (0: off)",
+      {"admin-port", nullptr, false, "15000 (0 with a proxy-type)",
+       "loopback port of the stats endpoint (0: off)",
        SHUNT_UNSIGNED("admin-port", admin_port, 0, 65535)},
       {"access-log", nullptr, false, "-",
        "file for JSON access-log lines, '-' for standard output, 'off' for none",
@@ -371,6 +377,7 @@ Result<ProxyConfig> parse_proxy_yaml(const std::string& text, ProxyConfig config
         values = {item.second.as<std::string>()};
       }
       if (auto ok = setting->apply(config, values); !ok) return ok.error();
+      config.given.insert(setting->name);
     }
   } catch (const YAML::Exception& e) {
     return Error{EINVAL, std::string("configuration: ") + e.what()};
@@ -386,6 +393,13 @@ Result<ProxyConfig> load_proxy_yaml_file(const std::string& path, ProxyConfig ba
 
 Status validate(ProxyConfig& c) {
   if (auto ok = derive_protocols(c); !ok) return ok;
+  // An explicit proxy is what its user asked for: the transparent listener
+  // and the stats port come only when asked too, so that two explicit
+  // proxies side by side do not collide on ports neither wanted.
+  if (!c.proxy_type.empty()) {
+    if (!c.given.contains("transparent")) c.transparent = false;
+    if (!c.given.contains("admin-port")) c.admin_port = 0;
+  }
   if (c.transparent) {
     if (auto ok = check_addresses("outbound-addresses", c.outbound_addresses); !ok) return ok;
   }
@@ -430,6 +444,20 @@ Status validate(ProxyConfig& c) {
     return bad("log-level",
                "'" + c.log_level + "' is not one of trace, debug, info, warn, error, off");
   }
+  // The forward proxies never connect to this proxy's own listeners (a
+  // nested self-CONNECT, the stats page from outside).
+  c.egress.own_listeners.clear();
+  auto own = [&](bool on, uint16_t port, const std::vector<std::string>& addresses) {
+    if (!on || port == 0) return;
+    for (const auto& a : addresses) {
+      c.egress.own_listeners.emplace_back(boost::asio::ip::make_address(a), port);
+    }
+  };
+  own(c.transparent, c.outbound_port, c.outbound_addresses);
+  own(c.inbound, c.inbound_port, c.inbound_addresses);
+  own(c.forward_protocol.has_value(), c.proxy_out_port, c.forward_addresses);
+  own(c.reverse_protocol.has_value(), c.proxy_in_port, c.reverse_addresses);
+  own(true, c.admin_port, {"127.0.0.1", "::1"});
   return ok_status();
 }
 
@@ -464,6 +492,7 @@ Result<ProxyConfig> ProxyCommandLine::finish() const {
     if (auto ok = s.apply(config, given); !ok) {
       return Error{EINVAL, "--" + std::string(s.name) + ": " + ok.error().message};
     }
+    config.given.insert(s.name);
   }
   if (auto ok = validate(config); !ok) return ok.error();
   return config;

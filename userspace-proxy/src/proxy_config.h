@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -66,7 +67,10 @@ struct ProxyConfig {
 
   // Limits and circuit breakers.
   size_t max_connections = 10000;
-  size_t max_connections_per_upstream = 1024;
+  size_t max_connections_per_upstream = 1024;  // the explicit proxies
+  // The transparent listeners: 0, no limit. A transparent proxy should not
+  // be the first to refuse what the application's kernel would allow.
+  size_t transparent_max_connections_per_upstream = 0;
   size_t max_pending_connects = 1024;
   size_t max_requests = 10000;
   std::chrono::milliseconds header_timeout{10000};
@@ -81,6 +85,9 @@ struct ProxyConfig {
   size_t buffer_size = 262144;  // the largest; relays start at 4 KiB
   bool splice = false;          // splice(2) through pipes instead of copying
   bool tcp_nodelay = true;      // TCP_NODELAY on both of the proxy's sockets
+
+  // The settings the YAML file or the flags set (the rest are defaults).
+  std::set<std::string> given;
 };
 
 // Loads YAML text on top of `base`. Unknown keys are errors, so that a

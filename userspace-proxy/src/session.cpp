@@ -117,6 +117,28 @@ struct OutboundReady {
   AccessLogRecord record;
 };
 
+bool from_own_socket(const ProxyContext& context, const AccessLogRecord& record) {
+  return context.own_sockets != nullptr && record.client &&
+         context.own_sockets->contains(*record.client);
+}
+
+// The proxy's upstream connects come back to it: say once, plainly, what is
+// wrong, and refuse each such connection (so the loop ends at once).
+void refuse_self_connection(const ProxyContext& context, AccessLogRecord& record,
+                            tcp::socket& client) {
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true)) {
+    spdlog::error(
+        "[c{}] this connection comes from the proxy's own upstream socket: its upstream "
+        "connects are redirected back to it. The agent does not exempt this proxy's sockets: "
+        "start it with the agent's proxy-mark (--mark, now {:#x}) or run it as the agent's "
+        "bypass-uid/bypass-gid",
+        record.id, context.config->mark);
+  }
+  close_with_reset(client);
+  finish_record(context, record, ConnectionResult::kLoopRefused, "connection from the proxy itself");
+}
+
 asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& client,
                                                                const TcpEndpoint& listener,
                                                                const ProxyContext& context,
@@ -146,9 +168,14 @@ asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& clie
     finish_record(context, record, ConnectionResult::kLoopRefused);
     co_return std::nullopt;
   }
+  if (from_own_socket(context, record)) {
+    refuse_self_connection(context, record, client);
+    co_return std::nullopt;
+  }
   UpstreamTarget target;
   target.endpoint = original->endpoint;
   target.port = original->endpoint.port();
+  target.transparent = true;
   if (inbound && context.config->inbound_client_address && record.client &&
       !original->endpoint.address().is_loopback()) {
     target.transparent_source = record.client->address();
@@ -171,6 +198,13 @@ asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& clie
     close_with_reset(client);
     finish_record(context, record, attempt.failure.result,
                   attempt.failure.code ? attempt.failure.code.message() : attempt.failure.message);
+    co_return std::nullopt;
+  }
+  // Checked again now: the upstream socket this connection came from is
+  // registered when its own connect completes, which may have been after
+  // this connection was accepted.
+  if (from_own_socket(context, record)) {
+    refuse_self_connection(context, record, client);
     co_return std::nullopt;
   }
   record.upstream = attempt.upstream->remote;
@@ -201,13 +235,15 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
     const char* kind = "outbound";
     Slot connection_slot;
     Slot upstream_slot;
+    Slot own_slot;
   };
   const AccessLogRecord& r = ready->record;
   auto finish = std::make_shared<Finish>(
       Finish{context, r.start, r.monotonic_start, r.id, r.client.value_or(TcpEndpoint{}),
              r.original_dst.value_or(TcpEndpoint{}), r.upstream.value_or(TcpEndpoint{}),
              r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local", kind,
-             std::move(slot), std::move(ready->upstream.per_upstream)});
+             std::move(slot), std::move(ready->upstream.per_upstream),
+             std::move(ready->upstream.own)});
   relay_detached(
       std::move(client), std::move(ready->upstream.socket), context.config->buffer_size,
       context.config->idle_timeout, context.config->splice, [finish](const RelayOutcome& outcome) {
@@ -233,6 +269,7 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
           finish_record(finish->context, record, ConnectionResult::kOk);
         }
         finish->upstream_slot.reset();
+        finish->own_slot.reset();
         finish->connection_slot.reset();
       });
 }

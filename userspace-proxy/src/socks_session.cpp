@@ -46,6 +46,7 @@ read_message(HandshakeReader& reader, Parse parse, std::string& error) {
     }
     if (p.state == ParseState::kBad) {
       error = p.error;
+      reader.mark_malformed();
       co_return std::nullopt;
     }
     if (!co_await reader.read_more()) {
@@ -145,6 +146,14 @@ asio::awaitable<void> run_socks_session(tcp::socket client, const char* listener
     if (request && !request->destination.host.empty()) record.protocol = "socks4a";
   }
   if (!request) {
+    if (reader.malformed()) {
+      // A request that could be read but not accepted (an empty host name,
+      // a NUL in it) is answered, as the protocol asks, before the close.
+      const auto reply = *version == 5
+                             ? socks::socks5_reply(Reply::kGeneralFailure, std::nullopt)
+                             : socks::socks4_reply(false, std::nullopt);
+      answered = co_await write_all(client, reply);
+    }
     fail(handshake_failure(reader), error);
     co_return;
   }

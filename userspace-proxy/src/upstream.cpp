@@ -95,10 +95,15 @@ asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
     });
     if (candidates.empty()) co_return failed(ConnectionResult::kDenied, why);
   }
-  auto per_upstream = context.limits->upstream(target.authority());
+  const size_t per_upstream_limit = target.transparent
+                                        ? config.transparent_max_connections_per_upstream
+                                        : config.max_connections_per_upstream;
+  auto per_upstream = context.limits->upstream(target.authority(), per_upstream_limit);
   if (!per_upstream) {
     co_return failed(ConnectionResult::kLimitReached,
-                     "max-connections-per-upstream reached for " + target.authority());
+                     std::string(target.transparent ? "transparent-" : "") +
+                         "max-connections-per-upstream (" + std::to_string(per_upstream_limit) +
+                         ") reached for " + target.authority());
   }
   auto pending = context.limits->pending_connect();
   if (!pending) co_return failed(ConnectionResult::kLimitReached, "max-pending-connects reached");
@@ -130,8 +135,12 @@ asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
         deadline.fired() ? boost::system::error_code(asio::error::timed_out) : connect_ec;
     if (!ec) {
       UpstreamAttempt ok;
-      ok.upstream =
-          Upstream{std::move(socket), normalize_endpoint(candidate), std::move(*per_upstream)};
+      Slot own;
+      boost::system::error_code local_ec;
+      const auto local = socket.local_endpoint(local_ec);
+      if (!local_ec && context.own_sockets != nullptr) own = context.own_sockets->add(local);
+      ok.upstream = Upstream{std::move(socket), normalize_endpoint(candidate),
+                             std::move(*per_upstream), std::move(own)};
       co_return ok;
     }
     last = {classify_connect_error(ec), ec, format_endpoint(candidate) + ": " + ec.message()};

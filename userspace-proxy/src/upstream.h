@@ -19,6 +19,10 @@ struct UpstreamTarget {
   std::optional<TcpEndpoint> endpoint;  // when the address is known already
   uint16_t port = 0;
   bool apply_policy = false;  // the explicit forward proxies check egress rules
+  // The per-upstream limit (max-connections-per-upstream) applies: the
+  // explicit proxies' circuit breaker. Transparent listeners use
+  // transparent-max-connections-per-upstream instead.
+  bool transparent = false;
   // Inbound with the client's address kept: the upstream socket is bound,
   // IP_TRANSPARENT, to this (non-local) address.
   std::optional<boost::asio::ip::address> transparent_source;
@@ -29,6 +33,7 @@ struct Upstream {
   boost::asio::ip::tcp::socket socket;
   TcpEndpoint remote;
   Slot per_upstream;  // held for the connection's life
+  Slot own;           // its local address in OwnSockets, for as long as it is held
 };
 
 struct UpstreamFailure {

@@ -42,7 +42,7 @@ class ExplicitProxyTest(unittest.TestCase):
                   "--deny-hosts", "*.blocked.test"]
         cls.dual_log = t.start_named_proxy("xproxy-dual", common + [
             "--proxy-type", "dual", "--proxy-protocol", "tcp:http", "--proxy-port", "8081",
-            "--header-timeout", "2s", "--sni-route", "*.routed.test=10.201.0.2:7000"])
+            "--admin-port", "15000", "--header-timeout", "2s", "--sni-route", "*.routed.test=10.201.0.2:7000"])
         cls.socks_log = t.start_named_proxy("xproxy-socks", common + [
             "--proxy-type", "forward", "--proxy-protocol", "socks", "--proxy-out-port", "1080",
             "--admin-port", "0"])
