@@ -30,6 +30,38 @@ UpstreamAttempt failed(ConnectionResult result, std::string message,
   return a;
 }
 
+// connect(2) by hand rather than async_connect: the socket's local address
+// exists as soon as the call returns, and it is registered in OwnSockets
+// before this coroutine yields, so a connection that comes back to this
+// proxy is always recognised when it is accepted.
+asio::awaitable<boost::system::error_code> connect_registered(tcp::socket& socket,
+                                                              const TcpEndpoint& dst,
+                                                              OwnSockets* own, Slot& registration) {
+  boost::system::error_code ec;
+  socket.non_blocking(true, ec);
+  if (ec) co_return ec;
+  const auto destination = dst.data();
+  int rc = 0;
+  do {
+    rc = ::connect(socket.native_handle(), destination, static_cast<socklen_t>(dst.size()));
+  } while (rc != 0 && errno == EINTR);
+  const int connect_errno = rc == 0 ? 0 : errno;
+  if (rc != 0 && connect_errno != EINPROGRESS) {
+    co_return boost::system::error_code(connect_errno, boost::system::system_category());
+  }
+  const auto local = socket.local_endpoint(ec);
+  if (!ec && own != nullptr) registration = own->add(local);
+  if (rc == 0) co_return boost::system::error_code{};
+  auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_write, kNoThrow);
+  if (wait_ec) co_return wait_ec;
+  int so_error = 0;
+  socklen_t len = sizeof(so_error);
+  if (getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &so_error, &len) != 0) {
+    so_error = errno;
+  }
+  co_return boost::system::error_code(so_error, boost::system::system_category());
+}
+
 }  // namespace
 
 std::string UpstreamTarget::authority() const {
@@ -129,16 +161,14 @@ asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
       boost::system::error_code ignored;
       socket.cancel(ignored);
     });
-    auto [connect_ec] = co_await socket.async_connect(candidate, kNoThrow);
+    Slot own;
+    const auto connect_ec =
+        co_await connect_registered(socket, candidate, context.own_sockets, own);
     deadline.stop();
     const boost::system::error_code ec =
         deadline.fired() ? boost::system::error_code(asio::error::timed_out) : connect_ec;
     if (!ec) {
       UpstreamAttempt ok;
-      Slot own;
-      boost::system::error_code local_ec;
-      const auto local = socket.local_endpoint(local_ec);
-      if (!local_ec && context.own_sockets != nullptr) own = context.own_sockets->add(local);
       ok.upstream = Upstream{std::move(socket), normalize_endpoint(candidate),
                              std::move(*per_upstream), std::move(own)};
       co_return ok;
