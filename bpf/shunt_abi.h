@@ -158,6 +158,15 @@ struct shunt_config {
 	__u32 pad;
 };
 
+/* Value of the netns address map; key: network namespace cookie. The
+ * addresses the namespace's connections leave from (zero: unknown), which
+ * getsockname() reports on a redirected socket instead of loopback. */
+struct shunt_netns_addrs {
+	__u32 ip6[4];
+	__u32 ip4;
+	__u32 pad;
+};
+
 /* Value of the in-flight map; key: network namespace cookie. How many
  * original-destination records the namespace holds now. */
 struct shunt_netns_records {

@@ -2,7 +2,9 @@
 /*
  * cgroup/connect4|6 send an enrolled namespace's TCP connections to the
  * proxy's outbound listener and remember where they were going;
- * cgroup/getpeername4|6 give the application that destination back.
+ * cgroup/getpeername4|6 give the application that destination back, and
+ * cgroup/getsockname4|6 the local address it would have had (the
+ * namespace's, not loopback).
  */
 #ifndef SHUNT_SOCK_ADDR_H
 #define SHUNT_SOCK_ADDR_H
@@ -140,12 +142,60 @@ int shunt_connect6(struct bpf_sock_addr *ctx)
 	return SHUNT_CGROUP_OK;
 }
 
+#define SHUNT_IPPROTO_MPTCP 262
+
+/* Where a redirected application socket was going; NULL for any other
+ * socket. An MPTCP socket's connect ran on its first subflow, whose record
+ * the MPTCP socket itself cannot name: its pair (same addresses, known
+ * once established) finds it. */
+static __always_inline struct shunt_orig_dst *
+shunt_orig_dst_of_app(struct bpf_sock_addr *ctx)
+{
+	struct shunt_pair_key key = {};
+	struct shunt_orig_dst *orig;
+	struct bpf_sock *sk;
+
+	orig = shunt_orig_dst_lookup(bpf_get_socket_cookie(ctx));
+	if (orig || ctx->protocol != SHUNT_IPPROTO_MPTCP)
+		return orig;
+	sk = ctx->sk;
+	if (!sk)
+		return NULL;
+	shunt_pair_key_from_sk(&key, sk, bpf_get_netns_cookie(ctx), true);
+	return bpf_map_lookup_elem(&shunt_pairs, &key);
+}
+
+/* The namespace's own addresses (for getsockname), from the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_NETNS);
+	__type(key, __u64);
+	__type(value, struct shunt_netns_addrs);
+} shunt_netns_addrs SEC(".maps");
+
+static __always_inline bool shunt_addr_is_loopback(const struct shunt_addr *a)
+{
+	if (a->family == SHUNT_AF_INET)
+		return (bpf_ntohl(a->ip[0]) >> 24) == 127;
+	return !a->ip[0] && !a->ip[1] && !a->ip[2] && a->ip[3] == bpf_htonl(1);
+}
+
+/* The local address a redirected socket would have had: the namespace's
+ * address of the destination's family. NULL when unknown (or when the
+ * destination was loopback, where loopback is the right answer). */
+static __always_inline const struct shunt_netns_addrs *
+shunt_local_addrs_of(const struct shunt_orig_dst *orig)
+{
+	if (shunt_addr_is_loopback(&orig->dst))
+		return NULL;
+	return bpf_map_lookup_elem(&shunt_netns_addrs, &orig->netns_cookie);
+}
+
 SEC("cgroup/getpeername4")
 int shunt_getpeername4(struct bpf_sock_addr *ctx)
 {
-	struct shunt_orig_dst *orig;
+	struct shunt_orig_dst *orig = shunt_orig_dst_of_app(ctx);
 
-	orig = shunt_orig_dst_lookup(bpf_get_socket_cookie(ctx));
 	if (!orig || orig->dst.family != SHUNT_AF_INET)
 		return SHUNT_CGROUP_OK;
 	ctx->user_ip4 = orig->dst.ip[0];
@@ -157,9 +207,8 @@ int shunt_getpeername4(struct bpf_sock_addr *ctx)
 SEC("cgroup/getpeername6")
 int shunt_getpeername6(struct bpf_sock_addr *ctx)
 {
-	struct shunt_orig_dst *orig;
+	struct shunt_orig_dst *orig = shunt_orig_dst_of_app(ctx);
 
-	orig = shunt_orig_dst_lookup(bpf_get_socket_cookie(ctx));
 	if (!orig)
 		return SHUNT_CGROUP_OK;
 	if (orig->dst.family == SHUNT_AF_INET) {
@@ -175,6 +224,50 @@ int shunt_getpeername6(struct bpf_sock_addr *ctx)
 	}
 	ctx->user_port = bpf_htons(orig->dst.port);
 	SHUNT_COUNT(orig->netns_cookie, peername_rewritten);
+	return SHUNT_CGROUP_OK;
+}
+
+SEC("cgroup/getsockname4")
+int shunt_getsockname4(struct bpf_sock_addr *ctx)
+{
+	const struct shunt_netns_addrs *local;
+	struct shunt_orig_dst *orig = shunt_orig_dst_of_app(ctx);
+
+	if (!orig || orig->dst.family != SHUNT_AF_INET)
+		return SHUNT_CGROUP_OK;
+	local = shunt_local_addrs_of(orig);
+	if (local && local->ip4)
+		ctx->user_ip4 = local->ip4;
+	return SHUNT_CGROUP_OK;
+}
+
+SEC("cgroup/getsockname6")
+int shunt_getsockname6(struct bpf_sock_addr *ctx)
+{
+	const struct shunt_netns_addrs *local;
+	struct shunt_orig_dst *orig = shunt_orig_dst_of_app(ctx);
+
+	if (!orig)
+		return SHUNT_CGROUP_OK;
+	local = shunt_local_addrs_of(orig);
+	if (!local)
+		return SHUNT_CGROUP_OK;
+	if (orig->dst.family == SHUNT_AF_INET) {
+		if (!local->ip4)
+			return SHUNT_CGROUP_OK;
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+		ctx->user_ip6[3] = local->ip4;
+	} else {
+		if (!local->ip6[0] && !local->ip6[1] && !local->ip6[2] &&
+		    !local->ip6[3])
+			return SHUNT_CGROUP_OK;
+		ctx->user_ip6[0] = local->ip6[0];
+		ctx->user_ip6[1] = local->ip6[1];
+		ctx->user_ip6[2] = local->ip6[2];
+		ctx->user_ip6[3] = local->ip6[3];
+	}
 	return SHUNT_CGROUP_OK;
 }
 

@@ -59,25 +59,12 @@ static __always_inline int shunt_answer_orig_dst(struct bpf_sockopt *ctx)
 	struct shunt_pair_key key = {};
 	struct shunt_orig_dst *orig;
 	struct bpf_sock *sk = ctx->sk;
-	__u32 src6[4], dst6[4];
 	int err;
 
 	if (!sk)
 		return -EINVAL;
-	src6[0] = sk->src_ip6[0];
-	src6[1] = sk->src_ip6[1];
-	src6[2] = sk->src_ip6[2];
-	src6[3] = sk->src_ip6[3];
-	dst6[0] = sk->dst_ip6[0];
-	dst6[1] = sk->dst_ip6[1];
-	dst6[2] = sk->dst_ip6[2];
-	dst6[3] = sk->dst_ip6[3];
 	/* The proxy's accepted socket: its peer is the application. */
-	key.netns_cookie = bpf_get_netns_cookie(ctx);
-	shunt_addr_from_sock(&key.app, sk->family, sk->dst_ip4, dst6,
-			     bpf_ntohs(sk->dst_port));
-	shunt_addr_from_sock(&key.proxy, sk->family, sk->src_ip4, src6,
-			     (__u16)sk->src_port);
+	shunt_pair_key_from_sk(&key, sk, bpf_get_netns_cookie(ctx), false);
 	orig = bpf_map_lookup_elem(&shunt_pairs, &key);
 	if (!orig)
 		return -ENOENT;

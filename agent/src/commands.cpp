@@ -289,7 +289,7 @@ int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::st
                                      map_fd("shunt_netns_info"), map_fd("shunt_policy_ports"),
                                      map_fd("shunt_policy_cidrs"), map_fd("shunt_policy_ids"),
                                      map_fd("shunt_orig_dst"), map_fd("shunt_pairs"),
-                                     map_fd("shunt_netns_records")},
+                                     map_fd("shunt_netns_records"), map_fd("shunt_netns_addrs")},
                            inbound);
   AgentState state;
   state.mode = "ebpf";

@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
 
 #include <cstring>
 #include <map>
@@ -21,6 +22,7 @@ static_assert(sizeof(shunt_id_key) == 24);
 static_assert(sizeof(shunt_listener_key) == 16);
 static_assert(sizeof(shunt_config) == 24);
 static_assert(sizeof(shunt_netns_records) == 8);
+static_assert(sizeof(shunt_netns_addrs) == 24);
 static_assert(sizeof(shunt_netns_stats) == size_t{17} * 8);
 static_assert(sizeof(shunt_sock_key) == 48);
 static_assert(sizeof(shunt_netns_info) == 216);
@@ -142,6 +144,7 @@ Status BpfMapsDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
   if (bpf_map_update_elem(fds_.info, &cookie, &info, BPF_ANY) != 0) {
     return undo(errno_error("netns_info map update"));
   }
+  write_source_addresses(cookie, info);
   if (auto ok = write_entries(fds_, entries); !ok) return undo(ok.error());
   if (policy.traffic.capture_inbound) {
     if (auto ok = inbound_->attach(cookie, policy, info); !ok) return undo(ok.error());
@@ -156,6 +159,23 @@ Status BpfMapsDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
     if (auto ok = inbound_->detach(cookie); !ok) return ok.error();
   }
   return ok_status();
+}
+
+void BpfMapsDatapath::write_source_addresses(uint64_t cookie, const shunt_netns_info& info) {
+  if (fds_.addrs < 0 || !sources_) return;
+  const std::string path(info.path, strnlen(info.path, sizeof(info.path)));
+  auto found = sources_(path);
+  if (!found) {
+    // getsockname() then shows loopback: worth knowing, not worth failing.
+    spdlog::warn("{}: cannot read the namespace's addresses ({}); getsockname() on redirected "
+                 "sockets shows loopback",
+                 path, found.error().describe());
+    return;
+  }
+  shunt_netns_addrs value{};
+  std::memcpy(value.ip6, found->ip6, sizeof(value.ip6));
+  value.ip4 = found->ip4;
+  bpf_map_update_elem(fds_.addrs, &cookie, &value, BPF_ANY);
 }
 
 void BpfMapsDatapath::remove_connection_records(uint64_t cookie) {
@@ -174,6 +194,7 @@ void BpfMapsDatapath::remove_connection_records(uint64_t cookie) {
     }
   }
   if (fds_.records >= 0) bpf_map_delete_elem(fds_.records, &cookie);
+  if (fds_.addrs >= 0) bpf_map_delete_elem(fds_.addrs, &cookie);
 }
 
 Status BpfMapsDatapath::unenroll(uint64_t cookie) {

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "shunt/error.h"
 #include "shunt_abi.h"
+#include "netns.h"
 #include "traffic_policy.h"
 
 namespace shunt::agent {
@@ -80,13 +82,19 @@ struct BpfMapFds {
   int orig_dst = -1;
   int pairs = -1;
   int records = -1;
+  int addrs = -1;  // the namespaces' own addresses, for getsockname()
 };
 
 // The real one: the pinned BPF maps. `inbound` may be null (no sk_lookup
 // on this kernel): then capture-inbound is refused.
 class BpfMapsDatapath final : public Datapath {
  public:
-  BpfMapsDatapath(BpfMapFds fds, InboundLinks* inbound) : fds_(fds), inbound_(inbound) {}
+  // `sources` reads a namespace's own addresses at enrolment (injected so
+  // that the logic is tested without namespaces).
+  using SourceReader = std::function<Result<NetnsSourceAddresses>(const std::string& path)>;
+  BpfMapsDatapath(BpfMapFds fds, InboundLinks* inbound,
+                  SourceReader sources = netns_source_addresses)
+      : fds_(fds), inbound_(inbound), sources_(std::move(sources)) {}
   Status enroll(uint64_t cookie, const NetnsPolicy& policy, const shunt_netns_info& info) override;
   Status unenroll(uint64_t cookie) override;
   Result<std::vector<EnrolledNetns>> list() override;
@@ -100,8 +108,11 @@ class BpfMapsDatapath final : public Datapath {
   void remove_connection_records(uint64_t cookie);
   Result<NetnsPolicy> read_policy(uint64_t cookie, const shunt_netns_policy& value);
 
+  void write_source_addresses(uint64_t cookie, const shunt_netns_info& info);
+
   BpfMapFds fds_;
   InboundLinks* inbound_;
+  SourceReader sources_;
 };
 
 // Adds per-CPU counter values together.

@@ -1,6 +1,10 @@
 #include "netns.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <linux/nsfs.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -8,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <thread>
 
 #ifndef SO_NETNS_COOKIE
@@ -56,7 +61,72 @@ Result<uint64_t> cookie_inside(int netns_fd) {
   return result;
 }
 
+// The source address the kernel picks towards `probe` (a UDP connect sends
+// nothing); false when there is no route.
+bool routed_source(int family, const sockaddr* probe, socklen_t len, sockaddr_storage& out) {
+  Fd sock(socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (sock.get() < 0 || connect(sock.get(), probe, len) != 0) return false;
+  socklen_t out_len = sizeof(out);
+  return getsockname(sock.get(), reinterpret_cast<sockaddr*>(&out), &out_len) == 0;
+}
+
+bool usable_v6(const in6_addr& a) {
+  return !IN6_IS_ADDR_UNSPECIFIED(&a) && !IN6_IS_ADDR_LOOPBACK(&a) && !IN6_IS_ADDR_LINKLOCAL(&a) &&
+         !IN6_IS_ADDR_V4MAPPED(&a);
+}
+
+NetnsSourceAddresses sources_here() {
+  NetnsSourceAddresses out;
+  sockaddr_in probe4{};
+  probe4.sin_family = AF_INET;
+  probe4.sin_port = htons(9);
+  inet_pton(AF_INET, "192.0.2.1", &probe4.sin_addr);  // TEST-NET-1: a route, never a peer
+  sockaddr_storage got{};
+  if (routed_source(AF_INET, reinterpret_cast<sockaddr*>(&probe4), sizeof(probe4), got)) {
+    out.ip4 = reinterpret_cast<sockaddr_in*>(&got)->sin_addr.s_addr;
+  }
+  sockaddr_in6 probe6{};
+  probe6.sin6_family = AF_INET6;
+  probe6.sin6_port = htons(9);
+  inet_pton(AF_INET6, "2001:db8::1", &probe6.sin6_addr);
+  if (routed_source(AF_INET6, reinterpret_cast<sockaddr*>(&probe6), sizeof(probe6), got)) {
+    const auto& a = reinterpret_cast<sockaddr_in6*>(&got)->sin6_addr;
+    if (usable_v6(a)) std::memcpy(out.ip6, &a, sizeof(out.ip6));
+  }
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || (i->ifa_flags & IFF_LOOPBACK) != 0) continue;
+    if (i->ifa_addr->sa_family == AF_INET && out.ip4 == 0) {
+      out.ip4 = reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr;
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      const auto& a = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr;
+      static const uint8_t none[16] = {};
+      if (usable_v6(a) && std::memcmp(out.ip6, none, sizeof(none)) == 0) {
+        std::memcpy(out.ip6, &a, sizeof(out.ip6));
+      }
+    }
+  }
+  freeifaddrs(list);
+  return out;
+}
+
 }  // namespace
+
+Result<NetnsSourceAddresses> netns_source_addresses(const std::string& path) {
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return errno_error("network namespace " + path);
+  Result<NetnsSourceAddresses> result = Error{EINVAL, "not run"};
+  std::thread worker([&] {
+    if (setns(fd.get(), CLONE_NEWNET) != 0) {
+      result = errno_error("setns");
+      return;
+    }
+    result = sources_here();
+  });
+  worker.join();
+  return result;
+}
 
 Result<NetnsIdentity> KernelNetnsResolver::resolve(const std::string& path) {
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));

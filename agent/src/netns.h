@@ -19,6 +19,16 @@ struct NetnsIdentity {
   bool is_host = false;  // the agent's own (or PID 1's): the machine's network
 };
 
+// The local addresses the namespace's connections leave from: what the
+// kernel picks for its default route, else its first global address (zero
+// when it has none). The ebpf mode gives them back to getsockname() on a
+// redirected socket, whose real local address is loopback.
+struct NetnsSourceAddresses {
+  uint32_t ip4 = 0;        // network byte order
+  uint8_t ip6[16] = {};    // all zero: none
+};
+Result<NetnsSourceAddresses> netns_source_addresses(const std::string& path);
+
 // Injected so that the control logic is tested without root.
 class NetnsResolver {
  public:

@@ -112,6 +112,8 @@ constexpr ProgSpec kConnect4{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CO
 constexpr ProgSpec kConnect6{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT};
 constexpr ProgSpec kPeername4{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETPEERNAME};
 constexpr ProgSpec kPeername6{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_GETPEERNAME};
+constexpr ProgSpec kSockname4{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETSOCKNAME};
+constexpr ProgSpec kSockname6{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_GETSOCKNAME};
 constexpr ProgSpec kSockRelease{BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE};
 constexpr ProgSpec kSockops{BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS};
 constexpr ProgSpec kGetsockopt{BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKOPT};
@@ -146,6 +148,8 @@ const std::vector<std::string>& ebpf_mode_requirements() {
                                                  "prog_getsockopt",
                                                  "prog_getpeername4",
                                                  "prog_getpeername6",
+                                                 "prog_getsockname4",
+                                                 "prog_getsockname6",
                                                  "prog_sock_release",
                                                  "helper_netns_cookie_sock_addr",
                                                  "helper_netns_cookie_sockopt",
@@ -339,6 +343,10 @@ void probe_bpf(Prober& p) {
                  kPeername4, cgroup_fd, no_cgroup);
   p.attach_probe("prog_getpeername6", "cgroup/getpeername6 attached with bpf_link (5.8)",
                  kPeername6, cgroup_fd, no_cgroup);
+  p.attach_probe("prog_getsockname4", "cgroup/getsockname4 attached with bpf_link (5.8)",
+                 kSockname4, cgroup_fd, no_cgroup);
+  p.attach_probe("prog_getsockname6", "cgroup/getsockname6 attached with bpf_link (5.8)",
+                 kSockname6, cgroup_fd, no_cgroup);
   p.attach_probe("prog_sock_release",
                  "cgroup/sock_release attached with bpf_link (5.9), frees the records of failed "
                  "connects",

@@ -11,6 +11,8 @@ from shunt_env import ECHO_PORT, TOOLS, Topology, wait_for  # noqa: E402
 
 SRV4 = "10.201.0.2"
 SRV6 = "fd00:201::2"
+POD4 = "10.201.0.1"
+POD6 = "fd00:201::1"
 MIB = 1024 * 1024
 
 
@@ -34,8 +36,10 @@ class RedirectTest(unittest.TestCase):
         r = self.t.client(host, size=MIB)
         self.assertTrue(r["ok"], r)
         self.assertEqual(r["received"], MIB)
-        # getpeername() in the application shows the original destination.
+        # getpeername() in the application shows the original destination,
+        # getsockname() the pod's own address, as without shunt (issue 15.11).
         self.assertEqual(r["peername"][:2], [host, ECHO_PORT])
+        self.assertEqual(r["sockname"][0], POD6 if ":" in host else POD4)
         self.t.wait_access_log(before + 1)
         line = self.last_log_for(r)
         self.assertEqual(line["original_dst"], f"{bracketed}:{ECHO_PORT}")
@@ -119,6 +123,19 @@ class RedirectTest(unittest.TestCase):
             self.t.enroll("pod")
             self.t.stop("pod-echo", expect_clean=False)
         self.assertFalse(self.t.status()["enrolled"][0]["redirect_loopback"])
+
+    def test_mptcp_sockets_see_the_original_destination(self):
+        # Issue 15.11: an MPTCP socket's getpeername() showed the proxy.
+        probe = self.t.in_ns("pod", ["python3", "-c",
+                                     "import socket; socket.socket(socket.AF_INET, "
+                                     "socket.SOCK_STREAM, 262).close()"])
+        if probe.returncode != 0:
+            self.skipTest("MPTCP is not available on this kernel")
+        for host in (SRV4, SRV6):
+            r = self.t.client(host, size=1000, mptcp=True)
+            self.assertTrue(r["ok"], r)
+            self.assertEqual(r["peername"][:2], [host, ECHO_PORT])
+            self.assertEqual(r["sockname"][0], POD6 if ":" in host else POD4)
 
     def test_remote_hosts_on_the_proxy_ports_are_captured(self):
         """Issue 15.3: the proxy's ports are exempt on its own listeners

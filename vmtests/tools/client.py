@@ -25,10 +25,13 @@ def tcp_segments(sock):
     return {"data_segs_in": seg_in, "data_segs_out": seg_out}
 
 
-def echo_once(host, port, size, timeout, hold=0.0, hold_file=None, tcp_info=False):
+IPPROTO_MPTCP = 262
+
+
+def echo_once(host, port, size, timeout, hold=0.0, hold_file=None, tcp_info=False, mptcp=False):
     """Connects, sends `size` random bytes, half-closes, reads the echo."""
     out = {"host": host, "port": port}
-    s = socket.socket(family_of(host), socket.SOCK_STREAM)
+    s = socket.socket(family_of(host), socket.SOCK_STREAM, IPPROTO_MPTCP if mptcp else 0)
     s.settimeout(timeout)
     start = time.monotonic()
     try:
@@ -94,6 +97,7 @@ def main():
     p.add_argument("--udp", action="store_true")
     p.add_argument("--tcp-info", action="store_true", help="report TCP/IP data segments")
     p.add_argument("--repeat", type=int, default=1, help="connections one after another")
+    p.add_argument("--mptcp", action="store_true", help="an MPTCP socket (IPPROTO_MPTCP)")
     args = p.parse_args()
     if args.udp:
         s = socket.socket(family_of(args.host), socket.SOCK_DGRAM)
@@ -113,7 +117,7 @@ def main():
         return 0
     if args.concurrency == 1:
         print(json.dumps(echo_once(args.host, args.port, args.size, args.timeout, args.hold,
-                                   args.hold_file, args.tcp_info)))
+                                   args.hold_file, args.tcp_info, args.mptcp)))
         return 0
     results = [None] * args.concurrency
     barrier = threading.Barrier(args.concurrency)
