@@ -46,8 +46,10 @@ ordered_json effective_policy_json(const NetnsPolicy& p) {
           ? format_ranges(captured_ports(t.include_inbound_ports, t.exclude_inbound_ports,
                                          {p.outbound_port, p.inbound_port}))
           : "";
-  j["outbound_ports"] = format_ranges(captured_ports(
-      t.include_outbound_ports, t.exclude_outbound_ports, {p.outbound_port, p.inbound_port}));
+  // The proxy's ports are exempt on loopback only (its own listeners):
+  // other hosts' 15001 and 15006 are captured like any port.
+  j["outbound_ports"] =
+      format_ranges(captured_ports(t.include_outbound_ports, t.exclude_outbound_ports, {}));
   auto cidrs = ordered_json::array();
   for (const auto& c : t.exclude_outbound_cidrs) cidrs.push_back(c.to_string());
   j["exclude_outbound_cidrs"] = std::move(cidrs);
