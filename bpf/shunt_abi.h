@@ -28,6 +28,10 @@
 #define SHUNT_SOL_IP 0
 #define SHUNT_SOL_IPV6 41
 #define SHUNT_SO_ORIGINAL_DST 80
+/* SOL_IP level, shunt's own: on the proxy's accepted socket, the socket
+ * cookie of the socket that connected (8 bytes). A proxy whose upstream
+ * connects come back to it recognises its own sockets by it. */
+#define SHUNT_SO_ORIGINAL_COOKIE 0x5348
 
 /* "no uid/gid" for the bypass settings. */
 #define SHUNT_ID_NONE 0xffffffffu
@@ -190,8 +194,10 @@ struct shunt_netns_stats {
 	__u64 inbound_steered;	 /* inbound connections sent to the proxy */
 	__u64 inbound_skipped;	 /* inbound connections to ports not captured */
 	__u64 inbound_no_listener; /* captured, but no inbound listener */
-	__u64 quota_reached; /* connect refused: the namespace's records are all in use */
-	__u64 records_released; /* records of connects that never completed, removed */
+	/* connects refused: the namespace holds its quota of records */
+	__u64 quota_reached;
+	/* records of connects that never completed, removed when they failed */
+	__u64 records_released;
 };
 
 #define SHUNT_NETNS_PATH_MAX 200

@@ -83,8 +83,8 @@ shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
  * EPERM in the application. */
 static __always_inline int shunt_connect_verdict(int err)
 {
-	return err == -EDQUOT || err == -ENOMEM ? SHUNT_CGROUP_REFUSE :
-						  SHUNT_CGROUP_OK;
+	return err == -EDQUOT || err == -ENOMEM ? SHUNT_CGROUP_REFUSE
+						: SHUNT_CGROUP_OK;
 }
 
 SEC("cgroup/connect4")
@@ -98,9 +98,8 @@ int shunt_connect4(struct bpf_sock_addr *ctx)
 	int err;
 
 	shunt_addr_set4(&dst, ip4, bpf_ntohs((__u16)ctx->user_port));
-	err = shunt_connect_decide(ctx, &dst,
-				   (host_ip4 >> 24) == 127 || host_ip4 == 0,
-				   &policy);
+	err = shunt_connect_decide(
+		ctx, &dst, (host_ip4 >> 24) == 127 || host_ip4 == 0, &policy);
 	if (err || !policy)
 		return shunt_connect_verdict(err);
 	ctx->user_ip4 = bpf_htonl(SHUNT_LOOPBACK4);

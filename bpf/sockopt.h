@@ -54,18 +54,40 @@ shunt_write_sockaddr_in6(struct bpf_sockopt *ctx, const struct shunt_addr *dst)
 	return 0;
 }
 
-static __always_inline int shunt_answer_orig_dst(struct bpf_sockopt *ctx)
+/* The record of the connection the proxy accepted on `ctx->sk`. */
+static __always_inline struct shunt_orig_dst *
+shunt_accepted_record(struct bpf_sockopt *ctx)
 {
 	struct shunt_pair_key key = {};
-	struct shunt_orig_dst *orig;
 	struct bpf_sock *sk = ctx->sk;
-	int err;
 
 	if (!sk)
-		return -EINVAL;
+		return NULL;
 	/* The proxy's accepted socket: its peer is the application. */
 	shunt_pair_key_from_sk(&key, sk, bpf_get_netns_cookie(ctx), false);
-	orig = bpf_map_lookup_elem(&shunt_pairs, &key);
+	return bpf_map_lookup_elem(&shunt_pairs, &key);
+}
+
+static __always_inline int shunt_answer_app_cookie(struct bpf_sockopt *ctx)
+{
+	struct shunt_orig_dst *orig = shunt_accepted_record(ctx);
+	__u64 *out = ctx->optval;
+
+	if (!orig)
+		return -ENOENT;
+	if ((void *)(out + 1) > ctx->optval_end)
+		return -ENOSPC;
+	*out = orig->app_cookie;
+	ctx->optlen = sizeof(*out);
+	ctx->retval = 0;
+	return 0;
+}
+
+static __always_inline int shunt_answer_orig_dst(struct bpf_sockopt *ctx)
+{
+	struct shunt_orig_dst *orig = shunt_accepted_record(ctx);
+	int err;
+
 	if (!orig)
 		return -ENOENT;
 	if (ctx->level == SHUNT_SOL_IP)
@@ -85,6 +107,9 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 	if (ctx->optname == SHUNT_SO_ORIGINAL_DST &&
 	    (ctx->level == SHUNT_SOL_IP || ctx->level == SHUNT_SOL_IPV6))
 		shunt_answer_orig_dst(ctx);
+	else if (ctx->optname == SHUNT_SO_ORIGINAL_COOKIE &&
+		 ctx->level == SHUNT_SOL_IP)
+		shunt_answer_app_cookie(ctx);
 	return SHUNT_CGROUP_OK;
 }
 

@@ -62,7 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static PathResolver resolver;
   AgentState state;
   state.mode = size % 2 ? "ebpf" : "tproxy";
-  static ControlHandler handler(datapath, resolver, state, [] { return uint64_t{1}; }, [] {});
+  static ControlHandler handler(
+      datapath, resolver, state, [] { return uint64_t{1}; }, [] {});
   const std::string line(reinterpret_cast<const char*>(data), size);
   const std::string answer = handler.handle_line(line);
   if (answer.find('\n') != std::string::npos) __builtin_trap();

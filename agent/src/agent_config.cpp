@@ -63,16 +63,26 @@ Result<uint32_t> parse_record_quota(const std::string& key, const std::string& t
 }
 
 Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config) {
-  static const std::set<std::string> known = {"cgroup",           "bpffs",
-                                              "socket",           "mode",
-                                              "proxy-mark",       "bypass-uid",
-                                              "bypass-gid",       "outbound-port",
-                                              "inbound-port",     "redirect-loopback",
-                                              "allow-host-netns", "log-level",
-                                              "backend",          "state-dir",
-                                              "route-mark",       "route-table",
-                                              "rule-priority",    "disable-feature",
-                                              "sk-msg",           "preserve-client-address",
+  static const std::set<std::string> known = {"cgroup",
+                                              "bpffs",
+                                              "socket",
+                                              "mode",
+                                              "proxy-mark",
+                                              "bypass-uid",
+                                              "bypass-gid",
+                                              "outbound-port",
+                                              "inbound-port",
+                                              "redirect-loopback",
+                                              "allow-host-netns",
+                                              "log-level",
+                                              "backend",
+                                              "state-dir",
+                                              "route-mark",
+                                              "route-table",
+                                              "rule-priority",
+                                              "disable-feature",
+                                              "sk-msg",
+                                              "preserve-client-address",
                                               "netns-record-quota"};
   auto parsed_root = parse_yaml_mapping(text);
   if (!parsed_root) return parsed_root.error();

@@ -25,8 +25,8 @@
 #include "firewall_datapath.h"
 #include "firewall_journal.h"
 #include "inbound_links.h"
-#include "json_text.h"
 #include "installer.h"
+#include "json_text.h"
 #include "netns.h"
 #include "node_services.h"
 #include "probe.h"
@@ -209,9 +209,8 @@ int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::st
   InstallRequest request;
   request.cgroup_dir = cgroup;
   request.bpffs_dir = config.bpffs;
-  request.config =
-      shunt_config{config.proxy_mark,         config.bypass_uid, config.bypass_gid,
-                   SHUNT_ABI_VERSION,         config.netns_record_quota, 0};
+  request.config = shunt_config{config.proxy_mark, config.bypass_uid,         config.bypass_gid,
+                                SHUNT_ABI_VERSION, config.netns_record_quota, 0};
   request.fast_path = config.sk_msg;
   auto installation = Installation::install(request);
   if (!installation && config.sk_msg) {
@@ -285,12 +284,12 @@ int run_ebpf(const AgentConfig& config, const std::string& cgroup, const std::st
       spdlog::warn("inbound capture unavailable in the ebpf mode: {}", inbound_how);
     }
   }
-  BpfMapsDatapath datapath(BpfMapFds{map_fd("shunt_policy"), map_fd("shunt_stats"),
-                                     map_fd("shunt_netns_info"), map_fd("shunt_policy_ports"),
-                                     map_fd("shunt_policy_cidrs"), map_fd("shunt_policy_ids"),
-                                     map_fd("shunt_orig_dst"), map_fd("shunt_pairs"),
-                                     map_fd("shunt_netns_records"), map_fd("shunt_netns_addrs")},
-                           inbound);
+  BpfMapsDatapath datapath(
+      BpfMapFds{map_fd("shunt_policy"), map_fd("shunt_stats"), map_fd("shunt_netns_info"),
+                map_fd("shunt_policy_ports"), map_fd("shunt_policy_cidrs"),
+                map_fd("shunt_policy_ids"), map_fd("shunt_orig_dst"), map_fd("shunt_pairs"),
+                map_fd("shunt_netns_records"), map_fd("shunt_netns_addrs")},
+      inbound);
   AgentState state;
   state.mode = "ebpf";
   state.cgroup = cgroup;

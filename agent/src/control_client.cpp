@@ -41,8 +41,8 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
   }
   if (peer.uid != 0 && peer.uid != geteuid()) {
     close(fd);
-    return Error{EPERM, socket_path + " is served by uid " + std::to_string(peer.uid) +
-                            " (pid " + std::to_string(peer.pid) +
+    return Error{EPERM, socket_path + " is served by uid " + std::to_string(peer.uid) + " (pid " +
+                            std::to_string(peer.pid) +
                             "), not by root: not a shunt-agent; refusing to talk to it"};
   }
   // Bytes that are not UTF-8 (from CNI_ARGS, say) are replaced, not thrown on.

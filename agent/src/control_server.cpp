@@ -60,8 +60,8 @@ asio::awaitable<void> serve(stream_protocol::socket socket, ControlHandler& hand
   asio::streambuf buffer(limits.max_request);
   auto [ec, n] = co_await asio::async_read_until(socket, buffer, '\n', kNoThrow);
   if (ec == asio::error::not_found) {
-    const auto text = refusal(EMSGSIZE, "request longer than " +
-                                            std::to_string(limits.max_request) + " bytes");
+    const auto text =
+        refusal(EMSGSIZE, "request longer than " + std::to_string(limits.max_request) + " bytes");
     co_await asio::async_write(socket, asio::buffer(text), kNoThrow);
     co_return;
   }
@@ -91,8 +91,7 @@ asio::awaitable<void> accept_loop(stream_protocol::acceptor& acceptor, ControlHa
       continue;
     }
     if (*clients >= limits.max_clients) {
-      spdlog::warn("control socket: {} clients already connected; refusing one more",
-                   *clients);
+      spdlog::warn("control socket: {} clients already connected; refusing one more", *clients);
       const auto text = refusal(EBUSY, "shunt-agent is serving " + std::to_string(*clients) +
                                            " control connections already; try again");
       boost::system::error_code ignored;
@@ -146,8 +145,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::listen(asio::io_context& i
 ControlServer::~ControlServer() { close(); }
 
 void ControlServer::start() {
-  asio::co_spawn(acceptor_.get_executor(),
-                 accept_loop(acceptor_, handler_, limits_, clients_),
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(acceptor_, handler_, limits_, clients_),
                  [](const std::exception_ptr& e) {
                    if (e) std::rethrow_exception(e);  // out of io_context::run(): fatal
                  });

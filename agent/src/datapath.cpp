@@ -167,9 +167,10 @@ void BpfMapsDatapath::write_source_addresses(uint64_t cookie, const shunt_netns_
   auto found = sources_(path);
   if (!found) {
     // getsockname() then shows loopback: worth knowing, not worth failing.
-    spdlog::warn("{}: cannot read the namespace's addresses ({}); getsockname() on redirected "
-                 "sockets shows loopback",
-                 path, found.error().describe());
+    spdlog::warn(
+        "{}: cannot read the namespace's addresses ({}); getsockname() on redirected "
+        "sockets shows loopback",
+        path, found.error().describe());
     return;
   }
   shunt_netns_addrs value{};

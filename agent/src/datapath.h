@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "netns.h"
 #include "shunt/error.h"
 #include "shunt_abi.h"
-#include "netns.h"
 #include "traffic_policy.h"
 
 namespace shunt::agent {

@@ -112,8 +112,8 @@ void nft_exclusions(std::string& out, const RuleSpec& s) {
   } else {
     // The proxy's own listeners only: the same ports on any other host
     // are captured like every other port.
-    out += fmt::format("    ip daddr 127.0.0.0/8 tcp dport {{ {}, {} }} return\n",
-                       s.outbound_port, s.inbound_port);
+    out += fmt::format("    ip daddr 127.0.0.0/8 tcp dport {{ {}, {} }} return\n", s.outbound_port,
+                       s.inbound_port);
     out += fmt::format("    ip6 daddr ::1 tcp dport {{ {}, {} }} return\n", s.outbound_port,
                        s.inbound_port);
   }

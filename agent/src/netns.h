@@ -24,8 +24,8 @@ struct NetnsIdentity {
 // when it has none). The ebpf mode gives them back to getsockname() on a
 // redirected socket, whose real local address is loopback.
 struct NetnsSourceAddresses {
-  uint32_t ip4 = 0;        // network byte order
-  uint8_t ip6[16] = {};    // all zero: none
+  uint32_t ip4 = 0;      // network byte order
+  uint8_t ip6[16] = {};  // all zero: none
 };
 Result<NetnsSourceAddresses> netns_source_addresses(const std::string& path);
 

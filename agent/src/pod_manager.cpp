@@ -284,7 +284,8 @@ ordered_json PodManager::add(const json& request) {
   record.capture_inbound = plan->capture_inbound;
   record.added_at = now_unix_();
   std::error_code ec;
-  if (auto ok = make_private_dirs(pod_dir(record.container_id)); !ok) return failure(ok.error().code, ok.error().describe());
+  if (auto ok = make_private_dirs(pod_dir(record.container_id)); !ok)
+    return failure(ok.error().code, ok.error().describe());
   if (auto ok = write_file_atomically(pod_dir(record.container_id) + "/proxy.yaml",
                                       plan->proxy_yaml, 0600);
       !ok) {

@@ -45,8 +45,7 @@ struct {
 	__type(value, struct shunt_netns_records);
 } shunt_netns_records SEC(".maps");
 
-static __always_inline struct shunt_netns_records *
-shunt_records_of(__u64 netns)
+static __always_inline struct shunt_netns_records *shunt_records_of(__u64 netns)
 {
 	struct shunt_netns_records zero = {};
 	struct shunt_netns_records *count;
@@ -125,7 +124,8 @@ static __always_inline void shunt_addr_from_sock(struct shunt_addr *a,
  * proxy's accepted socket (its peer is the app). */
 static __always_inline void shunt_pair_key_from_sk(struct shunt_pair_key *key,
 						   const struct bpf_sock *sk,
-						   __u64 netns, bool app_is_local)
+						   __u64 netns,
+						   bool app_is_local)
 {
 	__u32 src6[4] = { sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2],
 			  sk->src_ip6[3] };
@@ -138,13 +138,13 @@ static __always_inline void shunt_pair_key_from_sk(struct shunt_pair_key *key,
 	if (app_is_local) {
 		shunt_addr_from_sock(&key->app, sk->family, sk->src_ip4, src6,
 				     src_port);
-		shunt_addr_from_sock(&key->proxy, sk->family, sk->dst_ip4,
-				     dst6, dst_port);
+		shunt_addr_from_sock(&key->proxy, sk->family, sk->dst_ip4, dst6,
+				     dst_port);
 	} else {
 		shunt_addr_from_sock(&key->app, sk->family, sk->dst_ip4, dst6,
 				     dst_port);
-		shunt_addr_from_sock(&key->proxy, sk->family, sk->src_ip4,
-				     src6, src_port);
+		shunt_addr_from_sock(&key->proxy, sk->family, sk->src_ip4, src6,
+				     src_port);
 	}
 }
 

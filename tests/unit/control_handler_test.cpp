@@ -7,9 +7,9 @@
 #include "control_handler.h"
 
 using namespace shunt::agent;
-using ::testing::Return;
 using shunt::agent::fakes::FakeDatapath;
 using shunt::agent::fakes::MockResolver;
+using ::testing::Return;
 
 namespace {
 

@@ -27,8 +27,8 @@ namespace {
 class ControlServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = std::filesystem::temp_directory_path() /
-          ("shunt-control-test-" + std::to_string(getpid()));
+    dir =
+        std::filesystem::temp_directory_path() / ("shunt-control-test-" + std::to_string(getpid()));
     std::filesystem::remove_all(dir);
     path = (dir / "sub" / "agent.sock").string();
   }
@@ -44,8 +44,8 @@ class ControlServerTest : public ::testing::Test {
   void start(ControlLimits limits) {
     AgentState state;
     state.mode = "ebpf";
-    handler = std::make_unique<ControlHandler>(datapath, resolver, state,
-                                               [] { return uint64_t{1}; }, [] {});
+    handler = std::make_unique<ControlHandler>(
+        datapath, resolver, state, [] { return uint64_t{1}; }, [] {});
     auto listening = ControlServer::listen(io, path, *handler, limits);
     ASSERT_TRUE(listening) << listening.error().describe();
     server = std::move(*listening);

@@ -229,15 +229,22 @@ TEST(ProxyConfigDefaults, TransparentListenersHaveNoPerUpstreamLimit) {
 TEST(OwnSocketsTest, RegisteredWhileHeld) {
   OwnSockets own;
   using shunt::TcpEndpoint;
-  const TcpEndpoint ep(ip::make_address("127.0.0.1"), 40000);
+  const TcpEndpoint local(ip::make_address("10.0.0.1"), 40000);
+  const TcpEndpoint dst(ip::make_address("10.0.0.9"), 443);
   {
-    Slot held = own.add(ep);
-    EXPECT_TRUE(own.contains(ep));
-    // A v4-mapped peer is the same socket.
-    EXPECT_TRUE(own.contains(TcpEndpoint(ip::make_address("::ffff:127.0.0.1"), 40000)));
-    EXPECT_FALSE(own.contains(TcpEndpoint(ip::make_address("127.0.0.1"), 40001)));
+    Slot held = own.add_connection(local, dst);
+    Slot cookie = own.add_cookie(77);
+    EXPECT_TRUE(own.contains_connection(local, dst));
+    // A v4-mapped client is the same socket.
+    EXPECT_TRUE(own.contains_connection(
+        TcpEndpoint(ip::make_address("::ffff:10.0.0.1"), 40000), dst));
+    // The same local port towards another destination is someone else.
+    EXPECT_FALSE(own.contains_connection(local, TcpEndpoint(ip::make_address("10.0.0.8"), 443)));
+    EXPECT_TRUE(own.contains_cookie(77));
+    EXPECT_FALSE(own.contains_cookie(78));
   }
-  EXPECT_FALSE(own.contains(ep));
+  EXPECT_FALSE(own.contains_connection(local, dst));
+  EXPECT_FALSE(own.contains_cookie(77));
 }
 
 TEST(Dns, FamilyOrdering) {

@@ -20,8 +20,8 @@ mode_t mode_of(const std::string& path) {
 }
 
 TEST(StateFiles, ModesAreExplicitWhateverTheUmask) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("shunt-state-files-" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("shunt-state-files-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   const mode_t old = umask(0);
   ASSERT_TRUE(make_private_dirs((dir / "a" / "b").string()));
@@ -34,8 +34,8 @@ TEST(StateFiles, ModesAreExplicitWhateverTheUmask) {
 }
 
 TEST(StateFiles, ReplacementIsWholeAndLeavesNoTemporaryFile) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("shunt-state-replace-" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("shunt-state-replace-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   ASSERT_TRUE(make_private_dirs(dir.string()));
   const auto file = (dir / "state.json").string();
@@ -52,8 +52,8 @@ TEST(StateFiles, ReplacementIsWholeAndLeavesNoTemporaryFile) {
 }
 
 TEST(StateFiles, ALeftoverInPlaceOfTheTemporaryFileIsReplacedNotFollowed) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("shunt-state-link-" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("shunt-state-link-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   ASSERT_TRUE(make_private_dirs(dir.string()));
   const auto victim = dir / "victim";

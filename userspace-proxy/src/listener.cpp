@@ -231,7 +231,7 @@ std::vector<BoundListener> ProxyServer::listeners() const {
 }
 
 void ProxyServer::run() {
-  const ProxyContext context{&config_, access_log_, &next_id_, &metrics_,
+  const ProxyContext context{&config_, access_log_, &next_id_,    &metrics_,
                              &limits_, &dns_,       &own_sockets_};
   for (auto& worker : workers_) {
     for (auto& a : worker->acceptors) {

@@ -1,9 +1,9 @@
 // shunt-proxy: the userspace proxy that redirected connections arrive at.
 #include <sys/resource.h>
 
-#include <algorithm>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -41,8 +41,8 @@ void fit_descriptor_limit(ProxyConfig& config) {
     return;
   }
   config.max_connections = std::max<uint64_t>(fits, 1);
-  spdlog::debug("max-connections {} (what the descriptor limit {} allows)",
-                config.max_connections, static_cast<uint64_t>(rl.rlim_max));
+  spdlog::debug("max-connections {} (what the descriptor limit {} allows)", config.max_connections,
+                static_cast<uint64_t>(rl.rlim_max));
 }
 
 }  // namespace

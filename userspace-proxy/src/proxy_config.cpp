@@ -118,8 +118,7 @@ Apply scalar(std::function<Status(ProxyConfig&, const std::string&)> f) {
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = {
       {"transparent", nullptr, false, "true (false with a proxy-type)",
-       "run the transparent outbound listener",
-       scalar([](ProxyConfig& c, const std::string& s) {
+       "run the transparent outbound listener", scalar([](ProxyConfig& c, const std::string& s) {
          return set_bool("transparent", s, c.transparent);
        })},
       {"outbound-port", nullptr, false, "15001", "port of the transparent outbound listener",

@@ -117,9 +117,16 @@ struct OutboundReady {
   AccessLogRecord record;
 };
 
-bool from_own_socket(const ProxyContext& context, const AccessLogRecord& record) {
-  return context.own_sockets != nullptr && record.client &&
-         context.own_sockets->contains(*record.client);
+bool from_own_socket(const ProxyContext& context, const AccessLogRecord& record,
+                     tcp::socket& client) {
+  if (context.own_sockets == nullptr) return false;
+  if (record.client && record.original_dst &&
+      context.own_sockets->contains_connection(*record.client, *record.original_dst)) {
+    return true;
+  }
+  if (record.original_dst_source != "sockopt") return false;
+  const auto cookie = connecting_socket_cookie(client.native_handle());
+  return cookie && context.own_sockets->contains_cookie(*cookie);
 }
 
 // The proxy's upstream connects come back to it: say once, plainly, what is
@@ -136,7 +143,8 @@ void refuse_self_connection(const ProxyContext& context, AccessLogRecord& record
         record.id, context.config->mark);
   }
   close_with_reset(client);
-  finish_record(context, record, ConnectionResult::kLoopRefused, "connection from the proxy itself");
+  finish_record(context, record, ConnectionResult::kLoopRefused,
+                "connection from the proxy itself");
 }
 
 asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& client,
@@ -168,7 +176,7 @@ asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& clie
     finish_record(context, record, ConnectionResult::kLoopRefused);
     co_return std::nullopt;
   }
-  if (from_own_socket(context, record)) {
+  if (from_own_socket(context, record, client)) {
     refuse_self_connection(context, record, client);
     co_return std::nullopt;
   }
@@ -203,7 +211,7 @@ asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& clie
   // Checked again now: the upstream socket this connection came from is
   // registered when its own connect completes, which may have been after
   // this connection was accepted.
-  if (from_own_socket(context, record)) {
+  if (from_own_socket(context, record, client)) {
     refuse_self_connection(context, record, client);
     co_return std::nullopt;
   }
@@ -236,14 +244,15 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
     Slot connection_slot;
     Slot upstream_slot;
     Slot own_slot;
+    Slot own_cookie_slot;
   };
   const AccessLogRecord& r = ready->record;
-  auto finish = std::make_shared<Finish>(
-      Finish{context, r.start, r.monotonic_start, r.id, r.client.value_or(TcpEndpoint{}),
-             r.original_dst.value_or(TcpEndpoint{}), r.upstream.value_or(TcpEndpoint{}),
-             r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local", kind,
-             std::move(slot), std::move(ready->upstream.per_upstream),
-             std::move(ready->upstream.own)});
+  auto finish = std::make_shared<Finish>(Finish{
+      context, r.start, r.monotonic_start, r.id, r.client.value_or(TcpEndpoint{}),
+      r.original_dst.value_or(TcpEndpoint{}), r.upstream.value_or(TcpEndpoint{}),
+      r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local", kind,
+      std::move(slot), std::move(ready->upstream.per_upstream), std::move(ready->upstream.own),
+      std::move(ready->upstream.own_cookie)});
   relay_detached(
       std::move(client), std::move(ready->upstream.socket), context.config->buffer_size,
       context.config->idle_timeout, context.config->splice, [finish](const RelayOutcome& outcome) {
@@ -270,6 +279,7 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
         }
         finish->upstream_slot.reset();
         finish->own_slot.reset();
+        finish->own_cookie_slot.reset();
         finish->connection_slot.reset();
       });
 }

@@ -149,9 +149,8 @@ asio::awaitable<void> run_socks_session(tcp::socket client, const char* listener
     if (reader.malformed()) {
       // A request that could be read but not accepted (an empty host name,
       // a NUL in it) is answered, as the protocol asks, before the close.
-      const auto reply = *version == 5
-                             ? socks::socks5_reply(Reply::kGeneralFailure, std::nullopt)
-                             : socks::socks4_reply(false, std::nullopt);
+      const auto reply = *version == 5 ? socks::socks5_reply(Reply::kGeneralFailure, std::nullopt)
+                                       : socks::socks4_reply(false, std::nullopt);
       answered = co_await write_all(client, reply);
     }
     fail(handshake_failure(reader), error);

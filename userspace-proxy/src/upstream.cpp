@@ -50,7 +50,7 @@ asio::awaitable<boost::system::error_code> connect_registered(tcp::socket& socke
     co_return boost::system::error_code(connect_errno, boost::system::system_category());
   }
   const auto local = socket.local_endpoint(ec);
-  if (!ec && own != nullptr) registration = own->add(local);
+  if (!ec && own != nullptr) registration = own->add_connection(local, dst);
   if (rc == 0) co_return boost::system::error_code{};
   auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_write, kNoThrow);
   if (wait_ec) co_return wait_ec;
@@ -161,6 +161,14 @@ asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
       boost::system::error_code ignored;
       socket.cancel(ignored);
     });
+    // The cookie is known before connect(): registered first, nothing can
+    // come back unrecognised.
+    Slot own_cookie;
+    if (context.own_sockets != nullptr) {
+      if (auto cookie = socket_cookie(socket.native_handle())) {
+        own_cookie = context.own_sockets->add_cookie(*cookie);
+      }
+    }
     Slot own;
     const auto connect_ec =
         co_await connect_registered(socket, candidate, context.own_sockets, own);
@@ -170,7 +178,7 @@ asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
     if (!ec) {
       UpstreamAttempt ok;
       ok.upstream = Upstream{std::move(socket), normalize_endpoint(candidate),
-                             std::move(*per_upstream), std::move(own)};
+                             std::move(*per_upstream), std::move(own), std::move(own_cookie)};
       co_return ok;
     }
     last = {classify_connect_error(ec), ec, format_endpoint(candidate) + ": " + ec.message()};

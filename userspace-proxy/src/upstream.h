@@ -33,7 +33,8 @@ struct Upstream {
   boost::asio::ip::tcp::socket socket;
   TcpEndpoint remote;
   Slot per_upstream;  // held for the connection's life
-  Slot own;           // its local address in OwnSockets, for as long as it is held
+  Slot own;           // its place in OwnSockets, for as long as it is held
+  Slot own_cookie;
 };
 
 struct UpstreamFailure {

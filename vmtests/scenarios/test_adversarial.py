@@ -347,7 +347,10 @@ class UmaskTest(unittest.TestCase):
         if t.mode == "ebpf":
             self.assertEqual(mode(t.bpffs), 0o700)
         else:
+            self.assertIn("firewall.json", os.listdir(t.state_dir))
+        if os.path.isdir(t.state_dir):
             self.assertEqual(mode(t.state_dir), 0o700)
+            self.assertEqual(mode(os.path.dirname(t.state_dir)), 0o700)
             for name in os.listdir(t.state_dir):
                 self.assertEqual(mode(os.path.join(t.state_dir, name)) & 0o077, 0, name)
 

@@ -86,6 +86,34 @@ class KubernetesTest(unittest.TestCase):
         # The server saw the pod's own address: the proxy runs in the pod's namespace.
         self.assertIn(self.node.server_seen()[-1]["peer"][0], ips)
 
+    def test_pod_starts_while_the_control_socket_is_flooded(self):
+        """Issue 15.2: one silent client used to hold the control socket, and
+        every CNI ADD queued behind it until the runtime gave up."""
+        import socket as so
+        clients = []
+
+        def connect(data=b""):
+            s = so.socket(so.AF_UNIX, so.SOCK_STREAM)
+            s.connect(self.node.socket)
+            if data:
+                s.sendall(data)
+            clients.append(s)
+
+        try:
+            for _ in range(300):
+                connect()
+            for _ in range(50):
+                connect(b'{"op":"cni_a')
+            for _ in range(50):
+                connect(b"\xff\xfe garbage\n")
+            began = time.monotonic()
+            cid = self.container("flooded")
+            self.assertLess(time.monotonic() - began, 30)
+            self.assert_proxied(cid, "flooded", self.node.gateway4)
+        finally:
+            for s in clients:
+                s.close()
+
     def test_conflist_default_excludes_a_port(self):
         cid = self.container("c-default")
         self.assert_not_proxied(cid, "c-default", self.node.gateway4, 7001)
