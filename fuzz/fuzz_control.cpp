@@ -5,38 +5,14 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <string>
 
 #include "control_handler.h"
+#include "fake_datapath.h"
 
 namespace {
 
 using namespace shunt::agent;
-
-class MemoryDatapath : public Datapath {
- public:
-  shunt::Status enroll(uint64_t cookie, const NetnsPolicy& policy,
-                       const shunt_netns_info& info) override {
-    auto& e = entries_[cookie];
-    e.cookie = cookie;
-    e.policy = policy;
-    e.path = info.path;
-    return shunt::ok_status();
-  }
-  shunt::Status unenroll(uint64_t cookie) override {
-    if (entries_.erase(cookie) == 0) return shunt::Error{ENOENT, "not enrolled"};
-    return shunt::ok_status();
-  }
-  shunt::Result<std::vector<EnrolledNetns>> list() override {
-    std::vector<EnrolledNetns> out;
-    for (const auto& [k, v] : entries_) out.push_back(v);
-    return out;
-  }
-
- private:
-  std::map<uint64_t, EnrolledNetns> entries_;
-};
 
 class PathResolver : public NetnsResolver {
  public:
@@ -58,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return true;
   }();
   (void)quiet;
-  static MemoryDatapath datapath;
+  static fakes::FakeDatapath datapath;
   static PathResolver resolver;
   AgentState state;
   state.mode = size % 2 ? "ebpf" : "tproxy";
