@@ -219,6 +219,35 @@ class RecordFloodTest(AdversaryBase):
         wait_for(lambda: self.records("pod")[0] == 0, timeout=10, what="records released")
 
 
+    def test_a_deleted_namespace_leaves_no_records(self):
+        t = self.t
+        name = f"{t.ns['pod']}-gone"
+        run(["ip", "netns", "add", name])
+        t.created_ns.append(name)
+        t.ns["gone"] = name
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        # A listener that never accepts stands in for the proxy: the
+        # connections stay established, their records held.
+        holder = t.spawn("holder", ["ip", "netns", "exec", name, PY, "-c",
+                                    "import socket,time\ns=socket.socket()\n"
+                                    "s.bind(('127.0.0.1',15001))\ns.listen(1024)\n"
+                                    "time.sleep(120)\n"])
+        t.agent_cli("enroll", "--netns", f"/run/netns/{name}", check=True)
+        wait_for(lambda: self.flood("10.99.0.1", 80, role="gone")["connected"] == 1,
+                 what="the stand-in listener")
+        result, release = self.flood_held("10.99.0.1", 80, 100, role="gone")
+        self.assertEqual(result["connected"], 100, result)
+        self.assertGreaterEqual(self.records("gone")[0], 100)
+        release()
+        holder.kill()
+        holder.wait()
+        run(["ip", "netns", "del", name])
+        t.created_ns.remove(name)
+        wait_for(lambda: self.records("gone")[0] == 0, timeout=10, what="records released")
+        t.agent_cli("unenroll", "--netns", f"/run/netns/{name}", check=True)
+        self.assertEqual(self.map_records(), 0)
+
+
 class ControlSocketTest(AdversaryBase):
     """The agent's control socket against bad bytes, silent and slow
     clients, a user without permission and a stranger's socket (issue
