@@ -38,7 +38,7 @@ Status write_file_atomically(const std::string& path, const std::string& text, m
   UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
   if (!fd) return errno_error("cannot write " + tmp);
   auto fail = [&tmp](const std::string& what) {
-    const Error e = errno_error(what + " " + tmp);
+    Error e = errno_error(what + " " + tmp);
     unlink(tmp.c_str());
     return e;
   };
