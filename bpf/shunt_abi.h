@@ -43,11 +43,15 @@ struct shunt_addr {
 	__u8 pad;
 };
 
+/* The record's connection got established and its pair was written: the
+ * pair, not the record, now holds the namespace's slot. */
+#define SHUNT_ORIG_PAIRED (1u << 0)
+
 /* Value of the orig_dst map (key: socket cookie of the application's
  * socket) and of the pairs map. */
 struct shunt_orig_dst {
 	struct shunt_addr dst;
-	__u32 pad;
+	__u32 flags;
 	__u64 netns_cookie;
 	__u64 app_cookie;
 };

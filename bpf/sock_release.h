@@ -28,7 +28,8 @@ static __always_inline int shunt_release_record(struct bpf_sock *sk)
 	if (!orig)
 		return -ENOENT;
 	netns = orig->netns_cookie;
-	if (shunt_orig_dst_forget(cookie, netns))
+	if (shunt_orig_dst_forget(cookie, netns,
+				  orig->flags & SHUNT_ORIG_PAIRED))
 		SHUNT_COUNT(netns, records_released);
 	return 0;
 }

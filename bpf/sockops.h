@@ -3,9 +3,10 @@
  * sockops: when a redirected connection is established its local port is
  * known, so the original destination is copied from the socket-cookie
  * record to the address pair the proxy will see on its accepted socket.
- * Both records are dropped when the application's socket closes, and the
- * record of a connect that fails (refused, timed out) when it fails: the
- * state callbacks are asked for as soon as the SYN goes out.
+ * The record goes when the application's socket closes (or its connect
+ * fails: the state callbacks are asked for as soon as the SYN goes out);
+ * the pair when the proxy's accepted socket closes, since the proxy may ask
+ * for the original destination after a quick application has gone.
  * A listener on an enrolled namespace's inbound port is the proxy's inbound
  * listener: it goes into the map the sk_lookup program reads.
  */
@@ -17,21 +18,27 @@
 #include "lib/origdst.h"
 #include "lib/policy.h"
 
+/* The pair key of a connection as one of its sockets sees it:
+ * `app_is_local` on the application's socket, false on the proxy's
+ * accepted socket (whose remote end is the application). */
 static __always_inline void
 shunt_pair_key_from_sockops(struct shunt_pair_key *key,
-			    struct bpf_sock_ops *skops, __u64 netns)
+			    struct bpf_sock_ops *skops, __u64 netns,
+			    bool app_is_local)
 {
 	__u32 local6[4] = { skops->local_ip6[0], skops->local_ip6[1],
 			    skops->local_ip6[2], skops->local_ip6[3] };
 	__u32 remote6[4] = { skops->remote_ip6[0], skops->remote_ip6[1],
 			     skops->remote_ip6[2], skops->remote_ip6[3] };
-	__u32 family = skops->family;
+	struct shunt_addr local, remote;
 
-	key->netns_cookie = netns;
-	shunt_addr_from_sock(&key->app, family, skops->local_ip4, local6,
+	shunt_addr_from_sock(&local, skops->family, skops->local_ip4, local6,
 			     (__u16)skops->local_port);
-	shunt_addr_from_sock(&key->proxy, family, skops->remote_ip4, remote6,
+	shunt_addr_from_sock(&remote, skops->family, skops->remote_ip4, remote6,
 			     (__u16)bpf_ntohl(skops->remote_port));
+	key->netns_cookie = netns;
+	key->app = app_is_local ? local : remote;
+	key->proxy = app_is_local ? remote : local;
 }
 
 static __always_inline int shunt_sockops_established(struct bpf_sock_ops *skops)
@@ -43,9 +50,10 @@ static __always_inline int shunt_sockops_established(struct bpf_sock_ops *skops)
 	orig = shunt_orig_dst_lookup(cookie);
 	if (!orig)
 		return -ENOENT;
-	shunt_pair_key_from_sockops(&key, skops, orig->netns_cookie);
+	shunt_pair_key_from_sockops(&key, skops, orig->netns_cookie, true);
 	if (bpf_map_update_elem(&shunt_pairs, &key, orig, BPF_ANY))
 		return -ENOMEM;
+	orig->flags |= SHUNT_ORIG_PAIRED;
 	SHUNT_COUNT(orig->netns_cookie, pairs_recorded);
 	/* Ask for state changes so that the records go with the socket. */
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
@@ -66,6 +74,21 @@ static __always_inline int shunt_sockops_connecting(struct bpf_sock_ops *skops)
 	return 0;
 }
 
+/* The proxy accepted a connection on an enrolled namespace's outbound
+ * port: its close is what frees the connection's pair. */
+static __always_inline int shunt_sockops_accepted(struct bpf_sock_ops *skops)
+{
+	const struct shunt_netns_policy *policy;
+	__u64 netns = bpf_get_netns_cookie(skops);
+
+	policy = bpf_map_lookup_elem(&shunt_policy, &netns);
+	if (!policy || skops->local_port != policy->outbound_port)
+		return -ENOENT;
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						 BPF_SOCK_OPS_STATE_CB_FLAG);
+	return 0;
+}
+
 static __always_inline int shunt_sockops_closed(struct bpf_sock_ops *skops)
 {
 	struct shunt_pair_key key = {};
@@ -74,14 +97,22 @@ static __always_inline int shunt_sockops_closed(struct bpf_sock_ops *skops)
 	__u64 netns;
 
 	orig = shunt_orig_dst_lookup(cookie);
-	if (!orig)
-		return -ENOENT;
-	netns = orig->netns_cookie;
-	shunt_pair_key_from_sockops(&key, skops, netns);
-	/* A connect that failed has no pair: only its record goes. */
+	if (orig) {
+		/* The application's socket: its record goes; a connect that
+		 * never got established gives its slot back now. */
+		netns = orig->netns_cookie;
+		if (!(orig->flags & SHUNT_ORIG_PAIRED))
+			SHUNT_COUNT(netns, records_released);
+		shunt_orig_dst_forget(cookie, netns,
+				      orig->flags & SHUNT_ORIG_PAIRED);
+		return 0;
+	}
+	/* The proxy's side: the pair and the namespace's slot go. */
+	netns = bpf_get_netns_cookie(skops);
+	shunt_pair_key_from_sockops(&key, skops, netns, false);
 	if (bpf_map_delete_elem(&shunt_pairs, &key))
-		SHUNT_COUNT(netns, records_released);
-	shunt_orig_dst_forget(cookie, netns);
+		return -ENOENT;
+	shunt_records_release(netns);
 	return 0;
 }
 
@@ -110,6 +141,9 @@ int shunt_sockops(struct bpf_sock_ops *skops)
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		shunt_sockops_established(skops);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		shunt_sockops_accepted(skops);
 		break;
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
 		shunt_sockops_listen(skops);

@@ -12,11 +12,14 @@
 #include "policy.h"
 
 /* Records of every namespace together. Each namespace may hold at most its
- * quota (shunt_config.netns_record_quota) of them, so one pod cannot take
- * what the others need. A plain hash, not an LRU: a record is never
- * evicted behind the count's back, it is removed when its socket closes
- * or fails to connect (sockops) or is released before it ever sent a SYN
- * (cgroup/sock_release). */
+ * quota (shunt_config.netns_record_quota) of connections, so one pod cannot
+ * take what the others need. A connection holds its slot from connect()
+ * until it is forgotten: a record is removed when its socket closes or
+ * fails to connect (sockops) or is released before it ever sent a SYN
+ * (cgroup/sock_release); once established, its pair holds the slot until
+ * the proxy's side of the connection closes (the proxy may ask for the
+ * original destination after the application has gone). A plain hash, not
+ * an LRU: nothing is evicted behind the count's back. */
 #define SHUNT_MAX_CONNECTIONS 262144
 
 struct {
@@ -27,8 +30,8 @@ struct {
 	__type(value, struct shunt_orig_dst);
 } shunt_orig_dst SEC(".maps");
 
-/* One entry per record at most (both go when the connection closes); an
- * LRU only as a safety net. */
+/* One entry per redirected connection established to the proxy, counted
+ * in the namespace's slots; an LRU only as a safety net. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SHUNT_MAX_CONNECTIONS);
@@ -86,24 +89,33 @@ static __always_inline int shunt_orig_dst_record(__u64 sock_cookie, __u64 netns,
 	return 0;
 }
 
-/* Removes a socket's record; true if there was one. */
-static __always_inline bool shunt_orig_dst_forget(__u64 sock_cookie,
-						  __u64 netns)
-{
-	struct shunt_netns_records *count;
-
-	if (bpf_map_delete_elem(&shunt_orig_dst, &sock_cookie))
-		return false;
-	count = bpf_map_lookup_elem(&shunt_netns_records, &netns);
-	if (count && count->records > 0)
-		__sync_fetch_and_add(&count->records, -1);
-	return true;
-}
-
 static __always_inline struct shunt_orig_dst *
 shunt_orig_dst_lookup(__u64 sock_cookie)
 {
 	return bpf_map_lookup_elem(&shunt_orig_dst, &sock_cookie);
+}
+
+/* Gives one of the namespace's slots back. */
+static __always_inline void shunt_records_release(__u64 netns)
+{
+	struct shunt_netns_records *count;
+
+	count = bpf_map_lookup_elem(&shunt_netns_records, &netns);
+	if (count && count->records > 0)
+		__sync_fetch_and_add(&count->records, -1);
+}
+
+/* Removes a socket's record; true if there was one. The namespace's slot
+ * goes back with it unless the connection got its pair, which keeps the
+ * slot until the proxy's side closes. */
+static __always_inline bool shunt_orig_dst_forget(__u64 sock_cookie,
+						  __u64 netns, bool paired)
+{
+	if (bpf_map_delete_elem(&shunt_orig_dst, &sock_cookie))
+		return false;
+	if (!paired)
+		shunt_records_release(netns);
+	return true;
 }
 
 /* Fill one side of a pair key from a socket's view of an address. IPv4

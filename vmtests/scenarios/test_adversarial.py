@@ -125,7 +125,9 @@ class PodBypassTest(AdversaryBase):
                     r = self.flood(SRV4, port, who=who)
                     self.assertEqual(r["connected"], 1, r)
                     lines = self.log_lines_for(f"{SRV4}:{port}", before)
-                    self.assertTrue(lines, f"{who} reached {SRV4}:{port} unproxied")
+                    self.assertTrue(lines, f"{who} reached {SRV4}:{port} unproxied: {r}; "
+                                    f"log {self.t.access_log()[before:]}; "
+                                    f"status {self.t.status()['enrolled']}")
                     self.assertEqual(lines[-1]["result"], "ok")
 
     def test_an_unprivileged_process_cannot_set_the_proxy_mark(self):
@@ -219,19 +221,54 @@ class RecordFloodTest(AdversaryBase):
         wait_for(lambda: self.records("pod")[0] == 0, timeout=10, what="records released")
 
 
-    def test_a_deleted_namespace_leaves_no_records(self):
+    def new_namespace(self, suffix):
         t = self.t
-        name = f"{t.ns['pod']}-gone"
+        name = f"{t.ns['pod']}-{suffix}"
         run(["ip", "netns", "add", name])
         t.created_ns.append(name)
-        t.ns["gone"] = name
+        t.ns[suffix] = name
         run(["ip", "-n", name, "link", "set", "lo", "up"])
-        # A listener that never accepts stands in for the proxy: the
-        # connections stay established, their records held.
+        return name
+
+    def test_the_original_destination_outlives_a_quick_application(self):
+        """An application that connects, sends and closes at once must not
+        take its original destination with it: a busy proxy asks later."""
+        t = self.t
+        name = self.new_namespace("quick")
+        go = os.path.join(self.tools, "quick.go")
+        code = ("import socket,struct,sys,os,time\ns=socket.socket()\n"
+                "s.bind(('127.0.0.1',15001))\ns.listen(16)\nopen(sys.argv[1]+'.ready','w').close()\n"
+                "while not os.path.exists(sys.argv[1]): time.sleep(0.02)\n"
+                "c,_=s.accept()\nraw=c.getsockopt(socket.SOL_IP,80,16)\n"
+                "port,=struct.unpack('!H',raw[2:4])\n"
+                "print(socket.inet_ntoa(raw[4:8])+':'+str(port), flush=True)\n"
+                "print(c.recv(100).decode(), flush=True)\nc.close()\n")
+        stand_in = t.spawn("stand-in", ["ip", "netns", "exec", name, PY, "-c", code, go],
+                           in_cgroup=True)
+        wait_for(lambda: os.path.exists(go + ".ready"), what="the slow stand-in proxy")
+        t.agent_cli("enroll", "--netns", f"/run/netns/{name}", check=True)
+        send = ("import socket\ns=socket.create_connection(('10.99.0.7',8080),5)\n"
+                "s.sendall(b'hello')\ns.close()\n")
+        r = t.in_ns("quick", [PY, "-c", send])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        time.sleep(0.5)  # the application's socket is long closed
+        open(go, "w").close()
+        stand_in.wait(timeout=10)
+        out = t.log_text("stand-in").split()
+        self.assertEqual(out[:2], ["10.99.0.7:8080", "hello"], t.log_text("stand-in"))
+        wait_for(lambda: self.records("quick")[0] == 0, timeout=5, what="the slot given back")
+        t.agent_cli("unenroll", "--netns", f"/run/netns/{name}", check=True)
+
+    def test_a_deleted_namespace_leaves_no_records(self):
+        t = self.t
+        name = self.new_namespace("gone")
+        # A listener that never accepts stands in for the proxy (under the
+        # attach cgroup, as a proxy must be): the connections stay
+        # established, their slots held.
         holder = t.spawn("holder", ["ip", "netns", "exec", name, PY, "-c",
                                     "import socket,time\ns=socket.socket()\n"
                                     "s.bind(('127.0.0.1',15001))\ns.listen(1024)\n"
-                                    "time.sleep(120)\n"])
+                                    "time.sleep(120)\n"], in_cgroup=True)
         t.agent_cli("enroll", "--netns", f"/run/netns/{name}", check=True)
         wait_for(lambda: self.flood("10.99.0.1", 80, role="gone")["connected"] == 1,
                  what="the stand-in listener")
