@@ -150,8 +150,8 @@ Result<bool> install_plugin_binary(const std::string& source, const std::string&
   auto wanted = read_text(source);
   if (!wanted) return wanted.error();
   if (auto present = read_text(target); present && *present == *wanted) return false;
-  std::error_code ec;
-  fs::create_directories(bin_dir, ec);
+  // The runtime's plugin folder: readable by whoever runs the plugins.
+  if (auto made = make_private_dirs(bin_dir, 0755); !made) return made.error();
   if (auto ok = write_atomically(target, *wanted, 0755); !ok) return ok.error();
   return true;
 }

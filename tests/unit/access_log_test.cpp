@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -63,4 +65,20 @@ TEST(AccessLog, OpenFailsWithTheReason) {
   auto log = AccessLog::open("/nonexistent-dir/access.log");
   ASSERT_FALSE(log.ok());
   EXPECT_EQ(log.error().code, ENOENT);
+}
+
+// Issue 15.7: a new access log is 0640 whatever the umask.
+TEST(AccessLogFile, NewLogIsNotWorldReadable) {
+  const std::string path = "/tmp/shunt-access-log-mode-" + std::to_string(getpid());
+  ::unlink(path.c_str());
+  const mode_t old = umask(0);
+  {
+    auto log = shunt::proxy::AccessLog::open(path);
+    ASSERT_TRUE(log.ok());
+  }
+  umask(old);
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  ::unlink(path.c_str());
 }

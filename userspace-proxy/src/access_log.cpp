@@ -1,5 +1,8 @@
 #include "access_log.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -76,8 +79,16 @@ std::string format_access_log_line(const AccessLogRecord& r) {
 Result<std::shared_ptr<AccessLog>> AccessLog::open(const std::string& path) {
   if (path == "-") return std::shared_ptr<AccessLog>(new AccessLog(stdout, false));
   if (path == "off") return std::shared_ptr<AccessLog>(new AccessLog(nullptr, false));
-  FILE* f = std::fopen(path.c_str(), "ae");
-  if (f == nullptr) return errno_error("cannot open access log " + path);
+  // A new log is 0640 whatever the umask (it names every client and
+  // destination); an existing one keeps the mode its owner gave it.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) return errno_error("cannot open access log " + path);
+  FILE* f = fdopen(fd, "a");
+  if (f == nullptr) {
+    const Error e = errno_error("cannot open access log " + path);
+    ::close(fd);
+    return e;
+  }
   return std::shared_ptr<AccessLog>(new AccessLog(f, true));
 }
 
