@@ -17,21 +17,9 @@
 
 static __always_inline int shunt_release_record(struct bpf_sock *sk)
 {
-	struct shunt_orig_dst *orig;
-	__u64 cookie;
-	__u64 netns;
-
 	if (sk->type != SOCK_STREAM || sk->state != SHUNT_TCP_CLOSE)
 		return -ENOENT;
-	cookie = bpf_get_socket_cookie(sk);
-	orig = shunt_orig_dst_lookup(cookie);
-	if (!orig)
-		return -ENOENT;
-	netns = orig->netns_cookie;
-	if (shunt_orig_dst_forget(cookie, netns,
-				  orig->flags & SHUNT_ORIG_PAIRED))
-		SHUNT_COUNT(netns, records_released);
-	return 0;
+	return shunt_app_socket_gone(bpf_get_socket_cookie(sk));
 }
 
 SEC("cgroup/sock_release")

@@ -92,21 +92,11 @@ static __always_inline int shunt_sockops_accepted(struct bpf_sock_ops *skops)
 static __always_inline int shunt_sockops_closed(struct bpf_sock_ops *skops)
 {
 	struct shunt_pair_key key = {};
-	struct shunt_orig_dst *orig;
-	__u64 cookie = bpf_get_socket_cookie(skops);
 	__u64 netns;
 
-	orig = shunt_orig_dst_lookup(cookie);
-	if (orig) {
-		/* The application's socket: its record goes; a connect that
-		 * never got established gives its slot back now. */
-		netns = orig->netns_cookie;
-		if (!(orig->flags & SHUNT_ORIG_PAIRED))
-			SHUNT_COUNT(netns, records_released);
-		shunt_orig_dst_forget(cookie, netns,
-				      orig->flags & SHUNT_ORIG_PAIRED);
+	/* The application's socket: its record goes. */
+	if (!shunt_app_socket_gone(bpf_get_socket_cookie(skops)))
 		return 0;
-	}
 	/* The proxy's side: the pair and the namespace's slot go. */
 	netns = bpf_get_netns_cookie(skops);
 	shunt_pair_key_from_sockops(&key, skops, netns, false);

@@ -30,11 +30,6 @@ Result<std::string> read_text(const std::string& path) {
   return s.str();
 }
 
-// Writes beside the file under a name no runtime reads, fsyncs, renames.
-Status write_atomically(const std::string& path, const std::string& text, mode_t mode) {
-  return write_file_atomically(path, text, mode);
-}
-
 bool is_config_name(const fs::path& p) {
   const auto ext = p.extension().string();
   return !p.filename().string().starts_with(".") &&
@@ -107,7 +102,7 @@ Result<ChainResult> ensure_chained(const std::string& conf_dir, const ordered_js
   if (!*updated) return result;
   struct stat st {};
   const mode_t mode = stat(result.file.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
-  if (auto ok = write_atomically(result.file, (*updated)->dump(2) + "\n", mode); !ok)
+  if (auto ok = write_file_atomically(result.file, (*updated)->dump(2) + "\n", mode); !ok)
     return ok.error();
   result.changed = true;
   return result;
@@ -130,7 +125,7 @@ Result<std::vector<std::string>> remove_chained(const std::string& conf_dir) {
     if (!updated) continue;
     struct stat st {};
     const mode_t mode = stat(e.path().c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
-    if (auto ok = write_atomically(e.path().string(), updated->dump(2) + "\n", mode); !ok)
+    if (auto ok = write_file_atomically(e.path().string(), updated->dump(2) + "\n", mode); !ok)
       return ok.error();
     changed.push_back(e.path().string());
   }
@@ -152,7 +147,7 @@ Result<bool> install_plugin_binary(const std::string& source, const std::string&
   if (auto present = read_text(target); present && *present == *wanted) return false;
   // The runtime's plugin folder: readable by whoever runs the plugins.
   if (auto made = make_private_dirs(bin_dir, 0755); !made) return made.error();
-  if (auto ok = write_atomically(target, *wanted, 0755); !ok) return ok.error();
+  if (auto ok = write_file_atomically(target, *wanted, 0755); !ok) return ok.error();
   return true;
 }
 
@@ -229,7 +224,7 @@ Result<std::vector<std::string>> remove_from_cni_cache(const std::string& cache_
     if (!updated) continue;
     struct stat st {};
     const mode_t mode = stat(e.path().c_str(), &st) == 0 ? (st.st_mode & 07777) : 0600;
-    if (auto ok = write_atomically(e.path().string(), *updated, mode); !ok) return ok.error();
+    if (auto ok = write_file_atomically(e.path().string(), *updated, mode); !ok) return ok.error();
     changed.push_back(e.path().string());
   }
   return changed;

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "shunt/unique_fd.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -15,19 +17,7 @@ namespace shunt::agent {
 
 namespace {
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using Fd = shunt::UniqueFd;
 
 bool write_all(int fd, const std::string& data) {
   size_t done = 0;

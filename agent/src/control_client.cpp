@@ -1,5 +1,7 @@
 #include "control_client.h"
 
+#include "json_text.h"
+
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -46,8 +48,7 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
                             "), not by root: not a shunt-agent; refusing to talk to it"};
   }
   // Bytes that are not UTF-8 (from CNI_ARGS, say) are replaced, not thrown on.
-  const std::string line =
-      request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string line = json_text(request) + "\n";
   size_t sent = 0;
   while (sent < line.size()) {
     const ssize_t n = send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shunt/unique_fd.h"
+
 #include <cstring>
 #include <thread>
 
@@ -23,19 +25,7 @@ namespace shunt::agent {
 
 namespace {
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using Fd = shunt::UniqueFd;
 
 Result<uint64_t> cookie_inside(int netns_fd) {
   Result<uint64_t> result = Error{EINVAL, "not run"};

@@ -118,6 +118,25 @@ static __always_inline bool shunt_orig_dst_forget(__u64 sock_cookie,
 	return true;
 }
 
+/* The application's socket is gone (closed, or its connect failed): its
+ * record goes, and a connection that never got established gives its slot
+ * back now (an established one's pair keeps it). */
+static __always_inline int shunt_app_socket_gone(__u64 sock_cookie)
+{
+	struct shunt_orig_dst *orig = shunt_orig_dst_lookup(sock_cookie);
+	bool paired;
+	__u64 netns;
+
+	if (!orig)
+		return -ENOENT;
+	netns = orig->netns_cookie;
+	paired = orig->flags & SHUNT_ORIG_PAIRED;
+	if (!paired)
+		SHUNT_COUNT(netns, records_released);
+	shunt_orig_dst_forget(sock_cookie, netns, paired);
+	return 0;
+}
+
 /* Fill one side of a pair key from a socket's view of an address. IPv4
  * carried by an IPv6 socket (v4-mapped) is stored as IPv4, so that both
  * ends of a connection produce the same key whatever their socket family. */
