@@ -14,4 +14,8 @@ Error errno_error(std::string message) { return errno_error(errno, std::move(mes
 
 Error errno_error(int code, std::string message) { return Error{code, std::move(message)}; }
 
+Error setting_error(const std::string& key, const std::string& why) {
+  return Error{EINVAL, "setting '" + key + "': " + why, key};
+}
+
 }  // namespace shunt

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "agent_config.h"
+#include "agent_settings.h"
 #include "commands.h"
 
 using namespace shunt::agent;

@@ -69,7 +69,7 @@ class PodManagerTest : public ::testing::Test {
   ~PodManagerTest() override { std::filesystem::remove_all(dir); }
 
   std::unique_ptr<PodManager> manager(FakeAnnotations* api = nullptr) {
-    return std::make_unique<PodManager>(PodManagerConfig{dir.string(), {}}, control, resolver,
+    return std::make_unique<PodManager>(PodManagerConfig{dir.string(), {}}, control.enrolment(), resolver,
                                         launcher, api, nullptr, [] { return uint64_t{5}; });
   }
 

@@ -8,12 +8,23 @@
 namespace shunt {
 
 struct Error {
+  Error() = default;
+  Error(int error_code, std::string text, std::string setting_name = {})
+      : code(error_code), message(std::move(text)), setting(std::move(setting_name)) {}
+
   int code = 0;  // errno value, 0 when none applies
   std::string message;
+  // The setting the error is about ("" when none), for callers that map it
+  // back to where the value came from (a pod annotation, say).
+  std::string setting;
 
   // "message: strerror(code)" or just the message when code is 0.
   [[nodiscard]] std::string describe() const;
 };
+
+// "setting 'KEY': why", EINVAL, naming KEY in `setting` too: the one
+// spelling of a bad setting in every parser of the project.
+Error setting_error(const std::string& key, const std::string& why);
 
 // Builds an Error from errno as it is now.
 Error errno_error(std::string message);

@@ -1,0 +1,81 @@
+#include "agent_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <iostream>
+#include <memory>
+
+#include "control_handler.h"
+#include "control_server.h"
+#include "netns.h"
+#include "node_services.h"
+#include "proxy_process.h"
+
+namespace shunt::agent {
+namespace {
+
+bool ebpf_mode(const AgentState& state) { return state.mode == "ebpf"; }
+
+uint64_t unix_now() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+int fail(const std::string& what) {
+  std::cerr << "shunt-agent: " << what << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
+          const std::function<void()>& on_listening) {
+  KernelNetnsResolver resolver;
+  boost::asio::io_context io;
+  state.socket = config.socket;
+  state.defaults = NetnsPolicy{config.outbound_port, config.inbound_port, config.redirect_loopback,
+                               config.traffic};
+  state.allow_host_netns = config.allow_host_netns;
+  ControlHandler handler(datapath, resolver, state, unix_now, [&io] {
+    // Stop a moment later, so that the answer to "shutdown" is written.
+    auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
+    timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });
+  });
+  NodeServices node(io, config, handler.enrolment(), resolver,
+                    ebpf_mode(state) ? state.cgroup + "/" + kProxyCgroupName : std::string());
+  handler.set_extension([&node](const nlohmann::json& r) { return node.handle(r); });
+  auto server = ControlServer::listen(io, config.socket, handler);
+  if (!server) return fail(server.error().describe());
+  if (on_listening) on_listening();
+  node.start();
+  (*server)->start();
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  const bool ebpf = state.mode == "ebpf";
+  signals.async_wait([&io, ebpf](const boost::system::error_code& ec, int signo) {
+    if (!ec) {
+      spdlog::info("signal {}: stopping ({} stay in place)", signo,
+                   ebpf ? "programs stay attached and pinned" : "the namespaces' rules");
+    }
+    io.stop();
+  });
+  spdlog::info("control socket {}", config.socket);
+  try {
+    io.run();
+  } catch (const std::exception& e) {
+    // The accept loop (or another part of the agent's loop) failed: an
+    // agent that cannot be controlled must not pretend to run.
+    spdlog::critical("the agent's event loop failed: {}; exiting", e.what());
+    (*server)->close();
+    return 1;
+  }
+  (*server)->close();
+  return 0;
+}
+
+
+}  // namespace shunt::agent

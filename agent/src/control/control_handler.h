@@ -1,0 +1,57 @@
+// The control protocol, without I/O: one JSON object per request line,
+// one per response line. Requests: {"op":"enroll","netns":PATH,...},
+// {"op":"unenroll","netns":PATH}, {"op":"status"}, {"op":"shutdown"}.
+// Responses carry "ok" and, on failure, "error" and "errno".
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent_state.h"
+#include "datapath.h"
+#include "enrolment.h"
+#include "netns.h"
+
+namespace shunt::agent {
+
+
+nlohmann::ordered_json stats_to_json(const shunt_netns_stats& stats);
+// What a namespace's policy does: the ports captured in each direction
+// (the proxy's own ports never are), the excluded prefixes and ids.
+nlohmann::ordered_json effective_policy_json(const NetnsPolicy& policy);
+
+class ControlHandler {
+ public:
+  ControlHandler(Datapath& datapath, NetnsResolver& resolver, AgentState state,
+                 std::function<uint64_t()> now_unix, std::function<void()> on_shutdown)
+      : enrolment_(datapath, resolver, state.defaults, state.allow_host_netns,
+                   std::move(now_unix)),
+        state_(std::move(state)),
+        on_shutdown_(std::move(on_shutdown)) {}
+
+  // The typed service behind "enroll" and "unenroll", for the pod manager.
+  EnrolmentService& enrolment() { return enrolment_; }
+
+  // More ops (the pod manager's); nullopt hands the request back.
+  using Extension = std::function<std::optional<nlohmann::ordered_json>(const nlohmann::json&)>;
+  void set_extension(Extension extension) { extension_ = std::move(extension); }
+
+  // Never throws: malformed input gets an error response.
+  std::string handle_line(const std::string& line);
+  nlohmann::ordered_json handle(const nlohmann::json& request);
+
+ private:
+  nlohmann::ordered_json enroll(const nlohmann::json& request);
+  nlohmann::ordered_json unenroll(const nlohmann::json& request);
+  nlohmann::ordered_json status();
+
+  EnrolmentService enrolment_;
+  AgentState state_;
+  std::function<void()> on_shutdown_;
+  Extension extension_;
+};
+
+}  // namespace shunt::agent

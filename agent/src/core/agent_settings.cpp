@@ -1,0 +1,301 @@
+#include "agent_settings.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+
+#include "shunt/config_file.h"
+#include "shunt/parse.h"
+
+namespace shunt::agent {
+namespace {
+
+using Config = AgentConfig;
+using Text = const std::string&;
+
+Error bad(Text key, Text why) { return setting_error(key, why); }
+
+// Setters, by the member they fill.
+template <auto Member>
+Status set_text(Config& c, Text, Text text) {
+  c.*Member = text;
+  return ok_status();
+}
+
+template <auto Member, auto Parse>
+Status set_parsed(Config& c, Text key, Text text) {
+  auto v = Parse(key, text);
+  if (!v) return v.error();
+  c.*Member = *v;
+  return ok_status();
+}
+
+template <auto Member>
+Status set_switch(Config& c, Text key, Text text) {
+  const auto v = parse_bool(text.empty() ? "true" : text);
+  if (!v) return bad(key, "'" + text + "' is not true or false (on or off)");
+  c.*Member = *v;
+  return ok_status();
+}
+
+Status set_policy(Config& c, Text key, Text text) {
+  // A bare --capture-inbound turns it on, like every other switch.
+  return apply_policy_setting(c.traffic, key, key == "capture-inbound" && text.empty() ? "on" : text);
+}
+
+Status set_kubernetes(Config& c, Text key, Text text) {
+  const bool is_switch = key == "cni-allow-unredirected";
+  return apply_kubernetes_flag(c.kubernetes, key, is_switch && text.empty() ? "true" : text);
+}
+
+constexpr auto kValue = SettingShape::kValue;
+constexpr auto kSwitch = SettingShape::kSwitch;
+constexpr auto kList = SettingShape::kList;
+constexpr auto kPairs = SettingShape::kPairs;
+
+}  // namespace
+
+Result<uint32_t> parse_id(const std::string& key, const std::string& text) {
+  if (text == "none") return SHUNT_ID_NONE;
+  const auto v = parse_unsigned(text);
+  if (!v || *v >= SHUNT_ID_NONE) return bad(key, "'" + text + "' is not a uid/gid or 'none'");
+  return static_cast<uint32_t>(*v);
+}
+
+Result<uint32_t> parse_mark(const std::string& key, const std::string& text) {
+  const auto v = parse_unsigned(text);
+  if (!v || *v > 0xffffffffULL) return bad(key, "'" + text + "' is not a 32-bit mark");
+  return static_cast<uint32_t>(*v);
+}
+
+Result<uint32_t> parse_u32(const std::string& key, const std::string& text) {
+  const auto v = parse_unsigned(text);
+  if (!v || *v == 0 || *v > 0xffffffffULL)
+    return bad(key, "'" + text + "' is not a number 1-4294967295");
+  return static_cast<uint32_t>(*v);
+}
+
+Result<uint16_t> parse_port(const std::string& key, const std::string& text) {
+  const auto v = parse_unsigned(text);
+  if (!v || *v == 0 || *v > 65535) return bad(key, "'" + text + "' is not a port (1-65535)");
+  return static_cast<uint16_t>(*v);
+}
+
+Result<uint32_t> parse_record_quota(const std::string& key, const std::string& text) {
+  const auto v = parse_unsigned(text);
+  if (!v || *v > kMaxNetnsRecordQuota) {
+    return bad(key, "'" + text + "' is not a number of records (0 for none, at most " +
+                        std::to_string(kMaxNetnsRecordQuota) + ")");
+  }
+  return static_cast<uint32_t>(*v);
+}
+
+const std::vector<AgentSetting>& agent_settings() {
+  // clang-format off
+  static const std::vector<AgentSetting> table = {
+    {"cgroup", "", "cgroup v2 directory to attach at (default: root of the cgroup2 mount)",
+     kValue, kUninstall, set_text<&Config::cgroup>},
+    {"bpffs", kDefaultBpffs, "bpffs directory for pins", kValue, kUninstall,
+     set_text<&Config::bpffs>},
+    {"socket", kDefaultSocket, "control socket of the running agent", kValue, kUninstall,
+     set_text<&Config::socket>},
+    {"mode", "auto", "auto (the best the kernel supports), ebpf, tproxy or redirect", kValue,
+     kRunOnly, set_text<&Config::mode>},
+    {"backend", "auto", "tproxy/redirect: auto (per namespace), nft, iptables-nft or iptables-legacy",
+     kValue, kRunOnly, set_text<&Config::backend>},
+    {"state-dir", kDefaultStateDir,
+     "tproxy/redirect: directory of the journal of enrolled namespaces (uninstall: their rules "
+     "are removed too)", kValue, kUninstall, set_text<&Config::state_dir>},
+    {"route-mark", "0x1000",
+     "tproxy: mark routing the application's packets to lo (no bit of proxy-mark)", kValue,
+     kRunOnly, set_parsed<&Config::route_mark, parse_mark>},
+    {"route-table", "15001", "tproxy: routing table with local default", kValue, kRunOnly,
+     set_parsed<&Config::route_table, parse_u32>},
+    {"rule-priority", "15001", "tproxy: priority of the ip rule", kValue, kRunOnly,
+     set_parsed<&Config::rule_priority, parse_u32>},
+    {"disable-feature", "",
+     "probe features to treat as missing (testing; also $SHUNT_PROBE_DISABLE)", kValue, kRunOnly,
+     set_text<&Config::disable_features>},
+    {"proxy-mark", "0xa55", "SO_MARK bits of the proxy's own sockets (never redirected)", kValue,
+     kRunOnly, set_parsed<&Config::proxy_mark, parse_mark>},
+    {"netns-record-quota", "16384",
+     "ebpf: most connections being made or open through the proxy per namespace; beyond it "
+     "connect() fails with EPERM (0: no quota)", kValue, kRunOnly,
+     set_parsed<&Config::netns_record_quota, parse_record_quota>},
+    {"bypass-uid", "none", "uid whose connections are never redirected", kValue, kRunOnly,
+     set_parsed<&Config::bypass_uid, parse_id>},
+    {"bypass-gid", "none", "gid whose connections are never redirected", kValue, kRunOnly,
+     set_parsed<&Config::bypass_gid, parse_id>},
+    {"outbound-port", "15001", "the proxy's outbound port", kValue, kPerNamespace,
+     set_parsed<&Config::outbound_port, parse_port>},
+    {"inbound-port", "15006", "the proxy's inbound port (never redirected)", kValue,
+     kPerNamespace, set_parsed<&Config::inbound_port, parse_port>},
+    {"redirect-loopback", "false", "redirect connections to loopback destinations too", kSwitch,
+     kPerNamespace, set_switch<&Config::redirect_loopback>},
+    {"capture-inbound", "false",
+     "steer inbound TCP connections to the proxy's inbound port", kSwitch, kPerNamespace,
+     set_policy},
+    {"include-inbound-ports", "", "inbound ports captured (N,N-M; empty: all)", kList,
+     kPerNamespace, set_policy},
+    {"exclude-inbound-ports", "", "inbound ports never captured (N,N-M)", kList, kPerNamespace,
+     set_policy},
+    {"include-outbound-ports", "", "outbound destination ports redirected (N,N-M; empty: all)",
+     kList, kPerNamespace, set_policy},
+    {"exclude-outbound-ports", "", "outbound destination ports never redirected (N,N-M)", kList,
+     kPerNamespace, set_policy},
+    {"exclude-outbound-cidrs", "", "IPv4/IPv6 destination prefixes never redirected (A/N,...)",
+     kList, kPerNamespace, set_policy},
+    {"exclude-uids", "", "uids whose connections are never redirected (N,...)", kList,
+     kPerNamespace, set_policy},
+    {"exclude-gids", "", "gids whose connections are never redirected (N,...)", kList,
+     kPerNamespace, set_policy},
+    {"preserve-client-address", "false",
+     "tproxy: applications see their inbound clients' addresses (the proxy runs with "
+     "inbound-client-address true)", kSwitch, kRunOnly,
+     set_switch<&Config::preserve_client_address>},
+    {"allow-host-netns", "false", "allow enrolling the machine's own network namespace", kSwitch,
+     kRunOnly, set_switch<&Config::allow_host_netns>},
+    {"log-level", "info", "trace, debug, info, warn, error or off", kValue, kRunOnly,
+     set_text<&Config::log_level>},
+    {"sk-msg", "false", "ebpf: the sk_msg fast path between applications and the proxy", kSwitch,
+     kRunOnly, set_switch<&Config::sk_msg>},
+    {"cni-conf-dir", "",
+     "CNI configuration directory: shunt-cni is chained into its first conflist (unset: CNI is "
+     "left alone)", kValue, kUninstall, set_kubernetes},
+    {"cni-bin-dir", "/opt/cni/bin", "CNI binary directory shunt-cni is installed into", kValue,
+     kUninstall, set_kubernetes},
+    {"cni-cache-dir", "/var/lib/cni/results",
+     "libcni's cache: where pods running before the agent are found", kValue, kUninstall,
+     set_kubernetes},
+    {"cni-plugin", "", "the shunt-cni binary to install (default: beside shunt-agent)", kValue,
+     kRunOnly, set_kubernetes},
+    {"cni-allow-unredirected", "false",
+     "let pods start without redirection when the agent is unreachable", kSwitch, kRunOnly,
+     set_kubernetes},
+    {"cni-timeout", "10s", "how long shunt-cni waits for the agent", kValue, kRunOnly,
+     set_kubernetes},
+    {"cni-defaults", "", "pod setting for every pod, NAME=VALUE (repeatable; annotations override)",
+     kPairs, kRunOnly, set_kubernetes},
+    {"proxy-binary", "", "shunt-proxy run for each pod (default: beside shunt-agent)", kValue,
+     kRunOnly, set_kubernetes},
+    {"pod-admin-port", "15000", "admin port of each pod's proxy, on the pod's loopback (0: off)",
+     kValue, kRunOnly, set_kubernetes},
+    {"kube-api-server", "", "https://HOST:PORT of the API server (default: in-cluster, else none)",
+     kValue, kRunOnly, set_kubernetes},
+    {"kube-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token",
+     "service account token", kValue, kRunOnly, set_kubernetes},
+    {"kube-ca-file", "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+     "CA of the API server", kValue, kRunOnly, set_kubernetes},
+  };
+  // clang-format on
+  return table;
+}
+
+const AgentSetting* find_agent_setting(const std::string& name) {
+  const auto& table = agent_settings();
+  const auto it = std::find_if(table.begin(), table.end(),
+                               [&name](const AgentSetting& s) { return name == s.name; });
+  return it == table.end() ? nullptr : &*it;
+}
+
+Status apply_agent_setting(AgentConfig& config, const AgentSetting& setting,
+                           const std::vector<std::string>& values) {
+  for (const auto& v : values) {
+    if (auto ok = setting.apply(config, setting.name, v); !ok) return ok;
+  }
+  return ok_status();
+}
+
+Status finish_agent_config(AgentConfig& config) {
+  if (auto ok = canonicalize(config.traffic); !ok) return ok;
+  return validate(config);
+}
+
+namespace {
+
+// One YAML value as the values a flag would give.
+Result<std::vector<std::string>> yaml_values(const AgentSetting& s, const YAML::Node& node) {
+  const std::string key = s.name;
+  if (s.shape == SettingShape::kPairs) {
+    if (node.IsNull()) return std::vector<std::string>{};
+    if (!node.IsMap()) return bad(key, "must be a mapping of pod settings (inject, proxy-type, ...)");
+    std::vector<std::string> out;
+    for (const auto& item : node) {
+      std::string text;
+      if (item.second.IsSequence()) {
+        for (const auto& e : item.second) text += (text.empty() ? "" : ",") + e.as<std::string>();
+      } else {
+        text = item.second.as<std::string>();
+      }
+      out.push_back(item.first.as<std::string>() + "=" + text);
+    }
+    return out;
+  }
+  if (s.shape == SettingShape::kList) {
+    // A list may be a YAML sequence or one comma-separated string.
+    std::string text;
+    if (node.IsSequence()) {
+      for (const auto& entry : node) {
+        if (!entry.IsScalar()) return bad(key, "list entries must be single values");
+        text += (text.empty() ? "" : ",") + entry.as<std::string>();
+      }
+    } else if (node.IsScalar()) {
+      text = node.as<std::string>();
+    } else if (!node.IsNull()) {
+      return bad(key, "must be a value or a list");
+    }
+    return std::vector<std::string>{text};
+  }
+  if (!node.IsScalar()) return bad(key, "must be a single value");
+  const auto text = node.as<std::string>();
+  // A switch's empty YAML string is not "true": only a bare flag is.
+  if (s.shape == SettingShape::kSwitch && text.empty()) return bad(key, "'' is not true or false");
+  return std::vector<std::string>{text};
+}
+
+}  // namespace
+
+Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config) {
+  auto parsed_root = parse_yaml_mapping(text);
+  if (!parsed_root) return parsed_root.error();
+  const YAML::Node& root = *parsed_root;
+  if (root.IsNull()) return config;
+  try {
+    for (const auto& item : root) {
+      const auto key = item.first.as<std::string>();
+      const AgentSetting* setting = find_agent_setting(key);
+      if (setting == nullptr) return bad(key, "unknown setting");
+      auto values = yaml_values(*setting, item.second);
+      if (!values) return values.error();
+      if (auto ok = apply_agent_setting(config, *setting, *values); !ok) return ok.error();
+    }
+  } catch (const YAML::Exception& e) {
+    return Error{EINVAL, std::string("configuration: ") + e.what()};
+  }
+  if (auto ok = canonicalize(config.traffic); !ok) return ok.error();
+  return config;
+}
+
+Result<AgentConfig> load_agent_yaml_file(const std::string& path, AgentConfig base) {
+  return load_config_file(path, std::move(base), [](const std::string& text, AgentConfig b) {
+    return parse_agent_yaml(text, std::move(b));
+  });
+}
+
+std::string agent_settings_markdown() {
+  std::string out = "| setting | default | what it does |\n| --- | --- | --- |\n";
+  for (const auto& s : agent_settings()) {
+    std::string where;
+    if ((s.scope & kPerNamespace) != 0) where = " Also an `enroll` flag.";
+    const char* shape = s.shape == SettingShape::kSwitch ? " (true or false)"
+                        : s.shape == SettingShape::kList ? " (a list)"
+                        : s.shape == SettingShape::kPairs ? " (NAME=VALUE, repeatable)"
+                                                          : "";
+    out += std::string("| `") + s.name + "` | " +
+           (*s.default_text != 0 ? std::string("`") + s.default_text + "`" : "") + " | " + s.help +
+           shape + "." + where + " |\n";
+  }
+  return out;
+}
+
+}  // namespace shunt::agent

@@ -1,0 +1,31 @@
+// What the running agent is: its mode, where it is attached, the defaults
+// of enrolled namespaces. Built by the mode's start-up (modes/), shown by
+// `status` (control/).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "datapath.h"
+
+namespace shunt::agent {
+
+struct AgentState {
+  std::string mode;
+  std::string cgroup;
+  uint64_t cgroup_id = 0;
+  std::string bpffs;
+  bool sk_msg = false;  // ebpf: the sk_msg fast path is attached
+  std::string inbound;  // how inbound capture works in this mode, or why not
+  std::string socket;
+  NetnsPolicy defaults;
+  bool allow_host_netns = false;
+  std::function<std::vector<std::string>()> pins;
+  // The fallback modes: where the journal is, which backends are usable.
+  std::string state_dir;
+  std::vector<std::string> backends;
+};
+
+}  // namespace shunt::agent

@@ -1,0 +1,60 @@
+#include "datapath.h"
+
+#include <cstring>
+
+namespace shunt::agent {
+
+static_assert(sizeof(shunt_addr) == 20);
+static_assert(sizeof(shunt_orig_dst) == 40);
+static_assert(sizeof(shunt_pair_key) == 48);
+static_assert(sizeof(shunt_netns_policy) == 16);
+static_assert(sizeof(shunt_port_key) == 16);
+static_assert(sizeof(shunt_port_bits) == 32);
+static_assert(sizeof(shunt_cidr_key) == 32);
+static_assert(sizeof(shunt_id_key) == 24);
+static_assert(sizeof(shunt_listener_key) == 16);
+static_assert(sizeof(shunt_config) == 24);
+static_assert(sizeof(shunt_netns_records) == 8);
+static_assert(sizeof(shunt_netns_addrs) == 24);
+static_assert(sizeof(shunt_netns_stats) == size_t{17} * 8);
+static_assert(sizeof(shunt_sock_key) == 48);
+static_assert(sizeof(shunt_netns_info) == 216);
+
+shunt_netns_policy encode_policy(const NetnsPolicy& policy) {
+  shunt_netns_policy raw{};
+  raw.outbound_port = policy.outbound_port;
+  raw.inbound_port = policy.inbound_port;
+  raw.flags = policy.redirect_loopback ? SHUNT_POLICY_REDIRECT_LOOPBACK : 0;
+  if (policy.traffic.capture_inbound) raw.flags |= SHUNT_POLICY_CAPTURE_INBOUND;
+  return raw;
+}
+
+NetnsPolicy decode_policy(const shunt_netns_policy& raw) {
+  NetnsPolicy policy;
+  policy.outbound_port = raw.outbound_port;
+  policy.inbound_port = raw.inbound_port;
+  policy.redirect_loopback = (raw.flags & SHUNT_POLICY_REDIRECT_LOOPBACK) != 0;
+  policy.traffic.capture_inbound = (raw.flags & SHUNT_POLICY_CAPTURE_INBOUND) != 0;
+  return policy;
+}
+
+shunt_netns_info encode_info(const std::string& path, uint64_t inode, uint64_t enrolled_at) {
+  shunt_netns_info info{};
+  std::strncpy(info.path, path.c_str(), sizeof(info.path) - 1);
+  info.inode = inode;
+  info.enrolled_at = enrolled_at;
+  return info;
+}
+
+shunt_netns_stats sum_stats(const std::vector<shunt_netns_stats>& per_cpu) {
+  shunt_netns_stats total{};
+  constexpr size_t kCounters = sizeof(shunt_netns_stats) / sizeof(uint64_t);
+  auto* out = reinterpret_cast<uint64_t*>(&total);
+  for (const auto& s : per_cpu) {
+    const auto* in = reinterpret_cast<const uint64_t*>(&s);
+    for (size_t i = 0; i < kCounters; ++i) out[i] += in[i];
+  }
+  return total;
+}
+
+}  // namespace shunt::agent

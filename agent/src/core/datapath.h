@@ -1,0 +1,76 @@
+// The agent's view of the datapath: which namespaces are enrolled, with
+// what policy, and their counters. An interface so that the control logic
+// is tested without root or BPF (Katran's injected backend, in small).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "netns.h"
+#include "shunt/error.h"
+#include "shunt_abi.h"
+#include "traffic_policy.h"
+
+namespace shunt::agent {
+
+struct NetnsPolicy {
+  uint16_t outbound_port = 15001;
+  uint16_t inbound_port = 15006;
+  bool redirect_loopback = false;
+  TrafficPolicy traffic;
+  bool operator==(const NetnsPolicy&) const = default;
+};
+
+shunt_netns_policy encode_policy(const NetnsPolicy& policy);
+NetnsPolicy decode_policy(const shunt_netns_policy& raw);
+
+struct EnrolledNetns {
+  uint64_t cookie = 0;
+  std::string path;
+  uint64_t inode = 0;
+  uint64_t enrolled_at = 0;
+  NetnsPolicy policy;
+  std::string backend;            // fallback modes: the firewall backend in use
+  bool has_stats = true;          // the fallback modes keep no per-namespace counters
+  bool inbound_attached = false;  // ebpf: the namespace's sk_lookup link exists
+  shunt_netns_stats stats{};
+  uint64_t records = 0;  // ebpf: original-destination records held now
+};
+
+shunt_netns_info encode_info(const std::string& path, uint64_t inode, uint64_t enrolled_at);
+
+class Datapath {
+ public:
+  virtual ~Datapath() = default;
+  // Enrolling again replaces the policy and keeps the counters.
+  virtual Status enroll(uint64_t cookie, const NetnsPolicy& policy,
+                        const shunt_netns_info& info) = 0;
+  // ENOENT when the namespace is not enrolled.
+  virtual Status unenroll(uint64_t cookie) = 0;
+  virtual Result<std::vector<EnrolledNetns>> list() = 0;
+};
+
+// Inbound capture in the ebpf mode: the sk_lookup program's link on one
+// namespace (inbound_links.h), or, where sk_lookup is missing, TPROXY
+// rules for the inbound side only (FirewallInboundLinks). An interface so
+// the datapath is tested without BPF.
+class InboundLinks {
+ public:
+  virtual ~InboundLinks() = default;
+  // Idempotent: an existing attachment is kept (and follows a changed
+  // policy). Also registers the proxy's inbound listeners that already
+  // listen on the policy's inbound port (one that listens later is
+  // registered by sockops).
+  virtual Status attach(uint64_t cookie, const NetnsPolicy& policy,
+                        const shunt_netns_info& info) = 0;
+  // Idempotent: nothing to remove is success.
+  virtual Status detach(uint64_t cookie) = 0;
+  virtual bool attached(uint64_t cookie) = 0;
+};
+
+// Adds per-CPU counter values together.
+shunt_netns_stats sum_stats(const std::vector<shunt_netns_stats>& per_cpu);
+
+}  // namespace shunt::agent

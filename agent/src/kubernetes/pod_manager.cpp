@@ -1,0 +1,448 @@
+#include "pod_manager.h"
+
+#include "json_text.h"
+#include "state_files.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace shunt::agent {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+namespace fs = std::filesystem;
+
+namespace {
+
+ordered_json failure(int code, const std::string& message) {
+  ordered_json r;
+  r["ok"] = false;
+  r["error"] = message;
+  r["errno"] = code;
+  return r;
+}
+
+std::string str(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+}
+
+std::map<std::string, std::string> string_map(const json& j) {
+  std::map<std::string, std::string> out;
+  if (!j.is_object()) return out;
+  for (const auto& [k, v] : j.items()) {
+    if (v.is_string()) out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+std::string pod_label(const PodRecord& r) {
+  if (r.pod_name.empty()) return "container " + r.container_id.substr(0, 12);
+  return (r.pod_namespace.empty() ? "default" : r.pod_namespace) + "/" + r.pod_name;
+}
+
+// An event-like line, the shape of a Kubernetes event, so that it is found
+// with the same grep in every log pipeline.
+void event(const std::string& type, const std::string& reason, const PodRecord& pod,
+           const std::string& message) {
+  const auto line = fmt::format("event type={} reason={} pod={} container={} message=\"{}\"", type,
+                                reason, pod_label(pod), pod.container_id.substr(0, 12), message);
+  if (type == "Warning")
+    spdlog::warn("{}", line);
+  else
+    spdlog::info("{}", line);
+}
+
+}  // namespace
+
+json record_to_json(const PodRecord& r) {
+  json j;
+  j["container_id"] = r.container_id;
+  j["netns"] = r.netns;
+  j["netns_inode"] = r.netns_inode;
+  j["pod_namespace"] = r.pod_namespace;
+  j["pod_name"] = r.pod_name;
+  j["network"] = r.network;
+  j["ips"] = r.ips;
+  j["enroll"] = r.enroll;
+  j["outbound_port"] = r.outbound_port;
+  j["inbound_port"] = r.inbound_port;
+  j["capture_inbound"] = r.capture_inbound;
+  j["settings"] = r.settings;
+  j["proxy_pid"] = r.proxy.pid;
+  j["proxy_start_time"] = r.proxy.start_time;
+  j["proxy_restarts"] = r.proxy_restarts;
+  j["added_at"] = r.added_at;
+  return j;
+}
+
+Result<PodRecord> record_from_json(const json& j) {
+  try {
+    PodRecord r;
+    r.container_id = j.at("container_id").get<std::string>();
+    r.netns = j.at("netns").get<std::string>();
+    r.netns_inode = j.at("netns_inode").get<uint64_t>();
+    r.pod_namespace = j.value("pod_namespace", "");
+    r.pod_name = j.value("pod_name", "");
+    r.network = j.value("network", "");
+    r.ips = j.value("ips", std::vector<std::string>{});
+    r.enroll = j.value("enroll", json::object());
+    r.outbound_port = j.value("outbound_port", uint16_t{15001});
+    r.inbound_port = j.value("inbound_port", uint16_t{15006});
+    r.capture_inbound = j.value("capture_inbound", false);
+    r.settings = j.value("settings", std::map<std::string, std::string>{});
+    r.proxy.pid = j.value("proxy_pid", 0);
+    r.proxy.start_time = j.value("proxy_start_time", uint64_t{0});
+    r.proxy_restarts = j.value("proxy_restarts", 0U);
+    r.added_at = j.value("added_at", uint64_t{0});
+    return r;
+  } catch (const json::exception& e) {
+    return Error{EINVAL, std::string("pod record: ") + e.what()};
+  }
+}
+
+PodManager::PodManager(PodManagerConfig config, EnrolmentService& enrolment, NetnsResolver& resolver,
+                       ProxyLauncher& launcher, PodAnnotationSource* annotations,
+                       WatchExit watch_exit, std::function<uint64_t()> now_unix)
+    : config_(std::move(config)),
+      enrolment_(enrolment),
+      resolver_(resolver),
+      launcher_(launcher),
+      annotations_(annotations),
+      watch_exit_(std::move(watch_exit)),
+      now_unix_(std::move(now_unix)) {
+  load();
+}
+
+std::string PodManager::pod_dir(const std::string& container_id) const {
+  return config_.state_dir + "/pods/" + container_id;
+}
+
+void PodManager::load() {
+  std::ifstream in(config_.state_dir + "/pods.json");
+  if (!in) return;
+  try {
+    const auto doc = json::parse(in);
+    for (const auto& item : doc.value("pods", json::array())) {
+      auto record = record_from_json(item);
+      if (record) {
+        pods_[record->container_id] = *record;
+      } else {
+        spdlog::error("{}/pods.json: {}", config_.state_dir, record.error().describe());
+      }
+    }
+  } catch (const json::exception& e) {
+    spdlog::error("{}/pods.json is unreadable ({}); pods are found again from the CNI cache",
+                  config_.state_dir, e.what());
+  }
+}
+
+void PodManager::save() const {
+  json doc;
+  doc["pods"] = json::array();
+  for (const auto& [id, r] : pods_) doc["pods"].push_back(record_to_json(r));
+  // pods.json names every pod's namespace and settings: root's alone.
+  if (auto ok = make_private_dirs(config_.state_dir); !ok) {
+    spdlog::error("{}", ok.error().describe());
+    return;
+  }
+  const auto file = config_.state_dir + "/pods.json";
+  if (auto ok = write_file_atomically(file, json_text(doc, 1) + "\n", 0600); !ok) {
+    spdlog::error("{}", ok.error().describe());
+  }
+}
+
+std::optional<ordered_json> PodManager::handle(const json& request) {
+  const auto op = str(request, "op");
+  if (op == "cni_add") return add(request);
+  if (op == "cni_del") return del(request);
+  if (op == "cni_check") return check(request);
+  if (op == "cni_gc") return gc(request);
+  if (op == "pods") return list();
+  if (op == "ready") {
+    ordered_json r;
+    r["ok"] = true;
+    r["ready"] = ready_;
+    r["pods"] = pods_.size();
+    return r;
+  }
+  return std::nullopt;
+}
+
+Status PodManager::start_proxy(PodRecord& record) {
+  std::vector<uint16_t> ports{record.outbound_port};
+  if (record.capture_inbound) ports.push_back(record.inbound_port);
+  auto proxy =
+      launcher_.start(ProxyLaunch{record.netns, pod_dir(record.container_id) + "/proxy.yaml",
+                                  pod_dir(record.container_id) + "/proxy.log", ports});
+  if (!proxy) return proxy.error();
+  record.proxy = *proxy;
+  if (watch_exit_) watch_exit_(record.container_id, record.proxy);
+  return ok_status();
+}
+
+Status PodManager::enroll(const PodRecord& record) {
+  NetnsPolicy policy = enrolment_.defaults();
+  policy.outbound_port = record.outbound_port;
+  policy.inbound_port = record.inbound_port;
+  if (auto ok = read_policy_settings(record.enroll, policy.traffic); !ok) return ok;
+  if (auto done = enrolment_.enroll(record.netns, policy); !done) return done.error();
+  return ok_status();
+}
+
+void PodManager::remove(const PodRecord& record) {
+  if (auto done = enrolment_.unenroll(record.netns); !done && done.error().code != ENOENT) {
+    spdlog::warn("unenrolling {} ({}): {}", pod_label(record), record.netns,
+                 done.error().describe());
+  }
+  launcher_.stop(record.proxy);
+  std::error_code ec;
+  fs::remove_all(pod_dir(record.container_id), ec);
+}
+
+ordered_json PodManager::add(const json& request) {
+  PodRecord record;
+  record.container_id = str(request, "container_id");
+  record.netns = str(request, "netns");
+  record.pod_namespace = str(request, "pod_namespace");
+  record.pod_name = str(request, "pod_name");
+  record.network = str(request, "network");
+  if (request.contains("ips") && request["ips"].is_array()) {
+    for (const auto& ip : request["ips"])
+      if (ip.is_string()) record.ips.push_back(ip.get<std::string>());
+  }
+  if (record.container_id.empty() || record.netns.empty()) {
+    return failure(EINVAL, "cni_add needs \"container_id\" and \"netns\"");
+  }
+  auto identity = resolver_.resolve(record.netns);
+  if (!identity) return failure(identity.error().code, identity.error().describe());
+  record.netns_inode = identity->inode;
+  // ADD again for the same container (a network reload): start afresh.
+  if (auto it = pods_.find(record.container_id); it != pods_.end()) {
+    remove(it->second);
+    pods_.erase(it);
+    save();
+  }
+  // The layers: conflist defaults, CNI_ARGS, annotations.
+  PodSettings settings;
+  struct Layer {
+    SettingSource source;
+    std::map<std::string, std::string> values;
+  };
+  std::vector<Layer> layers{
+      {SettingSource::kConflist, string_map(request.value("defaults", json::object()))},
+      {SettingSource::kCniArgs, string_map(request.value("cni_args", json::object()))}};
+  if (annotations_ != nullptr && !record.pod_name.empty()) {
+    const auto ns = record.pod_namespace.empty() ? std::string("default") : record.pod_namespace;
+    auto found = annotations_->annotations(ns, record.pod_name);
+    if (!found) {
+      event("Warning", "AnnotationsUnavailable", record, found.error().describe());
+      return failure(found.error().code, "reading the annotations of pod " + ns + "/" +
+                                             record.pod_name + ": " + found.error().describe());
+    }
+    layers.push_back({SettingSource::kAnnotation, *found});
+  }
+  for (const auto& layer : layers) {
+    auto selected = select_settings(layer.source, layer.values);
+    Status ok =
+        selected ? apply_layer(settings, layer.source, *selected) : Status(selected.error());
+    if (!ok) {
+      event("Warning", "InvalidSettings", record, ok.error().message + "; the pod is not started");
+      return failure(EINVAL, ok.error().message);
+    }
+  }
+  PodPlanDefaults defaults = config_.plan;
+  defaults.access_log = pod_dir(record.container_id) + "/access.log";
+  auto plan = plan_pod(settings, defaults);
+  if (!plan) {
+    event("Warning", "InvalidSettings", record, plan.error().message + "; the pod is not started");
+    return failure(EINVAL, plan.error().message);
+  }
+  for (const auto& [name, value] : settings.values) {
+    record.settings[setting_key(settings.source.at(name), name)] = value;
+  }
+  if (!plan->inject) {
+    event("Normal", "NotInjected", record, "inject is false: the pod runs without redirection");
+    ordered_json r;
+    r["ok"] = true;
+    r["enrolled"] = false;
+    r["reason"] = "inject is false";
+    return r;
+  }
+  record.enroll = plan->enroll;
+  record.outbound_port = plan->outbound_port;
+  record.inbound_port = plan->inbound_port;
+  record.capture_inbound = plan->capture_inbound;
+  record.added_at = now_unix_();
+  std::error_code ec;
+  if (auto ok = make_private_dirs(pod_dir(record.container_id)); !ok)
+    return failure(ok.error().code, ok.error().describe());
+  if (auto ok = write_file_atomically(pod_dir(record.container_id) + "/proxy.yaml",
+                                      plan->proxy_yaml, 0600);
+      !ok) {
+    fs::remove_all(pod_dir(record.container_id), ec);
+    return failure(ok.error().code, ok.error().describe());
+  }
+  // The proxy listens before the namespace is enrolled, so that no
+  // connection is ever redirected to nothing.
+  if (auto ok = start_proxy(record); !ok) {
+    event("Warning", "ProxyFailed", record, ok.error().describe());
+    fs::remove_all(pod_dir(record.container_id), ec);
+    return failure(ok.error().code, ok.error().describe());
+  }
+  if (auto ok = enroll(record); !ok) {
+    event("Warning", "EnrollFailed", record, ok.error().describe());
+    launcher_.stop(record.proxy);
+    fs::remove_all(pod_dir(record.container_id), ec);
+    return failure(ok.error().code, ok.error().message);
+  }
+  pods_[record.container_id] = record;
+  save();
+  event("Normal", "Enrolled", record,
+        fmt::format("netns {}, proxy pid {}", record.netns, record.proxy.pid));
+  ordered_json r;
+  r["ok"] = true;
+  r["enrolled"] = true;
+  r["netns"] = record.netns;
+  r["proxy_pid"] = record.proxy.pid;
+  return r;
+}
+
+ordered_json PodManager::adopt(const json& add_request) { return add(add_request); }
+
+ordered_json PodManager::del(const json& request) {
+  const auto id = str(request, "container_id");
+  auto it = pods_.find(id);
+  ordered_json r;
+  r["ok"] = true;
+  if (it == pods_.end()) {
+    r["removed"] = false;  // nothing to remove is success: DEL is idempotent
+    return r;
+  }
+  remove(it->second);
+  event("Normal", "Unenrolled", it->second, "DEL");
+  pods_.erase(it);
+  save();
+  r["removed"] = true;
+  return r;
+}
+
+ordered_json PodManager::check(const json& request) {
+  const auto id = str(request, "container_id");
+  auto it = pods_.find(id);
+  if (it == pods_.end()) {
+    // A pod that asked not to be injected has nothing to check.
+    return failure(ENOENT, "container " + id + " is not enrolled with shunt");
+  }
+  const auto& r = it->second;
+  auto identity = resolver_.resolve(r.netns);
+  if (!identity || identity->inode != r.netns_inode) {
+    return failure(ENOENT, "the pod's network namespace " + r.netns + " is gone");
+  }
+  if (!launcher_.alive(r.proxy, r.netns_inode)) {
+    return failure(ESRCH,
+                   "the pod's proxy (pid " + std::to_string(r.proxy.pid) + ") is not running");
+  }
+  const auto enrolled = enrolment_.enrolled(r.netns_inode);
+  if (!enrolled) return failure(enrolled.error().code, enrolled.error().describe());
+  if (!*enrolled) return failure(ENOENT, "the pod's namespace " + r.netns + " is not enrolled");
+  ordered_json ok;
+  ok["ok"] = true;
+  return ok;
+}
+
+ordered_json PodManager::gc(const json& request) {
+  const auto network = str(request, "network");
+  std::set<std::string> valid;
+  if (request.contains("valid") && request["valid"].is_array()) {
+    for (const auto& id : request["valid"])
+      if (id.is_string()) valid.insert(id.get<std::string>());
+  }
+  std::vector<std::string> stale;
+  for (const auto& [id, r] : pods_) {
+    if (r.network == network && !valid.contains(id)) stale.push_back(id);
+  }
+  for (const auto& id : stale) {
+    remove(pods_[id]);
+    event("Normal", "Unenrolled", pods_[id], "GC: the runtime no longer uses this attachment");
+    pods_.erase(id);
+  }
+  if (!stale.empty()) save();
+  ordered_json r;
+  r["ok"] = true;
+  r["removed"] = stale;
+  return r;
+}
+
+ordered_json PodManager::list() const {
+  ordered_json r;
+  r["ok"] = true;
+  r["ready"] = ready_;
+  r["pods"] = ordered_json::array();
+  for (const auto& [id, p] : pods_) {
+    ordered_json item = record_to_json(p);
+    item["pod"] = pod_label(p);
+    item["proxy_alive"] = launcher_.alive(p.proxy, p.netns_inode);
+    item["access_log"] = pod_dir(id) + "/access.log";
+    r["pods"].push_back(item);
+  }
+  return r;
+}
+
+void PodManager::recover() {
+  std::vector<std::string> gone;
+  for (auto& [id, r] : pods_) {
+    auto identity = resolver_.resolve(r.netns);
+    if (!identity || identity->inode != r.netns_inode) {
+      gone.push_back(id);
+      continue;
+    }
+    if (launcher_.alive(r.proxy, r.netns_inode)) {
+      if (watch_exit_) watch_exit_(id, r.proxy);
+      spdlog::info("pod {}: proxy pid {} kept", pod_label(r), r.proxy.pid);
+    } else if (auto ok = start_proxy(r); !ok) {
+      event("Warning", "ProxyFailed", r, ok.error().describe());
+      continue;
+    } else {
+      ++r.proxy_restarts;
+      spdlog::info("pod {}: proxy started again (pid {})", pod_label(r), r.proxy.pid);
+    }
+    if (auto ok = enroll(r); !ok) event("Warning", "EnrollFailed", r, ok.error().describe());
+  }
+  for (const auto& id : gone) {
+    event("Normal", "Unenrolled", pods_[id],
+          "its network namespace is gone (DEL while the agent was down)");
+    remove(pods_[id]);
+    pods_.erase(id);
+  }
+  save();
+}
+
+void PodManager::proxy_exited(const std::string& container_id, const ProxyProcess& which) {
+  auto it = pods_.find(container_id);
+  if (it == pods_.end() || it->second.proxy.pid != which.pid ||
+      it->second.proxy.start_time != which.start_time) {
+    return;  // removed on purpose, or already replaced
+  }
+  auto& r = it->second;
+  launcher_.stop(r.proxy);  // reaps it
+  ++r.proxy_restarts;
+  event("Warning", "ProxyExited", r,
+        fmt::format("pid {} exited; starting it again (restart {})", which.pid, r.proxy_restarts));
+  if (auto ok = start_proxy(r); !ok) event("Warning", "ProxyFailed", r, ok.error().describe());
+  save();
+}
+
+void PodManager::remove_all() {
+  for (const auto& [id, r] : pods_) {
+    remove(r);
+    event("Normal", "Unenrolled", r, "uninstall");
+  }
+  pods_.clear();
+  save();
+}
+
+}  // namespace shunt::agent

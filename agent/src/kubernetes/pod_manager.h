@@ -1,0 +1,96 @@
+// Pods enrolled through the CNI plugin: their settings (conflist defaults,
+// CNI_ARGS, annotations), their proxy process and their enrolment, kept in
+// <state-dir>/pods.json so that a restarted agent finds them again. The
+// control protocol's ops cni_add, cni_del, cni_check, cni_gc, pods and ready
+// (docs/kubernetes.md).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "enrolment.h"
+#include "kube_client.h"
+#include "netns.h"
+#include "pod_settings.h"
+#include "proxy_process.h"
+
+namespace shunt::agent {
+
+struct PodRecord {
+  std::string container_id;
+  std::string netns;
+  uint64_t netns_inode = 0;
+  std::string pod_namespace;
+  std::string pod_name;
+  std::string network;
+  std::vector<std::string> ips;
+  nlohmann::json enroll = nlohmann::json::object();  // the enroll request's policy fields
+  uint16_t outbound_port = 15001;
+  uint16_t inbound_port = 15006;
+  bool capture_inbound = false;
+  std::map<std::string, std::string> settings;  // effective, by key ("annotation shunt.io/...")
+  ProxyProcess proxy;
+  unsigned proxy_restarts = 0;
+  uint64_t added_at = 0;
+};
+
+nlohmann::json record_to_json(const PodRecord& r);
+Result<PodRecord> record_from_json(const nlohmann::json& j);
+
+struct PodManagerConfig {
+  std::string state_dir;
+  PodPlanDefaults plan;  // ports and admin port of every pod's proxy
+};
+
+class PodManager {
+ public:
+  using WatchExit = std::function<void(const std::string& container_id, const ProxyProcess&)>;
+  PodManager(PodManagerConfig config, EnrolmentService& enrolment, NetnsResolver& resolver,
+             ProxyLauncher& launcher, PodAnnotationSource* annotations, WatchExit watch_exit,
+             std::function<uint64_t()> now_unix);
+
+  // The pod ops; nullopt for any other op.
+  std::optional<nlohmann::ordered_json> handle(const nlohmann::json& request);
+
+  // At start: every recorded pod whose namespace still exists keeps (or
+  // gets again) its proxy and enrolment; the others are removed.
+  void recover();
+  // A pod running before the agent (found in the CNI cache): enrolled like ADD.
+  nlohmann::ordered_json adopt(const nlohmann::json& add_request);
+  bool known(const std::string& container_id) const { return pods_.contains(container_id); }
+  // The proxy of `container_id` exited: start it again if the pod is still here.
+  void proxy_exited(const std::string& container_id, const ProxyProcess& which);
+  // Uninstall: every pod's proxy stopped, its enrolment removed, the records dropped.
+  void remove_all();
+  void set_ready(bool ready) { ready_ = ready; }
+  const std::map<std::string, PodRecord>& pods() const { return pods_; }
+
+ private:
+  nlohmann::ordered_json add(const nlohmann::json& request);
+  nlohmann::ordered_json del(const nlohmann::json& request);
+  nlohmann::ordered_json check(const nlohmann::json& request);
+  nlohmann::ordered_json gc(const nlohmann::json& request);
+  nlohmann::ordered_json list() const;
+  Status start_proxy(PodRecord& record);
+  Status enroll(const PodRecord& record);
+  void remove(const PodRecord& record);
+  void load();
+  void save() const;
+  std::string pod_dir(const std::string& container_id) const;
+
+  PodManagerConfig config_;
+  EnrolmentService& enrolment_;
+  NetnsResolver& resolver_;
+  ProxyLauncher& launcher_;
+  PodAnnotationSource* annotations_;
+  WatchExit watch_exit_;
+  std::function<uint64_t()> now_unix_;
+  std::map<std::string, PodRecord> pods_;
+  bool ready_ = false;
+};
+
+}  // namespace shunt::agent
