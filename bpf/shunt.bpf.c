@@ -4,10 +4,10 @@
  * are compiled together so that they share maps inside one object and one
  * generated skeleton, without relying on pin-by-name across objects.
  */
-#include "sock_addr.h"
-#include "sockops.h"
-#include "sockopt.h"
-#include "sock_release.h"
-#include "fastpath.h"
+#include "prog_sock_addr.h"
+#include "prog_sockops.h"
+#include "prog_sockopt.h"
+#include "prog_sock_release.h"
+#include "prog_fastpath.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -30,33 +30,4 @@
 /* ... and 0 refuses it (the caller sees EPERM). */
 #define SHUNT_CGROUP_REFUSE 0
 
-static __always_inline bool shunt_ip6_is_v4mapped(const __u32 ip6[4])
-{
-	return ip6[0] == 0 && ip6[1] == 0 && ip6[2] == bpf_htonl(0x0000ffff);
-}
-
-static __always_inline void shunt_addr_set4(struct shunt_addr *a, __u32 ip4,
-					    __u16 port)
-{
-	a->family = SHUNT_AF_INET;
-	a->ip[0] = ip4;
-	a->ip[1] = 0;
-	a->ip[2] = 0;
-	a->ip[3] = 0;
-	a->port = port;
-	a->pad = 0;
-}
-
-static __always_inline void shunt_addr_set6(struct shunt_addr *a,
-					    const __u32 ip6[4], __u16 port)
-{
-	a->family = SHUNT_AF_INET6;
-	a->ip[0] = ip6[0];
-	a->ip[1] = ip6[1];
-	a->ip[2] = ip6[2];
-	a->ip[3] = ip6[3];
-	a->port = port;
-	a->pad = 0;
-}
-
 #endif /* SHUNT_LIB_COMMON_H */

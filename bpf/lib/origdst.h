@@ -9,6 +9,7 @@
 #define SHUNT_LIB_ORIGDST_H
 
 #include "common.h"
+#include "ends.h"
 #include "policy.h"
 
 /* Records of every namespace together. Each namespace may hold at most its
@@ -135,48 +136,6 @@ static __always_inline int shunt_app_socket_gone(__u64 sock_cookie)
 		SHUNT_COUNT(netns, records_released);
 	shunt_orig_dst_forget(sock_cookie, netns, paired);
 	return 0;
-}
-
-/* Fill one side of a pair key from a socket's view of an address. IPv4
- * carried by an IPv6 socket (v4-mapped) is stored as IPv4, so that both
- * ends of a connection produce the same key whatever their socket family. */
-static __always_inline void shunt_addr_from_sock(struct shunt_addr *a,
-						 __u32 family, __u32 ip4,
-						 const __u32 ip6[4], __u16 port)
-{
-	if (family == AF_INET6 && !shunt_ip6_is_v4mapped(ip6))
-		shunt_addr_set6(a, ip6, port);
-	else
-		shunt_addr_set4(a, ip4, port);
-}
-
-/* The pair key of a connection from a socket's own view: `app_is_local`
- * for the application's socket (its local end is the app), false for the
- * proxy's accepted socket (its peer is the app). */
-static __always_inline void shunt_pair_key_from_sk(struct shunt_pair_key *key,
-						   const struct bpf_sock *sk,
-						   __u64 netns,
-						   bool app_is_local)
-{
-	__u32 src6[4] = { sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2],
-			  sk->src_ip6[3] };
-	__u32 dst6[4] = { sk->dst_ip6[0], sk->dst_ip6[1], sk->dst_ip6[2],
-			  sk->dst_ip6[3] };
-	__u16 src_port = (__u16)sk->src_port;
-	__u16 dst_port = bpf_ntohs(sk->dst_port);
-
-	key->netns_cookie = netns;
-	if (app_is_local) {
-		shunt_addr_from_sock(&key->app, sk->family, sk->src_ip4, src6,
-				     src_port);
-		shunt_addr_from_sock(&key->proxy, sk->family, sk->dst_ip4, dst6,
-				     dst_port);
-	} else {
-		shunt_addr_from_sock(&key->app, sk->family, sk->dst_ip4, dst6,
-				     dst_port);
-		shunt_addr_from_sock(&key->proxy, sk->family, sk->src_ip4, src6,
-				     src_port);
-	}
 }
 
 #endif /* SHUNT_LIB_ORIGDST_H */

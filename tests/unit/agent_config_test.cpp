@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fstream>
+#include <sstream>
 
 #include "agent_config.h"
 #include "agent_settings.h"
@@ -153,4 +154,53 @@ TEST(AgentConfig, SkMsgSetting) {
   auto off = run_args({"--sk-msg", "off"});
   ASSERT_TRUE(off);
   EXPECT_FALSE(off->sk_msg);
+}
+
+// Every boolean is spelled true|false|on|off, in flags and YAML; a bare
+// switch flag means true (the interface before the settings table).
+TEST(AgentCommandLine, SwitchesTakeTrueFalseOnOffOrNothing) {
+  auto bare = run_args({"--redirect-loopback", "--allow-host-netns", "--socket", "/s"});
+  ASSERT_TRUE(bare.ok()) << bare.error().describe();
+  EXPECT_TRUE(bare->redirect_loopback);
+  EXPECT_TRUE(bare->allow_host_netns);
+  EXPECT_EQ(bare->socket, "/s");
+  for (const auto& [text, expected] : std::vector<std::pair<std::string, bool>>{
+           {"true", true}, {"on", true}, {"false", false}, {"off", false}}) {
+    auto c = run_args({"--sk-msg", text, "--capture-inbound", text, "--redirect-loopback", text});
+    ASSERT_TRUE(c.ok()) << text << ": " << c.error().describe();
+    EXPECT_EQ(c->sk_msg, expected) << text;
+    EXPECT_EQ(c->traffic.capture_inbound, expected) << text;
+    EXPECT_EQ(c->redirect_loopback, expected) << text;
+    auto y = parse_agent_yaml("redirect-loopback: " + text + "\nsk-msg: " + text +
+                              "\ncapture-inbound: " + text + "\n");
+    ASSERT_TRUE(y.ok()) << text << ": " << y.error().describe();
+    EXPECT_EQ(y->redirect_loopback, expected) << text;
+    EXPECT_EQ(y->sk_msg, expected) << text;
+    EXPECT_EQ(y->traffic.capture_inbound, expected) << text;
+  }
+  auto bad = run_args({"--sk-msg", "maybe"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().setting, "sk-msg");
+  // The last switch is a bare flag with nothing after it.
+  auto last = run_args({"--mode", "tproxy", "--preserve-client-address"});
+  ASSERT_TRUE(last.ok()) << last.error().describe();
+  EXPECT_TRUE(last->preserve_client_address);
+  // A bare switch where the mode cannot have it is refused, naming it.
+  auto refused = run_args({"--mode", "ebpf", "--preserve-client-address"});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().setting, "preserve-client-address");
+}
+
+// The settings table is the docs' table: docs/operations.md holds
+// exactly what `shunt-agent settings --markdown` prints.
+TEST(AgentSettings, DocsTableIsTheSettingsTable) {
+  std::ifstream in(std::string(SHUNT_SOURCE_DIR) + "/docs/operations.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find(agent_settings_markdown()), std::string::npos)
+      << "docs/operations.md's agent settings table is out of date; paste the output of "
+         "`shunt-agent settings --markdown`";
+  for (const auto& s : agent_settings()) {
+    EXPECT_EQ(find_agent_setting(s.name), &s);
+  }
 }

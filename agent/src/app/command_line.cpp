@@ -12,11 +12,16 @@ namespace {
 void add_setting_flags(CLI::App* cmd, CommandLine& cl, unsigned scope, const std::string& prefix) {
   for (const auto& s : agent_settings()) {
     if (scope != kRunOnly && (s.scope & scope) == 0) continue;
-    auto* opt = cmd->add_option(std::string("--") + s.name, cl.values[s.name], prefix + s.help);
-    if (*s.default_text != 0 && prefix.empty()) opt->default_str(s.default_text);
-    if (s.shape == SettingShape::kSwitch) {
+    const bool is_switch = s.shape == SettingShape::kSwitch;
+    std::string help = prefix + s.help;
+    // A switch shows its default in the help only: CLI11 would give a bare
+    // `--name` the default string as its value.
+    if (is_switch && prefix.empty()) help += std::string(" (default ") + s.default_text + ")";
+    auto* opt = cmd->add_option(std::string("--") + s.name, cl.values[s.name], help);
+    if (*s.default_text != 0 && prefix.empty() && !is_switch) opt->default_str(s.default_text);
+    if (is_switch) {
       opt->expected(0, 1)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-      opt->type_name("true|false");
+      opt->type_name("[true|false]");
     } else if (s.shape == SettingShape::kPairs) {
       opt->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     } else {
@@ -31,6 +36,14 @@ void add_socket_flag(CLI::App* cmd, CommandLine& cl) {
       ->expected(1);
 }
 
+// A bad value given as a flag is named as the user typed it: `--name`.
+Error as_flag(Error e) {
+  const std::string lead = "setting '" + e.setting + "'";
+  if (!e.setting.empty() && e.message.starts_with(lead))
+    e.message = "setting '--" + e.setting + "'" + e.message.substr(lead.size());
+  return e;
+}
+
 }  // namespace
 
 Status apply_given_settings(const CLI::App& cmd, const CommandLine& cl, unsigned scope,
@@ -43,7 +56,7 @@ Status apply_given_settings(const CLI::App& cmd, const CommandLine& cl, unsigned
     std::vector<std::string> given;
     if (it != cl.values.end()) given = it->second;
     if (given.empty()) given.emplace_back();  // a bare switch
-    if (auto ok = apply_agent_setting(config, s, given); !ok) return ok;
+    if (auto ok = apply_agent_setting(config, s, given); !ok) return as_flag(ok.error());
   }
   return ok_status();
 }
@@ -121,7 +134,7 @@ void register_commands(CLI::App& app, CommandLine& cl) {
 
   auto* settings = app.add_subcommand(
       "settings", "list every agent setting: name, default, what it does (YAML keys and flags)");
-  settings->add_flag("--markdown", cl.markdown, "as the table of docs/configuration.md");
+  settings->add_flag("--markdown", cl.markdown, "as the table of docs/operations.md");
 }
 
 }  // namespace shunt::agent

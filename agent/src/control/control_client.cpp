@@ -1,6 +1,7 @@
 #include "control_client.h"
 
 #include "json_text.h"
+#include "shunt/unique_fd.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -19,18 +20,15 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
   }
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return errno_error("socket");
+  const UniqueFd owned(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!owned) return errno_error("socket");
+  const int fd = owned.get();
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  auto fail = [fd](const std::string& what) {
-    Error e = errno_error(what);
-    close(fd);
-    return e;
-  };
+  auto fail = [](const std::string& what) { return errno_error(what); };
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     return fail("cannot reach shunt-agent at " + socket_path + " (is `shunt-agent run` running?)");
   }
@@ -42,7 +40,6 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
     return fail("cannot tell who serves " + socket_path);
   }
   if (peer.uid != 0 && peer.uid != geteuid()) {
-    close(fd);
     return Error{EPERM, socket_path + " is served by uid " + std::to_string(peer.uid) + " (pid " +
                             std::to_string(peer.pid) +
                             "), not by root: not a shunt-agent; refusing to talk to it"};
@@ -73,7 +70,6 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
     if (n == 0) break;
     response.append(buf, static_cast<size_t>(n));
   }
-  close(fd);
   try {
     return nlohmann::json::parse(response);
   } catch (const nlohmann::json::exception& e) {

@@ -1,7 +1,7 @@
 // The agent's settings table: every setting of `shunt-agent run` once, with
 // its name (the YAML key and the flag), default, help and parser. It drives
 // the YAML file, the flags of `run`, `enroll` and `uninstall`, `--check`
-// and the settings table of docs/configuration.md (`shunt-agent settings
+// and the settings table of docs/operations.md (`shunt-agent settings
 // --markdown`), so that none of them declares a setting again.
 #pragma once
 
@@ -49,7 +49,7 @@ Status apply_agent_setting(AgentConfig& config, const AgentSetting& setting,
 // After the last setting: the policy's canonical form, then validate().
 Status finish_agent_config(AgentConfig& config);
 
-// docs/configuration.md's table.
+// docs/operations.md's table.
 std::string agent_settings_markdown();
 
 // Parsers shared with the control protocol and `enroll`.

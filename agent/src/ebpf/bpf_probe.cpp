@@ -24,6 +24,8 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
+#include "shunt/unique_fd.h"
+
 namespace shunt::agent {
 
 namespace {
@@ -70,32 +72,29 @@ class Prober {
 
   void attach_probe(const std::string& name, const std::string& description, ProgSpec spec,
                     int cgroup_fd, const std::string& no_cgroup_reason) {
-    const int fd = load_prog(spec, -1);
-    if (fd < 0) {
-      add(name, description, false, "load: " + errno_text(fd));
+    const UniqueFd fd(load_prog(spec, -1));
+    if (!fd) {
+      add(name, description, false, "load: " + errno_text(fd.get()));
       return;
     }
     if (cgroup_fd < 0) {
-      close(fd);
       add(name, description, false, no_cgroup_reason);
       return;
     }
-    const int link = bpf_link_create(fd, cgroup_fd, spec.attach, nullptr);
+    const UniqueFd link(bpf_link_create(fd.get(), cgroup_fd, spec.attach, nullptr));
     const int err = errno;
-    close(fd);
-    if (link < 0) {
+    if (!link) {
       add(name, description, false, std::string("bpf_link attach: ") + std::strerror(err));
       return;
     }
-    close(link);  // detaches: the link is not pinned
+    // `link` closes here, which detaches it: it is not pinned.
     add(name, description, true);
   }
 
   void helper_probe(const std::string& name, const std::string& description, ProgSpec spec,
                     int helper) {
-    const int fd = load_prog(spec, helper);
-    if (fd >= 0) close(fd);
-    add(name, description, fd >= 0, fd < 0 ? "verifier refused the helper: " + errno_text(fd) : "");
+    const UniqueFd fd(load_prog(spec, helper));
+    add(name, description, static_cast<bool>(fd), !fd ? "verifier refused the helper: " + errno_text(fd.get()) : "");
   }
 
  private:
@@ -114,54 +113,35 @@ constexpr ProgSpec kGetsockopt{BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKO
 constexpr ProgSpec kSkMsg{BPF_PROG_TYPE_SK_MSG, BPF_SK_MSG_VERDICT};
 
 bool so_netns_cookie_works(std::string& detail) {
-  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
+  const UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) {
     detail = std::strerror(errno);
     return false;
   }
   uint64_t cookie = 0;
   socklen_t len = sizeof(cookie);
-  const bool ok = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0;
+  const bool ok = getsockopt(fd.get(), SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0;
   if (!ok) detail = std::strerror(errno);
-  close(fd);
   return ok;
 }
 
 void probe_fast_path(Prober& p);
 
-void probe_bpf(Prober& p) {
-  const int trivial = load_prog({BPF_PROG_TYPE_SOCKET_FILTER, BPF_CGROUP_INET_INGRESS}, -1);
-  p.add("bpf_syscall", "bpf() loads programs (root or CAP_BPF+CAP_NET_ADMIN)", trivial >= 0,
-        trivial < 0 ? errno_text(trivial) : "");
-  if (trivial >= 0) close(trivial);
-  p.add("btf_vmlinux", "kernel BTF at /sys/kernel/btf/vmlinux (CO-RE)",
-        std::filesystem::exists("/sys/kernel/btf/vmlinux"), "not found");
-
-  auto cg2 = find_cgroup2_mount();
-  p.add("cgroup2", "a cgroup v2 hierarchy is mounted", cg2.ok(),
-        cg2.ok() ? "" : cg2.error().describe());
-  p.add("bpffs", "bpf filesystem mounted or mountable at /sys/fs/bpf",
-        is_on_bpffs("/sys/fs/bpf") || std::filesystem::is_directory("/sys/fs/bpf"),
-        "/sys/fs/bpf missing");
-
-  const int lru = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_HASH, nullptr);
-  p.add("map_lru_hash", "LRU hash maps", lru == 1, lru < 0 ? errno_text(lru) : "unsupported");
-  const int percpu = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_PERCPU_HASH, nullptr);
-  p.add("map_percpu_hash", "per-CPU hash maps", percpu == 1,
-        percpu < 0 ? errno_text(percpu) : "unsupported");
-
-  // A scratch cgroup with no processes in it: attaching there is harmless.
+// Every program type, attached with bpf_link to a scratch cgroup with no
+// processes in it (attaching there is harmless), then removed.
+void probe_attach_types(Prober& p, const Result<std::string>& cg2) {
   std::string scratch;
-  int cgroup_fd = -1;
+  UniqueFd cgroup;
   std::string no_cgroup = "no cgroup2 to attach to";
   if (cg2) {
     scratch = *cg2 + "/shunt-probe-" + std::to_string(getpid());
     if (mkdir(scratch.c_str(), 0755) == 0 || errno == EEXIST) {
-      cgroup_fd = open(scratch.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      cgroup.reset(open(scratch.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     }
-    if (cgroup_fd < 0)
+    if (!cgroup)
       no_cgroup = "cannot create scratch cgroup " + scratch + ": " + std::strerror(errno);
   }
+  const int cgroup_fd = cgroup.get();
   p.attach_probe("prog_connect4", "cgroup/connect4 attached with bpf_link (5.7)", kConnect4,
                  cgroup_fd, no_cgroup);
   p.attach_probe("prog_connect6", "cgroup/connect6 attached with bpf_link (5.7)", kConnect6,
@@ -181,8 +161,32 @@ void probe_bpf(Prober& p) {
                  "cgroup/sock_release attached with bpf_link (5.9), frees the records of failed "
                  "connects",
                  kSockRelease, cgroup_fd, no_cgroup);
-  if (cgroup_fd >= 0) close(cgroup_fd);
+  cgroup.reset();
   if (!scratch.empty()) rmdir(scratch.c_str());
+
+}
+
+void probe_bpf(Prober& p) {
+  const UniqueFd trivial(load_prog({BPF_PROG_TYPE_SOCKET_FILTER, BPF_CGROUP_INET_INGRESS}, -1));
+  p.add("bpf_syscall", "bpf() loads programs (root or CAP_BPF+CAP_NET_ADMIN)", static_cast<bool>(trivial),
+        !trivial ? errno_text(trivial.get()) : "");
+  p.add("btf_vmlinux", "kernel BTF at /sys/kernel/btf/vmlinux (CO-RE)",
+        std::filesystem::exists("/sys/kernel/btf/vmlinux"), "not found");
+
+  auto cg2 = find_cgroup2_mount();
+  p.add("cgroup2", "a cgroup v2 hierarchy is mounted", cg2.ok(),
+        cg2.ok() ? "" : cg2.error().describe());
+  p.add("bpffs", "bpf filesystem mounted or mountable at /sys/fs/bpf",
+        is_on_bpffs("/sys/fs/bpf") || std::filesystem::is_directory("/sys/fs/bpf"),
+        "/sys/fs/bpf missing");
+
+  const int lru = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_HASH, nullptr);
+  p.add("map_lru_hash", "LRU hash maps", lru == 1, lru < 0 ? errno_text(lru) : "unsupported");
+  const int percpu = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_PERCPU_HASH, nullptr);
+  p.add("map_percpu_hash", "per-CPU hash maps", percpu == 1,
+        percpu < 0 ? errno_text(percpu) : "unsupported");
+
+  probe_attach_types(p, cg2);
 
   p.helper_probe("helper_netns_cookie_sock_addr", "bpf_get_netns_cookie in cgroup/connect",
                  kConnect4, BPF_FUNC_get_netns_cookie);
@@ -221,20 +225,19 @@ void probe_bpf(Prober& p) {
 
 // The optional sk_msg fast path (the sk-msg setting); not needed by any mode.
 void probe_fast_path(Prober& p) {
-  const int map_fd = bpf_map_create(BPF_MAP_TYPE_SOCKHASH, "shunt_probe", sizeof(uint32_t),
-                                    sizeof(uint64_t), 1, nullptr);
-  const int map_err = map_fd < 0 ? -errno : 0;
-  const int prog_fd = load_prog(kSkMsg, -1);
+  // Closing the map frees it and with it the attachment.
+  const UniqueFd map(bpf_map_create(BPF_MAP_TYPE_SOCKHASH, "shunt_probe", sizeof(uint32_t),
+                                    sizeof(uint64_t), 1, nullptr));
+  const int map_err = !map ? -errno : 0;
+  const UniqueFd prog_fd(load_prog(kSkMsg, -1));
   std::string detail;
-  if (map_fd < 0) {
+  if (!map) {
     detail = "sock hash: " + errno_text(map_err);
-  } else if (prog_fd < 0) {
-    detail = "load: " + errno_text(prog_fd);
-  } else if (bpf_prog_attach(prog_fd, map_fd, BPF_SK_MSG_VERDICT, 0) != 0) {
+  } else if (!prog_fd) {
+    detail = "load: " + errno_text(prog_fd.get());
+  } else if (bpf_prog_attach(prog_fd.get(), map.get(), BPF_SK_MSG_VERDICT, 0) != 0) {
     detail = std::string("attach to a sock hash: ") + std::strerror(errno);
   }
-  if (prog_fd >= 0) close(prog_fd);
-  if (map_fd >= 0) close(map_fd);  // frees the map and with it the attachment
   p.add("prog_sk_msg", "sk_msg program on a sock hash (4.18)", detail.empty(), detail, "sk-msg");
   auto skeleton = ShuntSkeleton::open(true);
   Status loaded = skeleton ? skeleton->load() : Status(skeleton.error());

@@ -21,6 +21,8 @@
 
 #include "shunt_inbound_bpf.skel.h"
 
+#include "shunt/unique_fd.h"
+
 namespace shunt::agent {
 
 namespace {
@@ -76,15 +78,16 @@ Result<int> register_listening_sockets(int sockhash_fd, uint64_t cookie, uint64_
     struct stat st {};
     if (stat((proc.path() / "ns" / "net").c_str(), &st) != 0 || st.st_ino != netns_inode) continue;
     const int pid = std::stoi(name);
-    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd < 0) continue;  // gone meanwhile
+    const UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+    if (!pidfd) continue;  // gone meanwhile
     std::error_code fd_ec;
     for (const auto& entry : fs::directory_iterator(proc.path() / "fd", fd_ec)) {
       std::error_code link_ec;
       const auto target = fs::read_symlink(entry.path(), link_ec).string();
       if (link_ec || target.rfind("socket:", 0) != 0) continue;
       const int remote_fd = std::stoi(entry.path().filename().string());
-      const int fd = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, remote_fd, 0));
+      const UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), remote_fd, 0)));
+      const int fd = copy.get();
       if (fd < 0) continue;
       int listening = 0;
       int protocol = 0;
@@ -114,9 +117,7 @@ Result<int> register_listening_sockets(int sockhash_fd, uint64_t cookie, uint64_
                        std::strerror(errno));
         }
       }
-      close(fd);
     }
-    close(pidfd);
   }
   return registered;
 }
@@ -134,11 +135,10 @@ Status BpfInboundLinks::attach(uint64_t cookie, const NetnsPolicy& policy,
   if (attached(cookie)) return ok_status();
   auto skel = load_copy(cookie, map_fd_);
   if (!skel) return skel.error();
-  const int netns_fd = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (netns_fd < 0) return errno_error("cannot open " + netns_path);
-  LinkPtr link(bpf_program__attach_netns((*skel)->progs.shunt_sk_lookup, netns_fd));
+  const UniqueFd netns_fd(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!netns_fd) return errno_error("cannot open " + netns_path);
+  LinkPtr link(bpf_program__attach_netns((*skel)->progs.shunt_sk_lookup, netns_fd.get()));
   const int attach_errno = errno;
-  close(netns_fd);
   if (!link)
     return errno_error(attach_errno, "cannot attach the sk_lookup program to " + netns_path);
   if (const int err = bpf_link__pin(link.get(), pin_of(cookie).c_str()); err != 0) {
@@ -152,10 +152,9 @@ Status BpfInboundLinks::attach(uint64_t cookie, const NetnsPolicy& policy,
 
 Status BpfInboundLinks::detach(uint64_t cookie) {
   const std::string pin = pin_of(cookie);
-  const int fd = bpf_obj_get(pin.c_str());
-  if (fd < 0) return ok_status();
-  bpf_link_detach(fd);
-  close(fd);
+  const UniqueFd fd(bpf_obj_get(pin.c_str()));
+  if (!fd) return ok_status();
+  bpf_link_detach(fd.get());
   if (unlink(pin.c_str()) != 0 && errno != ENOENT) return errno_error("cannot remove " + pin);
   return ok_status();
 }
@@ -166,20 +165,20 @@ Status probe_inbound_program(const std::function<int(const std::string&)>& map_f
   // A fresh namespace for the attach test: unshare() in a thread of our
   // own changes only that thread's namespace, and the descriptor keeps the
   // namespace alive after the thread ends.
-  int netns_fd = -1;
+  UniqueFd netns;
   int unshare_errno = 0;
   std::thread([&] {
     if (unshare(CLONE_NEWNET) != 0) {
       unshare_errno = errno;
       return;
     }
-    netns_fd = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (netns_fd < 0) unshare_errno = errno;
+    netns.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!netns) unshare_errno = errno;
   }).join();
-  if (netns_fd < 0) return errno_error(unshare_errno, "cannot create a scratch network namespace");
-  LinkPtr link(bpf_program__attach_netns((*skel)->progs.shunt_sk_lookup, netns_fd));
+  if (!netns) return errno_error(unshare_errno, "cannot create a scratch network namespace");
+  LinkPtr link(bpf_program__attach_netns((*skel)->progs.shunt_sk_lookup, netns.get()));
   const int attach_errno = errno;
-  close(netns_fd);
+  netns.reset();
   if (!link) return errno_error(attach_errno, "cannot attach an sk_lookup program to a namespace");
   return ok_status();
 }

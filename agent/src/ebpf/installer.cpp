@@ -15,6 +15,8 @@
 #include "bpffs.h"
 #include "cgroup.h"
 
+#include "shunt/unique_fd.h"
+
 namespace shunt::agent {
 
 namespace fs = std::filesystem;
@@ -27,10 +29,9 @@ class Rollback {
   ~Rollback() {
     if (committed_) return;
     for (const auto& pin : links_) {
-      const int fd = bpf_obj_get(pin.c_str());
-      if (fd >= 0) {
-        bpf_link_detach(fd);
-        close(fd);
+      const UniqueFd fd(bpf_obj_get(pin.c_str()));
+      if (fd) {
+        bpf_link_detach(fd.get());
       }
       unlink(pin.c_str());
     }
@@ -50,12 +51,12 @@ class Rollback {
 };
 
 Status adopt_link(const std::string& pin, bpf_program* prog, uint64_t cgroup_id) {
-  const int fd = bpf_obj_get(pin.c_str());
-  if (fd < 0) return errno_error("cannot open pinned link " + pin);
+  const UniqueFd fd(bpf_obj_get(pin.c_str()));
+  if (!fd) return errno_error("cannot open pinned link " + pin);
   bpf_link_info info{};
   uint32_t len = sizeof(info);
   Status status = ok_status();
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) {
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) {
     status = errno_error("cannot read pinned link " + pin);
   } else if (info.type != BPF_LINK_TYPE_CGROUP) {
     status = Error{EINVAL, pin + " is not a cgroup link"};
@@ -63,10 +64,9 @@ Status adopt_link(const std::string& pin, bpf_program* prog, uint64_t cgroup_id)
     status = Error{EEXIST, pin + " is attached at another cgroup (id " +
                                std::to_string(info.cgroup.cgroup_id) +
                                "); run shunt-agent uninstall first to move shunt"};
-  } else if (bpf_link_update(fd, bpf_program__fd(prog), nullptr) != 0) {
+  } else if (bpf_link_update(fd.get(), bpf_program__fd(prog), nullptr) != 0) {
     status = errno_error("cannot update pinned link " + pin);
   }
-  close(fd);
   return status;
 }
 
@@ -99,10 +99,9 @@ Status attach_sk_msg(const ShuntSkeleton& skeleton) {
 // Detaches and unpins the link of `program` if one is pinned; true if so.
 bool remove_link_pin(const std::string& bpffs_dir, const std::string& program) {
   const std::string pin = bpffs_dir + "/" + kLinkPinPrefix + program;
-  const int fd = bpf_obj_get(pin.c_str());
-  if (fd < 0) return false;
-  bpf_link_detach(fd);
-  close(fd);
+  const UniqueFd fd(bpf_obj_get(pin.c_str()));
+  if (!fd) return false;
+  bpf_link_detach(fd.get());
   return unlink(pin.c_str()) == 0;
 }
 
@@ -162,8 +161,8 @@ Result<std::unique_ptr<Installation>> Installation::install(const InstallRequest
     report.removed.push_back(kFastPathSockops);
   }
 
-  const int cgroup_fd = ::open(request.cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cgroup_fd < 0) return errno_error("cannot open cgroup " + request.cgroup_dir);
+  const UniqueFd cgroup_fd(::open(request.cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cgroup_fd) return errno_error("cannot open cgroup " + request.cgroup_dir);
   Status status = ok_status();
   // Testing aid (the QEMU runner's deliberately broken build):
   // SHUNT_FAULT_INJECT=skip-attach:<program> leaves that program detached.
@@ -183,7 +182,7 @@ Result<std::unique_ptr<Installation>> Installation::install(const InstallRequest
       status = adopt_link(pin, prog, *cgroup_id);
       if (status) report.adopted.push_back(name);
     } else {
-      status = attach_and_pin(pin, prog, cgroup_fd);
+      status = attach_and_pin(pin, prog, cgroup_fd.get());
       if (status) {
         rollback.link(pin);
         report.attached.push_back(name);
@@ -191,7 +190,6 @@ Result<std::unique_ptr<Installation>> Installation::install(const InstallRequest
     }
     if (!status) break;
   }
-  close(cgroup_fd);
   if (!status) return status.error();
   rollback.commit();
   return std::unique_ptr<Installation>(new Installation(std::move(*skeleton), std::move(report)));
@@ -200,6 +198,14 @@ Result<std::unique_ptr<Installation>> Installation::install(const InstallRequest
 int Installation::map_fd(const std::string& name) const {
   bpf_map* map = skeleton_.map(name);
   return map == nullptr ? -1 : bpf_map__fd(map);
+}
+
+BpfMapFds Installation::datapath_maps() const {
+  return BpfMapFds{map_fd("shunt_policy"),        map_fd("shunt_stats"),
+                   map_fd("shunt_netns_info"),    map_fd("shunt_policy_ports"),
+                   map_fd("shunt_policy_cidrs"),  map_fd("shunt_policy_ids"),
+                   map_fd("shunt_orig_dst"),      map_fd("shunt_pairs"),
+                   map_fd("shunt_netns_records"), map_fd("shunt_netns_addrs")};
 }
 
 }  // namespace shunt::agent

@@ -10,6 +10,7 @@
 
 #include "shunt/error.h"
 #include "shunt_abi.h"
+#include "bpf_maps_datapath.h"
 #include "skeleton.h"
 
 namespace shunt::agent {
@@ -35,6 +36,8 @@ class Installation {
   static Result<std::unique_ptr<Installation>> install(const InstallRequest& request);
 
   [[nodiscard]] int map_fd(const std::string& name) const;
+  // The maps the datapath (bpf_maps_datapath.h) reads and writes.
+  [[nodiscard]] BpfMapFds datapath_maps() const;
   [[nodiscard]] const InstallReport& report() const { return report_; }
 
  private:

@@ -9,6 +9,8 @@
 #include "cgroup.h"
 #include "installer.h"
 
+#include "shunt/unique_fd.h"
+
 namespace shunt::agent {
 
 namespace fs = std::filesystem;
@@ -26,13 +28,12 @@ constexpr bpf_attach_type kAttachTypes[] = {
 };
 
 std::string prog_name(uint32_t prog_id) {
-  const int fd = bpf_prog_get_fd_by_id(prog_id);
-  if (fd < 0) return {};
+  const UniqueFd fd(bpf_prog_get_fd_by_id(prog_id));
+  if (!fd) return {};
   bpf_prog_info info{};
   uint32_t len = sizeof(info);
   std::string name;
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) name = info.name;
-  close(fd);
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) == 0) name = info.name;
   return name;
 }
 
@@ -42,18 +43,17 @@ bool is_shunt_name(const std::string& name) { return name.rfind("shunt_", 0) == 
 void detach_links_at(uint64_t cgroup_id, UninstallReport& report) {
   uint32_t id = 0;
   while (bpf_link_get_next_id(id, &id) == 0) {
-    const int fd = bpf_link_get_fd_by_id(id);
-    if (fd < 0) continue;
+    const UniqueFd fd(bpf_link_get_fd_by_id(id));
+    if (!fd) continue;
     bpf_link_info info{};
     uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == BPF_LINK_TYPE_CGROUP &&
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) == 0 && info.type == BPF_LINK_TYPE_CGROUP &&
         info.cgroup.cgroup_id == cgroup_id) {
       const std::string name = prog_name(info.prog_id);
-      if (is_shunt_name(name) && bpf_link_detach(fd) == 0) {
+      if (is_shunt_name(name) && bpf_link_detach(fd.get()) == 0) {
         report.detached.push_back("link " + std::to_string(id) + " (" + name + ")");
       }
     }
-    close(fd);
   }
 }
 
@@ -66,12 +66,11 @@ void detach_programs_at(int cgroup_fd, UninstallReport& report) {
     for (uint32_t i = 0; i < count; ++i) {
       const std::string name = prog_name(ids[i]);
       if (!is_shunt_name(name)) continue;
-      const int prog_fd = bpf_prog_get_fd_by_id(ids[i]);
-      if (prog_fd < 0) continue;
-      if (bpf_prog_detach2(prog_fd, cgroup_fd, type) == 0) {
+      const UniqueFd prog_fd(bpf_prog_get_fd_by_id(ids[i]));
+      if (!prog_fd) continue;
+      if (bpf_prog_detach2(prog_fd.get(), cgroup_fd, type) == 0) {
         report.detached.push_back("program " + name);
       }
-      close(prog_fd);
     }
   }
 }
@@ -79,19 +78,18 @@ void detach_programs_at(int cgroup_fd, UninstallReport& report) {
 }  // namespace
 
 Result<std::vector<std::string>> attached_shunt_programs(const std::string& cgroup_dir) {
-  const int cgroup_fd = ::open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cgroup_fd < 0) return errno_error("cannot open cgroup " + cgroup_dir);
+  const UniqueFd cgroup_fd(::open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cgroup_fd) return errno_error("cannot open cgroup " + cgroup_dir);
   std::vector<std::string> names;
   for (const auto type : kAttachTypes) {
     uint32_t ids[64];
     uint32_t count = 64;
-    if (bpf_prog_query(cgroup_fd, type, 0, nullptr, ids, &count) != 0) continue;
+    if (bpf_prog_query(cgroup_fd.get(), type, 0, nullptr, ids, &count) != 0) continue;
     for (uint32_t i = 0; i < count; ++i) {
       std::string name = prog_name(ids[i]);
       if (is_shunt_name(name)) names.push_back(std::move(name));
     }
   }
-  close(cgroup_fd);
   return names;
 }
 
@@ -102,10 +100,9 @@ Result<UninstallReport> uninstall(const std::string& cgroup_dir, const std::stri
       std::string pin = bpffs_dir;
       pin.append("/").append(name);
       if (name.rfind(kLinkPinPrefix, 0) == 0) {
-        const int fd = bpf_obj_get(pin.c_str());
-        if (fd >= 0) {
-          if (bpf_link_detach(fd) == 0) report.detached.push_back(name);
-          close(fd);
+        const UniqueFd fd(bpf_obj_get(pin.c_str()));
+        if (fd) {
+          if (bpf_link_detach(fd.get()) == 0) report.detached.push_back(name);
         }
       } else if (!is_shunt_name(name)) {
         report.kept.push_back(name);
@@ -123,10 +120,9 @@ Result<UninstallReport> uninstall(const std::string& cgroup_dir, const std::stri
     auto cgroup_id = cgroup_id_of(cgroup_dir);
     if (!cgroup_id) return cgroup_id.error();
     detach_links_at(*cgroup_id, report);
-    const int cgroup_fd = ::open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cgroup_fd < 0) return errno_error("cannot open cgroup " + cgroup_dir);
-    detach_programs_at(cgroup_fd, report);
-    close(cgroup_fd);
+    const UniqueFd cgroup_fd(::open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!cgroup_fd) return errno_error("cannot open cgroup " + cgroup_dir);
+    detach_programs_at(cgroup_fd.get(), report);
   }
   return report;
 }

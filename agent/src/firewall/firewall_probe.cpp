@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "firewall.h"
+#include "shunt/unique_fd.h"
 
 namespace shunt::agent {
 
@@ -26,21 +27,19 @@ class ScratchNetns {
         error_ = errno;
         return;
       }
-      fd_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-      if (fd_ < 0) error_ = errno;
+      fd_.reset(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+      if (!fd_) error_ = errno;
     }).join();
   }
   ScratchNetns(const ScratchNetns&) = delete;
   ScratchNetns& operator=(const ScratchNetns&) = delete;
-  ~ScratchNetns() {
-    if (fd_ >= 0) close(fd_);
-  }
-  bool ok() const { return fd_ >= 0; }
+  ~ScratchNetns() = default;
+  bool ok() const { return static_cast<bool>(fd_); }
   std::string error() const { return std::strerror(error_); }
-  std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+  std::string path() const { return "/proc/self/fd/" + std::to_string(fd_.get()); }
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;
   int error_ = 0;
 };
 

@@ -58,52 +58,6 @@ void event(const std::string& type, const std::string& reason, const PodRecord& 
 
 }  // namespace
 
-json record_to_json(const PodRecord& r) {
-  json j;
-  j["container_id"] = r.container_id;
-  j["netns"] = r.netns;
-  j["netns_inode"] = r.netns_inode;
-  j["pod_namespace"] = r.pod_namespace;
-  j["pod_name"] = r.pod_name;
-  j["network"] = r.network;
-  j["ips"] = r.ips;
-  j["enroll"] = r.enroll;
-  j["outbound_port"] = r.outbound_port;
-  j["inbound_port"] = r.inbound_port;
-  j["capture_inbound"] = r.capture_inbound;
-  j["settings"] = r.settings;
-  j["proxy_pid"] = r.proxy.pid;
-  j["proxy_start_time"] = r.proxy.start_time;
-  j["proxy_restarts"] = r.proxy_restarts;
-  j["added_at"] = r.added_at;
-  return j;
-}
-
-Result<PodRecord> record_from_json(const json& j) {
-  try {
-    PodRecord r;
-    r.container_id = j.at("container_id").get<std::string>();
-    r.netns = j.at("netns").get<std::string>();
-    r.netns_inode = j.at("netns_inode").get<uint64_t>();
-    r.pod_namespace = j.value("pod_namespace", "");
-    r.pod_name = j.value("pod_name", "");
-    r.network = j.value("network", "");
-    r.ips = j.value("ips", std::vector<std::string>{});
-    r.enroll = j.value("enroll", json::object());
-    r.outbound_port = j.value("outbound_port", uint16_t{15001});
-    r.inbound_port = j.value("inbound_port", uint16_t{15006});
-    r.capture_inbound = j.value("capture_inbound", false);
-    r.settings = j.value("settings", std::map<std::string, std::string>{});
-    r.proxy.pid = j.value("proxy_pid", 0);
-    r.proxy.start_time = j.value("proxy_start_time", uint64_t{0});
-    r.proxy_restarts = j.value("proxy_restarts", 0U);
-    r.added_at = j.value("added_at", uint64_t{0});
-    return r;
-  } catch (const json::exception& e) {
-    return Error{EINVAL, std::string("pod record: ") + e.what()};
-  }
-}
-
 PodManager::PodManager(PodManagerConfig config, EnrolmentService& enrolment, NetnsResolver& resolver,
                        ProxyLauncher& launcher, PodAnnotationSource* annotations,
                        WatchExit watch_exit, std::function<uint64_t()> now_unix)
@@ -119,40 +73,6 @@ PodManager::PodManager(PodManagerConfig config, EnrolmentService& enrolment, Net
 
 std::string PodManager::pod_dir(const std::string& container_id) const {
   return config_.state_dir + "/pods/" + container_id;
-}
-
-void PodManager::load() {
-  std::ifstream in(config_.state_dir + "/pods.json");
-  if (!in) return;
-  try {
-    const auto doc = json::parse(in);
-    for (const auto& item : doc.value("pods", json::array())) {
-      auto record = record_from_json(item);
-      if (record) {
-        pods_[record->container_id] = *record;
-      } else {
-        spdlog::error("{}/pods.json: {}", config_.state_dir, record.error().describe());
-      }
-    }
-  } catch (const json::exception& e) {
-    spdlog::error("{}/pods.json is unreadable ({}); pods are found again from the CNI cache",
-                  config_.state_dir, e.what());
-  }
-}
-
-void PodManager::save() const {
-  json doc;
-  doc["pods"] = json::array();
-  for (const auto& [id, r] : pods_) doc["pods"].push_back(record_to_json(r));
-  // pods.json names every pod's namespace and settings: root's alone.
-  if (auto ok = make_private_dirs(config_.state_dir); !ok) {
-    spdlog::error("{}", ok.error().describe());
-    return;
-  }
-  const auto file = config_.state_dir + "/pods.json";
-  if (auto ok = write_file_atomically(file, json_text(doc, 1) + "\n", 0600); !ok) {
-    spdlog::error("{}", ok.error().describe());
-  }
 }
 
 std::optional<ordered_json> PodManager::handle(const json& request) {
@@ -203,7 +123,10 @@ void PodManager::remove(const PodRecord& record) {
   fs::remove_all(pod_dir(record.container_id), ec);
 }
 
-ordered_json PodManager::add(const json& request) {
+namespace {
+
+// The pod an ADD names; its namespace is resolved by the caller.
+Result<PodRecord> record_of_add(const json& request) {
   PodRecord record;
   record.container_id = str(request, "container_id");
   record.netns = str(request, "netns");
@@ -215,17 +138,22 @@ ordered_json PodManager::add(const json& request) {
       if (ip.is_string()) record.ips.push_back(ip.get<std::string>());
   }
   if (record.container_id.empty() || record.netns.empty()) {
-    return failure(EINVAL, "cni_add needs \"container_id\" and \"netns\"");
+    return Error{EINVAL, "cni_add needs \"container_id\" and \"netns\""};
   }
-  auto identity = resolver_.resolve(record.netns);
-  if (!identity) return failure(identity.error().code, identity.error().describe());
-  record.netns_inode = identity->inode;
-  // ADD again for the same container (a network reload): start afresh.
-  if (auto it = pods_.find(record.container_id); it != pods_.end()) {
-    remove(it->second);
-    pods_.erase(it);
-    save();
-  }
+  return record;
+}
+
+ordered_json not_injected() {
+  ordered_json r;
+  r["ok"] = true;
+  r["enrolled"] = false;
+  r["reason"] = "inject is false";
+  return r;
+}
+
+}  // namespace
+
+Result<PodPlan> PodManager::plan(PodRecord& record, const json& request) {
   // The layers: conflist defaults, CNI_ARGS, annotations.
   PodSettings settings;
   struct Layer {
@@ -240,8 +168,8 @@ ordered_json PodManager::add(const json& request) {
     auto found = annotations_->annotations(ns, record.pod_name);
     if (!found) {
       event("Warning", "AnnotationsUnavailable", record, found.error().describe());
-      return failure(found.error().code, "reading the annotations of pod " + ns + "/" +
-                                             record.pod_name + ": " + found.error().describe());
+      return Error{found.error().code, "reading the annotations of pod " + ns + "/" +
+                                           record.pod_name + ": " + found.error().describe()};
     }
     layers.push_back({SettingSource::kAnnotation, *found});
   }
@@ -251,7 +179,7 @@ ordered_json PodManager::add(const json& request) {
         selected ? apply_layer(settings, layer.source, *selected) : Status(selected.error());
     if (!ok) {
       event("Warning", "InvalidSettings", record, ok.error().message + "; the pod is not started");
-      return failure(EINVAL, ok.error().message);
+      return Error{EINVAL, ok.error().message};
     }
   }
   PodPlanDefaults defaults = config_.plan;
@@ -259,46 +187,66 @@ ordered_json PodManager::add(const json& request) {
   auto plan = plan_pod(settings, defaults);
   if (!plan) {
     event("Warning", "InvalidSettings", record, plan.error().message + "; the pod is not started");
-    return failure(EINVAL, plan.error().message);
+    return Error{EINVAL, plan.error().message};
   }
   for (const auto& [name, value] : settings.values) {
     record.settings[setting_key(settings.source.at(name), name)] = value;
   }
-  if (!plan->inject) {
-    event("Normal", "NotInjected", record, "inject is false: the pod runs without redirection");
-    ordered_json r;
-    r["ok"] = true;
-    r["enrolled"] = false;
-    r["reason"] = "inject is false";
-    return r;
-  }
-  record.enroll = plan->enroll;
-  record.outbound_port = plan->outbound_port;
-  record.inbound_port = plan->inbound_port;
-  record.capture_inbound = plan->capture_inbound;
+  return plan;
+}
+
+Status PodManager::launch(PodRecord& record, const PodPlan& plan) {
+  record.enroll = plan.enroll;
+  record.outbound_port = plan.outbound_port;
+  record.inbound_port = plan.inbound_port;
+  record.capture_inbound = plan.capture_inbound;
   record.added_at = now_unix_();
   std::error_code ec;
+  // The errors' messages are final: add() answers with them as they are.
   if (auto ok = make_private_dirs(pod_dir(record.container_id)); !ok)
-    return failure(ok.error().code, ok.error().describe());
+    return Error{ok.error().code, ok.error().describe()};
   if (auto ok = write_file_atomically(pod_dir(record.container_id) + "/proxy.yaml",
-                                      plan->proxy_yaml, 0600);
+                                      plan.proxy_yaml, 0600);
       !ok) {
     fs::remove_all(pod_dir(record.container_id), ec);
-    return failure(ok.error().code, ok.error().describe());
+    return Error{ok.error().code, ok.error().describe()};
   }
   // The proxy listens before the namespace is enrolled, so that no
   // connection is ever redirected to nothing.
   if (auto ok = start_proxy(record); !ok) {
     event("Warning", "ProxyFailed", record, ok.error().describe());
     fs::remove_all(pod_dir(record.container_id), ec);
-    return failure(ok.error().code, ok.error().describe());
+    return Error{ok.error().code, ok.error().describe()};
   }
   if (auto ok = enroll(record); !ok) {
     event("Warning", "EnrollFailed", record, ok.error().describe());
     launcher_.stop(record.proxy);
     fs::remove_all(pod_dir(record.container_id), ec);
-    return failure(ok.error().code, ok.error().message);
+    return Error{ok.error().code, ok.error().message};
   }
+  return ok_status();
+}
+
+ordered_json PodManager::add(const json& request) {
+  auto parsed = record_of_add(request);
+  if (!parsed) return failure(parsed.error().code, parsed.error().message);
+  PodRecord record = std::move(*parsed);
+  auto identity = resolver_.resolve(record.netns);
+  if (!identity) return failure(identity.error().code, identity.error().describe());
+  record.netns_inode = identity->inode;
+  // ADD again for the same container (a network reload): start afresh.
+  if (auto it = pods_.find(record.container_id); it != pods_.end()) {
+    remove(it->second);
+    pods_.erase(it);
+    save();
+  }
+  auto planned = plan(record, request);
+  if (!planned) return failure(planned.error().code, planned.error().message);
+  if (!planned->inject) {
+    event("Normal", "NotInjected", record, "inject is false: the pod runs without redirection");
+    return not_injected();
+  }
+  if (auto ok = launch(record, *planned); !ok) return failure(ok.error().code, ok.error().message);
   pods_[record.container_id] = record;
   save();
   event("Normal", "Enrolled", record,

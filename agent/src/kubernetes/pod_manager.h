@@ -75,6 +75,11 @@ class PodManager {
   nlohmann::ordered_json check(const nlohmann::json& request);
   nlohmann::ordered_json gc(const nlohmann::json& request);
   nlohmann::ordered_json list() const;
+  // The pod's settings from its layers, and what they make of it; the
+  // event is emitted when they are refused.
+  Result<PodPlan> plan(PodRecord& record, const nlohmann::json& request);
+  // Its folder, proxy.yaml, proxy, enrolment; undone on failure.
+  Status launch(PodRecord& record, const PodPlan& plan);
   Status start_proxy(PodRecord& record);
   Status enroll(const PodRecord& record);
   void remove(const PodRecord& record);

@@ -1,5 +1,7 @@
 #include "proxy_process.h"
 
+#include "shunt/unique_fd.h"
+
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -77,72 +79,64 @@ std::string own_directory() {
   return ec ? std::string(".") : exe.parent_path().string();
 }
 
-Result<ProxyProcess> ExecProxyLauncher::start(const ProxyLaunch& launch) {
-  int cgroup_fd = -1;
+Result<pid_t> ExecProxyLauncher::spawn(const ProxyLaunch& launch) {
+  UniqueFd cgroup_fd;
   if (!cgroup_.empty()) {
     mkdir(cgroup_.c_str(), 0755);
-    cgroup_fd = open((cgroup_ + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-    if (cgroup_fd < 0) return errno_error("opening " + cgroup_ + "/cgroup.procs");
+    cgroup_fd.reset(open((cgroup_ + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+    if (!cgroup_fd) return errno_error("opening " + cgroup_ + "/cgroup.procs");
   }
-  const int netns_fd = open(launch.netns.c_str(), O_RDONLY | O_CLOEXEC);
-  if (netns_fd < 0) {
-    const Error e = errno_error("opening the pod's network namespace " + launch.netns);
-    if (cgroup_fd >= 0) close(cgroup_fd);
-    return e;
-  }
-  const int log_fd = open(launch.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (log_fd < 0) {
-    close(netns_fd);
-    if (cgroup_fd >= 0) close(cgroup_fd);
-    return errno_error("opening the proxy log " + launch.log_file);
-  }
+  const UniqueFd netns_fd(open(launch.netns.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!netns_fd) return errno_error("opening the pod's network namespace " + launch.netns);
+  const UniqueFd log_fd(
+      open(launch.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  if (!log_fd) return errno_error("opening the proxy log " + launch.log_file);
   // Everything the child needs is prepared before fork: after it, only
   // async-signal-safe calls.
   std::string arg0 = "shunt-proxy", arg1 = "--config";
   std::string arg2 = launch.config_file;
   char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
-  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const UniqueFd null_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
   const pid_t pid = fork();
-  if (pid < 0) {
-    const Error e = errno_error("fork");
-    close(netns_fd);
-    close(log_fd);
-    if (null_fd >= 0) close(null_fd);
-    if (cgroup_fd >= 0) close(cgroup_fd);
-    return e;
-  }
+  if (pid < 0) return errno_error("fork");
   if (pid == 0) {
     setsid();
-    if (cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1) _exit(125);
-    if (setns(netns_fd, CLONE_NEWNET) != 0) _exit(126);
-    if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
-    dup2(log_fd, STDOUT_FILENO);
-    dup2(log_fd, STDERR_FILENO);
+    if (cgroup_fd && write(cgroup_fd.get(), "0", 1) != 1) _exit(125);
+    if (setns(netns_fd.get(), CLONE_NEWNET) != 0) _exit(126);
+    if (null_fd) dup2(null_fd.get(), STDIN_FILENO);
+    dup2(log_fd.get(), STDOUT_FILENO);
+    dup2(log_fd.get(), STDERR_FILENO);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     execv(binary_.c_str(), argv);
     _exit(127);
   }
-  close(netns_fd);
-  close(log_fd);
-  if (null_fd >= 0) close(null_fd);
-  if (cgroup_fd >= 0) close(cgroup_fd);
+  return pid;
+}
+
+std::string ExecProxyLauncher::exit_reason(int status) const {
+  std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                                      : "was killed by signal " + std::to_string(WTERMSIG(status));
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 125) how += " (joining " + cgroup_ + " failed)";
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 126)
+    how += " (setns into the pod's namespace failed)";
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+    how += " (cannot execute " + binary_ + ")";
+  return how;
+}
+
+Result<ProxyProcess> ExecProxyLauncher::start(const ProxyLaunch& launch) {
+  auto spawned = spawn(launch);
+  if (!spawned) return spawned.error();
+  const pid_t pid = *spawned;
   ProxyProcess proxy{pid, process_start_time(pid)};
   const auto deadline = std::chrono::steady_clock::now() + ready_timeout_;
   while (true) {
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
-      std::string how = WIFEXITED(status)
-                            ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                            : "was killed by signal " + std::to_string(WTERMSIG(status));
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 125)
-        how += " (joining " + cgroup_ + " failed)";
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 126)
-        how += " (setns into the pod's namespace failed)";
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-        how += " (cannot execute " + binary_ + ")";
-      return Error{ECHILD, "the pod's proxy " + how + ": " + log_tail(launch.log_file)};
+      return Error{ECHILD,
+                   "the pod's proxy " + exit_reason(status) + ": " + log_tail(launch.log_file)};
     }
     const auto ports = listening_ports(pid);
     const bool ready = std::all_of(launch.ports.begin(), launch.ports.end(), [&ports](uint16_t p) {

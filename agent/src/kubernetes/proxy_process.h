@@ -54,6 +54,9 @@ class ExecProxyLauncher final : public ProxyLauncher {
   void stop(const ProxyProcess& proxy) override;
 
  private:
+  // fork and exec in the pod's namespace (and the proxies' cgroup).
+  Result<pid_t> spawn(const ProxyLaunch& launch);
+  [[nodiscard]] std::string exit_reason(int status) const;
   std::string binary_;
   std::string cgroup_;
   std::chrono::milliseconds ready_timeout_;

@@ -1,5 +1,7 @@
 #include "access_log.h"
 
+#include "shunt/unique_fd.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -81,14 +83,11 @@ Result<std::shared_ptr<AccessLog>> AccessLog::open(const std::string& path) {
   if (path == "off") return std::shared_ptr<AccessLog>(new AccessLog(nullptr, false));
   // A new log is 0640 whatever the umask (it names every client and
   // destination); an existing one keeps the mode its owner gave it.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (fd < 0) return errno_error("cannot open access log " + path);
-  FILE* f = fdopen(fd, "a");
-  if (f == nullptr) {
-    const Error e = errno_error("cannot open access log " + path);
-    ::close(fd);
-    return e;
-  }
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  if (!fd) return errno_error("cannot open access log " + path);
+  FILE* f = fdopen(fd.get(), "a");
+  if (f == nullptr) return errno_error("cannot open access log " + path);
+  fd.release();  // the FILE owns it now
   return std::shared_ptr<AccessLog>(new AccessLog(f, true));
 }
 

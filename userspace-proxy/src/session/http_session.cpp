@@ -149,20 +149,75 @@ struct HttpSession {
     finish_record(context, record, result, std::string(why));
   }
 
+  // Framing the next hop could read differently from ours; "" when none.
+  static std::string framing_problem(const bhttp::request<bhttp::buffer_body>& req) {
+    std::vector<std::string_view> transfer_encodings;
+    const auto [te_begin, te_end] = req.equal_range(bhttp::field::transfer_encoding);
+    for (auto it = te_begin; it != te_end; ++it) {
+      transfer_encodings.emplace_back(it->value().data(), it->value().size());
+    }
+    return std::string(http::request_framing_problem(
+        transfer_encodings, req.find(bhttp::field::content_length) != req.end()));
+  }
+
+  // The forward proxy's credentials; false when refused.
+  asio::awaitable<bool> authorised(const bhttp::request<bhttp::buffer_body>& req,
+                                   AccessLogRecord& record) {
+    if (role != HttpRole::kForward || context.config->credentials.empty()) co_return true;
+    auto creds = http::parse_basic_credentials(req[bhttp::field::proxy_authorization]);
+    if (!creds) {
+      co_await refuse(record, 407, ConnectionResult::kAuthRequired,
+                      "proxy authentication required", true);
+      co_return false;
+    }
+    record.auth_user = creds->user;
+    if (!credentials_match(context.config->credentials, creds->user, creds->password)) {
+      context.metrics->add("shunt_proxy_auth_failures_total", "protocol=\"http\"");
+      co_await refuse(record, 407, ConnectionResult::kAuthFailed, "wrong proxy credentials", true);
+      co_return false;
+    }
+    co_return true;
+  }
+
+  // Where the request goes, with the request rewritten for the next hop
+  // (origin form and Host for the forward proxy, X-Forwarded-* for the
+  // reverse); nullopt when a forward request has no absolute URI.
+  std::optional<http::HostPort> route(bhttp::request<bhttp::buffer_body>& req,
+                                      const AccessLogRecord& record) {
+    if (role == HttpRole::kForward) {
+      auto target = http::parse_absolute_target(req.target());
+      if (!target) return std::nullopt;
+      const auto destination = target->destination;
+      req.target(target->origin_form);
+      // Host follows the URI, as RFC 9112 asks of a proxy.
+      req.set(bhttp::field::host, destination.port == 80
+                                      ? (destination.host.find(':') != std::string::npos
+                                             ? "[" + destination.host + "]"
+                                             : destination.host)
+                                      : destination.authority());
+      return destination;
+    }
+    std::string xff(req["X-Forwarded-For"]);
+    const std::string client_ip = record.client ? record.client->address().to_string() : "";
+    req.set("X-Forwarded-For", xff.empty() ? client_ip : xff + ", " + client_ip);
+    req.set("X-Forwarded-Proto", "http");
+    return http::HostPort{context.config->proxy_host, context.config->proxy_port};
+  }
+
+  // The client's or the upstream's stream failed mid-message.
+  void reset_both(AccessLogRecord& record, const boost::system::error_code& ec) {
+    close_with_reset(client);
+    upstream.reset();
+    finish_record(context, record, ConnectionResult::kReset, ec.message());
+  }
+
   // Serves one request; false when the client connection is done.
   asio::awaitable<bool> serve(RequestParser& parser, AccessLogRecord& record) {
     auto& req = parser.get();
     record.method = std::string(req.method_string());
     // Framing the next hop could read differently from ours is refused,
     // never forwarded (request smuggling).
-    std::vector<std::string_view> transfer_encodings;
-    const auto [te_begin, te_end] = req.equal_range(bhttp::field::transfer_encoding);
-    for (auto it = te_begin; it != te_end; ++it) {
-      transfer_encodings.emplace_back(it->value().data(), it->value().size());
-    }
-    if (auto why = http::request_framing_problem(
-            transfer_encodings, req.find(bhttp::field::content_length) != req.end());
-        !why.empty()) {
+    if (const auto why = framing_problem(req); !why.empty()) {
       co_await refuse(record, 400, ConnectionResult::kBadRequest, why);
       co_return false;
     }
@@ -171,71 +226,40 @@ struct HttpSession {
       co_await refuse(record, 503, ConnectionResult::kLimitReached, "max-requests reached");
       co_return false;
     }
-    if (role == HttpRole::kForward && !context.config->credentials.empty()) {
-      auto creds = http::parse_basic_credentials(req[bhttp::field::proxy_authorization]);
-      if (!creds) {
-        co_await refuse(record, 407, ConnectionResult::kAuthRequired,
-                        "proxy authentication required", true);
-        co_return false;
-      }
-      record.auth_user = creds->user;
-      if (!credentials_match(context.config->credentials, creds->user, creds->password)) {
-        context.metrics->add("shunt_proxy_auth_failures_total", "protocol=\"http\"");
-        co_await refuse(record, 407, ConnectionResult::kAuthFailed, "wrong proxy credentials",
-                        true);
-        co_return false;
-      }
-    }
+    if (!co_await authorised(req, record)) co_return false;
     if (role == HttpRole::kForward && req.method() == bhttp::verb::connect) {
       co_await tunnel(parser, record);
       co_return false;
     }
-    std::optional<http::HostPort> destination;
-    std::string origin_form;
-    if (role == HttpRole::kForward) {
-      auto target = http::parse_absolute_target(req.target());
-      if (!target) {
-        co_await refuse(record, 400, ConnectionResult::kBadRequest,
-                        "a forward proxy needs an absolute http:// URI or CONNECT");
-        co_return false;
-      }
-      destination = target->destination;
-      origin_form = target->origin_form;
-      req.target(origin_form);
-      // Host follows the URI, as RFC 9112 asks of a proxy.
-      req.set(bhttp::field::host, destination->port == 80
-                                      ? (destination->host.find(':') != std::string::npos
-                                             ? "[" + destination->host + "]"
-                                             : destination->host)
-                                      : destination->authority());
-    } else {
-      destination = http::HostPort{context.config->proxy_host, context.config->proxy_port};
-      std::string xff(req["X-Forwarded-For"]);
-      const std::string client_ip = record.client ? record.client->address().to_string() : "";
-      req.set("X-Forwarded-For", xff.empty() ? client_ip : xff + ", " + client_ip);
-      req.set("X-Forwarded-Proto", "http");
+    const auto destination = route(req, record);
+    if (!destination) {
+      co_await refuse(record, 400, ConnectionResult::kBadRequest,
+                      "a forward proxy needs an absolute http:// URI or CONNECT");
+      co_return false;
     }
     record.host = destination->authority();
     const bool client_keep_alive = req.keep_alive();
     strip_hop_by_hop(req.base());
     req.keep_alive(true);
-
     if (!co_await ensure_upstream(*destination, record)) co_return false;
     record.upstream = upstream->remote;
     record.original_dst = upstream->remote;
     record.upstream_local = local_of(upstream->socket);
+    co_return co_await exchange(parser, record, client_keep_alive);
+  }
 
+  // The request to the upstream, its response to the client.
+  asio::awaitable<bool> exchange(RequestParser& parser, AccessLogRecord& record,
+                                 bool client_keep_alive) {
     auto sent = co_await stream_message<true>(client, client_buffer, parser, upstream->socket,
                                               record.bytes_up);
     if (sent) {
-      close_with_reset(client);
-      upstream.reset();
-      finish_record(context, record, ConnectionResult::kReset, sent.message());
+      reset_both(record, sent);
       co_return false;
     }
     ResponseParser response;
     response.body_limit(boost::none);
-    if (req.method() == bhttp::verb::head) response.skip(true);
+    if (parser.get().method() == bhttp::verb::head) response.skip(true);
     asio::steady_timer timer(client.get_executor());
     timer.expires_after(context.config->idle_timeout);
     auto head =
@@ -258,9 +282,7 @@ struct HttpSession {
     auto relayed = co_await stream_message<false>(upstream->socket, upstream_buffer, response,
                                                   client, record.bytes_down);
     if (relayed) {
-      close_with_reset(client);
-      upstream.reset();
-      finish_record(context, record, ConnectionResult::kReset, relayed.message());
+      reset_both(record, relayed);
       co_return false;
     }
     context.metrics->add("shunt_proxy_http_requests_total",

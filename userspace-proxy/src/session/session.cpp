@@ -9,6 +9,8 @@
 #include "relay.h"
 #include "upstream.h"
 
+#include "shunt/unique_fd.h"
+
 namespace shunt::proxy {
 
 namespace asio = boost::asio;
@@ -30,11 +32,10 @@ std::optional<TcpEndpoint> local_of(const tcp::socket& s) {
 
 Status check_mark_permitted(uint32_t mark) {
   if (mark == 0) return ok_status();
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return errno_error("socket");
-  const int rc = setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+  const UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return errno_error("socket");
+  const int rc = setsockopt(fd.get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
   const int err = errno;
-  close(fd);
   if (rc != 0) {
     return errno_error(err, "cannot set SO_MARK " + std::to_string(mark) +
                                 " on upstream sockets (needs CAP_NET_ADMIN); run with the "

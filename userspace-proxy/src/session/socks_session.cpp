@@ -62,155 +62,198 @@ ConnectionResult handshake_failure(const HandshakeReader& reader) {
 
 }  // namespace
 
-asio::awaitable<void> run_socks_session(tcp::socket client, const char* listener,
-                                        ProxyContext context) {
-  const ProxyConfig& config = *context.config;
-  AccessLogRecord record = start_record(context, listener, client);
-  HandshakeReader reader(client, config.header_timeout);
-  std::string error;
+namespace {
+
+// One SOCKS client, from greeting to relay: the handshake's state (what was
+// read, whether an answer was written) lives here, each step a coroutine.
+class SocksSession {
+ public:
+  SocksSession(tcp::socket client, const char* listener, ProxyContext context)
+      : client_(std::move(client)),
+        context_(std::move(context)),
+        config_(*context_.config),
+        record_(start_record(context_, listener, client_)),
+        reader_(client_, config_.header_timeout) {}
+
+  asio::awaitable<void> serve() {
+    auto request = co_await read_request();
+    if (!request) co_return;
+    if (!co_await accepted(*request)) co_return;
+    UpstreamTarget target;
+    target.host = request->destination.host;
+    target.endpoint = request->destination.endpoint;
+    target.port = request->destination.port;
+    target.apply_policy = true;
+    auto attempt = co_await connect_upstream(context_, target);
+    if (!attempt.upstream) {
+      if (attempt.failure.result == ConnectionResult::kDenied) {
+        context_.metrics->add("shunt_proxy_policy_denied_total", "protocol=\"socks\"");
+      }
+      spdlog::info("[c{}] SOCKS {} failed: {}", record_.id, record_.host, attempt.failure.message);
+      co_await refuse(socks_reply_for(attempt.failure), attempt.failure.result,
+                      attempt.failure.message);
+      co_return;
+    }
+    co_await grant_and_relay(*attempt.upstream);
+  }
+
+ private:
   // Garbage gets a reset; a refusal that was answered gets an orderly
   // close, so the answer is not thrown away with the connection.
-  bool answered = false;
-  auto fail = [&](ConnectionResult result, std::string why) {
-    if (answered) {
+  void fail(ConnectionResult result, std::string why) {
+    if (answered_) {
       boost::system::error_code ignored;
-      client.shutdown(tcp::socket::shutdown_send, ignored);
-      client.close(ignored);
+      client_.shutdown(tcp::socket::shutdown_send, ignored);
+      client_.close(ignored);
     } else {
-      close_with_reset(client);
+      close_with_reset(client_);
     }
-    finish_record(context, record, result, std::move(why));
-  };
-
-  while (reader.pending().empty()) {
-    if (!co_await reader.read_more()) {
-      fail(handshake_failure(reader), "no SOCKS greeting");
-      co_return;
-    }
-  }
-  const auto version = socks::detect_version(reader.pending());
-  if (!version) {
-    record.protocol = "socks";
-    fail(ConnectionResult::kBadRequest, "not a SOCKS4 or SOCKS5 client");
-    co_return;
+    finish_record(context_, record_, result, std::move(why));
   }
 
-  std::optional<socks::Request> request;
-  if (*version == 5) {
-    record.protocol = "socks5";
-    auto greeting = co_await read_message(reader, socks::parse_greeting, error);
+  // Answers the request with a failure `code`, then closes.
+  asio::awaitable<void> refuse(Reply code, ConnectionResult result, std::string why) {
+    const auto reply =
+        v5_ ? socks::socks5_reply(code, std::nullopt) : socks::socks4_reply(false, std::nullopt);
+    answered_ = co_await write_all(client_, reply);
+    fail(result, std::move(why));
+  }
+
+  // The greeting, SOCKS5's authentication, then the request; nullopt when
+  // the client failed (and was answered or reset).
+  asio::awaitable<std::optional<socks::Request>> read_request() {
+    while (reader_.pending().empty()) {
+      if (!co_await reader_.read_more()) {
+        fail(handshake_failure(reader_), "no SOCKS greeting");
+        co_return std::nullopt;
+      }
+    }
+    const auto version = socks::detect_version(reader_.pending());
+    if (!version) {
+      record_.protocol = "socks";
+      fail(ConnectionResult::kBadRequest, "not a SOCKS4 or SOCKS5 client");
+      co_return std::nullopt;
+    }
+    v5_ = *version == 5;
+    std::optional<socks::Request> request;
+    if (v5_) {
+      record_.protocol = "socks5";
+      if (!co_await authenticate_v5()) co_return std::nullopt;
+      request = co_await read_message(reader_, socks::parse_socks5_request, error_);
+    } else {
+      record_.protocol = "socks4";
+      request = co_await read_message(reader_, socks::parse_socks4_request, error_);
+      if (request && !request->destination.host.empty()) record_.protocol = "socks4a";
+    }
+    if (!request) {
+      if (reader_.malformed()) {
+        // A request that could be read but not accepted (an empty host
+        // name, a NUL in it) is answered, as the protocol asks, first.
+        const auto reply = v5_ ? socks::socks5_reply(Reply::kGeneralFailure, std::nullopt)
+                               : socks::socks4_reply(false, std::nullopt);
+        answered_ = co_await write_all(client_, reply);
+      }
+      fail(handshake_failure(reader_), error_);
+    }
+    co_return request;
+  }
+
+  // SOCKS5's method selection and, with credentials, user and password.
+  asio::awaitable<bool> authenticate_v5() {
+    auto greeting = co_await read_message(reader_, socks::parse_greeting, error_);
     if (!greeting) {
-      fail(handshake_failure(reader), error);
-      co_return;
+      fail(handshake_failure(reader_), error_);
+      co_return false;
     }
     const auto offered = [&](uint8_t m) {
       return std::find(greeting->methods.begin(), greeting->methods.end(), m) !=
              greeting->methods.end();
     };
-    const bool need_auth = !config.credentials.empty();
-    const uint8_t method =
-        need_auth
-            ? (offered(socks::kMethodUserPass) ? socks::kMethodUserPass
-                                               : socks::kMethodNoneAcceptable)
-            : (offered(socks::kMethodNoAuth) ? socks::kMethodNoAuth : socks::kMethodNoneAcceptable);
+    const bool need_auth = !config_.credentials.empty();
+    const uint8_t wanted = need_auth ? socks::kMethodUserPass : socks::kMethodNoAuth;
+    const uint8_t method = offered(wanted) ? wanted : socks::kMethodNoneAcceptable;
     // Named, not temporaries: GCC 12 destroys temporaries of a co_await
     // expression twice.
     const auto selection = socks::method_selection(method);
-    answered = co_await write_all(client, selection);
+    answered_ = co_await write_all(client_, selection);
     if (method == socks::kMethodNoneAcceptable) {
       fail(need_auth ? ConnectionResult::kAuthRequired : ConnectionResult::kUnsupported,
            "no acceptable authentication method offered");
-      co_return;
+      co_return false;
     }
-    if (method == socks::kMethodUserPass) {
-      auto creds = co_await read_message(reader, socks::parse_userpass, error);
-      if (!creds) {
-        fail(handshake_failure(reader), error);
-        co_return;
-      }
-      const bool ok = credentials_match(config.credentials, creds->user, creds->password);
-      const auto status = socks::userpass_status(ok);
-      answered = co_await write_all(client, status);
-      if (!ok) {
-        context.metrics->add("shunt_proxy_auth_failures_total", "protocol=\"socks5\"");
-        record.auth_user = creds->user;
-        fail(ConnectionResult::kAuthFailed, "wrong username or password");
-        co_return;
-      }
-      record.auth_user = creds->user;
+    if (method != socks::kMethodUserPass) co_return true;
+    auto creds = co_await read_message(reader_, socks::parse_userpass, error_);
+    if (!creds) {
+      fail(handshake_failure(reader_), error_);
+      co_return false;
     }
-    request = co_await read_message(reader, socks::parse_socks5_request, error);
-  } else {
-    record.protocol = "socks4";
-    request = co_await read_message(reader, socks::parse_socks4_request, error);
-    if (request && !request->destination.host.empty()) record.protocol = "socks4a";
-  }
-  if (!request) {
-    if (reader.malformed()) {
-      // A request that could be read but not accepted (an empty host name,
-      // a NUL in it) is answered, as the protocol asks, before the close.
-      const auto reply = *version == 5 ? socks::socks5_reply(Reply::kGeneralFailure, std::nullopt)
-                                       : socks::socks4_reply(false, std::nullopt);
-      answered = co_await write_all(client, reply);
+    const bool ok = credentials_match(config_.credentials, creds->user, creds->password);
+    const auto status = socks::userpass_status(ok);
+    answered_ = co_await write_all(client_, status);
+    record_.auth_user = creds->user;
+    if (!ok) {
+      context_.metrics->add("shunt_proxy_auth_failures_total", "protocol=\"socks5\"");
+      fail(ConnectionResult::kAuthFailed, "wrong username or password");
     }
-    fail(handshake_failure(reader), error);
-    co_return;
-  }
-  const bool v5 = request->version == 5;
-  auto refuse = [&](Reply code, ConnectionResult result,
-                    std::string_view why) -> asio::awaitable<void> {
-    const auto reply =
-        v5 ? socks::socks5_reply(code, std::nullopt) : socks::socks4_reply(false, std::nullopt);
-    answered = co_await write_all(client, reply);
-    fail(result, std::string(why));
-  };
-  if (v5 && request->address_type_unsupported) {
-    co_await refuse(Reply::kAddressTypeNotSupported, ConnectionResult::kUnsupported,
-                    "address type not supported");
-    co_return;
-  }
-  record.host = request->destination.describe();
-  if (request->destination.endpoint) record.original_dst = request->destination.endpoint;
-  if (request->command != socks::kCmdConnect) {
-    const std::string why = "command " + std::to_string(request->command) + " not supported";
-    co_await refuse(Reply::kCommandNotSupported, ConnectionResult::kUnsupported, why);
-    co_return;
-  }
-  if (!v5 && !config.credentials.empty()) {
-    // SOCKS4 has no password: with credentials configured it cannot pass.
-    co_await refuse(Reply::kNotAllowed, ConnectionResult::kAuthRequired,
-                    "SOCKS4 cannot authenticate; credentials are required");
-    co_return;
+    co_return ok;
   }
 
-  UpstreamTarget target;
-  target.host = request->destination.host;
-  target.endpoint = request->destination.endpoint;
-  target.port = request->destination.port;
-  target.apply_policy = true;
-  auto attempt = co_await connect_upstream(context, target);
-  if (!attempt.upstream) {
-    if (attempt.failure.result == ConnectionResult::kDenied) {
-      context.metrics->add("shunt_proxy_policy_denied_total", "protocol=\"socks\"");
+  // What the proxy will not do for a well-formed request; false when it
+  // was refused.
+  asio::awaitable<bool> accepted(const socks::Request& request) {
+    if (v5_ && request.address_type_unsupported) {
+      co_await refuse(Reply::kAddressTypeNotSupported, ConnectionResult::kUnsupported,
+                      "address type not supported");
+      co_return false;
     }
-    spdlog::info("[c{}] SOCKS {} failed: {}", record.id, record.host, attempt.failure.message);
-    co_await refuse(socks_reply_for(attempt.failure), attempt.failure.result,
-                    std::string_view(attempt.failure.message));
-    co_return;
+    record_.host = request.destination.describe();
+    if (request.destination.endpoint) record_.original_dst = request.destination.endpoint;
+    if (request.command != socks::kCmdConnect) {
+      const std::string why = "command " + std::to_string(request.command) + " not supported";
+      co_await refuse(Reply::kCommandNotSupported, ConnectionResult::kUnsupported, why);
+      co_return false;
+    }
+    if (!v5_ && !config_.credentials.empty()) {
+      // SOCKS4 has no password: with credentials configured it cannot pass.
+      co_await refuse(Reply::kNotAllowed, ConnectionResult::kAuthRequired,
+                      "SOCKS4 cannot authenticate; credentials are required");
+      co_return false;
+    }
+    co_return true;
   }
-  record.upstream = attempt.upstream->remote;
-  record.upstream_local = local_of(attempt.upstream->socket);
-  if (!record.original_dst) record.original_dst = attempt.upstream->remote;
-  const auto bound = record.upstream_local;
-  const auto granted =
-      v5 ? socks::socks5_reply(Reply::kSucceeded, bound) : socks::socks4_reply(true, bound);
-  co_await write_all(client, granted);
-  // Bytes the client sent right after its request belong to the upstream.
-  if (!reader.pending().empty()) {
-    record.bytes_up += reader.pending().size();
-    co_await write_all(attempt.upstream->socket, reader.pending());
+
+  asio::awaitable<void> grant_and_relay(Upstream& upstream) {
+    record_.upstream = upstream.remote;
+    record_.upstream_local = local_of(upstream.socket);
+    if (!record_.original_dst) record_.original_dst = upstream.remote;
+    const auto bound = record_.upstream_local;
+    const auto granted =
+        v5_ ? socks::socks5_reply(Reply::kSucceeded, bound) : socks::socks4_reply(true, bound);
+    co_await write_all(client_, granted);
+    // Bytes the client sent right after its request belong to the upstream.
+    if (!reader_.pending().empty()) {
+      record_.bytes_up += reader_.pending().size();
+      co_await write_all(upstream.socket, reader_.pending());
+    }
+    co_await relay_and_finish(context_, client_, upstream.socket, record_);
   }
-  co_await relay_and_finish(context, client, attempt.upstream->socket, record);
+
+  tcp::socket client_;
+  ProxyContext context_;
+  const ProxyConfig& config_;
+  AccessLogRecord record_;
+  HandshakeReader reader_;
+  std::string error_;
+  bool answered_ = false;
+  bool v5_ = false;
+};
+
+}  // namespace
+
+asio::awaitable<void> run_socks_session(tcp::socket client, const char* listener,
+                                        ProxyContext context) {
+  SocksSession session(std::move(client), listener, std::move(context));
+  co_await session.serve();
 }
 
 }  // namespace shunt::proxy

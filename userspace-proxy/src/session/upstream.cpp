@@ -99,10 +99,14 @@ boost::system::error_code bind_transparent(tcp::socket& socket, const asio::ip::
   return ec;
 }
 
-asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
-                                                  const UpstreamTarget& target) {
-  const ProxyConfig& config = *context.config;
-  const EgressPolicy& policy = config.egress;
+namespace {
+
+// The addresses to try, the egress policy applied; empty, with `refusal`
+// saying why, when there is none.
+asio::awaitable<std::vector<TcpEndpoint>> candidates_for(const ProxyContext& context,
+                                                         const UpstreamTarget& target,
+                                                         UpstreamAttempt& refusal) {
+  const EgressPolicy& policy = context.config->egress;
   std::vector<TcpEndpoint> candidates;
   if (target.endpoint) {
     candidates.push_back(*target.endpoint);
@@ -111,11 +115,15 @@ asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
     asio::ip::make_address(target.host, literal_ec);
     if (literal_ec && target.apply_policy) {
       if (auto why = policy.check_host(target.host); !why.empty()) {
-        co_return failed(ConnectionResult::kDenied, why);
+        refusal = failed(ConnectionResult::kDenied, why);
+        co_return candidates;
       }
     }
     auto resolved = co_await context.dns->resolve(target.host);
-    if (!resolved) co_return failed(ConnectionResult::kDnsError, resolved.error().message);
+    if (!resolved) {
+      refusal = failed(ConnectionResult::kDnsError, resolved.error().message);
+      co_return candidates;
+    }
     for (const auto& a : *resolved) candidates.emplace_back(a, target.port);
   }
   if (target.apply_policy) {
@@ -125,7 +133,22 @@ asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
       if (!reason.empty()) why = reason;
       return !reason.empty();
     });
-    if (candidates.empty()) co_return failed(ConnectionResult::kDenied, why);
+    if (candidates.empty()) refusal = failed(ConnectionResult::kDenied, why);
+  }
+  co_return candidates;
+}
+
+}  // namespace
+
+asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
+                                                  const UpstreamTarget& target) {
+  const ProxyConfig& config = *context.config;
+  UpstreamAttempt refusal;
+  const auto candidates = co_await candidates_for(context, target, refusal);
+  if (candidates.empty()) {
+    if (refusal.failure.message.empty())
+      refusal = failed(ConnectionResult::kConnectError, "no address to connect to");
+    co_return refusal;
   }
   const size_t per_upstream_limit = target.transparent
                                         ? config.transparent_max_connections_per_upstream

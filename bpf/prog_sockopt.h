@@ -39,17 +39,7 @@ shunt_write_sockaddr_in6(struct bpf_sockopt *ctx, const struct shunt_addr *dst)
 	sin6->sin6_port = bpf_htons(dst->port);
 	sin6->sin6_flowinfo = 0;
 	sin6->sin6_scope_id = 0;
-	if (dst->family == SHUNT_AF_INET) {
-		sin6->sin6_addr.in6_u.u6_addr32[0] = 0;
-		sin6->sin6_addr.in6_u.u6_addr32[1] = 0;
-		sin6->sin6_addr.in6_u.u6_addr32[2] = bpf_htonl(0x0000ffff);
-		sin6->sin6_addr.in6_u.u6_addr32[3] = dst->ip[0];
-	} else {
-		sin6->sin6_addr.in6_u.u6_addr32[0] = dst->ip[0];
-		sin6->sin6_addr.in6_u.u6_addr32[1] = dst->ip[1];
-		sin6->sin6_addr.in6_u.u6_addr32[2] = dst->ip[2];
-		sin6->sin6_addr.in6_u.u6_addr32[3] = dst->ip[3];
-	}
+	shunt_addr_to_ip6(dst, sin6->sin6_addr.in6_u.u6_addr32);
 	ctx->optlen = sizeof(*sin6);
 	return 0;
 }
@@ -60,11 +50,13 @@ shunt_accepted_record(struct bpf_sockopt *ctx)
 {
 	struct shunt_pair_key key = {};
 	struct bpf_sock *sk = ctx->sk;
+	struct shunt_ends ends;
 
 	if (!sk)
 		return NULL;
 	/* The proxy's accepted socket: its peer is the application. */
-	shunt_pair_key_from_sk(&key, sk, bpf_get_netns_cookie(ctx), false);
+	shunt_ends_from_sk(&ends, sk);
+	shunt_pair_key_set(&key, bpf_get_netns_cookie(ctx), &ends, false);
 	return bpf_map_lookup_elem(&shunt_pairs, &key);
 }
 

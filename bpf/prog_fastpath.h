@@ -23,28 +23,13 @@
 #define SHUNT_SK_PASS 1
 
 static __always_inline void
-shunt_sock_key_set(struct shunt_sock_key *key, __u64 netns, __u32 family,
-		   __u32 local4, const __u32 local6[4], __u16 local_port,
-		   __u32 remote4, const __u32 remote6[4], __u16 remote_port)
-{
-	key->netns_cookie = netns;
-	shunt_addr_from_sock(&key->local, family, local4, local6, local_port);
-	shunt_addr_from_sock(&key->remote, family, remote4, remote6,
-			     remote_port);
-}
-
-static __always_inline void
 shunt_sock_key_from_sockops(struct shunt_sock_key *key,
 			    struct bpf_sock_ops *skops, __u64 netns)
 {
-	__u32 local6[4] = { skops->local_ip6[0], skops->local_ip6[1],
-			    skops->local_ip6[2], skops->local_ip6[3] };
-	__u32 remote6[4] = { skops->remote_ip6[0], skops->remote_ip6[1],
-			     skops->remote_ip6[2], skops->remote_ip6[3] };
+	struct shunt_ends ends;
 
-	shunt_sock_key_set(key, netns, skops->family, skops->local_ip4, local6,
-			   (__u16)skops->local_port, skops->remote_ip4, remote6,
-			   (__u16)bpf_ntohl(skops->remote_port));
+	shunt_ends_from_sockops(&ends, skops);
+	shunt_sock_key_set(key, netns, &ends, false);
 }
 
 /* The application's end: redirected by cgroup/connect, so it has an
@@ -111,7 +96,7 @@ static __always_inline int shunt_sk_msg_redirect(struct sk_msg_md *msg)
 	struct shunt_fastpath_state *state;
 	struct shunt_sock_key peer = {};
 	struct bpf_sock *sk = msg->sk;
-	__u32 local6[4], remote6[4];
+	struct shunt_ends ends;
 	__u64 netns;
 
 	if (!sk)
@@ -124,18 +109,9 @@ static __always_inline int shunt_sk_msg_redirect(struct sk_msg_md *msg)
 		return -EPERM;
 
 	netns = bpf_get_netns_cookie(msg);
-	local6[0] = msg->local_ip6[0];
-	local6[1] = msg->local_ip6[1];
-	local6[2] = msg->local_ip6[2];
-	local6[3] = msg->local_ip6[3];
-	remote6[0] = msg->remote_ip6[0];
-	remote6[1] = msg->remote_ip6[1];
-	remote6[2] = msg->remote_ip6[2];
-	remote6[3] = msg->remote_ip6[3];
-	/* The peer sees this connection with the ends swapped. */
-	shunt_sock_key_set(&peer, netns, msg->family, msg->remote_ip4, remote6,
-			   (__u16)bpf_ntohl(msg->remote_port), msg->local_ip4,
-			   local6, (__u16)msg->local_port);
+	shunt_ends_from_msg(&ends, msg);
+	/* The peer registered this connection with the ends swapped. */
+	shunt_sock_key_set(&peer, netns, &ends, true);
 	if (bpf_msg_redirect_hash(msg, &shunt_sock_hash, &peer,
 				  BPF_F_INGRESS) == SHUNT_SK_PASS) {
 		state->path = SHUNT_PATH_REDIRECT;

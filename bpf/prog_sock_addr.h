@@ -21,9 +21,9 @@
  * negative errno when it must be left alone. */
 static __always_inline int
 shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
-		     bool dst_is_loopback,
 		     const struct shunt_netns_policy **policy_out)
 {
+	bool dst_is_loopback = shunt_addr_is_loopback(dst);
 	const struct shunt_netns_policy *policy;
 	const struct shunt_config *cfg;
 	struct bpf_sock *sk;
@@ -92,14 +92,10 @@ int shunt_connect4(struct bpf_sock_addr *ctx)
 {
 	const struct shunt_netns_policy *policy = NULL;
 	struct shunt_addr dst;
-	__u32 ip4 = ctx->user_ip4;
-	__u32 host_ip4 = bpf_ntohl(ip4);
-
 	int err;
 
-	shunt_addr_set4(&dst, ip4, bpf_ntohs((__u16)ctx->user_port));
-	err = shunt_connect_decide(
-		ctx, &dst, (host_ip4 >> 24) == 127 || host_ip4 == 0, &policy);
+	shunt_sock_addr_get4(&dst, ctx);
+	err = shunt_connect_decide(ctx, &dst, &policy);
 	if (err || !policy)
 		return shunt_connect_verdict(err);
 	ctx->user_ip4 = bpf_htonl(SHUNT_LOOPBACK4);
@@ -111,33 +107,23 @@ SEC("cgroup/connect6")
 int shunt_connect6(struct bpf_sock_addr *ctx)
 {
 	const struct shunt_netns_policy *policy = NULL;
-	__u32 ip6[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
-			 ctx->user_ip6[3] };
-	__u16 port = bpf_ntohs((__u16)ctx->user_port);
-	bool mapped = shunt_ip6_is_v4mapped(ip6);
-	struct shunt_addr dst;
-	bool loopback;
+	struct shunt_addr dst, proxy;
 	int err;
 
-	if (mapped) {
-		__u32 host_ip4 = bpf_ntohl(ip6[3]);
-
-		shunt_addr_set4(&dst, ip6[3], port);
-		loopback = (host_ip4 >> 24) == 127 || host_ip4 == 0;
-	} else {
-		shunt_addr_set6(&dst, ip6, port);
-		loopback = !ip6[0] && !ip6[1] && !ip6[2] &&
-			   (ip6[3] == bpf_htonl(1) || ip6[3] == 0);
-	}
-	err = shunt_connect_decide(ctx, &dst, loopback, &policy);
+	shunt_sock_addr_get6(&dst, ctx);
+	err = shunt_connect_decide(ctx, &dst, &policy);
 	if (err || !policy)
 		return shunt_connect_verdict(err);
 	/* A v4-mapped destination stays IPv4: the proxy's IPv4 listener. */
-	ctx->user_ip6[0] = 0;
-	ctx->user_ip6[1] = 0;
-	ctx->user_ip6[2] = mapped ? bpf_htonl(0x0000ffff) : 0;
-	ctx->user_ip6[3] = mapped ? bpf_htonl(SHUNT_LOOPBACK4) : bpf_htonl(1);
-	ctx->user_port = bpf_htons(policy->outbound_port);
+	if (dst.family == SHUNT_AF_INET) {
+		shunt_addr_set4(&proxy, bpf_htonl(SHUNT_LOOPBACK4),
+				policy->outbound_port);
+	} else {
+		__u32 ip6_loopback[4] = { 0, 0, 0, bpf_htonl(1) };
+
+		shunt_addr_set6(&proxy, ip6_loopback, policy->outbound_port);
+	}
+	shunt_sock_addr_set6(ctx, &proxy);
 	return SHUNT_CGROUP_OK;
 }
 
@@ -152,6 +138,7 @@ shunt_orig_dst_of_app(struct bpf_sock_addr *ctx)
 {
 	struct shunt_pair_key key = {};
 	struct shunt_orig_dst *orig;
+	struct shunt_ends ends;
 	struct bpf_sock *sk;
 
 	orig = shunt_orig_dst_lookup(bpf_get_socket_cookie(ctx));
@@ -160,7 +147,8 @@ shunt_orig_dst_of_app(struct bpf_sock_addr *ctx)
 	sk = ctx->sk;
 	if (!sk)
 		return NULL;
-	shunt_pair_key_from_sk(&key, sk, bpf_get_netns_cookie(ctx), true);
+	shunt_ends_from_sk(&ends, sk);
+	shunt_pair_key_set(&key, bpf_get_netns_cookie(ctx), &ends, true);
 	return bpf_map_lookup_elem(&shunt_pairs, &key);
 }
 
@@ -171,13 +159,6 @@ struct {
 	__type(key, __u64);
 	__type(value, struct shunt_netns_addrs);
 } shunt_netns_addrs SEC(".maps");
-
-static __always_inline bool shunt_addr_is_loopback(const struct shunt_addr *a)
-{
-	if (a->family == SHUNT_AF_INET)
-		return (bpf_ntohl(a->ip[0]) >> 24) == 127;
-	return !a->ip[0] && !a->ip[1] && !a->ip[2] && a->ip[3] == bpf_htonl(1);
-}
 
 /* The local address a redirected socket would have had: the namespace's
  * address of the destination's family. NULL when unknown (or when the
@@ -210,18 +191,7 @@ int shunt_getpeername6(struct bpf_sock_addr *ctx)
 
 	if (!orig)
 		return SHUNT_CGROUP_OK;
-	if (orig->dst.family == SHUNT_AF_INET) {
-		ctx->user_ip6[0] = 0;
-		ctx->user_ip6[1] = 0;
-		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
-		ctx->user_ip6[3] = orig->dst.ip[0];
-	} else {
-		ctx->user_ip6[0] = orig->dst.ip[0];
-		ctx->user_ip6[1] = orig->dst.ip[1];
-		ctx->user_ip6[2] = orig->dst.ip[2];
-		ctx->user_ip6[3] = orig->dst.ip[3];
-	}
-	ctx->user_port = bpf_htons(orig->dst.port);
+	shunt_sock_addr_set6(ctx, &orig->dst);
 	SHUNT_COUNT(orig->netns_cookie, peername_rewritten);
 	return SHUNT_CGROUP_OK;
 }
@@ -245,6 +215,7 @@ int shunt_getsockname6(struct bpf_sock_addr *ctx)
 {
 	const struct shunt_netns_addrs *local;
 	struct shunt_orig_dst *orig = shunt_orig_dst_of_app(ctx);
+	__u32 ip6[4];
 
 	if (!orig)
 		return SHUNT_CGROUP_OK;
@@ -254,19 +225,17 @@ int shunt_getsockname6(struct bpf_sock_addr *ctx)
 	if (orig->dst.family == SHUNT_AF_INET) {
 		if (!local->ip4)
 			return SHUNT_CGROUP_OK;
-		ctx->user_ip6[0] = 0;
-		ctx->user_ip6[1] = 0;
-		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
-		ctx->user_ip6[3] = local->ip4;
+		shunt_ip6_set_v4mapped(ip6, local->ip4);
 	} else {
 		if (!local->ip6[0] && !local->ip6[1] && !local->ip6[2] &&
 		    !local->ip6[3])
 			return SHUNT_CGROUP_OK;
-		ctx->user_ip6[0] = local->ip6[0];
-		ctx->user_ip6[1] = local->ip6[1];
-		ctx->user_ip6[2] = local->ip6[2];
-		ctx->user_ip6[3] = local->ip6[3];
+		ip6[0] = local->ip6[0];
+		ip6[1] = local->ip6[1];
+		ip6[2] = local->ip6[2];
+		ip6[3] = local->ip6[3];
 	}
+	shunt_sock_addr_set_ip6(ctx, ip6);
 	return SHUNT_CGROUP_OK;
 }
 

@@ -18,27 +18,16 @@
 #include "lib/origdst.h"
 #include "lib/policy.h"
 
-/* The pair key of a connection as one of its sockets sees it:
- * `app_is_local` on the application's socket, false on the proxy's
- * accepted socket (whose remote end is the application). */
+/* The pair key of a connection as one of its sockets sees it. */
 static __always_inline void
 shunt_pair_key_from_sockops(struct shunt_pair_key *key,
 			    struct bpf_sock_ops *skops, __u64 netns,
 			    bool app_is_local)
 {
-	__u32 local6[4] = { skops->local_ip6[0], skops->local_ip6[1],
-			    skops->local_ip6[2], skops->local_ip6[3] };
-	__u32 remote6[4] = { skops->remote_ip6[0], skops->remote_ip6[1],
-			     skops->remote_ip6[2], skops->remote_ip6[3] };
-	struct shunt_addr local, remote;
+	struct shunt_ends ends;
 
-	shunt_addr_from_sock(&local, skops->family, skops->local_ip4, local6,
-			     (__u16)skops->local_port);
-	shunt_addr_from_sock(&remote, skops->family, skops->remote_ip4, remote6,
-			     (__u16)bpf_ntohl(skops->remote_port));
-	key->netns_cookie = netns;
-	key->app = app_is_local ? local : remote;
-	key->proxy = app_is_local ? remote : local;
+	shunt_ends_from_sockops(&ends, skops);
+	shunt_pair_key_set(key, netns, &ends, app_is_local);
 }
 
 static __always_inline int shunt_sockops_established(struct bpf_sock_ops *skops)

@@ -1,0 +1,230 @@
+// The iptables rules: `iptables-restore --noflush` input per family that
+// converges the dump to the wanted chains.
+#include "firewall_rules.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "firewall_rules_helpers.h"
+
+namespace shunt::agent {
+
+using rules::has_id;
+using rules::hex;
+using rules::is_shunt_chain;
+using rules::skipped_inbound_ports;
+using rules::skipped_outbound_ports;
+
+
+namespace {
+
+struct DumpTable {
+  std::set<std::string> shunt_chains;
+  std::vector<std::string> jumps;  // "-A CHAIN ... -j SHUNT_X" lines outside shunt's chains
+};
+
+
+std::map<std::string, DumpTable> parse_dump(const std::string& dump) {
+  std::map<std::string, DumpTable> tables;
+  std::istringstream in(dump);
+  std::string line;
+  DumpTable* current = nullptr;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind('*', 0) == 0) {
+      current = &tables[line.substr(1)];
+    } else if (current && line.rfind(':', 0) == 0) {
+      const auto name = line.substr(1, line.find(' ') - 1);
+      if (is_shunt_chain(name)) current->shunt_chains.insert(name);
+    } else if (current && line.rfind("-A ", 0) == 0) {
+      std::istringstream words(line.substr(3));
+      std::string chain;
+      words >> chain;
+      if (is_shunt_chain(chain)) continue;
+      std::string word;
+      std::string previous;
+      while (words >> word) {
+        if ((previous == "-j" || previous == "-g") && is_shunt_chain(word)) {
+          current->jumps.push_back(line);
+          break;
+        }
+        previous = word;
+      }
+    }
+  }
+  return tables;
+}
+
+struct WantedChain {
+  std::string name;
+  std::string hook;  // the built-in chain that jumps to it
+  std::vector<std::string> rules;
+};
+
+// multiport takes at most 15 ports, a range counting as two.
+std::vector<std::string> multiport_rules(const std::vector<PortRange>& ranges,
+                                         const std::string& suffix) {
+  std::vector<std::string> rules;
+  std::string list;
+  int used = 0;
+  for (const auto& r : ranges) {
+    const int cost = r.first == r.last ? 1 : 2;
+    if (used + cost > 15) {
+      rules.push_back(fmt::format("-p tcp -m multiport --dports {} {}", list, suffix));
+      list.clear();
+      used = 0;
+    }
+    list += (list.empty() ? "" : ",") +
+            (r.first == r.last ? std::to_string(r.first) : fmt::format("{}:{}", r.first, r.last));
+    used += cost;
+  }
+  if (!list.empty())
+    rules.push_back(fmt::format("-p tcp -m multiport --dports {} {}", list, suffix));
+  return rules;
+}
+
+std::vector<std::string> iptables_exclusions(const RuleSpec& s, IpFamily family) {
+  std::vector<std::string> rules;
+  if (s.proxy_mark != 0)
+    rules.push_back(fmt::format("-m mark --mark {0}/{0} -j RETURN", hex(s.proxy_mark)));
+  if (has_id(s.bypass_uid))
+    rules.push_back(fmt::format("-m owner --uid-owner {} -j RETURN", s.bypass_uid));
+  if (has_id(s.bypass_gid))
+    rules.push_back(fmt::format("-m owner --gid-owner {} -j RETURN", s.bypass_gid));
+  const char* loopback = family == IpFamily::kV4 ? "127.0.0.0/8" : "::1/128";
+  if (!s.redirect_loopback) {
+    rules.push_back(fmt::format("-d {} -j RETURN", loopback));
+  } else {
+    // The proxy's own listeners only (see nft_exclusions).
+    rules.push_back(fmt::format("-d {} -p tcp -m multiport --dports {},{} -j RETURN", loopback,
+                                s.outbound_port, s.inbound_port));
+  }
+  for (auto& rule : multiport_rules(skipped_outbound_ports(s), "-j RETURN")) {
+    rules.push_back(std::move(rule));
+  }
+  for (const auto& c : s.traffic.exclude_outbound_cidrs) {
+    if (c.is_v4() == (family == IpFamily::kV4)) {
+      rules.push_back(fmt::format("-d {} -j RETURN", c.to_string()));
+    }
+  }
+  for (auto uid : s.traffic.exclude_uids)
+    rules.push_back(fmt::format("-m owner --uid-owner {} -j RETURN", uid));
+  for (auto gid : s.traffic.exclude_gids)
+    rules.push_back(fmt::format("-m owner --gid-owner {} -j RETURN", gid));
+  return rules;
+}
+
+// The inbound chain's rules before its target (nft_inbound_rules' twin).
+std::vector<std::string> iptables_inbound_rules(const RuleSpec& s) {
+  std::vector<std::string> rules = {"-i lo -j RETURN", "-p tcp ! --syn -j RETURN"};
+  for (auto& rule : multiport_rules(skipped_inbound_ports(s), "-j RETURN")) {
+    rules.push_back(std::move(rule));
+  }
+  return rules;
+}
+
+std::map<std::string, std::vector<WantedChain>> wanted_chains(const RuleSpec& s, IpFamily family) {
+  std::map<std::string, std::vector<WantedChain>> wanted;
+  const auto exclusions = iptables_exclusions(s, family);
+  if (s.inbound_only) {
+    if (s.traffic.capture_inbound) {
+      WantedChain inbound{"SHUNT_INBOUND", "PREROUTING", iptables_inbound_rules(s)};
+      inbound.rules.push_back(fmt::format("-p tcp -j TPROXY --on-port {}", s.inbound_port));
+      wanted["mangle"] = {inbound};
+    }
+    return wanted;
+  }
+  if (s.mode == FirewallMode::kTproxy) {
+    WantedChain output{"SHUNT_OUTPUT", "OUTPUT", {}};
+    if (s.preserve_client_address) {
+      output.rules.push_back(fmt::format(
+          "-m mark --mark {0}/{0} -m conntrack --ctdir ORIGINAL -j CONNMARK --set-xmark {0}/{0}",
+          hex(s.proxy_mark)));
+      output.rules.push_back(fmt::format(
+          "-m conntrack --ctdir REPLY -m connmark --mark {0}/{0} -m addrtype ! --dst-type LOCAL -j "
+          "MARK --set-xmark {1}/{1}",
+          hex(s.proxy_mark), hex(s.route_mark)));
+    }
+    output.rules.insert(
+        output.rules.end(),
+        {"-m conntrack --ctdir REPLY -j RETURN",
+         fmt::format(
+             "-m conntrack ! --ctstate NEW -m connmark --mark {0}/{0} -j MARK --set-xmark {0}/{0}",
+             hex(s.route_mark)),
+         "-m conntrack ! --ctstate NEW -j RETURN"});
+    output.rules.insert(output.rules.end(), exclusions.begin(), exclusions.end());
+    output.rules.push_back(fmt::format("-j CONNMARK --set-xmark {0}/{0}", hex(s.route_mark)));
+    output.rules.push_back(fmt::format("-j MARK --set-xmark {0}/{0}", hex(s.route_mark)));
+    const char* on_ip = family == IpFamily::kV4 ? "127.0.0.1" : "::1";
+    WantedChain prerouting{
+        "SHUNT_PREROUTING",
+        "PREROUTING",
+        {"! -i lo -j RETURN", fmt::format("-m mark ! --mark {0}/{0} -j RETURN", hex(s.route_mark)),
+         "-m socket --transparent -j RETURN",
+         fmt::format("-p tcp -j TPROXY --on-port {} --on-ip {} --tproxy-mark {}/{}",
+                     s.outbound_port, on_ip, hex(s.route_mark), hex(s.route_mark))}};
+    wanted["mangle"] = {output, prerouting};
+    if (s.traffic.capture_inbound) {
+      WantedChain inbound{"SHUNT_INBOUND", "PREROUTING", iptables_inbound_rules(s)};
+      inbound.rules.push_back(fmt::format("-p tcp -j TPROXY --on-port {}", s.inbound_port));
+      wanted["mangle"].push_back(inbound);
+    }
+  } else {
+    WantedChain output{"SHUNT_OUTPUT", "OUTPUT", exclusions};
+    output.rules.push_back(fmt::format("-p tcp -j REDIRECT --to-ports {}", s.outbound_port));
+    wanted["nat"] = {output};
+    if (s.traffic.capture_inbound) {
+      WantedChain inbound{"SHUNT_INBOUND", "PREROUTING", iptables_inbound_rules(s)};
+      inbound.rules.push_back(fmt::format("-p tcp -j REDIRECT --to-ports {}", s.inbound_port));
+      wanted["nat"].push_back(inbound);
+    }
+  }
+  return wanted;
+}
+
+std::string converge(const std::map<std::string, std::vector<WantedChain>>& wanted,
+                     const std::string& dump) {
+  auto current = parse_dump(dump);
+  std::string out;
+  for (const char* table : {"mangle", "nat"}) {
+    const auto want_it = wanted.find(table);
+    const auto& want = want_it == wanted.end() ? std::vector<WantedChain>{} : want_it->second;
+    const auto& have = current[table];
+    if (want.empty() && have.shunt_chains.empty() && have.jumps.empty()) continue;
+    out += fmt::format("*{}\n", table);
+    std::set<std::string> wanted_names;
+    for (const auto& c : want) {
+      out += fmt::format(":{} - [0:0]\n", c.name);  // creates, or flushes (--noflush)
+      wanted_names.insert(c.name);
+    }
+    for (const auto& jump : have.jumps) out += "-D " + jump.substr(3) + "\n";
+    for (const auto& name : have.shunt_chains) {
+      if (!wanted_names.contains(name)) out += fmt::format("-F {0}\n-X {0}\n", name);
+    }
+    for (const auto& c : want) {
+      // First in the built-in chain, so that no earlier rule lets the
+      // application's connections escape.
+      out += fmt::format("-I {} 1 -p tcp -j {}\n", c.hook, c.name);
+      for (const auto& rule : c.rules) out += fmt::format("-A {} {}\n", c.name, rule);
+    }
+    out += "COMMIT\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string iptables_apply_input(const RuleSpec& spec, IpFamily family,
+                                 const std::string& current_dump) {
+  return converge(wanted_chains(spec, family), current_dump);
+}
+
+std::string iptables_remove_input(const std::string& current_dump) {
+  return converge({}, current_dump);
+}
+
+}  // namespace shunt::agent
