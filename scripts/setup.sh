@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
-  clang llvm libclang-rt-dev
+  clang llvm libclang-rt-dev clang-format clang-tidy
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libboost1.81-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev

@@ -109,10 +109,10 @@ static __always_inline void shunt_addr_to_ip6(const struct shunt_addr *a,
 }
 
 /* Reads the words of an IPv6 context field (any context type). */
-#define SHUNT_CTX_IP6(ctx, field)                                    \
-	{                                                            \
-		(ctx)->field[0], (ctx)->field[1], (ctx)->field[2],   \
-			(ctx)->field[3]                              \
+#define SHUNT_CTX_IP6(ctx, field)                                  \
+	{                                                          \
+		(ctx)->field[0], (ctx)->field[1], (ctx)->field[2], \
+			(ctx)->field[3]                            \
 	}
 
 static __always_inline void shunt_sock_addr_set_ip6(struct bpf_sock_addr *ctx,
@@ -126,14 +126,14 @@ static __always_inline void shunt_sock_addr_set_ip6(struct bpf_sock_addr *ctx,
 
 /* The context's address and port (an IPv6 context's v4-mapped address is
  * IPv4). */
-static __always_inline void shunt_sock_addr_get4(struct shunt_addr *a,
-						 const struct bpf_sock_addr *ctx)
+static __always_inline void
+shunt_sock_addr_get4(struct shunt_addr *a, const struct bpf_sock_addr *ctx)
 {
 	shunt_addr_set4(a, ctx->user_ip4, bpf_ntohs((__u16)ctx->user_port));
 }
 
-static __always_inline void shunt_sock_addr_get6(struct shunt_addr *a,
-						 const struct bpf_sock_addr *ctx)
+static __always_inline void
+shunt_sock_addr_get6(struct shunt_addr *a, const struct bpf_sock_addr *ctx)
 {
 	__u32 ip6[4] = SHUNT_CTX_IP6(ctx, user_ip6);
 

@@ -17,20 +17,20 @@ struct shunt_ends {
 
 /* sockops and sk_msg contexts name their ends alike: local_port in host
  * order, remote_port in network order. */
-#define SHUNT_ENDS_FROM_CTX(ends, ctx)                                        \
-	do {                                                                  \
-		__u32 local6_[4] = SHUNT_CTX_IP6(ctx, local_ip6);             \
-		__u32 remote6_[4] = SHUNT_CTX_IP6(ctx, remote_ip6);           \
-		shunt_addr_from_sock(&(ends)->local, (ctx)->family,           \
-				     (ctx)->local_ip4, local6_,               \
-				     (__u16)(ctx)->local_port);               \
-		shunt_addr_from_sock(&(ends)->remote, (ctx)->family,          \
-				     (ctx)->remote_ip4, remote6_,             \
-				     (__u16)bpf_ntohl((ctx)->remote_port));   \
+#define SHUNT_ENDS_FROM_CTX(ends, ctx)                                      \
+	do {                                                                \
+		__u32 local6_[4] = SHUNT_CTX_IP6(ctx, local_ip6);           \
+		__u32 remote6_[4] = SHUNT_CTX_IP6(ctx, remote_ip6);         \
+		shunt_addr_from_sock(&(ends)->local, (ctx)->family,         \
+				     (ctx)->local_ip4, local6_,             \
+				     (__u16)(ctx)->local_port);             \
+		shunt_addr_from_sock(&(ends)->remote, (ctx)->family,        \
+				     (ctx)->remote_ip4, remote6_,           \
+				     (__u16)bpf_ntohl((ctx)->remote_port)); \
 	} while (0)
 
-static __always_inline void
-shunt_ends_from_sockops(struct shunt_ends *ends, struct bpf_sock_ops *skops)
+static __always_inline void shunt_ends_from_sockops(struct shunt_ends *ends,
+						    struct bpf_sock_ops *skops)
 {
 	SHUNT_ENDS_FROM_CTX(ends, skops);
 }

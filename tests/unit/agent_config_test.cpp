@@ -12,7 +12,7 @@ using namespace shunt::agent;
 
 namespace {
 
-shunt::Result<AgentConfig> run_args(std::vector<std::string> args) {
+shunt::Result<AgentConfig> run_args(const std::vector<std::string>& args) {
   CLI::App app;
   CommandLine cl;
   register_commands(app, cl);
@@ -171,8 +171,10 @@ TEST(AgentCommandLine, SwitchesTakeTrueFalseOnOffOrNothing) {
     EXPECT_EQ(c->sk_msg, expected) << text;
     EXPECT_EQ(c->traffic.capture_inbound, expected) << text;
     EXPECT_EQ(c->redirect_loopback, expected) << text;
-    auto y = parse_agent_yaml("redirect-loopback: " + text + "\nsk-msg: " + text +
-                              "\ncapture-inbound: " + text + "\n");
+    std::string yaml = "redirect-loopback: ";
+    yaml.append(text).append("\nsk-msg: ").append(text).append("\ncapture-inbound: ");
+    yaml.append(text).append("\n");
+    auto y = parse_agent_yaml(yaml);
     ASSERT_TRUE(y.ok()) << text << ": " << y.error().describe();
     EXPECT_EQ(y->redirect_loopback, expected) << text;
     EXPECT_EQ(y->sk_msg, expected) << text;

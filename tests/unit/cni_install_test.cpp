@@ -102,9 +102,10 @@ TEST(CniInstall, CacheEntryNamesThePodsNamespace) {
 
 TEST(CniInstall, CacheEntryLosesThePluginOnUninstall) {
   // {"name":"n","plugins":[{"type":"bridge"},{"type":"shunt-cni"}]}
-  const std::string with = R"({"kind":"cniCacheV1","containerId":"c1","config":")"
-                           "eyJuYW1lIjoibiIsInBsdWdpbnMiOlt7InR5cGUiOiJicmlkZ2UifSx7InR5cGUiOiJzaHVudC1jbmkifV19"
-                           R"("})";
+  const std::string with =
+      R"({"kind":"cniCacheV1","containerId":"c1","config":")"
+      "eyJuYW1lIjoibiIsInBsdWdpbnMiOlt7InR5cGUiOiJicmlkZ2UifSx7InR5cGUiOiJzaHVudC1jbmkifV19"
+      R"("})";
   auto out = cache_entry_without_plugin(with);
   ASSERT_TRUE(out.has_value());
   auto entry = nlohmann::json::parse(*out);

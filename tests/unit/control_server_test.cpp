@@ -106,8 +106,10 @@ TEST_F(ControlServerTest, SilentClientsDelayNobodyAndAreDroppedAtTheDeadline) {
   limits.deadline = std::chrono::milliseconds(1500);
   start(limits);
   std::vector<UniqueFd> idle;
+  idle.reserve(200);
   for (int i = 0; i < 200; ++i) idle.push_back(connect_raw());
   std::vector<UniqueFd> slow;
+  slow.reserve(50);
   for (int i = 0; i < 50; ++i) slow.push_back(connect_raw("{\"op\":\"sta"));
   const auto began = std::chrono::steady_clock::now();
   auto status = call_agent(path, {{"op", "status"}}, std::chrono::seconds(1));
@@ -126,6 +128,7 @@ TEST_F(ControlServerTest, ClientsBeyondTheBoundAreToldAndClosed) {
   limits.max_clients = 8;
   start(limits);
   std::vector<UniqueFd> idle;
+  idle.reserve(8);
   for (int i = 0; i < 8; ++i) idle.push_back(connect_raw());
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto refused = call_agent(path, {{"op", "status"}}, std::chrono::seconds(2));

@@ -156,7 +156,7 @@ TEST(Firewall, RemovingIgnoresBackendsThisKernelCannotRunButNotTheRecordedOne) {
 TEST(Firewall, DetectPicksTheBackendHoldingMostRules) {
   FakeRunner runner;
   Firewall fw(runner);
-  const auto all = all_backends();
+  const auto& all = all_backends();
   auto empty = fw.detect("/n", all);
   ASSERT_TRUE(empty);
   EXPECT_EQ(empty->backend, FirewallBackend::kNft);

@@ -69,8 +69,9 @@ class PodManagerTest : public ::testing::Test {
   ~PodManagerTest() override { std::filesystem::remove_all(dir); }
 
   std::unique_ptr<PodManager> manager(FakeAnnotations* api = nullptr) {
-    return std::make_unique<PodManager>(PodManagerConfig{dir.string(), {}}, control.enrolment(), resolver,
-                                        launcher, api, nullptr, [] { return uint64_t{5}; });
+    return std::make_unique<PodManager>(PodManagerConfig{dir.string(), {}}, control.enrolment(),
+                                        resolver, launcher, api, nullptr,
+                                        [] { return uint64_t{5}; });
   }
 
   static nlohmann::json add(const std::string& id, const std::string& netns,
@@ -231,7 +232,7 @@ TEST_F(PodManagerTest, GcRemovesWhatTheRuntimeNoLongerUses) {
   other["network"] = "other";
   for (const auto& r : {a, b, other}) ASSERT_TRUE((*pods->handle(r))["ok"].get<bool>());
   auto r = *pods->handle({{"op", "cni_gc"}, {"network", "net"}, {"valid", {"keep"}}});
-  EXPECT_EQ(r["removed"], nlohmann::json::array({"stale"}));
+  EXPECT_EQ(r["removed"].dump(), nlohmann::json::array({"stale"}).dump());
   EXPECT_TRUE(pods->pods().contains("keep"));
   EXPECT_TRUE(pods->pods().contains("other-net"));
   EXPECT_EQ(datapath.entries.size(), 2U);

@@ -104,7 +104,7 @@ TEST(PodSettings, CniArgs) {
 }
 
 TEST(KubeClient, InClusterServerFromTheEnvironment) {
-  auto env = [](std::map<std::string, std::string> m) {
+  auto env = [](const std::map<std::string, std::string>& m) {
     return [m](const char* k) -> const char* {
       auto it = m.find(k);
       return it == m.end() ? nullptr : it->second.c_str();

@@ -11,7 +11,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-shunt::Result<ProxyConfig> parse_args(std::vector<std::string> args) {
+shunt::Result<ProxyConfig> parse_args(const std::vector<std::string>& args) {
   CLI::App app;
   ProxyCommandLine cl(app);
   std::vector<const char*> argv{"shunt-proxy"};
@@ -102,7 +102,7 @@ TEST(ProxyCommandLine, BadFlagValuesAreErrors) {
   EXPECT_FALSE(parse_args({"--mark", "x"}).ok());
   EXPECT_FALSE(parse_args({"--idle-timeout", "0"}).ok());
   EXPECT_FALSE(parse_args({"--outbound-port", "99999"}).ok());
-  EXPECT_THROW(parse_args({"--config", "/nonexistent.yaml"}), CLI::ParseError);
+  EXPECT_THROW((void)parse_args({"--config", "/nonexistent.yaml"}), CLI::ParseError);
 }
 
 namespace {

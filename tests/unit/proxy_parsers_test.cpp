@@ -236,8 +236,8 @@ TEST(OwnSocketsTest, RegisteredWhileHeld) {
     Slot cookie = own.add_cookie(77);
     EXPECT_TRUE(own.contains_connection(local, dst));
     // A v4-mapped client is the same socket.
-    EXPECT_TRUE(own.contains_connection(
-        TcpEndpoint(ip::make_address("::ffff:10.0.0.1"), 40000), dst));
+    EXPECT_TRUE(
+        own.contains_connection(TcpEndpoint(ip::make_address("::ffff:10.0.0.1"), 40000), dst));
     // The same local port towards another destination is someone else.
     EXPECT_FALSE(own.contains_connection(local, TcpEndpoint(ip::make_address("10.0.0.8"), 443)));
     EXPECT_TRUE(own.contains_cookie(77));

@@ -64,7 +64,7 @@ class Relay : public ::testing::TestWithParam<std::tuple<bool, bool>> {
     }
     asio::co_spawn(io, relay(app.near, server.near, 4096, idle, splice),
                    [&run](const std::exception_ptr&, RelayOutcome o) {
-                     run.outcome = o;
+                     run.outcome = std::move(o);
                      run.done = true;
                    });
   }

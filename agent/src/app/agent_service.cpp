@@ -77,5 +77,4 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
   return 0;
 }
 
-
 }  // namespace shunt::agent

@@ -17,7 +17,6 @@
 
 namespace shunt::agent {
 
-
 nlohmann::ordered_json stats_to_json(const shunt_netns_stats& stats);
 // What a namespace's policy does: the ports captured in each direction
 // (the proxy's own ports never are), the excluded prefixes and ids.
@@ -27,8 +26,7 @@ class ControlHandler {
  public:
   ControlHandler(Datapath& datapath, NetnsResolver& resolver, AgentState state,
                  std::function<uint64_t()> now_unix, std::function<void()> on_shutdown)
-      : enrolment_(datapath, resolver, state.defaults, state.allow_host_netns,
-                   std::move(now_unix)),
+      : enrolment_(datapath, resolver, state.defaults, state.allow_host_netns, std::move(now_unix)),
         state_(std::move(state)),
         on_shutdown_(std::move(on_shutdown)) {}
 

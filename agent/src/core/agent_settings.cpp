@@ -41,7 +41,8 @@ Status set_switch(Config& c, Text key, Text text) {
 
 Status set_policy(Config& c, Text key, Text text) {
   // A bare --capture-inbound turns it on, like every other switch.
-  return apply_policy_setting(c.traffic, key, key == "capture-inbound" && text.empty() ? "on" : text);
+  return apply_policy_setting(c.traffic, key,
+                              key == "capture-inbound" && text.empty() ? "on" : text);
 }
 
 Status set_kubernetes(Config& c, Text key, Text text) {
@@ -91,7 +92,7 @@ Result<uint32_t> parse_record_quota(const std::string& key, const std::string& t
   return static_cast<uint32_t>(*v);
 }
 
-// size: table
+// size: table; NOLINTNEXTLINE(readability-function-size): one row per setting
 const std::vector<AgentSetting>& agent_settings() {
   // clang-format off
   static const std::vector<AgentSetting> table = {
@@ -220,7 +221,8 @@ Result<std::vector<std::string>> yaml_values(const AgentSetting& s, const YAML::
   const std::string key = s.name;
   if (s.shape == SettingShape::kPairs) {
     if (node.IsNull()) return std::vector<std::string>{};
-    if (!node.IsMap()) return bad(key, "must be a mapping of pod settings (inject, proxy-type, ...)");
+    if (!node.IsMap())
+      return bad(key, "must be a mapping of pod settings (inject, proxy-type, ...)");
     std::vector<std::string> out;
     for (const auto& item : node) {
       std::string text;
@@ -291,8 +293,7 @@ const std::map<std::string, std::string>& doc_details() {
   static const std::map<std::string, std::string> details = {
       {"cgroup", "Only processes under it are affected."},
       {"socket", "Mode 0600."},
-      {"backend",
-       "auto: per namespace, the backend already holding its rules, else nft."},
+      {"backend", "auto: per namespace, the backend already holding its rules, else nft."},
       {"state-dir", "The journal is `firewall.json`; `pods.json` records the pods."},
       {"route-mark", "Refused when it shares a bit with `proxy-mark`."},
       {"rule-priority", "Below 32766."},
@@ -306,8 +307,7 @@ const std::map<std::string, std::string>& doc_details() {
        "link; connections already in the fast path keep it until they close. Refused in the "
        "tproxy and redirect modes, and at start-up where the kernel cannot load it (`probe` "
        "shows `prog_sk_msg` and `fastpath_programs_load`)."},
-      {"netns-record-quota",
-       "Counted by `quota_reached`; the node holds 262144 records in all."},
+      {"netns-record-quota", "Counted by `quota_reached`; the node holds 262144 records in all."},
       {"log-level", "debug shows libbpf's and the verifier's detail."},
       {"cni-conf-dir", "[kubernetes.md](kubernetes.md) has the Kubernetes settings."},
   };

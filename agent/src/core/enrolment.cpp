@@ -9,8 +9,8 @@ namespace shunt::agent {
 Result<Enrolment> EnrolmentService::enroll(const std::string& path, const NetnsPolicy& policy) {
   if (path.empty()) return Error{EINVAL, "enroll needs the path of a network namespace"};
   if (path.size() >= SHUNT_NETNS_PATH_MAX) {
-    return Error{ENAMETOOLONG,
-                 "netns path is longer than " + std::to_string(SHUNT_NETNS_PATH_MAX - 1) + " bytes"};
+    return Error{ENAMETOOLONG, "netns path is longer than " +
+                                   std::to_string(SHUNT_NETNS_PATH_MAX - 1) + " bytes"};
   }
   if (policy.outbound_port == policy.inbound_port) {
     return Error{EINVAL, "outbound_port and inbound_port must differ", "inbound-port"};

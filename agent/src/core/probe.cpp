@@ -6,7 +6,6 @@
 
 namespace shunt::agent {
 
-
 const std::vector<std::string>& ebpf_mode_requirements() {
   static const std::vector<std::string> names = {"bpf_syscall",
                                                  "btf_vmlinux",
@@ -84,7 +83,7 @@ Possibility firewall_possibility(const std::vector<Feature>& features,
       if (!has(features, name)) missing.push_back(name);
     }
     if (missing.empty()) {
-      p.backends.push_back(backend);
+      p.backends.emplace_back(backend);
     } else {
       why.push_back("missing " + join(missing, ", "));
     }

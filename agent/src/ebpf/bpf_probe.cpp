@@ -30,7 +30,6 @@ namespace shunt::agent {
 
 namespace {
 
-
 // Minimal instruction builders: enough for "call helper; return 1".
 bpf_insn mov64_imm(uint8_t dst, int32_t imm) {
   return bpf_insn{BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm};
@@ -94,7 +93,8 @@ class Prober {
   void helper_probe(const std::string& name, const std::string& description, ProgSpec spec,
                     int helper) {
     const UniqueFd fd(load_prog(spec, helper));
-    add(name, description, static_cast<bool>(fd), !fd ? "verifier refused the helper: " + errno_text(fd.get()) : "");
+    add(name, description, static_cast<bool>(fd),
+        !fd ? "verifier refused the helper: " + errno_text(fd.get()) : "");
   }
 
  private:
@@ -163,13 +163,12 @@ void probe_attach_types(Prober& p, const Result<std::string>& cg2) {
                  kSockRelease, cgroup_fd, no_cgroup);
   cgroup.reset();
   if (!scratch.empty()) rmdir(scratch.c_str());
-
 }
 
 void probe_bpf(Prober& p) {
   const UniqueFd trivial(load_prog({BPF_PROG_TYPE_SOCKET_FILTER, BPF_CGROUP_INET_INGRESS}, -1));
-  p.add("bpf_syscall", "bpf() loads programs (root or CAP_BPF+CAP_NET_ADMIN)", static_cast<bool>(trivial),
-        !trivial ? errno_text(trivial.get()) : "");
+  p.add("bpf_syscall", "bpf() loads programs (root or CAP_BPF+CAP_NET_ADMIN)",
+        static_cast<bool>(trivial), !trivial ? errno_text(trivial.get()) : "");
   p.add("btf_vmlinux", "kernel BTF at /sys/kernel/btf/vmlinux (CO-RE)",
         std::filesystem::exists("/sys/kernel/btf/vmlinux"), "not found");
 

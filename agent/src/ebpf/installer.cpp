@@ -158,7 +158,7 @@ Result<std::unique_ptr<Installation>> Installation::install(const InstallRequest
     if (auto ok = attach_sk_msg(*skeleton); !ok) return ok.error();
   } else if (remove_link_pin(request.bpffs_dir, kFastPathSockops)) {
     // The setting was turned off: new connections stay on TCP/IP.
-    report.removed.push_back(kFastPathSockops);
+    report.removed.emplace_back(kFastPathSockops);
   }
 
   const UniqueFd cgroup_fd(::open(request.cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

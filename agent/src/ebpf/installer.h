@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "bpf_maps_datapath.h"
 #include "shunt/error.h"
 #include "shunt_abi.h"
-#include "bpf_maps_datapath.h"
 #include "skeleton.h"
 
 namespace shunt::agent {

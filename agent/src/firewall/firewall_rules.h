@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "shunt/error.h"
 #include "capture_settings.h"
+#include "shunt/error.h"
 #include "shunt_abi.h"
 #include "traffic_policy.h"
 

@@ -19,14 +19,12 @@ using rules::is_shunt_chain;
 using rules::skipped_inbound_ports;
 using rules::skipped_outbound_ports;
 
-
 namespace {
 
 struct DumpTable {
   std::set<std::string> shunt_chains;
   std::vector<std::string> jumps;  // "-A CHAIN ... -j SHUNT_X" lines outside shunt's chains
 };
-
 
 std::map<std::string, DumpTable> parse_dump(const std::string& dump) {
   std::map<std::string, DumpTable> tables;

@@ -130,9 +130,9 @@ void nft_tproxy_chains(std::string& out, const RuleSpec& s) {
     // The proxy's connections are remembered in conntrack; the
     // application's replies to one made from a client's (non-local)
     // address go back to the proxy's transparent socket through lo.
-    out += fmt::format(
-        "    meta mark & {0} == {0} ct direction original ct mark set ct mark | {0}\n",
-        hex(s.proxy_mark));
+    out +=
+        fmt::format("    meta mark & {0} == {0} ct direction original ct mark set ct mark | {0}\n",
+                    hex(s.proxy_mark));
     out += fmt::format(
         "    ct direction reply ct mark & {0} == {0} fib daddr type != local meta mark set meta "
         "mark | {1} return\n",
@@ -143,9 +143,9 @@ void nft_tproxy_chains(std::string& out, const RuleSpec& s) {
   out += "    ct direction reply return\n";
   // A connection keeps the path its first packet took (the mark is kept
   // in conntrack), so a changed policy applies to new connections only.
-  out += fmt::format(
-      "    ct state != new ct mark & {0} == {0} meta mark set meta mark | {0} return\n",
-      hex(s.route_mark));
+  out +=
+      fmt::format("    ct state != new ct mark & {0} == {0} meta mark set meta mark | {0} return\n",
+                  hex(s.route_mark));
   out += "    ct state != new return\n";
   nft_exclusions(out, s);
   out += fmt::format("    ct mark set ct mark | {}\n", hex(s.route_mark));

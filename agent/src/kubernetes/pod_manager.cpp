@@ -58,9 +58,10 @@ void event(const std::string& type, const std::string& reason, const PodRecord& 
 
 }  // namespace
 
-PodManager::PodManager(PodManagerConfig config, EnrolmentService& enrolment, NetnsResolver& resolver,
-                       ProxyLauncher& launcher, PodAnnotationSource* annotations,
-                       WatchExit watch_exit, std::function<uint64_t()> now_unix)
+PodManager::PodManager(PodManagerConfig config, EnrolmentService& enrolment,
+                       NetnsResolver& resolver, ProxyLauncher& launcher,
+                       PodAnnotationSource* annotations, WatchExit watch_exit,
+                       std::function<uint64_t()> now_unix)
     : config_(std::move(config)),
       enrolment_(enrolment),
       resolver_(resolver),
@@ -205,8 +206,8 @@ Status PodManager::launch(PodRecord& record, const PodPlan& plan) {
   // The errors' messages are final: add() answers with them as they are.
   if (auto ok = make_private_dirs(pod_dir(record.container_id)); !ok)
     return Error{ok.error().code, ok.error().describe()};
-  if (auto ok = write_file_atomically(pod_dir(record.container_id) + "/proxy.yaml",
-                                      plan.proxy_yaml, 0600);
+  if (auto ok = write_file_atomically(pod_dir(record.container_id) + "/proxy.yaml", plan.proxy_yaml,
+                                      0600);
       !ok) {
     fs::remove_all(pod_dir(record.container_id), ec);
     return Error{ok.error().code, ok.error().describe()};

@@ -121,8 +121,7 @@ std::string ExecProxyLauncher::exit_reason(int status) const {
   if (WIFEXITED(status) && WEXITSTATUS(status) == 125) how += " (joining " + cgroup_ + " failed)";
   if (WIFEXITED(status) && WEXITSTATUS(status) == 126)
     how += " (setns into the pod's namespace failed)";
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-    how += " (cannot execute " + binary_ + ")";
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 127) how += " (cannot execute " + binary_ + ")";
   return how;
 }
 

@@ -27,8 +27,8 @@ Result<int> run_firewall_mode(const AgentConfig& config, const ModeChoice& choic
     if (std::find(settings.usable.begin(), settings.usable.end(), forced) ==
         settings.usable.end()) {
       return Error{0, "backend " + config.backend + " cannot do the " + choice.mode +
-                  " mode here (run `shunt-agent probe --mode " + choice.mode +
-                  "` to see which feature is missing)"};
+                          " mode here (run `shunt-agent probe --mode " + choice.mode +
+                          "` to see which feature is missing)"};
     }
     settings.forced = forced;
   }

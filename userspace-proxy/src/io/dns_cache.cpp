@@ -10,7 +10,7 @@ namespace shunt::proxy {
 namespace asio = boost::asio;
 using asio::ip::address;
 
-std::vector<address> order_addresses(std::vector<address> in, LookupFamily family) {
+std::vector<address> order_addresses(const std::vector<address>& in, LookupFamily family) {
   std::vector<address> v4;
   std::vector<address> v6;
   std::vector<address> all;
@@ -51,7 +51,7 @@ asio::awaitable<Result<std::vector<address>>> DnsCache::resolve(const std::strin
   }
   std::vector<address> found;
   for (const auto& r : results) found.push_back(r.endpoint().address());
-  auto ordered = order_addresses(std::move(found), family_);
+  auto ordered = order_addresses(found, family_);
   if (ordered.empty()) {
     metrics_.add("shunt_proxy_dns_lookups_total", "result=\"failed\"");
     co_return Error{ENOENT, "no address of the configured family for " + host};

@@ -18,8 +18,8 @@
 namespace shunt::proxy {
 
 // Orders (and filters) resolved addresses for the lookup family.
-std::vector<boost::asio::ip::address> order_addresses(std::vector<boost::asio::ip::address> in,
-                                                      LookupFamily family);
+std::vector<boost::asio::ip::address> order_addresses(
+    const std::vector<boost::asio::ip::address>& in, LookupFamily family);
 
 class DnsCache {
  public:

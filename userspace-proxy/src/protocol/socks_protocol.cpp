@@ -11,10 +11,10 @@ namespace {
 constexpr size_t kMaxSocks4Field = 255;
 
 template <class T>
-Parsed<T> bad(std::string why) {
+Parsed<T> bad(const std::string& why) {
   Parsed<T> p;
   p.state = ParseState::kBad;
-  p.error = std::move(why);
+  p.error = why;
   return p;
 }
 

@@ -34,7 +34,9 @@ using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
 void strip_hop_by_hop(bhttp::fields& fields) {
   const std::string connection(fields[bhttp::field::connection]);
   const std::string proxy_connection(fields["Proxy-Connection"]);
-  for (const auto& name : http::hop_by_hop_headers(connection + "," + proxy_connection)) {
+  std::string listed = connection;
+  listed.append(",").append(proxy_connection);
+  for (const auto& name : http::hop_by_hop_headers(listed)) {
     fields.erase(name);
   }
 }
@@ -166,8 +168,8 @@ struct HttpSession {
     if (role != HttpRole::kForward || context.config->credentials.empty()) co_return true;
     auto creds = http::parse_basic_credentials(req[bhttp::field::proxy_authorization]);
     if (!creds) {
-      co_await refuse(record, 407, ConnectionResult::kAuthRequired,
-                      "proxy authentication required", true);
+      co_await refuse(record, 407, ConnectionResult::kAuthRequired, "proxy authentication required",
+                      true);
       co_return false;
     }
     record.auth_user = creds->user;
@@ -190,11 +192,11 @@ struct HttpSession {
       const auto destination = target->destination;
       req.target(target->origin_form);
       // Host follows the URI, as RFC 9112 asks of a proxy.
-      req.set(bhttp::field::host, destination.port == 80
-                                      ? (destination.host.find(':') != std::string::npos
-                                             ? "[" + destination.host + "]"
-                                             : destination.host)
-                                      : destination.authority());
+      req.set(bhttp::field::host,
+              destination.port == 80
+                  ? (destination.host.find(':') != std::string::npos ? "[" + destination.host + "]"
+                                                                     : destination.host)
+                  : destination.authority());
       return destination;
     }
     std::string xff(req["X-Forwarded-For"]);

@@ -21,7 +21,6 @@ namespace {
 
 Error bad(const std::string& key, const std::string& why) { return setting_error(key, why); }
 
-
 Status check_addresses(const char* key, const std::vector<std::string>& addresses) {
   if (addresses.empty()) return bad(key, "must not be empty");
   for (const auto& a : addresses) {

@@ -13,7 +13,6 @@
 namespace shunt::proxy {
 namespace {
 
-
 Error bad(const std::string& key, const std::string& why) { return setting_error(key, why); }
 
 Status set_unsigned(const std::string& key, const std::string& text, unsigned long long min,
@@ -99,7 +98,7 @@ Apply scalar(std::function<Status(ProxyConfig&, const std::string&)> f) {
 
 }  // namespace
 
-// size: table
+// size: table; NOLINTNEXTLINE(readability-function-size): one row per setting
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = {
       {"transparent", nullptr, false, "true (false with a proxy-type)",
