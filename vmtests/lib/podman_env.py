@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 
+from processes import Processes, mode_args
 from shunt_env import (AGENT, BIN, TEST_MODE, TOOLS, cgroup2_root, run, usable_backends,
                        wait_for)
 
@@ -55,7 +56,7 @@ def remove_cgroup_tree(path):
             time.sleep(0.05)
 
 
-class PodmanNode:
+class PodmanNode(Processes):
     def __init__(self, name, mode=None, agent_args=()):
         self.mode, _, self.backend = (mode or TEST_MODE).partition("/")
         self.tag = f"{name[:4]}{os.getpid() % 10000}{next(_counter)}"
@@ -179,23 +180,11 @@ runroot = "{t}/run"
 
     # ---- processes ------------------------------------------------------
     def spawn(self, name, cmd, env=None):
-        with open(os.path.join(self.tmp, f"{name}.log"), "a") as log:
-            p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                 env=dict(os.environ, **(env or {})), start_new_session=True)
-        self.procs[name] = p
-        return p
-
-    def log_text(self, name):
-        try:
-            with open(os.path.join(self.tmp, f"{name}.log")) as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return Processes.spawn(self, name, cmd, env=dict(os.environ, **(env or {})),
+                               new_session=True)
 
     def mode_args(self):
-        if self.mode == "ebpf":
-            return ["--mode", "ebpf"]
-        return ["--mode", self.mode] + (["--backend", self.backend] if self.backend else [])
+        return mode_args(self.mode, self.backend, probe_chooses_ebpf=False)
 
     def start_agent(self, extra=(), wait_ready=True, env=None):
         if env is not None:

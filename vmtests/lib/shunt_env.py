@@ -17,6 +17,8 @@ import tempfile
 import time
 import unittest
 
+from processes import Processes, mode_args
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.join(os.path.dirname(HERE), "tools")
 BIN = os.environ.get("SHUNT_BIN", os.path.join(os.path.dirname(os.path.dirname(HERE)), "build", "bin"))
@@ -98,7 +100,7 @@ def wait_for(predicate, timeout=10.0, what="condition"):
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-class Topology:
+class Topology(Processes):
     def __init__(self, name, agent_args=(), proxy_args=(), proxy_uid=None, with_other=False,
                  mode=None):
         self.mode, _, self.backend = (mode or TEST_MODE).partition("/")
@@ -217,24 +219,10 @@ class Topology:
 
         env = dict(os.environ, **(env or {}))
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        with open(os.path.join(self.tmp, f"{name}.log"), "a") as log:
-            p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=enter,
-                                 env=env)
-        self.procs[name] = p
-        return p
-
-    def log_text(self, name):
-        try:
-            with open(os.path.join(self.tmp, f"{name}.log")) as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return Processes.spawn(self, name, cmd, env=env, preexec_fn=enter)
 
     def mode_args(self):
-        """ebpf runs with the default (auto) mode: the probe must choose it."""
-        if self.mode == "ebpf":
-            return ["--sk-msg", "on"] if self.sk_msg else []
-        return ["--mode", self.mode] + (["--backend", self.backend] if self.backend else [])
+        return mode_args(self.mode, self.backend, sk_msg=self.sk_msg)
 
     def start_agent(self, extra=(), env=None):
         self.spawn("agent", [AGENT, "run", "--cgroup", self.cgroup, "--bpffs", self.bpffs,

@@ -16,8 +16,7 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from shunt_env import (AGENT, ECHO_PORT, PROXY, TEST_MODE, TOOLS, Topology, run,  # noqa: E402
+from shunt_env import (AGENT, ECHO_PORT, PROXY, TEST_MODE, TOOLS, Topology, run,
                        wait_for)
 
 SRV4 = "10.201.0.2"

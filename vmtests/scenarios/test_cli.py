@@ -2,12 +2,10 @@
 nothing half-installed after a refused start."""
 import json
 import os
-import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from shunt_env import AGENT, PROXY, Topology, cgroup2_root, run  # noqa: E402
+from shunt_env import AGENT, PROXY, Topology, cgroup2_root, run
 
 
 def one_line_error(testcase, r):

@@ -6,14 +6,12 @@ run."""
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import unittest
 
 import yaml
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
-from shunt_env import AGENT, BIN  # noqa: E402
+from shunt_env import AGENT, BIN
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEPLOY = os.path.join(REPO, "agent", "deploy")

@@ -10,8 +10,7 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from shunt_env import Topology, run, wait_for  # noqa: E402
+from shunt_env import Topology, run, wait_for
 
 SRV4 = "10.201.0.2"
 SRV6 = "fd00:201::2"

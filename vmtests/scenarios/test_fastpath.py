@@ -4,11 +4,9 @@ still behaves as plain TCP does. The foundation's scenarios also run with
 the fast path on (SHUNT_TEST_MODE=ebpf+sk-msg)."""
 import json
 import os
-import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from shunt_env import AGENT, TOOLS, Topology, run, wait_for  # noqa: E402
+from shunt_env import AGENT, TOOLS, Topology, run, wait_for
 
 SRV4 = "10.201.0.2"
 SRV6 = "fd00:201::2"

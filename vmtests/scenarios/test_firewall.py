@@ -2,11 +2,9 @@
 backend is recognised, and that a namespace's own rules survive enroll and
 unenroll exactly."""
 import os
-import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from shunt_env import AGENT, Topology, run, usable_backends  # noqa: E402
+from shunt_env import AGENT, Topology, run, usable_backends
 
 SRV4 = "10.201.0.2"
 TPROXY_FEATURES = "nft-tproxy,iptables-nft-tproxy,iptables-legacy-tproxy"

@@ -4,11 +4,9 @@ ebpf, TPROXY or REDIRECT in PREROUTING in the firewall modes). Runs once
 per mode and backend (SHUNT_TEST_MODE)."""
 import json
 import os
-import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from shunt_env import Topology, bpftool_json, wait_for  # noqa: E402
+from shunt_env import Topology, bpftool_json, wait_for
 
 POD4, POD6 = "10.201.0.1", "fd00:201::1"
 WILDCARD, POD_ONLY, LOOPBACK_ONLY, EXCLUDED = 8080, 8082, 8083, 8081

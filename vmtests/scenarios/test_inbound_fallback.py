@@ -3,11 +3,9 @@
 inbound is captured by the tproxy mode's inbound rules alone. The whole
 inbound suite runs unchanged; then uninstall must take those rules away."""
 import os
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_inbound  # noqa: E402
+import test_inbound
 
 
 class FallbackInboundTest(test_inbound.InboundTest):

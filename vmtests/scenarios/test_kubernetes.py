@@ -10,13 +10,12 @@ restart keeps the pods. Runs in the ebpf mode and in the tproxy fallback
 import json
 import os
 import signal
-import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
-from podman_env import PodmanNode  # noqa: E402
-from shunt_env import AGENT, TOOLS, run, wait_for  # noqa: E402
+from control import control_request
+from podman_env import PodmanNode
+from shunt_env import AGENT, TOOLS, run, wait_for
 
 
 class KubernetesTest(unittest.TestCase):
@@ -249,18 +248,7 @@ class KubernetesTest(unittest.TestCase):
         self.assertEqual(self.node.pods(), [])
 
     def agent_call(self, request):
-        import socket
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(self.node.socket)
-        s.sendall((json.dumps(request) + "\n").encode())
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        return json.loads(data)
+        return control_request(self.node.socket, request)
 
     def test_uninstall_removes_shunt_and_leaves_pods_running(self):
         cid = self.container("c-uninstall")

@@ -3,12 +3,10 @@ per mode and firewall backend (SHUNT_TEST_MODE)."""
 import json
 import os
 import signal
-import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from shunt_env import AGENT, Topology, attached_programs, bpftool_json, run, wait_for  # noqa: E402
+from shunt_env import AGENT, Topology, attached_programs, bpftool_json, run, wait_for
 
 SRV4 = "10.201.0.2"
 PROGRAMS = sorted(["shunt_connect4", "shunt_connect6", "shunt_sockops", "shunt_getsockopt",

@@ -5,12 +5,10 @@ namespace between cases (enroll again), which also checks that a change
 applies to new connections only."""
 import json
 import os
-import socket
-import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from shunt_env import ECHO_PORT, TOOLS, Topology, run, wait_for  # noqa: E402
+from control import control_request
+from shunt_env import ECHO_PORT, TOOLS, Topology, run, wait_for
 
 SRV = {4: "10.201.0.2", 6: "fd00:201::2"}
 # More addresses of the server namespace, for the prefix cases.
@@ -72,16 +70,7 @@ class PolicyTest(unittest.TestCase):
     def control(self, request):
         """One request on the agent's control socket (the protocol the
         enroll command and the CNI plugin use)."""
-        with socket.socket(socket.AF_UNIX) as s:
-            s.connect(self.t.socket)
-            s.sendall((json.dumps(request) + "\n").encode())
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        return json.loads(data)
+        return control_request(self.t.socket, request)
 
     def set_policy(self, settings):
         request = {"op": "enroll", "netns": f"/run/netns/{self.t.ns['pod']}", **settings}

@@ -3,11 +3,9 @@ here connections arrive through nat REDIRECT (set up by hand inside the
 test's own namespace, as the firewall fallback will) and the proxy, started
 with no flag about it, finds their destination through conntrack."""
 import os
-import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from shunt_env import ECHO_PORT, Topology, run  # noqa: E402
+from shunt_env import ECHO_PORT, Topology, run
 
 RULES = """
 table inet shunt_test {

@@ -3,11 +3,9 @@ proxy and the server each see. Runs once per mode and firewall backend
 (SHUNT_TEST_MODE): the same assertions, except where docs/modes.md says
 the modes differ."""
 import os
-import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from shunt_env import ECHO_PORT, TOOLS, Topology, wait_for  # noqa: E402
+from shunt_env import ECHO_PORT, TOOLS, Topology, wait_for
 
 SRV4 = "10.201.0.2"
 SRV6 = "fd00:201::2"

@@ -169,7 +169,7 @@ Status apply_policy_setting(TrafficPolicy& p, const std::string& name, const std
     } else if (v == "off" || v == "false" || v == "no" || v == "0") {
       p.capture_inbound = false;
     } else {
-      return bad(name, "'" + value + "' is not on or off");
+      return bad(name, "'" + value + "' is not true or false (on or off)");
     }
     return ok_status();
   }

@@ -1,0 +1,32 @@
+"""Processes a scenario starts, each with its own log file in the test's
+folder, shared by the topology of namespaces (shunt_env.py) and the
+podman node (podman_env.py)."""
+import os
+import subprocess
+
+
+class Processes:
+    """Mixin: needs `self.tmp` (the test's folder) and `self.procs`."""
+
+    def spawn(self, name, cmd, env=None, preexec_fn=None, new_session=False):
+        with open(os.path.join(self.tmp, f"{name}.log"), "a") as log:
+            p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                 preexec_fn=preexec_fn, start_new_session=new_session)
+        self.procs[name] = p
+        return p
+
+    def log_text(self, name):
+        try:
+            with open(os.path.join(self.tmp, f"{name}.log")) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+def mode_args(mode, backend, sk_msg=False, probe_chooses_ebpf=True):
+    """The agent's flags for a test mode. ebpf runs with the default (auto)
+    mode where the probe must choose it; the firewall modes name theirs."""
+    if mode == "ebpf":
+        args = [] if probe_chooses_ebpf else ["--mode", "ebpf"]
+        return args + (["--sk-msg", "true"] if sk_msg else [])
+    return ["--mode", mode] + (["--backend", backend] if backend else [])
