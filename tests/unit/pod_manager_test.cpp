@@ -237,3 +237,19 @@ TEST_F(PodManagerTest, GcRemovesWhatTheRuntimeNoLongerUses) {
   EXPECT_TRUE(pods->pods().contains("other-net"));
   EXPECT_EQ(datapath.entries.size(), 2U);
 }
+
+// pods.json keeps a pod's policy under the control protocol's field names,
+// as it always has: an upgraded agent reads its predecessor's file.
+TEST(PodRecords, PolicyKeepsItsOnDiskNames) {
+  PodRecord r;
+  r.container_id = "c1";
+  r.netns = "/run/netns/a";
+  r.netns_inode = 5;
+  r.policy = {{"exclude-inbound-ports", "8080"}, {"capture-inbound", "on"}};
+  const auto j = record_to_json(r);
+  EXPECT_EQ(j["enroll"]["exclude_inbound_ports"], "8080");
+  EXPECT_EQ(j["enroll"]["capture_inbound"], "on");
+  auto back = record_from_json(j);
+  ASSERT_TRUE(back.ok()) << back.error().describe();
+  EXPECT_EQ(back->policy, r.policy);
+}

@@ -34,7 +34,7 @@ TEST(PodSettings, AnnotationsOverrideCniArgsOverrideConflist) {
   EXPECT_EQ(s.source.at("inject"), SettingSource::kConflist);
   auto plan = plan_pod(s, {});
   ASSERT_TRUE(plan.ok());
-  EXPECT_EQ(plan->enroll["exclude_outbound_ports"], "24");
+  EXPECT_EQ(plan->policy.at("exclude-outbound-ports"), "24");
   EXPECT_TRUE(plan->inject);
 }
 
@@ -87,8 +87,8 @@ TEST(PodSettings, PlanWritesTheProxysConfiguration) {
     EXPECT_NE(plan->proxy_yaml.find(line), std::string::npos) << line << "\n" << plan->proxy_yaml;
   }
   // The reverse listener is never captured as inbound traffic.
-  EXPECT_EQ(plan->enroll["exclude_inbound_ports"], "10000");
-  EXPECT_EQ(plan->enroll["capture_inbound"], "on");
+  EXPECT_EQ(plan->policy.at("exclude-inbound-ports"), "10000");
+  EXPECT_EQ(plan->policy.at("capture-inbound"), "on");
 }
 
 TEST(PodSettings, InjectFalse) {

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "probe.h"
+#include "status_format.h"
 
 using namespace shunt::agent;
 

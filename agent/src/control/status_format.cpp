@@ -1,6 +1,7 @@
 #include "status_format.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace shunt::agent {
 
@@ -73,6 +74,49 @@ std::string format_status(const nlohmann::json& s) {
       }
     }
     out += fmt::format("   {}\n", counters);
+  }
+  return out;
+}
+
+nlohmann::ordered_json probe_to_json(const ProbeReport& report) {
+  nlohmann::ordered_json j;
+  j["kernel"] = report.kernel;
+  j["mode"] = report.choice.mode;
+  j["reason"] = report.choice.reason;
+  if (!report.choice.backends.empty()) j["backends"] = report.choice.backends;
+  nlohmann::ordered_json passed = nlohmann::ordered_json::array();
+  for (const auto& p : report.choice.passed_over) {
+    passed.push_back({{"mode", p.mode}, {"missing", p.missing}});
+  }
+  j["passed_over"] = std::move(passed);
+  nlohmann::ordered_json features = nlohmann::ordered_json::array();
+  for (const auto& f : report.features) {
+    nlohmann::ordered_json item;
+    item["name"] = f.name;
+    item["description"] = f.description;
+    item["present"] = f.present;
+    if (!f.present) item["detail"] = f.detail;
+    features.push_back(std::move(item));
+  }
+  j["features"] = std::move(features);
+  return j;
+}
+
+std::string format_probe(const ProbeReport& report) {
+  std::string out = fmt::format("kernel {}\n", report.kernel);
+  for (const auto& f : report.features) {
+    out += fmt::format("  {:<4} {:<32} {}{}\n", f.present ? "yes" : "NO", f.name, f.description,
+                       f.present ? "" : " -- " + f.detail);
+  }
+  for (const auto& p : report.choice.passed_over) {
+    out += fmt::format("not {}: {}\n", p.mode, p.missing);
+  }
+  out += fmt::format("mode: {} ({})\n", report.choice.mode, report.choice.reason);
+  if (!report.choice.backends.empty()) {
+    out += fmt::format(
+        "backends: {} (each namespace uses the one already holding its rules, "
+        "else the first)\n",
+        fmt::join(report.choice.backends, ", "));
   }
   return out;
 }

@@ -131,7 +131,6 @@ Result<PodPlan> plan_pod(const PodSettings& settings, const PodPlanDefaults& def
   PodPlan plan;
   plan.outbound_port = defaults.outbound_port;
   plan.inbound_port = defaults.inbound_port;
-  plan.enroll = nlohmann::json::object();
   if (auto it = settings.values.find("inject"); it != settings.values.end()) {
     plan.inject = parse_bool(it->second).value_or(true);
   }
@@ -141,9 +140,7 @@ Result<PodPlan> plan_pod(const PodSettings& settings, const PodPlanDefaults& def
     if (auto ok = apply_policy_setting(policy, name, value); !ok) {
       return Error{EINVAL, key_of(name) + ": " + ok.error().message};
     }
-    std::string field = name;
-    std::replace(field.begin(), field.end(), '-', '_');
-    plan.enroll[field] = value;
+    plan.policy[name] = value;
   }
   if (auto ok = canonicalize(policy); !ok) {
     return Error{EINVAL, "the pod's traffic policy: " + ok.error().message};
@@ -180,10 +177,8 @@ Result<PodPlan> plan_pod(const PodSettings& settings, const PodPlanDefaults& def
   // The reverse listener is the pod's own inbound entry: never capture it.
   if (plan.capture_inbound && parsed->reverse_protocol) {
     const auto port = std::to_string(parsed->proxy_in_port);
-    auto& excluded = plan.enroll["exclude_inbound_ports"];
-    excluded = excluded.is_string() && !excluded.get<std::string>().empty()
-                   ? excluded.get<std::string>() + "," + port
-                   : port;
+    auto& excluded = plan.policy["exclude-inbound-ports"];
+    excluded = excluded.empty() ? port : excluded + "," + port;
   }
   return plan;
 }

@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -48,8 +47,9 @@ Status apply_layer(PodSettings& settings, SettingSource source,
 // What the agent does with a pod whose settings are all applied.
 struct PodPlan {
   bool inject = true;
-  // Fields of the control protocol's enroll request (policy settings).
-  nlohmann::json enroll;
+  // The pod's traffic policy settings, by setting name (applied over the
+  // agent's defaults at enrolment).
+  std::map<std::string, std::string> policy;
   // The per-pod proxy's configuration file (shunt-proxy YAML).
   std::string proxy_yaml;
   uint16_t outbound_port = 15001;

@@ -4,7 +4,6 @@
 // version.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -62,9 +61,6 @@ class FeatureRecorder {
   std::set<std::string> disabled_;
   std::vector<Feature> features_;
 };
-
-nlohmann::ordered_json probe_to_json(const ProbeReport& report);
-std::string format_probe(const ProbeReport& report);
 
 std::set<std::string> parse_feature_list(const std::string& comma_separated);
 

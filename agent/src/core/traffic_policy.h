@@ -82,9 +82,10 @@ std::string format_ranges(const std::vector<PortRange>& ranges);
 // status shows), and checks the limits.
 Status canonicalize(TrafficPolicy& policy);
 
-// The policy as JSON with the settings' names ('_' for '-'), and back: an
-// enroll request's settings (strings, numbers, booleans or lists) read on
-// top of `policy`, then canonicalized.
+// The policy's JSON form, for the edges that speak it (the control
+// protocol's enroll request, the firewall journal): the settings' names
+// with `_`. read_policy_settings applies such fields on top of `policy`,
+// then canonicalizes.
 nlohmann::ordered_json to_json(const TrafficPolicy& policy);
 Status read_policy_settings(const nlohmann::json& request, TrafficPolicy& policy);
 

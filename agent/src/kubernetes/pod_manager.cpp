@@ -109,7 +109,10 @@ Status PodManager::enroll(const PodRecord& record) {
   NetnsPolicy policy = enrolment_.defaults();
   policy.outbound_port = record.outbound_port;
   policy.inbound_port = record.inbound_port;
-  if (auto ok = read_policy_settings(record.enroll, policy.traffic); !ok) return ok;
+  for (const auto& [name, text] : record.policy) {
+    if (auto ok = apply_policy_setting(policy.traffic, name, text); !ok) return ok;
+  }
+  if (auto ok = canonicalize(policy.traffic); !ok) return ok;
   if (auto done = enrolment_.enroll(record.netns, policy); !done) return done.error();
   return ok_status();
 }
@@ -197,7 +200,7 @@ Result<PodPlan> PodManager::plan(PodRecord& record, const json& request) {
 }
 
 Status PodManager::launch(PodRecord& record, const PodPlan& plan) {
-  record.enroll = plan.enroll;
+  record.policy = plan.policy;
   record.outbound_port = plan.outbound_port;
   record.inbound_port = plan.inbound_port;
   record.capture_inbound = plan.capture_inbound;

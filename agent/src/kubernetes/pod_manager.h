@@ -28,7 +28,7 @@ struct PodRecord {
   std::string pod_name;
   std::string network;
   std::vector<std::string> ips;
-  nlohmann::json enroll = nlohmann::json::object();  // the enroll request's policy fields
+  std::map<std::string, std::string> policy;  // traffic policy settings, by name
   uint16_t outbound_port = 15001;
   uint16_t inbound_port = 15006;
   bool capture_inbound = false;

@@ -2,6 +2,7 @@
 // where a record becomes JSON), loaded at start and saved on every change.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "json_text.h"
@@ -12,6 +13,20 @@ namespace shunt::agent {
 
 using nlohmann::json;
 
+namespace {
+
+std::string protocol_field(std::string name) {
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
+
+std::string setting_name(std::string field) {
+  std::replace(field.begin(), field.end(), '_', '-');
+  return field;
+}
+
+}  // namespace
+
 json record_to_json(const PodRecord& r) {
   json j;
   j["container_id"] = r.container_id;
@@ -21,7 +36,10 @@ json record_to_json(const PodRecord& r) {
   j["pod_name"] = r.pod_name;
   j["network"] = r.network;
   j["ips"] = r.ips;
-  j["enroll"] = r.enroll;
+  // The policy under the control protocol's field names, as pods.json
+  // has always kept it (an upgraded agent reads its predecessor's file).
+  j["enroll"] = json::object();
+  for (const auto& [name, text] : r.policy) j["enroll"][protocol_field(name)] = text;
   j["outbound_port"] = r.outbound_port;
   j["inbound_port"] = r.inbound_port;
   j["capture_inbound"] = r.capture_inbound;
@@ -43,7 +61,11 @@ Result<PodRecord> record_from_json(const json& j) {
     r.pod_name = j.value("pod_name", "");
     r.network = j.value("network", "");
     r.ips = j.value("ips", std::vector<std::string>{});
-    r.enroll = j.value("enroll", json::object());
+    if (const auto it = j.find("enroll"); it != j.end() && it->is_object()) {
+      for (const auto& [field, text] : it->items()) {
+        if (text.is_string()) r.policy[setting_name(field)] = text.get<std::string>();
+      }
+    }
     r.outbound_port = j.value("outbound_port", uint16_t{15001});
     r.inbound_port = j.value("inbound_port", uint16_t{15006});
     r.capture_inbound = j.value("capture_inbound", false);
