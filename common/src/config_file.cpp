@@ -24,4 +24,20 @@ Result<YAML::Node> parse_yaml_mapping(const std::string& text) {
   return root;
 }
 
+Status for_each_yaml_entry(
+    const std::string& text,
+    const std::function<Status(const std::string& key, const YAML::Node& value)>& apply) {
+  auto root = parse_yaml_mapping(text);
+  if (!root) return root.error();
+  if (root->IsNull()) return ok_status();
+  try {
+    for (const auto& item : *root) {
+      if (auto ok = apply(item.first.as<std::string>(), item.second); !ok) return ok;
+    }
+  } catch (const YAML::Exception& e) {
+    return Error{EINVAL, std::string("configuration: ") + e.what()};
+  }
+  return ok_status();
+}
+
 }  // namespace shunt

@@ -45,10 +45,27 @@ Status set_policy(Config& c, Text key, Text text) {
                               key == "capture-inbound" && text.empty() ? "on" : text);
 }
 
-Status set_kubernetes(Config& c, Text key, Text text) {
-  const bool is_switch = key == "cni-allow-unredirected";
-  return apply_kubernetes_flag(c.kubernetes, key, is_switch && text.empty() ? "true" : text);
+// The Kubernetes settings, by member of KubernetesConfig.
+template <auto Member>
+Status set_kube_text(Config& c, Text, Text text) {
+  c.kubernetes.*Member = text;
+  return ok_status();
 }
+
+template <auto Member>
+Status set_kube_switch(Config& c, Text key, Text text) {
+  const auto v = parse_bool(text.empty() ? "true" : text);
+  if (!v) return bad(key, "'" + text + "' is not true or false (on or off)");
+  c.kubernetes.*Member = *v;
+  return ok_status();
+}
+
+template <Status (*Set)(KubernetesConfig&, const std::string&, const std::string&)>
+Status set_kube(Config& c, Text key, Text text) {
+  return Set(c.kubernetes, key, text);
+}
+
+using Kube = KubernetesConfig;
 
 constexpr auto kValue = SettingShape::kValue;
 constexpr auto kSwitch = SettingShape::kSwitch;
@@ -164,31 +181,31 @@ const std::vector<AgentSetting>& agent_settings() {
      kRunOnly, set_switch<&Config::sk_msg>},
     {"cni-conf-dir", "",
      "CNI configuration directory: shunt-cni is chained into its first conflist (unset: CNI is "
-     "left alone)", kValue, kUninstall, set_kubernetes},
+     "left alone)", kValue, kUninstall, set_kube_text<&Kube::cni_conf_dir>},
     {"cni-bin-dir", "/opt/cni/bin", "CNI binary directory shunt-cni is installed into", kValue,
-     kUninstall, set_kubernetes},
+     kUninstall, set_kube_text<&Kube::cni_bin_dir>},
     {"cni-cache-dir", "/var/lib/cni/results",
      "libcni's cache: where pods running before the agent are found", kValue, kUninstall,
-     set_kubernetes},
+     set_kube_text<&Kube::cni_cache_dir>},
     {"cni-plugin", "", "the shunt-cni binary to install (default: beside shunt-agent)", kValue,
-     kRunOnly, set_kubernetes},
+     kRunOnly, set_kube_text<&Kube::cni_plugin>},
     {"cni-allow-unredirected", "false",
      "let pods start without redirection when the agent is unreachable", kSwitch, kRunOnly,
-     set_kubernetes},
+     set_kube_switch<&Kube::cni_allow_unredirected>},
     {"cni-timeout", "10s", "how long shunt-cni waits for the agent", kValue, kRunOnly,
-     set_kubernetes},
+     set_kube<set_cni_timeout>},
     {"cni-defaults", "", "pod setting for every pod, NAME=VALUE (repeatable; annotations override)",
-     kPairs, kRunOnly, set_kubernetes},
+     kPairs, kRunOnly, set_kube<add_cni_default>},
     {"proxy-binary", "", "shunt-proxy run for each pod (default: beside shunt-agent)", kValue,
-     kRunOnly, set_kubernetes},
+     kRunOnly, set_kube_text<&Kube::proxy_binary>},
     {"pod-admin-port", "15000", "admin port of each pod's proxy, on the pod's loopback (0: off)",
-     kValue, kRunOnly, set_kubernetes},
+     kValue, kRunOnly, set_kube<set_pod_admin_port>},
     {"kube-api-server", "", "https://HOST:PORT of the API server (default: in-cluster, else none)",
-     kValue, kRunOnly, set_kubernetes},
+     kValue, kRunOnly, set_kube_text<&Kube::kube_api_server>},
     {"kube-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token",
-     "service account token", kValue, kRunOnly, set_kubernetes},
+     "service account token", kValue, kRunOnly, set_kube_text<&Kube::kube_token_file>},
     {"kube-ca-file", "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
-     "CA of the API server", kValue, kRunOnly, set_kubernetes},
+     "CA of the API server", kValue, kRunOnly, set_kube_text<&Kube::kube_ca_file>},
   };
   // clang-format on
   return table;
@@ -260,23 +277,15 @@ Result<std::vector<std::string>> yaml_values(const AgentSetting& s, const YAML::
 }  // namespace
 
 Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config) {
-  auto parsed_root = parse_yaml_mapping(text);
-  if (!parsed_root) return parsed_root.error();
-  const YAML::Node& root = *parsed_root;
-  if (root.IsNull()) return config;
-  try {
-    for (const auto& item : root) {
-      const auto key = item.first.as<std::string>();
-      const AgentSetting* setting = find_agent_setting(key);
-      if (setting == nullptr) return bad(key, "unknown setting");
-      auto values = yaml_values(*setting, item.second);
-      if (!values) return values.error();
-      if (auto ok = apply_agent_setting(config, *setting, *values); !ok) return ok.error();
-    }
-  } catch (const YAML::Exception& e) {
-    return Error{EINVAL, std::string("configuration: ") + e.what()};
-  }
-  if (auto ok = canonicalize(config.traffic); !ok) return ok.error();
+  auto ok = for_each_yaml_entry(text, [&config](const std::string& key, const YAML::Node& value) {
+    const AgentSetting* setting = find_agent_setting(key);
+    if (setting == nullptr) return Status(bad(key, "unknown setting"));
+    auto values = yaml_values(*setting, value);
+    if (!values) return Status(values.error());
+    return apply_agent_setting(config, *setting, *values);
+  });
+  if (!ok) return ok.error();
+  if (auto canonical = canonicalize(config.traffic); !canonical) return canonical.error();
   return config;
 }
 

@@ -1,6 +1,6 @@
 // The agent's Kubernetes settings (docs/kubernetes.md): CNI chaining, the
 // per-pod proxies and the API server. YAML keys and `run` flags share the
-// names; agent_config.cpp hands these keys over.
+// names; the settings table (agent_settings.cpp) hands these keys over.
 #pragma once
 
 #include <cstdint>
@@ -8,10 +8,6 @@
 #include <string>
 
 #include "shunt/error.h"
-
-namespace YAML {
-class Node;
-}
 
 namespace shunt::agent {
 
@@ -31,13 +27,13 @@ struct KubernetesConfig {
   std::string kube_ca_file = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
 };
 
-bool is_kubernetes_key(const std::string& key);
-// One YAML key; cni-defaults is a mapping, the others are scalars.
-Status apply_kubernetes_yaml(KubernetesConfig& config, const std::string& key,
-                             const YAML::Node& value);
-// One flag's text (cni-defaults: NAME=VALUE, repeatable).
-Status apply_kubernetes_flag(KubernetesConfig& config, const std::string& key,
-                             const std::string& text);
+// The settings that need more than a copy of their text (the table in
+// agent_settings.cpp sets the others directly).
+Status set_cni_timeout(KubernetesConfig& config, const std::string& key, const std::string& text);
+Status set_pod_admin_port(KubernetesConfig& config, const std::string& key,
+                          const std::string& text);
+// cni-defaults: NAME=VALUE, one pod setting, checked as a conflist's would be.
+Status add_cni_default(KubernetesConfig& config, const std::string& key, const std::string& text);
 Status validate(const KubernetesConfig& config);
 
 }  // namespace shunt::agent

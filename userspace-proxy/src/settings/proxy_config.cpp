@@ -95,29 +95,22 @@ const char* to_string(Protocol p) {
 }
 
 Result<ProxyConfig> parse_proxy_yaml(const std::string& text, ProxyConfig config) {
-  auto parsed_root = parse_yaml_mapping(text);
-  if (!parsed_root) return parsed_root.error();
-  const YAML::Node& root = *parsed_root;
-  if (root.IsNull()) return config;
-  try {
-    for (const auto& item : root) {
-      const auto key = item.first.as<std::string>();
-      const Setting* setting = find_setting(key);
-      if (setting == nullptr) return bad(key, "unknown setting");
-      Values values;
-      if (setting->list) {
-        if (!item.second.IsSequence()) return bad(key, "must be a list");
-        values = item.second.as<Values>();
-      } else {
-        if (!item.second.IsScalar()) return bad(key, "must be a single value");
-        values = {item.second.as<std::string>()};
-      }
-      if (auto ok = setting->apply(config, values); !ok) return ok.error();
-      config.given.insert(setting->name);
+  auto ok = for_each_yaml_entry(text, [&config](const std::string& key, const YAML::Node& value) {
+    const Setting* setting = find_setting(key);
+    if (setting == nullptr) return Status(bad(key, "unknown setting"));
+    Values values;
+    if (setting->list) {
+      if (!value.IsSequence()) return Status(bad(key, "must be a list"));
+      values = value.as<Values>();
+    } else {
+      if (!value.IsScalar()) return Status(bad(key, "must be a single value"));
+      values = {value.as<std::string>()};
     }
-  } catch (const YAML::Exception& e) {
-    return Error{EINVAL, std::string("configuration: ") + e.what()};
-  }
+    if (auto applied = setting->apply(config, values); !applied) return applied;
+    config.given.insert(setting->name);
+    return ok_status();
+  });
+  if (!ok) return ok.error();
   return config;
 }
 
