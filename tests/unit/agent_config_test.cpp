@@ -206,3 +206,26 @@ TEST(AgentSettings, DocsTableIsTheSettingsTable) {
     EXPECT_EQ(find_agent_setting(s.name), &s);
   }
 }
+
+// `run --check` and `status` show the settings in force that are not the
+// defaults, as the text that would set them again.
+TEST(AgentSettings, ChangedSettingsAreShownAsTheyWouldBeWritten) {
+  EXPECT_TRUE(changed_settings(AgentConfig{}).empty());
+  auto c = run_args({"--proxy-mark", "0x10", "--bypass-uid", "1337", "--redirect-loopback",
+                     "--exclude-outbound-ports", "25,22", "--cni-timeout", "20s", "--cni-defaults",
+                     "inject=false"});
+  ASSERT_TRUE(c.ok()) << c.error().describe();
+  const auto shown = changed_settings(*c);
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"proxy-mark", "0x10"},        {"bypass-uid", "1337"},
+      {"redirect-loopback", "true"}, {"exclude-outbound-ports", "22,25"},
+      {"cni-timeout", "20s"},        {"cni-defaults", "inject=false"}};
+  EXPECT_EQ(shown, expected);
+  // Each shown value sets the same configuration again.
+  AgentConfig again;
+  for (const auto& [name, value] : shown) {
+    ASSERT_TRUE(apply_agent_setting(again, *find_agent_setting(name), {value}).ok()) << name;
+  }
+  ASSERT_TRUE(finish_agent_config(again).ok());
+  EXPECT_EQ(changed_settings(again), shown);
+}

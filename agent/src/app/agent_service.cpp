@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 
+#include "agent_settings.h"
 #include "control_handler.h"
 #include "control_server.h"
 #include "netns.h"
@@ -38,6 +39,7 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
   KernelNetnsResolver resolver;
   boost::asio::io_context io;
   state.socket = config.socket;
+  state.settings = changed_settings(config);
   state.defaults = NetnsPolicy{config.outbound_port, config.inbound_port, config.redirect_loopback,
                                config.traffic};
   state.allow_host_netns = config.allow_host_netns;

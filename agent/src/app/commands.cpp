@@ -35,6 +35,8 @@ int command_run(const CLI::App& cmd, const CommandLine& cl) {
   if (!config) return fail(config.error().describe());
   if (cl.check_only) {
     std::cout << "configuration ok\n";
+    for (const auto& [name, value] : changed_settings(*config))
+      std::cout << "  " << name << " = " << value << "\n";
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(config->log_level));

@@ -177,6 +177,10 @@ ordered_json ControlHandler::status() {
     r["state_dir"] = state_.state_dir;
     r["backends"] = state_.backends;
   }
+  // The settings the agent runs with that are not the defaults.
+  ordered_json settings = ordered_json::object();
+  for (const auto& [name, value] : state_.settings) settings[name] = value;
+  r["settings"] = std::move(settings);
   ordered_json list = ordered_json::array();
   for (const auto& e : *enrolled) {
     ordered_json item;

@@ -26,6 +26,12 @@ std::string format_status(const nlohmann::json& s) {
     out += fmt::format("backends:  {}\n", words("backends"));
   }
   out += fmt::format("socket:    {}\n", s.value("socket", "?"));
+  if (s.contains("settings") && s["settings"].is_object()) {
+    for (const auto& [name, value] : s["settings"].items()) {
+      out += fmt::format("setting:   {} = {}\n", name,
+                         value.is_string() ? value.get<std::string>() : value.dump());
+    }
+  }
   if (s.contains("pins")) {
     const auto pins = words("pins");
     out += fmt::format("pins:      {}\n", pins.empty() ? "(none)" : pins);

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 
@@ -67,6 +69,61 @@ Status set_kube(Config& c, Text key, Text text) {
 
 using Kube = KubernetesConfig;
 
+// How each kind of value is shown.
+template <auto Member>
+std::string show_text(const Config& c, Text) {
+  return c.*Member;
+}
+
+template <auto Member>
+std::string show_number(const Config& c, Text) {
+  return std::to_string(c.*Member);
+}
+
+template <auto Member>
+std::string show_hex(const Config& c, Text) {
+  return fmt::format("{:#x}", c.*Member);
+}
+
+template <auto Member>
+std::string show_id(const Config& c, Text) {
+  return c.*Member == SHUNT_ID_NONE ? "none" : std::to_string(c.*Member);
+}
+
+template <auto Member>
+std::string show_switch(const Config& c, Text) {
+  return c.*Member ? "true" : "false";
+}
+
+std::string show_policy(const Config& c, Text key) { return policy_setting_text(c.traffic, key); }
+
+template <auto Member>
+std::string show_kube_text(const Config& c, Text) {
+  return c.kubernetes.*Member;
+}
+
+template <auto Member>
+std::string show_kube_number(const Config& c, Text) {
+  return std::to_string(c.kubernetes.*Member);
+}
+
+std::string show_cni_allow(const Config& c, Text) {
+  return c.kubernetes.cni_allow_unredirected ? "true" : "false";
+}
+
+std::string show_cni_timeout(const Config& c, Text) {
+  return std::to_string(c.kubernetes.cni_timeout_seconds) + "s";
+}
+
+std::string show_cni_defaults(const Config& c, Text) {
+  std::string out;
+  for (const auto& [name, value] : c.kubernetes.cni_defaults) {
+    if (!out.empty()) out += ",";
+    out.append(name).append("=").append(value);
+  }
+  return out;
+}
+
 constexpr auto kValue = SettingShape::kValue;
 constexpr auto kSwitch = SettingShape::kSwitch;
 constexpr auto kList = SettingShape::kList;
@@ -114,98 +171,98 @@ const std::vector<AgentSetting>& agent_settings() {
   // clang-format off
   static const std::vector<AgentSetting> table = {
     {"cgroup", "", "cgroup v2 directory to attach at (default: root of the cgroup2 mount)",
-     kValue, kUninstall, set_text<&Config::cgroup>},
+     kValue, kUninstall, set_text<&Config::cgroup>, show_text<&Config::cgroup>},
     {"bpffs", kDefaultBpffs, "bpffs directory for pins", kValue, kUninstall,
-     set_text<&Config::bpffs>},
+     set_text<&Config::bpffs>, show_text<&Config::bpffs>},
     {"socket", kDefaultSocket, "control socket of the running agent", kValue, kUninstall,
-     set_text<&Config::socket>},
+     set_text<&Config::socket>, show_text<&Config::socket>},
     {"mode", "auto", "auto (the best the kernel supports), ebpf, tproxy or redirect", kValue,
-     kRunOnly, set_text<&Config::mode>},
+     kRunOnly, set_text<&Config::mode>, show_text<&Config::mode>},
     {"backend", "auto", "tproxy/redirect: auto (per namespace), nft, iptables-nft or iptables-legacy",
-     kValue, kRunOnly, set_text<&Config::backend>},
+     kValue, kRunOnly, set_text<&Config::backend>, show_text<&Config::backend>},
     {"state-dir", kDefaultStateDir,
      "tproxy/redirect: directory of the journal of enrolled namespaces (uninstall: their rules "
-     "are removed too)", kValue, kUninstall, set_text<&Config::state_dir>},
+     "are removed too)", kValue, kUninstall, set_text<&Config::state_dir>, show_text<&Config::state_dir>},
     {"route-mark", "0x1000",
      "tproxy: mark routing the application's packets to lo (no bit of proxy-mark)", kValue,
-     kRunOnly, set_parsed<&Config::route_mark, parse_mark>},
+     kRunOnly, set_parsed<&Config::route_mark, parse_mark>, show_hex<&Config::route_mark>},
     {"route-table", "15001", "tproxy: routing table with local default", kValue, kRunOnly,
-     set_parsed<&Config::route_table, parse_u32>},
+     set_parsed<&Config::route_table, parse_u32>, show_number<&Config::route_table>},
     {"rule-priority", "15001", "tproxy: priority of the ip rule", kValue, kRunOnly,
-     set_parsed<&Config::rule_priority, parse_u32>},
+     set_parsed<&Config::rule_priority, parse_u32>, show_number<&Config::rule_priority>},
     {"disable-feature", "",
      "probe features to treat as missing (testing; also $SHUNT_PROBE_DISABLE)", kValue, kRunOnly,
-     set_text<&Config::disable_features>},
+     set_text<&Config::disable_features>, show_text<&Config::disable_features>},
     {"proxy-mark", "0xa55", "SO_MARK bits of the proxy's own sockets (never redirected)", kValue,
-     kRunOnly, set_parsed<&Config::proxy_mark, parse_mark>},
+     kRunOnly, set_parsed<&Config::proxy_mark, parse_mark>, show_hex<&Config::proxy_mark>},
     {"netns-record-quota", "16384",
      "ebpf: most connections being made or open through the proxy per namespace; beyond it "
      "connect() fails with EPERM (0: no quota)", kValue, kRunOnly,
-     set_parsed<&Config::netns_record_quota, parse_record_quota>},
+     set_parsed<&Config::netns_record_quota, parse_record_quota>, show_number<&Config::netns_record_quota>},
     {"bypass-uid", "none", "uid whose connections are never redirected", kValue, kRunOnly,
-     set_parsed<&Config::bypass_uid, parse_id>},
+     set_parsed<&Config::bypass_uid, parse_id>, show_id<&Config::bypass_uid>},
     {"bypass-gid", "none", "gid whose connections are never redirected", kValue, kRunOnly,
-     set_parsed<&Config::bypass_gid, parse_id>},
+     set_parsed<&Config::bypass_gid, parse_id>, show_id<&Config::bypass_gid>},
     {"outbound-port", "15001", "the proxy's outbound port", kValue, kPerNamespace,
-     set_parsed<&Config::outbound_port, parse_port>},
+     set_parsed<&Config::outbound_port, parse_port>, show_number<&Config::outbound_port>},
     {"inbound-port", "15006", "the proxy's inbound port (never redirected)", kValue,
-     kPerNamespace, set_parsed<&Config::inbound_port, parse_port>},
+     kPerNamespace, set_parsed<&Config::inbound_port, parse_port>, show_number<&Config::inbound_port>},
     {"redirect-loopback", "false", "redirect connections to loopback destinations too", kSwitch,
-     kPerNamespace, set_switch<&Config::redirect_loopback>},
+     kPerNamespace, set_switch<&Config::redirect_loopback>, show_switch<&Config::redirect_loopback>},
     {"capture-inbound", "false",
      "steer inbound TCP connections to the proxy's inbound port", kSwitch, kPerNamespace,
-     set_policy},
+     set_policy, show_policy},
     {"include-inbound-ports", "", "inbound ports captured (N,N-M; empty: all)", kList,
-     kPerNamespace, set_policy},
+     kPerNamespace, set_policy, show_policy},
     {"exclude-inbound-ports", "", "inbound ports never captured (N,N-M)", kList, kPerNamespace,
-     set_policy},
+     set_policy, show_policy},
     {"include-outbound-ports", "", "outbound destination ports redirected (N,N-M; empty: all)",
-     kList, kPerNamespace, set_policy},
+     kList, kPerNamespace, set_policy, show_policy},
     {"exclude-outbound-ports", "", "outbound destination ports never redirected (N,N-M)", kList,
-     kPerNamespace, set_policy},
+     kPerNamespace, set_policy, show_policy},
     {"exclude-outbound-cidrs", "", "IPv4/IPv6 destination prefixes never redirected (A/N,...)",
-     kList, kPerNamespace, set_policy},
+     kList, kPerNamespace, set_policy, show_policy},
     {"exclude-uids", "", "uids whose connections are never redirected (N,...)", kList,
-     kPerNamespace, set_policy},
+     kPerNamespace, set_policy, show_policy},
     {"exclude-gids", "", "gids whose connections are never redirected (N,...)", kList,
-     kPerNamespace, set_policy},
+     kPerNamespace, set_policy, show_policy},
     {"preserve-client-address", "false",
      "tproxy: applications see their inbound clients' addresses (the proxy runs with "
      "inbound-client-address true)", kSwitch, kRunOnly,
-     set_switch<&Config::preserve_client_address>},
+     set_switch<&Config::preserve_client_address>, show_switch<&Config::preserve_client_address>},
     {"allow-host-netns", "false", "allow enrolling the machine's own network namespace", kSwitch,
-     kRunOnly, set_switch<&Config::allow_host_netns>},
+     kRunOnly, set_switch<&Config::allow_host_netns>, show_switch<&Config::allow_host_netns>},
     {"log-level", "info", "trace, debug, info, warn, error or off", kValue, kRunOnly,
-     set_text<&Config::log_level>},
+     set_text<&Config::log_level>, show_text<&Config::log_level>},
     {"sk-msg", "false", "ebpf: the sk_msg fast path between applications and the proxy", kSwitch,
-     kRunOnly, set_switch<&Config::sk_msg>},
+     kRunOnly, set_switch<&Config::sk_msg>, show_switch<&Config::sk_msg>},
     {"cni-conf-dir", "",
      "CNI configuration directory: shunt-cni is chained into its first conflist (unset: CNI is "
-     "left alone)", kValue, kUninstall, set_kube_text<&Kube::cni_conf_dir>},
+     "left alone)", kValue, kUninstall, set_kube_text<&Kube::cni_conf_dir>, show_kube_text<&Kube::cni_conf_dir>},
     {"cni-bin-dir", "/opt/cni/bin", "CNI binary directory shunt-cni is installed into", kValue,
-     kUninstall, set_kube_text<&Kube::cni_bin_dir>},
+     kUninstall, set_kube_text<&Kube::cni_bin_dir>, show_kube_text<&Kube::cni_bin_dir>},
     {"cni-cache-dir", "/var/lib/cni/results",
      "libcni's cache: where pods running before the agent are found", kValue, kUninstall,
-     set_kube_text<&Kube::cni_cache_dir>},
+     set_kube_text<&Kube::cni_cache_dir>, show_kube_text<&Kube::cni_cache_dir>},
     {"cni-plugin", "", "the shunt-cni binary to install (default: beside shunt-agent)", kValue,
-     kRunOnly, set_kube_text<&Kube::cni_plugin>},
+     kRunOnly, set_kube_text<&Kube::cni_plugin>, show_kube_text<&Kube::cni_plugin>},
     {"cni-allow-unredirected", "false",
      "let pods start without redirection when the agent is unreachable", kSwitch, kRunOnly,
-     set_kube_switch<&Kube::cni_allow_unredirected>},
+     set_kube_switch<&Kube::cni_allow_unredirected>, show_cni_allow},
     {"cni-timeout", "10s", "how long shunt-cni waits for the agent", kValue, kRunOnly,
-     set_kube<set_cni_timeout>},
+     set_kube<set_cni_timeout>, show_cni_timeout},
     {"cni-defaults", "", "pod setting for every pod, NAME=VALUE (repeatable; annotations override)",
-     kPairs, kRunOnly, set_kube<add_cni_default>},
+     kPairs, kRunOnly, set_kube<add_cni_default>, show_cni_defaults},
     {"proxy-binary", "", "shunt-proxy run for each pod (default: beside shunt-agent)", kValue,
-     kRunOnly, set_kube_text<&Kube::proxy_binary>},
+     kRunOnly, set_kube_text<&Kube::proxy_binary>, show_kube_text<&Kube::proxy_binary>},
     {"pod-admin-port", "15000", "admin port of each pod's proxy, on the pod's loopback (0: off)",
-     kValue, kRunOnly, set_kube<set_pod_admin_port>},
+     kValue, kRunOnly, set_kube<set_pod_admin_port>, show_kube_number<&Kube::pod_admin_port>},
     {"kube-api-server", "", "https://HOST:PORT of the API server (default: in-cluster, else none)",
-     kValue, kRunOnly, set_kube_text<&Kube::kube_api_server>},
+     kValue, kRunOnly, set_kube_text<&Kube::kube_api_server>, show_kube_text<&Kube::kube_api_server>},
     {"kube-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token",
-     "service account token", kValue, kRunOnly, set_kube_text<&Kube::kube_token_file>},
+     "service account token", kValue, kRunOnly, set_kube_text<&Kube::kube_token_file>, show_kube_text<&Kube::kube_token_file>},
     {"kube-ca-file", "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
-     "CA of the API server", kValue, kRunOnly, set_kube_text<&Kube::kube_ca_file>},
+     "CA of the API server", kValue, kRunOnly, set_kube_text<&Kube::kube_ca_file>, show_kube_text<&Kube::kube_ca_file>},
   };
   // clang-format on
   return table;
@@ -295,55 +352,12 @@ Result<AgentConfig> load_agent_yaml_file(const std::string& path, AgentConfig ba
   });
 }
 
-namespace {
-
-// What the docs say beyond a setting's --help line.
-const std::map<std::string, std::string>& doc_details() {
-  static const std::map<std::string, std::string> details = {
-      {"cgroup", "Only processes under it are affected."},
-      {"socket", "Mode 0600."},
-      {"backend", "auto: per namespace, the backend already holding its rules, else nft."},
-      {"state-dir", "The journal is `firewall.json`; `pods.json` records the pods."},
-      {"route-mark", "Refused when it shares a bit with `proxy-mark`."},
-      {"rule-priority", "Below 32766."},
-      {"proxy-mark", "0 disables the mark (then a bypass id is required)."},
-      {"inbound-port", "Inbound capture sends connections there."},
-      {"capture-inbound", "The traffic policy's settings are in [policy.md](policy.md)."},
-      {"preserve-client-address", "Refused in the ebpf and redirect modes."},
-      {"sk-msg",
-       "Bytes skip TCP/IP on that leg; off by default: faster for bulk, but without backpressure "
-       "([benchmarks.md](benchmarks.md#the-sk_msg-fast-path)). Turning it off removes its sockops "
-       "link; connections already in the fast path keep it until they close. Refused in the "
-       "tproxy and redirect modes, and at start-up where the kernel cannot load it (`probe` "
-       "shows `prog_sk_msg` and `fastpath_programs_load`)."},
-      {"netns-record-quota", "Counted by `quota_reached`; the node holds 262144 records in all."},
-      {"log-level", "debug shows libbpf's and the verifier's detail."},
-      {"cni-conf-dir", "[kubernetes.md](kubernetes.md) has the Kubernetes settings."},
-  };
-  return details;
-}
-
-std::string markdown_cell(std::string text) {
-  for (size_t at = text.find('|'); at != std::string::npos; at = text.find('|', at + 2))
-    text.replace(at, 1, "\\|");
-  return text;
-}
-
-}  // namespace
-
-std::string agent_settings_markdown() {
-  std::string out = "| setting | default | what it does |\n| --- | --- | --- |\n";
+std::vector<std::pair<std::string, std::string>> changed_settings(const AgentConfig& config) {
+  const AgentConfig defaults;
+  std::vector<std::pair<std::string, std::string>> out;
   for (const auto& s : agent_settings()) {
-    std::string text = s.help;
-    if (s.shape == SettingShape::kSwitch) text += " (true or false)";
-    if (s.shape == SettingShape::kList) text += " (a comma-separated list, or a YAML list)";
-    if (s.shape == SettingShape::kPairs) text += " (NAME=VALUE, repeatable; in YAML a mapping)";
-    text += ".";
-    if (const auto it = doc_details().find(s.name); it != doc_details().end())
-      text += " " + it->second;
-    if ((s.scope & kPerNamespace) != 0) text += " Also an `enroll` flag for one namespace.";
-    const std::string def = *s.default_text != 0 ? std::string("`") + s.default_text + "`" : "";
-    out += std::string("| `") + s.name + "` | " + def + " | " + markdown_cell(text) + " |\n";
+    auto value = s.show(config, s.name);
+    if (value != s.show(defaults, s.name)) out.emplace_back(s.name, std::move(value));
   }
   return out;
 }

@@ -2,10 +2,12 @@
 // its name (the YAML key and the flag), default, help and parser. It drives
 // the YAML file, the flags of `run`, `enroll` and `uninstall`, `--check`
 // and the settings table of docs/operations.md (`shunt-agent settings
-// --markdown`), so that none of them declares a setting again.
+// --markdown`), and shows the values in force (`run --check`, `status`), so
+// that none of them declares a setting again.
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agent_config.h"
@@ -35,6 +37,8 @@ struct AgentSetting {
   unsigned scope;
   // One value (a list's whole text; a pair's NAME=VALUE).
   Status (*apply)(AgentConfig& config, const std::string& name, const std::string& text);
+  // The value in force, as the setting would be written.
+  std::string (*show)(const AgentConfig& config, const std::string& name);
 };
 
 const std::vector<AgentSetting>& agent_settings();
@@ -48,6 +52,10 @@ Status apply_agent_setting(AgentConfig& config, const AgentSetting& setting,
                            const std::vector<std::string>& values);
 // After the last setting: the policy's canonical form, then validate().
 Status finish_agent_config(AgentConfig& config);
+
+// Every setting whose value differs from its default, as NAME and the text
+// that would set it (`run --check` and `status` show them).
+std::vector<std::pair<std::string, std::string>> changed_settings(const AgentConfig& config);
 
 // docs/operations.md's table.
 std::string agent_settings_markdown();

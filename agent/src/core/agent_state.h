@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "datapath.h"
@@ -26,6 +27,8 @@ struct AgentState {
   // The fallback modes: where the journal is, which backends are usable.
   std::string state_dir;
   std::vector<std::string> backends;
+  // The settings that differ from their defaults (agent_settings.h).
+  std::vector<std::pair<std::string, std::string>> settings;
 };
 
 }  // namespace shunt::agent

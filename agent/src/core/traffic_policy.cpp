@@ -289,6 +289,36 @@ Status canonicalize(TrafficPolicy& p) {
   return ok_status();
 }
 
+namespace {
+
+template <class T>
+std::string joined(const std::vector<T>& items) {
+  std::string out;
+  for (const auto& i : items) {
+    if (!out.empty()) out += ",";
+    if constexpr (std::is_same_v<T, Cidr>) {
+      out += i.to_string();
+    } else {
+      out += std::to_string(i);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string policy_setting_text(const TrafficPolicy& p, const std::string& name) {
+  if (name == "capture-inbound") return p.capture_inbound ? "true" : "false";
+  if (name == "include-inbound-ports") return format_ranges(p.include_inbound_ports);
+  if (name == "exclude-inbound-ports") return format_ranges(p.exclude_inbound_ports);
+  if (name == "include-outbound-ports") return format_ranges(p.include_outbound_ports);
+  if (name == "exclude-outbound-ports") return format_ranges(p.exclude_outbound_ports);
+  if (name == "exclude-outbound-cidrs") return joined(p.exclude_outbound_cidrs);
+  if (name == "exclude-uids") return joined(p.exclude_uids);
+  if (name == "exclude-gids") return joined(p.exclude_gids);
+  return "";
+}
+
 nlohmann::ordered_json to_json(const TrafficPolicy& p) {
   nlohmann::ordered_json j;
   j["capture_inbound"] = p.capture_inbound;

@@ -82,6 +82,9 @@ std::string format_ranges(const std::vector<PortRange>& ranges);
 // status shows), and checks the limits.
 Status canonicalize(TrafficPolicy& policy);
 
+// One setting's value as text that would set it again ("" for an empty list).
+std::string policy_setting_text(const TrafficPolicy& policy, const std::string& name);
+
 // The policy's JSON form, for the edges that speak it (the control
 // protocol's enroll request, the firewall journal): the settings' names
 // with `_`. read_policy_settings applies such fields on top of `policy`,
