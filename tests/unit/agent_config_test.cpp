@@ -229,3 +229,12 @@ TEST(AgentSettings, ChangedSettingsAreShownAsTheyWouldBeWritten) {
   ASSERT_TRUE(finish_agent_config(again).ok());
   EXPECT_EQ(changed_settings(again), shown);
 }
+
+// Defaults live in AgentConfig alone: the table's default text (what
+// --help and the docs say) is what the default configuration shows.
+TEST(AgentSettings, DefaultTextIsTheDefaultValue) {
+  const AgentConfig defaults;
+  for (const auto& s : agent_settings()) {
+    EXPECT_EQ(s.show(defaults, s.name), s.default_text) << s.name;
+  }
+}

@@ -30,3 +30,25 @@ def mode_args(mode, backend, sk_msg=False, probe_chooses_ebpf=True):
         args = [] if probe_chooses_ebpf else ["--mode", "ebpf"]
         return args + (["--sk-msg", "true"] if sk_msg else [])
     return ["--mode", mode] + (["--backend", backend] if backend else [])
+
+
+_SHARED = {}
+
+
+def world_readable(path):
+    """A copy of `path` in a folder every user can read and traverse, made
+    once per process and removed at its exit: a test that runs a program or
+    a script as another user must not depend on the modes of the folders
+    the checkout lives in."""
+    import atexit
+    import shutil
+    import tempfile
+    if "dir" not in _SHARED:
+        _SHARED["dir"] = tempfile.mkdtemp(prefix="shunt-shared-")
+        os.chmod(_SHARED["dir"], 0o755)
+        atexit.register(shutil.rmtree, _SHARED["dir"], True)
+    copy = os.path.join(_SHARED["dir"], os.path.basename(path))
+    if not os.path.exists(copy):
+        shutil.copy(path, copy)
+        os.chmod(copy, 0o755)
+    return copy

@@ -17,7 +17,7 @@ import tempfile
 import time
 import unittest
 
-from processes import Processes, mode_args
+from processes import Processes, mode_args, world_readable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.join(os.path.dirname(HERE), "tools")
@@ -244,7 +244,10 @@ class Topology(Processes):
             # CAP_NET_ADMIN stays: IP_TRANSPARENT (tproxy) needs it.
             drop = ["setpriv", f"--reuid={self.proxy_uid}", f"--regid={self.proxy_uid}",
                     "--clear-groups", "--inh-caps=+net_admin", "--ambient-caps=+net_admin"]
-        self.spawn("proxy", ["ip", "netns", "exec", self.ns["pod"], *drop, PROXY,
+        # Run as another user, the binary must be readable wherever the
+        # checkout is.
+        proxy = world_readable(PROXY) if drop else PROXY
+        self.spawn("proxy", ["ip", "netns", "exec", self.ns["pod"], *drop, proxy,
                              "--access-log", self.access_log_path] + self.proxy_args,
                    in_cgroup=True)
         wait_for(lambda: self.log_text("proxy").count("outbound listener on") > before

@@ -5,6 +5,7 @@ import os
 import tempfile
 import unittest
 
+from processes import world_readable
 from shunt_env import AGENT, PROXY, Topology, cgroup2_root, run
 
 
@@ -68,7 +69,7 @@ class CommandLineTest(unittest.TestCase):
         self.assertIn("outbound-port", one_line_error(self, run([PROXY, "--config", config], check=False)))
 
     def test_proxy_that_cannot_mark_refuses_to_start(self):
-        r = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PROXY,
+        r = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", world_readable(PROXY),
                  "--outbound-port", "25001"], check=False)
         self.assertIn("CAP_NET_ADMIN", one_line_error(self, r))
 

@@ -8,6 +8,7 @@ import os
 import unittest
 
 from control import control_request
+from processes import world_readable
 from shunt_env import ECHO_PORT, TOOLS, Topology, run, wait_for
 
 SRV = {4: "10.201.0.2", 6: "fd00:201::2"}
@@ -81,8 +82,9 @@ class PolicyTest(unittest.TestCase):
     def connect(self, address, port, who):
         # /usr/bin/python3: the one on PATH may live where another user
         # cannot read (pyenv under /root).
+        client = os.path.join(TOOLS, "client.py")
         cmd = ["/usr/bin/python3" if who != "root" else "python3",
-               os.path.join(TOOLS, "client.py"), "--host", address, "--port", str(port),
+               world_readable(client) if who == "uid" else client, "--host", address, "--port", str(port),
                "--size", "2048"]
         if who == "uid":
             cmd = ["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups"] + cmd

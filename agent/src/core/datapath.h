@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "capture_settings.h"
 #include "netns.h"
 #include "shunt/error.h"
 #include "shunt_abi.h"
@@ -16,8 +17,8 @@
 namespace shunt::agent {
 
 struct NetnsPolicy {
-  uint16_t outbound_port = 15001;
-  uint16_t inbound_port = 15006;
+  uint16_t outbound_port = kDefaultOutboundPort;
+  uint16_t inbound_port = kDefaultInboundPort;
   bool redirect_loopback = false;
   TrafficPolicy traffic;
   bool operator==(const NetnsPolicy&) const = default;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "capture_settings.h"
 #include "shunt/error.h"
 
 namespace shunt::agent {
@@ -52,14 +53,14 @@ struct PodPlan {
   std::map<std::string, std::string> policy;
   // The per-pod proxy's configuration file (shunt-proxy YAML).
   std::string proxy_yaml;
-  uint16_t outbound_port = 15001;
-  uint16_t inbound_port = 15006;
+  uint16_t outbound_port = kDefaultOutboundPort;
+  uint16_t inbound_port = kDefaultInboundPort;
   bool capture_inbound = false;
 };
 
 struct PodPlanDefaults {
-  uint16_t outbound_port = 15001;
-  uint16_t inbound_port = 15006;
+  uint16_t outbound_port = kDefaultOutboundPort;
+  uint16_t inbound_port = kDefaultInboundPort;
   uint16_t admin_port = 15000;
   std::string access_log;  // the proxy's access-log file
 };

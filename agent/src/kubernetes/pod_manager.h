@@ -29,8 +29,8 @@ struct PodRecord {
   std::string network;
   std::vector<std::string> ips;
   std::map<std::string, std::string> policy;  // traffic policy settings, by name
-  uint16_t outbound_port = 15001;
-  uint16_t inbound_port = 15006;
+  uint16_t outbound_port = kDefaultOutboundPort;
+  uint16_t inbound_port = kDefaultInboundPort;
   bool capture_inbound = false;
   std::map<std::string, std::string> settings;  // effective, by key ("annotation shunt.io/...")
   ProxyProcess proxy;

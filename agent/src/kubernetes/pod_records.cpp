@@ -66,8 +66,8 @@ Result<PodRecord> record_from_json(const json& j) {
         if (text.is_string()) r.policy[setting_name(field)] = text.get<std::string>();
       }
     }
-    r.outbound_port = j.value("outbound_port", uint16_t{15001});
-    r.inbound_port = j.value("inbound_port", uint16_t{15006});
+    r.outbound_port = j.value("outbound_port", kDefaultOutboundPort);
+    r.inbound_port = j.value("inbound_port", kDefaultInboundPort);
     r.capture_inbound = j.value("capture_inbound", false);
     r.settings = j.value("settings", std::map<std::string, std::string>{});
     r.proxy.pid = j.value("proxy_pid", 0);
