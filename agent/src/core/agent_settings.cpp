@@ -16,8 +16,6 @@ namespace {
 using Config = AgentConfig;
 using Text = const std::string&;
 
-Error bad(Text key, Text why) { return setting_error(key, why); }
-
 // Setters, by the member they fill.
 template <auto Member>
 Status set_text(Config& c, Text, Text text) {
@@ -36,7 +34,7 @@ Status set_parsed(Config& c, Text key, Text text) {
 template <auto Member>
 Status set_switch(Config& c, Text key, Text text) {
   const auto v = parse_bool(text.empty() ? "true" : text);
-  if (!v) return bad(key, "'" + text + "' is not true or false (on or off)");
+  if (!v) return setting_error(key, "'" + text + "' is not true or false (on or off)");
   c.*Member = *v;
   return ok_status();
 }
@@ -57,7 +55,7 @@ Status set_kube_text(Config& c, Text, Text text) {
 template <auto Member>
 Status set_kube_switch(Config& c, Text key, Text text) {
   const auto v = parse_bool(text.empty() ? "true" : text);
-  if (!v) return bad(key, "'" + text + "' is not true or false (on or off)");
+  if (!v) return setting_error(key, "'" + text + "' is not true or false (on or off)");
   c.kubernetes.*Member = *v;
   return ok_status();
 }
@@ -134,34 +132,36 @@ constexpr auto kPairs = SettingShape::kPairs;
 Result<uint32_t> parse_id(const std::string& key, const std::string& text) {
   if (text == "none") return SHUNT_ID_NONE;
   const auto v = parse_unsigned(text);
-  if (!v || *v >= SHUNT_ID_NONE) return bad(key, "'" + text + "' is not a uid/gid or 'none'");
+  if (!v || *v >= SHUNT_ID_NONE)
+    return setting_error(key, "'" + text + "' is not a uid/gid or 'none'");
   return static_cast<uint32_t>(*v);
 }
 
 Result<uint32_t> parse_mark(const std::string& key, const std::string& text) {
   const auto v = parse_unsigned(text);
-  if (!v || *v > 0xffffffffULL) return bad(key, "'" + text + "' is not a 32-bit mark");
+  if (!v || *v > 0xffffffffULL) return setting_error(key, "'" + text + "' is not a 32-bit mark");
   return static_cast<uint32_t>(*v);
 }
 
 Result<uint32_t> parse_u32(const std::string& key, const std::string& text) {
   const auto v = parse_unsigned(text);
   if (!v || *v == 0 || *v > 0xffffffffULL)
-    return bad(key, "'" + text + "' is not a number 1-4294967295");
+    return setting_error(key, "'" + text + "' is not a number 1-4294967295");
   return static_cast<uint32_t>(*v);
 }
 
 Result<uint16_t> parse_port(const std::string& key, const std::string& text) {
   const auto v = parse_unsigned(text);
-  if (!v || *v == 0 || *v > 65535) return bad(key, "'" + text + "' is not a port (1-65535)");
+  if (!v || *v == 0 || *v > 65535)
+    return setting_error(key, "'" + text + "' is not a port (1-65535)");
   return static_cast<uint16_t>(*v);
 }
 
 Result<uint32_t> parse_record_quota(const std::string& key, const std::string& text) {
   const auto v = parse_unsigned(text);
   if (!v || *v > kMaxNetnsRecordQuota) {
-    return bad(key, "'" + text + "' is not a number of records (0 for none, at most " +
-                        std::to_string(kMaxNetnsRecordQuota) + ")");
+    return setting_error(key, "'" + text + "' is not a number of records (0 for none, at most " +
+                                  std::to_string(kMaxNetnsRecordQuota) + ")");
   }
   return static_cast<uint32_t>(*v);
 }
@@ -296,7 +296,7 @@ Result<std::vector<std::string>> yaml_values(const AgentSetting& s, const YAML::
   if (s.shape == SettingShape::kPairs) {
     if (node.IsNull()) return std::vector<std::string>{};
     if (!node.IsMap())
-      return bad(key, "must be a mapping of pod settings (inject, proxy-type, ...)");
+      return setting_error(key, "must be a mapping of pod settings (inject, proxy-type, ...)");
     std::vector<std::string> out;
     for (const auto& item : node) {
       std::string text;
@@ -314,20 +314,21 @@ Result<std::vector<std::string>> yaml_values(const AgentSetting& s, const YAML::
     std::string text;
     if (node.IsSequence()) {
       for (const auto& entry : node) {
-        if (!entry.IsScalar()) return bad(key, "list entries must be single values");
+        if (!entry.IsScalar()) return setting_error(key, "list entries must be single values");
         text += (text.empty() ? "" : ",") + entry.as<std::string>();
       }
     } else if (node.IsScalar()) {
       text = node.as<std::string>();
     } else if (!node.IsNull()) {
-      return bad(key, "must be a value or a list");
+      return setting_error(key, "must be a value or a list");
     }
     return std::vector<std::string>{text};
   }
-  if (!node.IsScalar()) return bad(key, "must be a single value");
+  if (!node.IsScalar()) return setting_error(key, "must be a single value");
   const auto text = node.as<std::string>();
   // A switch's empty YAML string is not "true": only a bare flag is.
-  if (s.shape == SettingShape::kSwitch && text.empty()) return bad(key, "'' is not true or false");
+  if (s.shape == SettingShape::kSwitch && text.empty())
+    return setting_error(key, "'' is not true or false");
   return std::vector<std::string>{text};
 }
 
@@ -336,7 +337,7 @@ Result<std::vector<std::string>> yaml_values(const AgentSetting& s, const YAML::
 Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config) {
   auto ok = for_each_yaml_entry(text, [&config](const std::string& key, const YAML::Node& value) {
     const AgentSetting* setting = find_agent_setting(key);
-    if (setting == nullptr) return Status(bad(key, "unknown setting"));
+    if (setting == nullptr) return Status(setting_error(key, "unknown setting"));
     auto values = yaml_values(*setting, value);
     if (!values) return Status(values.error());
     return apply_agent_setting(config, *setting, *values);

@@ -12,8 +12,6 @@ namespace shunt::agent {
 
 namespace {
 
-Error bad(const std::string& key, const std::string& why) { return setting_error(key, why); }
-
 std::string trim(std::string_view s) {
   const auto b = s.find_first_not_of(" \t\r\n");
   if (b == std::string_view::npos) return {};
@@ -101,16 +99,18 @@ Result<std::vector<PortRange>> parse_port_ranges(const std::string& key, const s
     PortRange range;
     if (dash == std::string::npos) {
       const auto p = port_number(item);
-      if (!p) return bad(key, "entry '" + item + "' is not a port (1-65535) or range (N-M)");
+      if (!p)
+        return setting_error(key, "entry '" + item + "' is not a port (1-65535) or range (N-M)");
       range = {*p, *p};
     } else {
       const auto first = port_number(trim(std::string_view(item).substr(0, dash)));
       const auto last = port_number(trim(std::string_view(item).substr(dash + 1)));
       if (!first || !last) {
-        return bad(key, "entry '" + item + "' is not a port range N-M with ports 1-65535");
+        return setting_error(key,
+                             "entry '" + item + "' is not a port range N-M with ports 1-65535");
       }
       if (*first > *last)
-        return bad(key, "entry '" + item + "' is a range that ends before it starts");
+        return setting_error(key, "entry '" + item + "' is a range that ends before it starts");
       range = {*first, *last};
     }
     out.push_back(range);
@@ -129,21 +129,22 @@ Result<std::vector<Cidr>> parse_cidrs(const std::string& key, const std::string&
       c.bytes[10] = c.bytes[11] = 0xff;
       max_len = 32;
     } else if (inet_pton(AF_INET6, address.c_str(), c.bytes.data()) != 1) {
-      return bad(key, "entry '" + item + "' is not an IPv4 or IPv6 address or CIDR");
+      return setting_error(key, "entry '" + item + "' is not an IPv4 or IPv6 address or CIDR");
     }
     unsigned len = max_len;
     if (slash != std::string::npos) {
       const auto v = number(trim(std::string_view(item).substr(slash + 1)));
       if (!v || *v > max_len) {
-        return bad(key,
-                   "entry '" + item + "' has a prefix length outside 0-" + std::to_string(max_len));
+        return setting_error(
+            key, "entry '" + item + "' has a prefix length outside 0-" + std::to_string(max_len));
       }
       len = static_cast<unsigned>(*v);
     }
     c.prefix = static_cast<uint8_t>(max_len == 32 ? 96 + len : len);
     if (!host_bits_clear(c)) {
-      return bad(key, "entry '" + item + "' has bits set after its prefix (did you mean " +
-                          masked(c).to_string() + "?)");
+      return setting_error(key, "entry '" + item +
+                                    "' has bits set after its prefix (did you mean " +
+                                    masked(c).to_string() + "?)");
     }
     out.push_back(c);
   }
@@ -155,7 +156,8 @@ Result<std::vector<uint32_t>> parse_ids(const std::string& key, const std::strin
   for (const auto& item : entries(text)) {
     const auto v = number(item);
     // 4294967295 is the kernel's "no id" (-1).
-    if (!v || *v >= 0xffffffffULL) return bad(key, "entry '" + item + "' is not a numeric id");
+    if (!v || *v >= 0xffffffffULL)
+      return setting_error(key, "entry '" + item + "' is not a numeric id");
     out.push_back(static_cast<uint32_t>(*v));
   }
   return out;
@@ -169,7 +171,7 @@ Status apply_policy_setting(TrafficPolicy& p, const std::string& name, const std
     } else if (v == "off" || v == "false" || v == "no" || v == "0") {
       p.capture_inbound = false;
     } else {
-      return bad(name, "'" + value + "' is not true or false (on or off)");
+      return setting_error(name, "'" + value + "' is not true or false (on or off)");
     }
     return ok_status();
   }
@@ -188,8 +190,8 @@ Status apply_policy_setting(TrafficPolicy& p, const std::string& name, const std
     auto v = parse_cidrs(name, value);
     if (!v) return v.error();
     if (v->size() > kMaxCidrsPerNetns) {
-      return bad(name,
-                 fmt::format("{} entries; at most {} per namespace", v->size(), kMaxCidrsPerNetns));
+      return setting_error(
+          name, fmt::format("{} entries; at most {} per namespace", v->size(), kMaxCidrsPerNetns));
     }
     p.exclude_outbound_cidrs = std::move(*v);
     return ok_status();
@@ -198,8 +200,8 @@ Status apply_policy_setting(TrafficPolicy& p, const std::string& name, const std
     auto v = parse_ids(name, value);
     if (!v) return v.error();
     if (v->size() > kMaxIdsPerNetns) {
-      return bad(name,
-                 fmt::format("{} entries; at most {} per namespace", v->size(), kMaxIdsPerNetns));
+      return setting_error(
+          name, fmt::format("{} entries; at most {} per namespace", v->size(), kMaxIdsPerNetns));
     }
     (name == "exclude-uids" ? p.exclude_uids : p.exclude_gids) = std::move(*v);
     return ok_status();
@@ -279,12 +281,13 @@ Status canonicalize(TrafficPolicy& p) {
     ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
   }
   if (p.exclude_outbound_cidrs.size() > kMaxCidrsPerNetns) {
-    return bad("exclude-outbound-cidrs",
-               fmt::format("at most {} per namespace", kMaxCidrsPerNetns));
+    return setting_error("exclude-outbound-cidrs",
+                         fmt::format("at most {} per namespace", kMaxCidrsPerNetns));
   }
   if (p.exclude_uids.size() + p.exclude_gids.size() > kMaxIdsPerNetns) {
-    return bad("exclude-uids",
-               fmt::format("uids and gids together: at most {} per namespace", kMaxIdsPerNetns));
+    return setting_error(
+        "exclude-uids",
+        fmt::format("uids and gids together: at most {} per namespace", kMaxIdsPerNetns));
   }
   return ok_status();
 }

@@ -19,14 +19,12 @@
 namespace shunt::proxy {
 namespace {
 
-Error bad(const std::string& key, const std::string& why) { return setting_error(key, why); }
-
 Status check_addresses(const char* key, const std::vector<std::string>& addresses) {
-  if (addresses.empty()) return bad(key, "must not be empty");
+  if (addresses.empty()) return setting_error(key, "must not be empty");
   for (const auto& a : addresses) {
     boost::system::error_code ec;
     boost::asio::ip::make_address(a, ec);
-    if (ec) return bad(key, "'" + a + "' is not an IP address");
+    if (ec) return setting_error(key, "'" + a + "' is not an IP address");
   }
   return ok_status();
 }
@@ -45,30 +43,34 @@ Status derive_protocols(ProxyConfig& c) {
   const std::string& proto = c.proxy_protocol;
   const bool two_part = proto == "tcp:http" || proto == "tcp:socks";
   if (!proto.empty() && !two_part && !single(proto)) {
-    return bad("proxy-protocol", "'" + proto + "' is not tcp, http, socks, tcp:http or tcp:socks");
+    return setting_error("proxy-protocol",
+                         "'" + proto + "' is not tcp, http, socks, tcp:http or tcp:socks");
   }
   if (type.empty() || type == "none") {
     if (!proto.empty())
-      return bad("proxy-protocol", "is set but proxy-type is not (reverse, forward or dual)");
+      return setting_error("proxy-protocol",
+                           "is set but proxy-type is not (reverse, forward or dual)");
     return ok_status();
   }
   if (two_part && type != "dual") {
-    return bad("proxy-protocol", "'" + proto + "' is only valid with proxy-type dual");
+    return setting_error("proxy-protocol", "'" + proto + "' is only valid with proxy-type dual");
   }
   if (type == "reverse") {
     c.reverse_protocol = proto.empty() ? Protocol::kTcp : *single(proto);
   } else if (type == "forward") {
     if (proto.empty())
-      return bad("proxy-protocol", "a forward proxy must use a protocol (http or socks)");
+      return setting_error("proxy-protocol", "a forward proxy must use a protocol (http or socks)");
     if (proto == "tcp")
-      return bad("proxy-protocol",
-                 "tcp applies only to reverse proxies; a forward proxy needs http or socks");
+      return setting_error(
+          "proxy-protocol",
+          "tcp applies only to reverse proxies; a forward proxy needs http or socks");
     c.forward_protocol = single(proto);
   } else if (type == "dual") {
     if (proto.empty())
-      return bad("proxy-protocol", "dual needs a protocol: http, socks, tcp:http or tcp:socks");
+      return setting_error("proxy-protocol",
+                           "dual needs a protocol: http, socks, tcp:http or tcp:socks");
     if (proto == "tcp")
-      return bad(
+      return setting_error(
           "proxy-protocol",
           "tcp applies only to reverse proxies; dual needs http, socks, tcp:http or tcp:socks");
     if (two_part) {
@@ -78,7 +80,7 @@ Status derive_protocols(ProxyConfig& c) {
       c.reverse_protocol = c.forward_protocol = single(proto);
     }
   } else {
-    return bad("proxy-type", "'" + type + "' is not reverse, forward or dual");
+    return setting_error("proxy-type", "'" + type + "' is not reverse, forward or dual");
   }
   return ok_status();
 }
@@ -97,13 +99,13 @@ const char* to_string(Protocol p) {
 Result<ProxyConfig> parse_proxy_yaml(const std::string& text, ProxyConfig config) {
   auto ok = for_each_yaml_entry(text, [&config](const std::string& key, const YAML::Node& value) {
     const Setting* setting = find_setting(key);
-    if (setting == nullptr) return Status(bad(key, "unknown setting"));
+    if (setting == nullptr) return Status(setting_error(key, "unknown setting"));
     Values values;
     if (setting->list) {
-      if (!value.IsSequence()) return Status(bad(key, "must be a list"));
+      if (!value.IsSequence()) return Status(setting_error(key, "must be a list"));
       values = value.as<Values>();
     } else {
-      if (!value.IsScalar()) return Status(bad(key, "must be a single value"));
+      if (!value.IsScalar()) return Status(setting_error(key, "must be a single value"));
       values = {value.as<std::string>()};
     }
     if (auto applied = setting->apply(config, values); !applied) return applied;
@@ -136,21 +138,21 @@ Status validate(ProxyConfig& c) {
     if (auto ok = check_addresses("inbound-addresses", c.inbound_addresses); !ok) return ok;
   }
   if (c.inbound_client_address && !c.inbound) {
-    return bad("inbound-client-address", "needs the inbound listener (inbound true)");
+    return setting_error("inbound-client-address", "needs the inbound listener (inbound true)");
   }
   if (c.inbound_client_address && c.mark == 0) {
-    return bad("inbound-client-address",
-               "needs a mark: the agent's rules recognise the proxy's connections by it");
+    return setting_error("inbound-client-address",
+                         "needs a mark: the agent's rules recognise the proxy's connections by it");
   }
   if (c.forward_protocol) {
     if (auto ok = check_addresses("forward-addresses", c.forward_addresses); !ok) return ok;
   }
   if (c.reverse_protocol) {
     if (auto ok = check_addresses("reverse-addresses", c.reverse_addresses); !ok) return ok;
-    if (c.proxy_host.empty()) return bad("proxy-host", "must not be empty");
+    if (c.proxy_host.empty()) return setting_error("proxy-host", "must not be empty");
   }
   if (!c.transparent && !c.forward_protocol && !c.reverse_protocol) {
-    return bad("transparent", "is off and no proxy-type is set: nothing would listen");
+    return setting_error("transparent", "is off and no proxy-type is set: nothing would listen");
   }
   // Ports of listeners that share addresses must differ.
   std::map<uint16_t, std::string> used;
@@ -158,7 +160,8 @@ Status validate(ProxyConfig& c) {
     if (!on || port == 0) return ok_status();
     auto [it, fresh] = used.emplace(port, key);
     if (!fresh)
-      return bad(key, "port " + std::to_string(port) + " is already used by " + it->second);
+      return setting_error(key,
+                           "port " + std::to_string(port) + " is already used by " + it->second);
     return ok_status();
   };
   for (auto [on, port, key] :
@@ -170,8 +173,8 @@ Status validate(ProxyConfig& c) {
     if (auto ok = claim(on, port, key); !ok) return ok;
   }
   if (!is_log_level(c.log_level)) {
-    return bad("log-level",
-               "'" + c.log_level + "' is not one of trace, debug, info, warn, error, off");
+    return setting_error(
+        "log-level", "'" + c.log_level + "' is not one of trace, debug, info, warn, error, off");
   }
   // The forward proxies never connect to this proxy's own listeners (a
   // nested self-CONNECT, the stats page from outside).

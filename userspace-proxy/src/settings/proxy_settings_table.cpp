@@ -13,14 +13,12 @@
 namespace shunt::proxy {
 namespace {
 
-Error bad(const std::string& key, const std::string& why) { return setting_error(key, why); }
-
 Status set_unsigned(const std::string& key, const std::string& text, unsigned long long min,
                     unsigned long long max, auto& out) {
   const auto v = parse_unsigned(text);
   if (!v || *v < min || *v > max) {
-    return bad(key, "'" + text + "' is not a number between " + std::to_string(min) + " and " +
-                        std::to_string(max));
+    return setting_error(key, "'" + text + "' is not a number between " + std::to_string(min) +
+                                  " and " + std::to_string(max));
   }
   out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
   return ok_status();
@@ -30,14 +28,14 @@ Status set_duration(const std::string& key, const std::string& text,
                     std::chrono::milliseconds& out) {
   const auto v = parse_duration(text);
   if (!v || v->count() == 0)
-    return bad(key, "'" + text + "' is not a duration such as 500ms, 5s or 2m");
+    return setting_error(key, "'" + text + "' is not a duration such as 500ms, 5s or 2m");
   out = *v;
   return ok_status();
 }
 
 Status set_bool(const std::string& key, const std::string& text, bool& out) {
   const auto v = parse_bool(text);
-  if (!v) return bad(key, "'" + text + "' is not true or false");
+  if (!v) return setting_error(key, "'" + text + "' is not true or false");
   out = *v;
   return ok_status();
 }
@@ -48,7 +46,7 @@ Status set_list(const std::string& key, const Values& values, std::vector<T>& ou
   std::vector<T> parsed;
   for (const auto& v : values) {
     auto p = parse(v);
-    if (!p) return bad(key, p.error().message);
+    if (!p) return setting_error(key, p.error().message);
     parsed.push_back(*p);
   }
   out = std::move(parsed);
@@ -173,8 +171,8 @@ const std::vector<Setting>& settings() {
              {"all", LookupFamily::kAll}};
          const auto it = names.find(s);
          if (it == names.end())
-           return bad("dns-lookup-family",
-                      "'" + s + "' is not v4_only, v6_only, v4_preferred or all");
+           return setting_error("dns-lookup-family",
+                                "'" + s + "' is not v4_only, v6_only, v4_preferred or all");
          c.lookup_family = it->second;
          return ok_status();
        })},
