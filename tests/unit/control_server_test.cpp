@@ -160,3 +160,32 @@ TEST_F(ControlServerTest, StopWithNobodyListeningIsDistinguished) {
 }
 
 }  // namespace
+
+// A server that answers before reading (the agent refusing a client beyond
+// its bound) and closes: the client's request then meets a closed socket,
+// and the answer already sent must still be read, not lost to EPIPE.
+TEST(ControlClient, ReadsAnAnswerSentBeforeItsRequestWasRead) {
+  const auto dir =
+      std::filesystem::path(::testing::TempDir()) / ("shunt-early-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "agent.sock").string();
+  const UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener.get(), 1), 0);
+  std::thread server([&listener] {
+    const UniqueFd client(accept(listener.get(), nullptr, nullptr));
+    const std::string answer = "{\"ok\":false,\"error\":\"busy\",\"errno\":16}\n";
+    (void)send(client.get(), answer.data(), answer.size(), MSG_NOSIGNAL);
+  });  // closed without reading a byte
+  // A request larger than the socket's buffers: its sending outlives the
+  // server's close, whatever the scheduling.
+  nlohmann::json request{{"op", "status"}, {"padding", std::string(8 << 20, 'x')}};
+  auto answer = call_agent(path, request, std::chrono::seconds(5));
+  server.join();
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(answer) << answer.error().describe();
+  EXPECT_EQ(answer->value("errno", 0), EBUSY);
+}

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 
 namespace shunt::agent {
 
@@ -47,11 +48,16 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
   // Bytes that are not UTF-8 (from CNI_ARGS, say) are replaced, not thrown on.
   const std::string line = json_text(request) + "\n";
   size_t sent = 0;
+  std::optional<Error> send_error;
   while (sent < line.size()) {
     const ssize_t n = send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return fail("sending to shunt-agent");
+      send_error = errno_error("sending to shunt-agent");
+      // The agent may have answered before reading (a refusal when it is
+      // busy) and closed: that answer is still there to be read.
+      if (errno == EPIPE || errno == ECONNRESET) break;
+      return *send_error;
     }
     sent += static_cast<size_t>(n);
   }
@@ -61,6 +67,7 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
     const ssize_t n = recv(fd, buf, sizeof(buf), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
+      if (send_error) return *send_error;
       if (errno == EAGAIN) {
         errno = ETIMEDOUT;
         return fail("shunt-agent did not answer in time");
@@ -70,6 +77,7 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
     if (n == 0) break;
     response.append(buf, static_cast<size_t>(n));
   }
+  if (send_error && response.find('\n') == std::string::npos) return *send_error;
   try {
     return nlohmann::json::parse(response);
   } catch (const nlohmann::json::exception& e) {
