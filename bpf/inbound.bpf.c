@@ -30,7 +30,9 @@ shunt_lookup_is_local_only(struct bpf_sk_lookup *ctx)
 	       ctx->remote_ip6[3] == ctx->local_ip6[3];
 }
 
-/* Returns 0 when the connection was given to the proxy's listener. */
+/* Returns 0 when the connection was given to the proxy's listener, -ECONNREFUSED
+ * when the proxy has no listener and the namespace's proxy-down policy is
+ * closed (the connection must not reach the application unproxied). */
 static __always_inline int shunt_inbound_steer(struct bpf_sk_lookup *ctx,
 					       __u64 netns)
 {
@@ -60,7 +62,12 @@ static __always_inline int shunt_inbound_steer(struct bpf_sk_lookup *ctx,
 	sk = bpf_map_lookup_elem(&shunt_inbound_listeners, &key);
 	if (!sk) {
 		SHUNT_COUNT(netns, inbound_no_listener);
-		return -ENOENT;
+		if (policy->flags & SHUNT_POLICY_PROXY_DOWN_OPEN) {
+			SHUNT_COUNT(netns, proxy_down_open);
+			return -ENOENT;
+		}
+		SHUNT_COUNT(netns, proxy_down_closed);
+		return -ECONNREFUSED;
 	}
 	err = bpf_sk_assign(ctx, sk, 0);
 	bpf_sk_release(sk);
@@ -75,7 +82,10 @@ static __always_inline int shunt_inbound_steer(struct bpf_sk_lookup *ctx,
 SEC("sk_lookup")
 int shunt_sk_lookup(struct bpf_sk_lookup *ctx)
 {
-	shunt_inbound_steer(ctx, shunt_netns);
+	/* A dropped SYN is retried by the client, and reaches the proxy if
+	 * it listens again before the client gives up. */
+	if (shunt_inbound_steer(ctx, shunt_netns) == -ECONNREFUSED)
+		return SK_DROP;
 	return SK_PASS;
 }
 

@@ -3,6 +3,10 @@
  * cgroup/getsockopt answers SO_ORIGINAL_DST (SOL_IP/80 and SOL_IPV6/80) on
  * the proxy's accepted socket. Sockets it knows nothing about keep the
  * kernel's own answer, so conntrack still answers in redirect mode.
+ * cgroup/setsockopt guards the options that could take a socket past the
+ * capture: SO_MARK with the proxy's mark, IP_TRANSPARENT and
+ * IPV6_TRANSPARENT. Only the proxies (their cgroups) may set them in an
+ * enrolled namespace whose policy asks for the guard.
  */
 #ifndef SHUNT_SOCKOPT_H
 #define SHUNT_SOCKOPT_H
@@ -102,6 +106,76 @@ int shunt_getsockopt(struct bpf_sockopt *ctx)
 	else if (ctx->optname == SHUNT_SO_ORIGINAL_COOKIE &&
 		 ctx->level == SHUNT_SOL_IP)
 		shunt_answer_app_cookie(ctx);
+	return SHUNT_CGROUP_OK;
+}
+
+#define SHUNT_SOL_SOCKET 1
+#define SHUNT_SO_MARK 36
+#define SHUNT_IP_TRANSPARENT 19
+#define SHUNT_IPV6_TRANSPARENT 75
+/* The part of a large option value a sockopt program sees. */
+#define SHUNT_SOCKOPT_PAGE 4096
+
+/* The option's value as the kernel reads it: an int, or, for a shorter IP
+ * option, its first byte. 0 when there is nothing to read (the kernel
+ * refuses such a call itself). */
+static __always_inline __u32 shunt_sockopt_value(struct bpf_sockopt *ctx)
+{
+	__u8 *bytes = ctx->optval;
+
+	if ((void *)(bytes + sizeof(__u32)) <= ctx->optval_end &&
+	    ctx->optlen >= (int)sizeof(__u32))
+		return *(__u32 *)bytes;
+	if ((void *)(bytes + 1) <= ctx->optval_end && ctx->optlen >= 1)
+		return bytes[0];
+	return 0;
+}
+
+/* Whether the call would give the socket a way past the capture. */
+static __always_inline bool shunt_sockopt_escapes(struct bpf_sockopt *ctx,
+						  const struct shunt_config *cfg)
+{
+	__u32 value = shunt_sockopt_value(ctx);
+
+	if (ctx->level == SHUNT_SOL_SOCKET && ctx->optname == SHUNT_SO_MARK)
+		return cfg->proxy_mark &&
+		       (value & cfg->proxy_mark) == cfg->proxy_mark;
+	if (ctx->level == SHUNT_SOL_IP &&
+	    ctx->optname == SHUNT_IP_TRANSPARENT)
+		return value != 0;
+	if (ctx->level == SHUNT_SOL_IPV6 &&
+	    ctx->optname == SHUNT_IPV6_TRANSPARENT)
+		return value != 0;
+	return false;
+}
+
+/* Returns -EPERM when the guard refuses the call. */
+static __always_inline int shunt_guard_sockopt(struct bpf_sockopt *ctx)
+{
+	const struct shunt_netns_policy *policy;
+	const struct shunt_config *cfg;
+	__u64 netns;
+
+	netns = bpf_get_netns_cookie(ctx);
+	policy = bpf_map_lookup_elem(&shunt_policy, &netns);
+	if (!policy || !(policy->flags & SHUNT_POLICY_GUARD_SOCKOPTS))
+		return 0;
+	cfg = shunt_config_get();
+	if (!cfg || !shunt_sockopt_escapes(ctx, cfg) || shunt_task_is_proxy())
+		return 0;
+	SHUNT_COUNT(netns, sockopt_refused);
+	return -EPERM;
+}
+
+SEC("cgroup/setsockopt")
+int shunt_setsockopt(struct bpf_sockopt *ctx)
+{
+	if (shunt_guard_sockopt(ctx))
+		return SHUNT_CGROUP_REFUSE;
+	/* A value larger than the page the program sees: the kernel uses the
+	 * caller's own buffer (the value was checked on its first page). */
+	if (ctx->optlen > SHUNT_SOCKOPT_PAGE)
+		ctx->optlen = 0;
 	return SHUNT_CGROUP_OK;
 }
 

@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #endif
 
-#define SHUNT_ABI_VERSION 4
+#define SHUNT_ABI_VERSION 5
 
 #define SHUNT_AF_INET 2
 #define SHUNT_AF_INET6 10
@@ -91,6 +91,12 @@ struct shunt_sock_key {
 #define SHUNT_POLICY_EXCLUDE_CIDRS (1u << 6)
 #define SHUNT_POLICY_EXCLUDE_UIDS (1u << 7)
 #define SHUNT_POLICY_EXCLUDE_GIDS (1u << 8)
+/* When the namespace's proxy has no listener, its connections go to their
+ * original destination, unproxied (else they are refused at once). */
+#define SHUNT_POLICY_PROXY_DOWN_OPEN (1u << 9)
+/* cgroup/setsockopt refuses SO_MARK values that carry the proxy mark and
+ * IP_TRANSPARENT/IPV6_TRANSPARENT to every process but the proxy. */
+#define SHUNT_POLICY_GUARD_SOCKOPTS (1u << 10)
 
 /* Value of the policy map; key: network namespace cookie. Present means
  * enrolled. The port, prefix and id maps are keyed by generation too: a
@@ -152,6 +158,12 @@ struct shunt_listener_key {
 	__u32 pad;
 };
 
+/* shunt_config.exemption: the mark, uid and gid exempt a socket from
+ * capture. Any process holding CAP_NET_RAW (or that uid) can copy them, so
+ * this is a fallback; the proxies' cgroups (the proxy cgroup map) always
+ * exempt, and nothing in a pod can forge those. */
+#define SHUNT_EXEMPT_MARK (1u << 0)
+
 /* The single entry of the config map: how the proxy's own sockets are
  * recognised. A map, not .rodata, so that a restarted agent adopting the
  * pinned programs can change it without detaching anything. */
@@ -163,7 +175,7 @@ struct shunt_config {
 	/* Most original-destination records one namespace may hold at once
 	 * (connections being made or open through its proxy); 0: no quota. */
 	__u32 netns_record_quota;
-	__u32 pad;
+	__u32 exemption; /* SHUNT_EXEMPT_* */
 };
 
 /* Value of the netns address map; key: network namespace cookie. The
@@ -202,6 +214,15 @@ struct shunt_netns_stats {
 	__u64 quota_reached;
 	/* records of connects that never completed, removed when they failed */
 	__u64 records_released;
+	/* connections the proxy-down policy decided (no proxy listener):
+	 * sent to their destination unproxied, or refused */
+	__u64 proxy_down_open;
+	__u64 proxy_down_closed;
+	/* setsockopt calls refused by the guard (SO_MARK with the proxy
+	 * mark, IP_TRANSPARENT, IPV6_TRANSPARENT) */
+	__u64 sockopt_refused;
+	/* connects exempted because they came from a proxy cgroup */
+	__u64 skipped_proxy_cgroup;
 };
 
 #define SHUNT_NETNS_PATH_MAX 200

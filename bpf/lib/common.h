@@ -22,6 +22,7 @@
 #define ENOSPC 28
 #define EDQUOT 122
 #define EPROTONOSUPPORT 93
+#define ECONNREFUSED 111
 
 #define SHUNT_LOOPBACK4 0x7f000001u /* 127.0.0.1, host order */
 

@@ -93,12 +93,35 @@ static __always_inline struct shunt_netns_stats *shunt_stats_get(__u64 netns)
 			__s->field++;                                   \
 	} while (0)
 
-/* True when the calling task or socket belongs to the proxy itself. */
-static __always_inline bool shunt_is_bypassed(const struct shunt_config *cfg,
-					      __u32 sk_mark)
+/* The cgroups the proxies run in (key: cgroup id), from the agent. A
+ * process is in one only if someone with write access to the node's
+ * cgroup tree put it there: nothing inside a pod can. */
+#define SHUNT_MAX_PROXY_CGROUPS 1024
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_MAX_PROXY_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u8);
+} shunt_proxy_cgroups SEC(".maps");
+
+/* True when the calling task is a proxy: it runs in a proxy cgroup. */
+static __always_inline bool shunt_task_is_proxy(void)
+{
+	__u64 cgroup = bpf_get_current_cgroup_id();
+
+	return bpf_map_lookup_elem(&shunt_proxy_cgroups, &cgroup) != NULL;
+}
+
+/* True when the socket carries the fallback identity of the proxy (its
+ * mark, uid or gid) and the agent lets that exempt it. */
+static __always_inline bool shunt_has_proxy_identity(const struct shunt_config *cfg,
+						     __u32 sk_mark)
 {
 	__u64 uid_gid;
 
+	if (!(cfg->exemption & SHUNT_EXEMPT_MARK))
+		return false;
 	if (cfg->proxy_mark && (sk_mark & cfg->proxy_mark) == cfg->proxy_mark)
 		return true;
 	if (cfg->bypass_uid == SHUNT_ID_NONE &&

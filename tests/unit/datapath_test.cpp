@@ -9,11 +9,23 @@ TEST(Datapath, PolicyEncoding) {
   const auto raw = encode_policy(p);
   EXPECT_EQ(raw.outbound_port, 16001);
   EXPECT_EQ(raw.inbound_port, 16006);
-  EXPECT_EQ(raw.flags, SHUNT_POLICY_REDIRECT_LOOPBACK);
+  // The guard is on unless a policy turns it off.
+  EXPECT_EQ(raw.flags, SHUNT_POLICY_REDIRECT_LOOPBACK | SHUNT_POLICY_GUARD_SOCKOPTS);
   const auto back = decode_policy(raw);
   EXPECT_EQ(back.outbound_port, 16001);
   EXPECT_TRUE(back.redirect_loopback);
-  EXPECT_EQ(encode_policy(NetnsPolicy{}).flags, 0u);
+  EXPECT_EQ(encode_policy(NetnsPolicy{}).flags, SHUNT_POLICY_GUARD_SOCKOPTS);
+}
+
+TEST(Datapath, ProxyDownAndGuardTravelThroughTheFlags) {
+  NetnsPolicy p;
+  p.traffic.proxy_down_open = true;
+  p.traffic.guard_sockopts = false;
+  const auto raw = encode_policy(p);
+  EXPECT_EQ(raw.flags, SHUNT_POLICY_PROXY_DOWN_OPEN);
+  const auto back = decode_policy(raw);
+  EXPECT_TRUE(back.traffic.proxy_down_open);
+  EXPECT_FALSE(back.traffic.guard_sockopts);
 }
 
 TEST(Datapath, InfoIsTruncatedAndTerminated) {

@@ -4,6 +4,7 @@
 #include "kube_client.h"
 #include "pod_settings.h"
 #include "proxy_process.h"
+#include "proxy_watch.h"
 
 using namespace shunt::agent;
 

@@ -15,6 +15,7 @@
 #include "netns.h"
 #include "node_services.h"
 #include "proxy_process.h"
+#include "proxy_watch.h"
 
 namespace shunt::agent {
 namespace {
@@ -48,8 +49,27 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
     auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
     timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });
   });
-  NodeServices node(io, config, handler.enrolment(), resolver,
-                    ebpf_mode(state) ? state.cgroup + "/" + kProxyCgroupName : std::string());
+  NodeServices node(io, config, handler.enrolment(), resolver, state.proxy_cgroup);
+  ProcListenerCheck listener_check;
+  ProxyWatch watch(listener_check, [&datapath](const EnrolledNetns& netns, bool up) {
+    if (auto ok = datapath.proxy_state(netns.cookie, up); !ok) {
+      spdlog::error("{}: applying the proxy-{} rules: {}", netns.path, up ? "up" : "down",
+                    ok.error().describe());
+    }
+  });
+  handler.set_proxy_health([&watch](const EnrolledNetns& e) { return watch.health(e.cookie); });
+  // The firewall modes switch rules on it: checked often. The ebpf mode
+  // decides in the kernel; the watch only informs status and the log.
+  const auto watch_every = std::chrono::milliseconds(ebpf_mode(state) ? 1000 : 100);
+  boost::asio::steady_timer watch_timer(io);
+  std::function<void()> watch_round = [&] {
+    if (auto enrolled = handler.enrolment().list()) watch.poll(*enrolled);
+    watch_timer.expires_after(watch_every);
+    watch_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) watch_round();
+    });
+  };
+  watch_round();
   handler.set_extension([&node](const nlohmann::json& r) { return node.handle(r); });
   auto server = ControlServer::listen(io, config.socket, handler);
   if (!server) return fail(server.error().describe());

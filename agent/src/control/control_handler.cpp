@@ -56,6 +56,8 @@ ordered_json effective_policy_json(const NetnsPolicy& p) {
   j["exclude_outbound_cidrs"] = std::move(cidrs);
   j["exclude_uids"] = t.exclude_uids;
   j["exclude_gids"] = t.exclude_gids;
+  j["proxy_down"] = t.proxy_down_open ? "open" : "closed";
+  j["guard_sockopts"] = t.guard_sockopts;
   return j;
 }
 
@@ -78,6 +80,10 @@ ordered_json stats_to_json(const shunt_netns_stats& s) {
   j["inbound_no_listener"] = s.inbound_no_listener;
   j["quota_reached"] = s.quota_reached;
   j["records_released"] = s.records_released;
+  j["proxy_down_open"] = s.proxy_down_open;
+  j["proxy_down_closed"] = s.proxy_down_closed;
+  j["sockopt_refused"] = s.sockopt_refused;
+  j["skipped_proxy_cgroup"] = s.skipped_proxy_cgroup;
   return j;
 }
 
@@ -166,6 +172,7 @@ ordered_json ControlHandler::status() {
   r["ok"] = true;
   r["mode"] = state_.mode;
   r["socket"] = state_.socket;
+  r["exemption"] = state_.exemption;
   if (state_.mode == "ebpf") {
     r["cgroup"] = state_.cgroup;
     r["cgroup_id"] = state_.cgroup_id;
@@ -196,6 +203,11 @@ ordered_json ControlHandler::status() {
       item["inbound_link"] = e.inbound_attached;
     }
     if (!e.backend.empty()) item["backend"] = e.backend;
+    if (proxy_health_) {
+      const auto health = proxy_health_(e);
+      item["proxy"] = health.up ? "up" : "down";
+      item["proxy_changes"] = health.changes;
+    }
     if (e.has_stats) {
       item["counters"] = stats_to_json(e.stats);
       item["records"] = e.records;

@@ -14,6 +14,7 @@
 #include "datapath.h"
 #include "enrolment.h"
 #include "netns.h"
+#include "proxy_watch.h"
 
 namespace shunt::agent {
 
@@ -37,6 +38,10 @@ class ControlHandler {
   using Extension = std::function<std::optional<nlohmann::ordered_json>(const nlohmann::json&)>;
   void set_extension(Extension extension) { extension_ = std::move(extension); }
 
+  // Whether a namespace's proxy is up, for `status` (the agent's watch).
+  using HealthOf = std::function<ProxyHealth(const EnrolledNetns&)>;
+  void set_proxy_health(HealthOf health) { proxy_health_ = std::move(health); }
+
   // Never throws: malformed input gets an error response.
   std::string handle_line(const std::string& line);
   nlohmann::ordered_json handle(const nlohmann::json& request);
@@ -50,6 +55,7 @@ class ControlHandler {
   AgentState state_;
   std::function<void()> on_shutdown_;
   Extension extension_;
+  HealthOf proxy_health_;
 };
 
 }  // namespace shunt::agent

@@ -33,6 +33,11 @@ Status validate(const AgentConfig& config) {
     return setting_error("preserve-client-address",
                          "needs proxy-mark: the proxy's connections are found by it");
   }
+  static const std::set<std::string> exemptions = {"auto", "cgroup", "mark"};
+  if (!exemptions.contains(config.proxy_exemption)) {
+    return setting_error("proxy-exemption",
+                         "'" + config.proxy_exemption + "' is not one of auto, cgroup, mark");
+  }
   if (config.state_dir.empty() || config.state_dir.front() != '/') {
     return setting_error("state-dir", "must be an absolute path");
   }

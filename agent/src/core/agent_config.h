@@ -42,6 +42,16 @@ struct AgentConfig : CaptureSettings {
   // holds 262144 for the whole node.
   uint32_t netns_record_quota = kDefaultNetnsRecordQuota;
   std::string log_level = "info";
+  // How the proxy's own sockets are told apart (docs/policy.md, "What a pod
+  // can and cannot do"): auto | cgroup | mark. cgroup: only processes in
+  // a proxy cgroup (`<cgroup>/shunt-proxies` and proxy_cgroups); mark: the
+  // proxy mark, bypass-uid and bypass-gid too (a fallback any process
+  // with CAP_NET_RAW can copy); auto: cgroup where the mode and kernel
+  // have it, else mark.
+  std::string proxy_exemption = "auto";
+  // More cgroup v2 directories whose processes are proxies, comma-separated
+  // (absolute, or relative to `cgroup`): a sidecar proxy started by hand.
+  std::string proxy_cgroups;
   // CNI chaining, per-pod proxies, the API server (docs/kubernetes.md).
   KubernetesConfig kubernetes;
 };

@@ -41,8 +41,8 @@ Status set_switch(Config& c, Text key, Text text) {
 
 Status set_policy(Config& c, Text key, Text text) {
   // A bare --capture-inbound turns it on, like every other switch.
-  return apply_policy_setting(c.traffic, key,
-                              key == "capture-inbound" && text.empty() ? "on" : text);
+  const bool is_switch = key == "capture-inbound" || key == "guard-sockopts";
+  return apply_policy_setting(c.traffic, key, is_switch && text.empty() ? "on" : text);
 }
 
 // The Kubernetes settings, by member of KubernetesConfig.
@@ -195,6 +195,15 @@ const std::vector<AgentSetting>& agent_settings() {
      set_text<&Config::disable_features>, show_text<&Config::disable_features>},
     {"proxy-mark", "0xa55", "SO_MARK bits of the proxy's own sockets (never redirected)", kValue,
      kRunOnly, set_parsed<&Config::proxy_mark, parse_mark>, show_hex<&Config::proxy_mark>},
+    {"proxy-exemption", "auto",
+     "how the proxy's sockets escape capture: cgroup (only processes in a proxy cgroup), mark "
+     "(also proxy-mark, bypass-uid, bypass-gid: a fallback a pod can copy) or auto (cgroup where "
+     "the mode and kernel have it)", kValue, kRunOnly, set_text<&Config::proxy_exemption>,
+     show_text<&Config::proxy_exemption>},
+    {"proxy-cgroups", "",
+     "more cgroup v2 directories whose processes are proxies, besides <cgroup>/shunt-proxies "
+     "(DIR,...; relative to cgroup)", kList, kRunOnly, set_text<&Config::proxy_cgroups>,
+     show_text<&Config::proxy_cgroups>},
     {"netns-record-quota", "16384",
      "ebpf: most connections being made or open through the proxy per namespace; beyond it "
      "connect() fails with EPERM (0: no quota)", kValue, kRunOnly,
@@ -226,6 +235,13 @@ const std::vector<AgentSetting>& agent_settings() {
      kPerNamespace, set_policy, show_policy},
     {"exclude-gids", "", "gids whose connections are never redirected (N,...)", kList,
      kPerNamespace, set_policy, show_policy},
+    {"proxy-down", "closed",
+     "when the proxy does not listen: closed (connect() fails at once with ECONNREFUSED) or "
+     "open (connections go to their destination unproxied)", kValue, kPerNamespace, set_policy,
+     show_policy},
+    {"guard-sockopts", "true",
+     "ebpf: only the proxy may set SO_MARK with proxy-mark, IP_TRANSPARENT or IPV6_TRANSPARENT",
+     kSwitch, kPerNamespace, set_policy, show_policy},
     {"preserve-client-address", "false",
      "tproxy: applications see their inbound clients' addresses (the proxy runs with "
      "inbound-client-address true)", kSwitch, kRunOnly,

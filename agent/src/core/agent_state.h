@@ -20,6 +20,11 @@ struct AgentState {
   std::string bpffs;
   bool sk_msg = false;  // ebpf: the sk_msg fast path is attached
   std::string inbound;  // how inbound capture works in this mode, or why not
+  // How the proxies' own sockets are told apart (cgroups, or the mark).
+  std::string exemption;
+  // Where the agent runs the per-pod proxies (a proxy cgroup); empty: its
+  // own cgroup.
+  std::string proxy_cgroup;
   std::string socket;
   NetnsPolicy defaults;
   bool allow_host_netns = false;

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -73,6 +75,40 @@ Result<uint64_t> cgroup_id_of(const std::string& dir) {
 Result<std::string> resolve_cgroup_dir(const std::string& configured) {
   if (!configured.empty()) return configured;
   return find_cgroup2_mount();
+}
+
+Result<std::vector<std::string>> proxy_cgroup_dirs(const std::string& base,
+                                                   const std::string& extra) {
+  std::vector<std::string> dirs{base + "/" + kProxyCgroupName};
+  if (mkdir(dirs.front().c_str(), 0755) != 0 && errno != EEXIST)
+    return errno_error("creating the proxies' cgroup " + dirs.front());
+  size_t start = 0;
+  while (start <= extra.size()) {
+    const auto comma = extra.find(',', start);
+    std::string item = extra.substr(start, comma == std::string::npos ? std::string::npos
+                                                                       : comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) dirs.push_back(item.front() == '/' ? item : base + "/" + item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  for (const auto& dir : dirs) {
+    if (auto id = cgroup_id_of(dir); !id) return setting_error("proxy-cgroups", id.error().message);
+  }
+  return dirs;
+}
+
+Result<std::string> cgroup_relative_path(const std::string& dir) {
+  auto mount = find_cgroup2_mount();
+  if (!mount) return mount.error();
+  std::error_code ec;
+  const auto canonical = std::filesystem::canonical(dir, ec);
+  if (ec) return Error{ec.value(), "cgroup " + dir + ": " + ec.message()};
+  const auto relative = canonical.lexically_relative(std::filesystem::canonical(*mount, ec));
+  if (ec || relative.empty() || relative.native().starts_with(".."))
+    return Error{EINVAL, "cgroup " + dir + " is not under the cgroup2 mount " + *mount};
+  return relative == "." ? std::string() : relative.string();
 }
 
 }  // namespace shunt::agent

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "shunt/error.h"
 
@@ -20,5 +21,19 @@ Result<std::string> resolve_cgroup_dir(const std::string& configured);
 // Checks that `dir` is a directory on cgroup2 and returns its cgroup id
 // (the inode number of the directory, as the kernel reports it for links).
 Result<uint64_t> cgroup_id_of(const std::string& dir);
+
+// The cgroup the agent runs the per-pod proxies in, under the attach
+// cgroup (or the cgroup2 root in the firewall modes).
+inline constexpr const char* kProxyCgroupName = "shunt-proxies";
+
+// The proxies' cgroups: `<base>/shunt-proxies` (created if missing) and
+// each entry of `extra` (comma-separated; relative ones under `base`),
+// each checked to be a cgroup2 directory. Errors name the entry.
+Result<std::vector<std::string>> proxy_cgroup_dirs(const std::string& base,
+                                                   const std::string& extra);
+
+// `dir` relative to the cgroup2 mount ("pods/shunt-proxies"), the form the
+// nft and iptables cgroup matches take; its depth is the nft match's level.
+Result<std::string> cgroup_relative_path(const std::string& dir);
 
 }  // namespace shunt::agent

@@ -16,7 +16,7 @@ static_assert(sizeof(shunt_listener_key) == 16);
 static_assert(sizeof(shunt_config) == 24);
 static_assert(sizeof(shunt_netns_records) == 8);
 static_assert(sizeof(shunt_netns_addrs) == 24);
-static_assert(sizeof(shunt_netns_stats) == size_t{17} * 8);
+static_assert(sizeof(shunt_netns_stats) == size_t{21} * 8);
 static_assert(sizeof(shunt_sock_key) == 48);
 static_assert(sizeof(shunt_netns_info) == 216);
 
@@ -26,6 +26,8 @@ shunt_netns_policy encode_policy(const NetnsPolicy& policy) {
   raw.inbound_port = policy.inbound_port;
   raw.flags = policy.redirect_loopback ? SHUNT_POLICY_REDIRECT_LOOPBACK : 0;
   if (policy.traffic.capture_inbound) raw.flags |= SHUNT_POLICY_CAPTURE_INBOUND;
+  if (policy.traffic.proxy_down_open) raw.flags |= SHUNT_POLICY_PROXY_DOWN_OPEN;
+  if (policy.traffic.guard_sockopts) raw.flags |= SHUNT_POLICY_GUARD_SOCKOPTS;
   return raw;
 }
 
@@ -35,6 +37,8 @@ NetnsPolicy decode_policy(const shunt_netns_policy& raw) {
   policy.inbound_port = raw.inbound_port;
   policy.redirect_loopback = (raw.flags & SHUNT_POLICY_REDIRECT_LOOPBACK) != 0;
   policy.traffic.capture_inbound = (raw.flags & SHUNT_POLICY_CAPTURE_INBOUND) != 0;
+  policy.traffic.proxy_down_open = (raw.flags & SHUNT_POLICY_PROXY_DOWN_OPEN) != 0;
+  policy.traffic.guard_sockopts = (raw.flags & SHUNT_POLICY_GUARD_SOCKOPTS) != 0;
   return policy;
 }
 

@@ -51,6 +51,10 @@ class Datapath {
   // ENOENT when the namespace is not enrolled.
   virtual Status unenroll(uint64_t cookie) = 0;
   virtual Result<std::vector<EnrolledNetns>> list() = 0;
+  // The namespace's proxy went down or came back (the agent's watch). The
+  // ebpf datapath decides this in the kernel at each connect() and has
+  // nothing to do; the firewall modes switch the namespace's rules.
+  virtual Status proxy_state(uint64_t /*cookie*/, bool /*up*/) { return ok_status(); }
 };
 
 // Inbound capture in the ebpf mode: the sk_lookup program's link on one

@@ -17,6 +17,7 @@ const std::vector<std::string>& ebpf_mode_requirements() {
                                                  "prog_connect6",
                                                  "prog_sockops",
                                                  "prog_getsockopt",
+                                                 "prog_setsockopt",
                                                  "prog_getpeername4",
                                                  "prog_getpeername6",
                                                  "prog_getsockname4",
@@ -28,6 +29,8 @@ const std::vector<std::string>& ebpf_mode_requirements() {
                                                  "helper_socket_cookie_sockops",
                                                  "helper_sock_ops_cb_flags_set",
                                                  "helper_current_uid_gid",
+                                                 "helper_current_cgroup_id",
+                                                 "helper_current_cgroup_id_sockopt",
                                                  "so_netns_cookie",
                                                  "shunt_programs_load"};
   return names;

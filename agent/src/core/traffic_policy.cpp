@@ -88,7 +88,8 @@ const std::vector<std::string>& traffic_policy_settings() {
   static const std::vector<std::string> names = {"capture-inbound",        "include-inbound-ports",
                                                  "exclude-inbound-ports",  "include-outbound-ports",
                                                  "exclude-outbound-ports", "exclude-outbound-cidrs",
-                                                 "exclude-uids",           "exclude-gids"};
+                                                 "exclude-uids",           "exclude-gids",
+                                                 "proxy-down",             "guard-sockopts"};
   return names;
 }
 
@@ -163,16 +164,30 @@ Result<std::vector<uint32_t>> parse_ids(const std::string& key, const std::strin
   return out;
 }
 
+namespace {
+
+Status apply_switch(bool& out, const std::string& name, const std::string& value) {
+  const auto v = trim(value);
+  if (v == "on" || v == "true" || v == "yes" || v == "1") {
+    out = true;
+  } else if (v == "off" || v == "false" || v == "no" || v == "0") {
+    out = false;
+  } else {
+    return setting_error(name, "'" + value + "' is not true or false (on or off)");
+  }
+  return ok_status();
+}
+
+}  // namespace
+
 Status apply_policy_setting(TrafficPolicy& p, const std::string& name, const std::string& value) {
-  if (name == "capture-inbound") {
+  if (name == "capture-inbound") return apply_switch(p.capture_inbound, name, value);
+  if (name == "guard-sockopts") return apply_switch(p.guard_sockopts, name, value);
+  if (name == "proxy-down") {
     const auto v = trim(value);
-    if (v == "on" || v == "true" || v == "yes" || v == "1") {
-      p.capture_inbound = true;
-    } else if (v == "off" || v == "false" || v == "no" || v == "0") {
-      p.capture_inbound = false;
-    } else {
-      return setting_error(name, "'" + value + "' is not true or false (on or off)");
-    }
+    if (v != "open" && v != "closed")
+      return setting_error(name, "'" + value + "' is not open or closed");
+    p.proxy_down_open = v == "open";
     return ok_status();
   }
   std::vector<PortRange>* ports = nullptr;
@@ -319,6 +334,8 @@ std::string policy_setting_text(const TrafficPolicy& p, const std::string& name)
   if (name == "exclude-outbound-cidrs") return joined(p.exclude_outbound_cidrs);
   if (name == "exclude-uids") return joined(p.exclude_uids);
   if (name == "exclude-gids") return joined(p.exclude_gids);
+  if (name == "proxy-down") return p.proxy_down_open ? "open" : "closed";
+  if (name == "guard-sockopts") return p.guard_sockopts ? "true" : "false";
   return "";
 }
 
@@ -334,6 +351,8 @@ nlohmann::ordered_json to_json(const TrafficPolicy& p) {
   j["exclude_outbound_cidrs"] = std::move(cidrs);
   j["exclude_uids"] = p.exclude_uids;
   j["exclude_gids"] = p.exclude_gids;
+  j["proxy_down"] = p.proxy_down_open ? "open" : "closed";
+  j["guard_sockopts"] = p.guard_sockopts;
   return j;
 }
 

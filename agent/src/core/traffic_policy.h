@@ -45,6 +45,13 @@ struct TrafficPolicy {
   std::vector<Cidr> exclude_outbound_cidrs;
   std::vector<uint32_t> exclude_uids;
   std::vector<uint32_t> exclude_gids;
+  // proxy-down: when the namespace's proxy is not listening, its captured
+  // connections go to their destination unproxied (open) or are refused
+  // at once (closed, the default: docs/policy.md says why).
+  bool proxy_down_open = false;
+  // guard-sockopts: only the proxy may set SO_MARK with the proxy's mark,
+  // IP_TRANSPARENT or IPV6_TRANSPARENT in the namespace (ebpf mode).
+  bool guard_sockopts = true;
   bool operator==(const TrafficPolicy&) const = default;
 };
 

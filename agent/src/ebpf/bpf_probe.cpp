@@ -110,6 +110,7 @@ constexpr ProgSpec kSockname6{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_G
 constexpr ProgSpec kSockRelease{BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE};
 constexpr ProgSpec kSockops{BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS};
 constexpr ProgSpec kGetsockopt{BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKOPT};
+constexpr ProgSpec kSetsockopt{BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_SETSOCKOPT};
 constexpr ProgSpec kSkMsg{BPF_PROG_TYPE_SK_MSG, BPF_SK_MSG_VERDICT};
 
 bool so_netns_cookie_works(std::string& detail) {
@@ -149,6 +150,9 @@ void probe_attach_types(Prober& p, const Result<std::string>& cg2) {
   p.attach_probe("prog_sockops", "sockops attached with bpf_link", kSockops, cgroup_fd, no_cgroup);
   p.attach_probe("prog_getsockopt", "cgroup/getsockopt attached with bpf_link (5.3)", kGetsockopt,
                  cgroup_fd, no_cgroup);
+  p.attach_probe("prog_setsockopt",
+                 "cgroup/setsockopt attached with bpf_link (5.3), the socket option guard",
+                 kSetsockopt, cgroup_fd, no_cgroup);
   p.attach_probe("prog_getpeername4", "cgroup/getpeername4 attached with bpf_link (5.8)",
                  kPeername4, cgroup_fd, no_cgroup);
   p.attach_probe("prog_getpeername6", "cgroup/getpeername6 attached with bpf_link (5.8)",
@@ -199,6 +203,12 @@ void probe_bpf(Prober& p) {
                  BPF_FUNC_sock_ops_cb_flags_set);
   p.helper_probe("helper_current_uid_gid", "bpf_get_current_uid_gid in cgroup/connect", kConnect4,
                  BPF_FUNC_get_current_uid_gid);
+  p.helper_probe("helper_current_cgroup_id",
+                 "bpf_get_current_cgroup_id in cgroup/connect (5.7), the proxies' exemption",
+                 kConnect4, BPF_FUNC_get_current_cgroup_id);
+  p.helper_probe("helper_current_cgroup_id_sockopt",
+                 "bpf_get_current_cgroup_id in cgroup/setsockopt, the guard's exemption",
+                 kSetsockopt, BPF_FUNC_get_current_cgroup_id);
 
   std::string detail;
   const bool cookie_ok = so_netns_cookie_works(detail);

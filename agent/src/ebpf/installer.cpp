@@ -105,6 +105,27 @@ bool remove_link_pin(const std::string& bpffs_dir, const std::string& program) {
   return unlink(pin.c_str()) == 0;
 }
 
+// Makes the proxy cgroup map hold exactly `ids`: an adopted map may hold
+// the cgroups of an earlier configuration.
+Status sync_proxy_cgroups(int map_fd, const std::vector<uint64_t>& ids) {
+  std::vector<uint64_t> stale;
+  uint64_t key = 0;
+  uint64_t next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(map_fd, prev, &next) == 0) {
+    if (std::find(ids.begin(), ids.end(), next) == ids.end()) stale.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (auto id : stale) bpf_map_delete_elem(map_fd, &id);
+  const uint8_t yes = 1;
+  for (auto id : ids) {
+    if (bpf_map_update_elem(map_fd, &id, &yes, BPF_ANY) != 0)
+      return errno_error("cannot register proxy cgroup id " + std::to_string(id));
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 std::vector<std::string> list_pins(const std::string& bpffs_dir) {
@@ -148,6 +169,11 @@ Result<std::unique_ptr<Installation>> Installation::install(const InstallRequest
   if (bpf_map_update_elem(bpf_map__fd(skeleton->map("shunt_config")), &zero, &request.config,
                           BPF_ANY) != 0) {
     return errno_error("cannot write the config map");
+  }
+  if (auto ok = sync_proxy_cgroups(bpf_map__fd(skeleton->map("shunt_proxy_cgroups")),
+                                   request.proxy_cgroup_ids);
+      !ok) {
+    return ok.error();
   }
 
   InstallReport report;

@@ -19,6 +19,9 @@ struct InstallRequest {
   std::string cgroup_dir;
   std::string bpffs_dir;
   shunt_config config{};
+  // The cgroups whose processes are proxies (shunt_proxy_cgroups); the
+  // map is made to hold exactly these.
+  std::vector<uint64_t> proxy_cgroup_ids;
   bool fast_path = false;  // the sk_msg fast path (sk-msg setting)
 };
 

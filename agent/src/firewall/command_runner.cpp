@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "shunt/unique_fd.h"
 
 #include <algorithm>
@@ -92,11 +94,24 @@ Result<CommandResult> NetnsCommandRunner::run(const std::string& netns_path,
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args[0] = const_cast<char*>(tool.c_str());
   args.push_back(nullptr);
+  // nft names cgroups by their path under /sys/fs/cgroup, whatever the
+  // machine's layout: where cgroup2 is mounted elsewhere (hybrid), nft runs
+  // in a mount namespace of its own with the cgroup2 mount bound there.
+  static const std::string cgroup2 = [] {
+    auto mount = find_cgroup2_mount();
+    return mount ? *mount : std::string();
+  }();
+  const bool bind_cgroup2 =
+      argv[0] == "nft" && !cgroup2.empty() && cgroup2 != "/sys/fs/cgroup";
   const pid_t pid = fork();
   if (pid < 0) return errno_error("fork");
   if (pid == 0) {
     // Only async-signal-safe calls from here to exec.
     if (setns(netns.get(), CLONE_NEWNET) != 0) _exit(126);
+    if (bind_cgroup2 && unshare(CLONE_NEWNS) == 0 &&
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0) {
+      mount(cgroup2.c_str(), "/sys/fs/cgroup", nullptr, MS_BIND, nullptr);
+    }
     if (dup2(in.get(), 0) < 0 || dup2(out.get(), 1) < 0 || dup2(err.get(), 2) < 0) _exit(126);
     execv(args[0], args.data());
     _exit(127);

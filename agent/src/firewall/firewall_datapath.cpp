@@ -64,6 +64,39 @@ Status FirewallDatapath::converge(const FirewallRecord& record, FirewallBackend 
   return firewall_.apply(record.path, backend, wanted);
 }
 
+Status FirewallDatapath::apply_for_proxy(const FirewallRecord& record, FirewallBackend backend) {
+  if (!proxy_down_.contains(record.cookie) || settings_.base.inbound_only)
+    return converge(record, backend);
+  RuleSpec spec = spec_for(record.policy);
+  if (record.policy.traffic.proxy_down_open) return firewall_.remove(record.path, spec, backend);
+  if (spec.mode == FirewallMode::kRedirect) return converge(record, backend);
+  spec.mode = FirewallMode::kRedirect;
+  return firewall_.apply(record.path, backend, spec);
+}
+
+Status FirewallDatapath::proxy_state(uint64_t cookie, bool up) {
+  auto records = journal_.load();
+  if (!records) return records.error();
+  const auto it = std::find_if(records->begin(), records->end(),
+                               [cookie](const FirewallRecord& r) { return r.cookie == cookie; });
+  if (it == records->end() || it->state != "applied") return ok_status();
+  if (up == !proxy_down_.contains(cookie)) return ok_status();
+  if (up) {
+    proxy_down_.erase(cookie);
+  } else {
+    proxy_down_.insert(cookie);
+  }
+  auto backend = firewall_backend_from(it->backend);
+  if (!backend) return Error{EINVAL, "unknown backend " + it->backend};
+  if (auto ok = apply_for_proxy(*it, *backend); !ok) return ok;
+  spdlog::info("{}: {}", it->path,
+               up ? "the proxy listens: capture rules back"
+               : it->policy.traffic.proxy_down_open
+                   ? "the proxy is down, proxy-down open: capture rules taken away"
+                   : "the proxy is down, proxy-down closed: connections are refused");
+  return ok_status();
+}
+
 bool FirewallDatapath::same_namespace(const FirewallRecord& record) {
   auto inode = inode_of_(record.path);
   return inode && *inode == record.inode;
@@ -111,7 +144,16 @@ Status FirewallDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
   // by the next start.
   if (auto ok = journal_.save(*records); !ok) return ok;
   const RuleSpec spec = spec_for(policy);
-  Status applied = converge(record, backend->backend);
+  // The window before the proxy first listens follows the policy too.
+  if (settings_.listener != nullptr) {
+    auto listening = settings_.listener->listening(path, policy.outbound_port);
+    if (listening && !*listening) {
+      proxy_down_.insert(cookie);
+    } else {
+      proxy_down_.erase(cookie);
+    }
+  }
+  Status applied = apply_for_proxy(record, backend->backend);
   if (!applied) {
     // Nothing half-installed: take away whatever part went in.
     if (auto undone = firewall_.remove(path, spec, backend->backend); !undone) {
@@ -153,6 +195,7 @@ Status FirewallDatapath::unenroll(uint64_t cookie) {
         !ok)
       return ok;
   }  // else the namespace is gone, and its rules with it
+  proxy_down_.erase(cookie);
   records->erase(it);
   return journal_.save(*records);
 }

@@ -6,11 +6,13 @@
 
 #include <functional>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "datapath.h"
 #include "firewall.h"
 #include "firewall_journal.h"
+#include "proxy_watch.h"
 
 namespace shunt::agent {
 
@@ -20,6 +22,9 @@ struct FirewallSettings {
   // Usable on this kernel, in order of preference; `forced` must be one.
   std::vector<FirewallBackend> usable;
   std::optional<FirewallBackend> forced;
+  // Whether a namespace's proxy listens (enrolment applies the proxy-down
+  // rules at once when it does not); none: assumed up.
+  ListenerCheck* listener = nullptr;
 };
 
 class FirewallDatapath final : public Datapath {
@@ -41,6 +46,12 @@ class FirewallDatapath final : public Datapath {
   Status enroll(uint64_t cookie, const NetnsPolicy& policy, const shunt_netns_info& info) override;
   Status unenroll(uint64_t cookie) override;
   Result<std::vector<EnrolledNetns>> list() override;
+  // While the proxy is down, `open` takes the namespace's rules away and
+  // `closed` in the tproxy mode puts the redirect mode's rules in (a
+  // REDIRECT to a port where nothing listens is refused at once; TPROXY
+  // to no socket leaves an IPv4 connect() hanging); the redirect mode's
+  // own rules already refuse. Up again: the mode's rules come back.
+  Status proxy_state(uint64_t cookie, bool up) override;
 
   // Removes the rules of every recorded namespace and the journal
   // (`shunt-agent uninstall`).
@@ -56,11 +67,14 @@ class FirewallDatapath final : public Datapath {
   // Applies the current settings; routing recorded with other settings is
   // removed first.
   Status converge(const FirewallRecord& record, FirewallBackend backend);
+  // converge(), or the proxy-down rules while the namespace's proxy is down.
+  Status apply_for_proxy(const FirewallRecord& record, FirewallBackend backend);
 
   Firewall& firewall_;
   const FirewallJournal& journal_;
   FirewallSettings settings_;
   InodeOf inode_of_;
+  std::set<uint64_t> proxy_down_;  // cookies of namespaces whose proxy is down
 };
 
 // The ebpf mode's inbound capture where sk_lookup is missing: the tproxy

@@ -100,6 +100,14 @@ std::string iptables_tproxy(IpFamily family) {
       "COMMIT\n",
       family == IpFamily::kV4 ? "127.0.0.1" : "::1");
 }
+const char* kNftCgroup = R"(table inet shunt_probe_cgroup {
+  chain output {
+    type filter hook output priority mangle; policy accept;
+    socket cgroupv2 level 0 "." return
+  }
+}
+)";
+const char* kIptablesCgroup = "*mangle\n-A OUTPUT -m cgroup --path / -j RETURN\nCOMMIT\n";
 const char* kIptablesSocket = "*mangle\n-A PREROUTING -m socket --transparent -j RETURN\nCOMMIT\n";
 const char* kIptablesRedirect = "*nat\n-A OUTPUT -p tcp -j REDIRECT --to-ports 15001\nCOMMIT\n";
 
@@ -131,6 +139,7 @@ std::vector<Feature> probe_firewall_features(CommandRunner& runner) {
       add(n + "-tproxy", n, "", none);
       add(n + "-socket", n, "", none);
       add(n + "-redirect", n, "", none);
+      add(n + "-cgroup", n, "", none);
     }
     return features;
   }
@@ -157,6 +166,8 @@ std::vector<Feature> probe_firewall_features(CommandRunner& runner) {
           try_run(runner, ns, {"nft", "-f", "-"}, kNftSocket));
       add(n + "-redirect", n, "nftables nat redirect statement, inet family (redirect)",
           try_run(runner, ns, {"nft", "-f", "-"}, kNftRedirect));
+      add(n + "-cgroup", n, "nftables socket cgroupv2 (5.13): the proxies' exemption",
+          try_run(runner, ns, {"nft", "-f", "-"}, kNftCgroup));
       continue;
     }
     add(n + "-tproxy", n, n + " TPROXY target, MARK, conntrack match (tproxy)",
@@ -165,6 +176,8 @@ std::vector<Feature> probe_firewall_features(CommandRunner& runner) {
         try_iptables(runner, ns, backend, [](IpFamily) { return kIptablesSocket; }));
     add(n + "-redirect", n, n + " nat REDIRECT target (redirect)",
         try_iptables(runner, ns, backend, [](IpFamily) { return kIptablesRedirect; }));
+    add(n + "-cgroup", n, n + " cgroup v2 path match: the proxies' exemption",
+        try_iptables(runner, ns, backend, [](IpFamily) { return kIptablesCgroup; }));
   }
   return features;
 }

@@ -129,4 +129,9 @@ size_t count_foreign_nft_rules(const std::string& ruleset) {
   return count;
 }
 
+unsigned cgroup_level(const std::string& relative_path) {
+  if (relative_path.empty()) return 0;
+  return 1 + static_cast<unsigned>(std::count(relative_path.begin(), relative_path.end(), '/'));
+}
+
 }  // namespace shunt::agent

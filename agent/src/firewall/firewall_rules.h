@@ -40,7 +40,16 @@ struct RuleSpec : CaptureSettings {
   // tproxy: only the inbound capture (the ebpf mode without sk_lookup
   // redirects outbound itself); no output chain, no routing.
   bool inbound_only = false;
+  // The proxies' cgroups, relative to the cgroup2 mount ("pods/shunt-proxies"):
+  // their sockets are exempt (nft `socket cgroupv2`, iptables `-m cgroup`).
+  std::vector<std::string> proxy_cgroups;
+  // Whether the mark, bypass-uid and bypass-gid exempt too: the fallback
+  // where the cgroup match is missing (a pod with CAP_NET_RAW can copy them).
+  bool exempt_by_mark = true;
 };
+
+// The nft `socket cgroupv2 level N` of a path relative to the mount.
+unsigned cgroup_level(const std::string& relative_path);
 
 // Replaces whatever shunt had in the namespace with `spec`, atomically.
 std::string nft_apply_script(const RuleSpec& spec);

@@ -87,11 +87,13 @@ std::vector<std::string> multiport_rules(const std::vector<PortRange>& ranges,
 
 std::vector<std::string> iptables_exclusions(const RuleSpec& s, IpFamily family) {
   std::vector<std::string> rules;
-  if (s.proxy_mark != 0)
+  for (const auto& path : s.proxy_cgroups)
+    rules.push_back(fmt::format("-m cgroup --path \"{}\" -j RETURN", path));
+  if (s.exempt_by_mark && s.proxy_mark != 0)
     rules.push_back(fmt::format("-m mark --mark {0}/{0} -j RETURN", hex(s.proxy_mark)));
-  if (has_id(s.bypass_uid))
+  if (s.exempt_by_mark && has_id(s.bypass_uid))
     rules.push_back(fmt::format("-m owner --uid-owner {} -j RETURN", s.bypass_uid));
-  if (has_id(s.bypass_gid))
+  if (s.exempt_by_mark && has_id(s.bypass_gid))
     rules.push_back(fmt::format("-m owner --gid-owner {} -j RETURN", s.bypass_gid));
   const char* loopback = family == IpFamily::kV4 ? "127.0.0.0/8" : "::1/128";
   if (!s.redirect_loopback) {

@@ -57,11 +57,16 @@ void nft_sets(std::string& out, const RuleSpec& s) {
 
 // The exclusions every mode shares, in the order the BPF program checks them.
 void nft_exclusions(std::string& out, const RuleSpec& s) {
-  if (s.proxy_mark != 0) {
+  for (const auto& path : s.proxy_cgroups) {
+    out += fmt::format("    socket cgroupv2 level {} \"{}\" return\n", cgroup_level(path), path);
+  }
+  if (s.exempt_by_mark && s.proxy_mark != 0) {
     out += fmt::format("    meta mark & {0} == {0} return\n", hex(s.proxy_mark));
   }
-  if (has_id(s.bypass_uid)) out += fmt::format("    meta skuid {} return\n", s.bypass_uid);
-  if (has_id(s.bypass_gid)) out += fmt::format("    meta skgid {} return\n", s.bypass_gid);
+  if (s.exempt_by_mark && has_id(s.bypass_uid))
+    out += fmt::format("    meta skuid {} return\n", s.bypass_uid);
+  if (s.exempt_by_mark && has_id(s.bypass_gid))
+    out += fmt::format("    meta skgid {} return\n", s.bypass_gid);
   if (!s.redirect_loopback) {
     out += "    ip daddr 127.0.0.0/8 return\n";
     out += "    ip6 daddr ::1 return\n";

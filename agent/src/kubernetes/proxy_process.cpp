@@ -1,5 +1,7 @@
 #include "proxy_process.h"
 
+#include "proxy_watch.h"
+
 #include "shunt/unique_fd.h"
 
 #include <fcntl.h>
@@ -46,23 +48,6 @@ uint64_t process_start_time(pid_t pid) {
     if (i == 22) return std::stoull(field);
   }
   return 0;
-}
-
-std::vector<uint16_t> parse_proc_net_tcp_listeners(const std::string& text) {
-  std::vector<uint16_t> ports;
-  std::istringstream lines(text);
-  std::string line;
-  std::getline(lines, line);  // header
-  while (std::getline(lines, line)) {
-    std::istringstream f(line);
-    std::string slot, local, remote, state;
-    if (!(f >> slot >> local >> remote >> state)) continue;
-    if (state != "0A") continue;  // TCP_LISTEN
-    const auto colon = local.rfind(':');
-    if (colon == std::string::npos) continue;
-    ports.push_back(static_cast<uint16_t>(std::stoul(local.substr(colon + 1), nullptr, 16)));
-  }
-  return ports;
 }
 
 std::vector<uint16_t> listening_ports(pid_t pid) {

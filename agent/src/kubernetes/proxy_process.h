@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cgroup.h"
 #include "shunt/error.h"
 
 namespace shunt::agent {
@@ -65,12 +66,8 @@ class ExecProxyLauncher final : public ProxyLauncher {
 // /proc/PID/stat's start time, 0 when the process is gone.
 uint64_t process_start_time(pid_t pid);
 // The TCP ports in LISTEN state in /proc/PID/net/tcp and tcp6 (that is,
-// in PID's network namespace). Pure parser beside it for the tests.
+// in PID's network namespace); the parser is proxy_watch.h's.
 std::vector<uint16_t> listening_ports(pid_t pid);
-std::vector<uint16_t> parse_proc_net_tcp_listeners(const std::string& text);
-// The cgroup the ebpf mode's per-pod proxies run in, under the attach point.
-inline constexpr const char* kProxyCgroupName = "shunt-proxies";
-
 // The directory of this executable, to find shunt-proxy and shunt-cni beside it.
 std::string own_directory();
 

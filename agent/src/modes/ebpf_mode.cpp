@@ -4,7 +4,10 @@
 #include <optional>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "bpf_maps_datapath.h"
+#include "cgroup.h"
 #include "firewall.h"
 #include "firewall_datapath.h"
 #include "firewall_journal.h"
@@ -16,13 +19,39 @@
 namespace shunt::agent {
 namespace {
 
+// Which sockets are the proxy's: its cgroups always; the mark, uid and gid
+// only when the operator asks for the fallback.
+Result<std::string> proxy_exemption(const AgentConfig& config, const std::string& cgroup,
+                                    InstallRequest& request) {
+  auto dirs = proxy_cgroup_dirs(cgroup, config.proxy_cgroups);
+  if (!dirs) return dirs.error();
+  std::string how = "cgroup (";
+  for (const auto& dir : *dirs) {
+    auto id = cgroup_id_of(dir);
+    if (!id) return id.error();
+    request.proxy_cgroup_ids.push_back(*id);
+    how += (how.back() == '(' ? "" : ", ") + dir;
+  }
+  how += ")";
+  if (config.proxy_exemption == "mark") {
+    request.config.exemption = SHUNT_EXEMPT_MARK;
+    how += fmt::format(" and mark 0x{:x} (fallback: a process with CAP_NET_RAW can copy it)",
+                       config.proxy_mark);
+  }
+  return how;
+}
+
 Result<std::unique_ptr<Installation>> install_programs(const AgentConfig& config,
-                                                       const std::string& cgroup) {
+                                                       const std::string& cgroup,
+                                                       std::string& exemption) {
   InstallRequest request;
   request.cgroup_dir = cgroup;
   request.bpffs_dir = config.bpffs;
   request.config = shunt_config{config.proxy_mark, config.bypass_uid,         config.bypass_gid,
                                 SHUNT_ABI_VERSION, config.netns_record_quota, 0};
+  auto how = proxy_exemption(config, cgroup, request);
+  if (!how) return Error{0, "ebpf mode: " + how.error().describe()};
+  exemption = *how;
   request.fast_path = config.sk_msg;
   auto installation = Installation::install(request);
   if (!installation && config.sk_msg) {
@@ -114,7 +143,8 @@ class EbpfInbound {
 
 Result<int> run_ebpf_mode(const AgentConfig& config, const std::string& cgroup,
                           const std::string& why, const ServeDatapath& serve) {
-  auto installation = install_programs(config, cgroup);
+  std::string exemption;
+  auto installation = install_programs(config, cgroup, exemption);
   if (!installation) return installation.error();
   const Installation& inst = **installation;
   const auto& report = inst.report();
@@ -125,15 +155,18 @@ Result<int> run_ebpf_mode(const AgentConfig& config, const std::string& cgroup,
   spdlog::info("sk_msg fast path {}{}",
                config.sk_msg ? "on (shunt_sk_msg on shunt_sock_hash)" : "off",
                report.removed.empty() ? "" : " (its sockops link was removed)");
+  spdlog::info("the proxies' exemption: {}", exemption);
   EbpfInbound inbound(config, inst);
   BpfMapsDatapath datapath(inst.datapath_maps(), inbound.links());
   AgentState state;
   state.mode = "ebpf";
   state.cgroup = cgroup;
   state.cgroup_id = report.cgroup_id;
+  state.proxy_cgroup = cgroup + "/" + kProxyCgroupName;
   state.bpffs = config.bpffs;
   state.sk_msg = config.sk_msg;
   state.inbound = inbound.how();
+  state.exemption = exemption;
   state.pins = [dir = config.bpffs] { return list_pins(dir); };
   return serve(datapath, state, {});
 }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "cgroup.h"
 #include "firewall.h"
 #include "firewall_datapath.h"
 #include "firewall_journal.h"
@@ -17,10 +18,59 @@ RuleSpec base_rule_spec(const AgentConfig& config, FirewallMode mode) {
   return spec;
 }
 
-Result<int> run_firewall_mode(const AgentConfig& config, const ModeChoice& choice,
+namespace {
+
+bool feature_present(const ProbeReport& report, const std::string& name) {
+  return std::any_of(report.features.begin(), report.features.end(),
+                     [&name](const Feature& f) { return f.name == name && f.present; });
+}
+
+// The proxies' exemption in the rules: their cgroups where every backend
+// in use has the cgroup match (and the operator did not ask for the mark),
+// else the mark, bypass-uid and bypass-gid. Returns how, for status.
+Result<std::string> rule_exemption(const AgentConfig& config, const ProbeReport& report,
+                                   FirewallSettings& settings, std::string& proxy_cgroup) {
+  auto base = resolve_cgroup_dir(config.cgroup);
+  if (!base) return base.error();
+  auto dirs = proxy_cgroup_dirs(*base, config.proxy_cgroups);
+  if (!dirs) return dirs.error();
+  proxy_cgroup = dirs->front();
+  std::vector<std::string> lacking;
+  for (const auto& name : report.choice.backends) {
+    if (!feature_present(report, name + "-cgroup")) lacking.push_back(name);
+  }
+  const std::string mark = fmt::format("mark 0x{:x}", config.proxy_mark);
+  if (config.proxy_exemption == "mark") return mark + " (as configured)";
+  if (!lacking.empty()) {
+    if (config.proxy_exemption == "cgroup") {
+      return Error{0, "proxy-exemption cgroup: no cgroup match in " +
+                          fmt::format("{}", fmt::join(lacking, ", ")) +
+                          " (`shunt-agent probe` says why)"};
+    }
+    return mark + " (fallback: no cgroup match in " +
+           fmt::format("{}", fmt::join(lacking, ", ")) + ")";
+  }
+  std::string how = "cgroup (";
+  for (const auto& dir : *dirs) {
+    auto relative = cgroup_relative_path(dir);
+    if (!relative) return relative.error();
+    settings.base.proxy_cgroups.push_back(*relative);
+    how += (how.back() == '(' ? "" : ", ") + dir;
+  }
+  settings.base.exempt_by_mark = false;
+  return how + ")";
+}
+
+}  // namespace
+
+Result<int> run_firewall_mode(const AgentConfig& config, const ProbeReport& report,
                               const ServeDatapath& serve) {
+  const ModeChoice& choice = report.choice;
   FirewallSettings settings;
   settings.base = base_rule_spec(config, *firewall_mode_from(choice.mode));
+  std::string proxy_cgroup;
+  auto exemption = rule_exemption(config, report, settings, proxy_cgroup);
+  if (!exemption) return exemption.error();
   for (const auto& name : choice.backends) settings.usable.push_back(*firewall_backend_from(name));
   if (config.backend != "auto") {
     const auto forced = *firewall_backend_from(config.backend);
@@ -32,17 +82,22 @@ Result<int> run_firewall_mode(const AgentConfig& config, const ModeChoice& choic
     }
     settings.forced = forced;
   }
+  ProcListenerCheck listener;
+  settings.listener = &listener;
   NetnsCommandRunner runner;
   Firewall firewall(runner);
   FirewallJournal journal(config.state_dir);
   FirewallDatapath datapath(firewall, journal, settings, netns_inode);
   AgentState state;
   state.mode = choice.mode;
+  state.exemption = *exemption;
+  state.proxy_cgroup = proxy_cgroup;
   state.state_dir = config.state_dir;
   state.backends =
       config.backend == "auto" ? choice.backends : std::vector<std::string>{config.backend};
   spdlog::info("{} mode ({}); backends {}; journal {}", choice.mode, choice.reason,
                fmt::format("{}", fmt::join(state.backends, ", ")), journal.file());
+  spdlog::info("the proxies' exemption: {}", *exemption);
   return serve(datapath, state, [&datapath] {
     if (auto ok = datapath.recover(); !ok) {
       spdlog::error("converging recorded namespaces: {}", ok.error().describe());

@@ -25,7 +25,7 @@ Result<int> run_mode(const AgentConfig& config, const ServeDatapath& serve);
 
 Result<int> run_ebpf_mode(const AgentConfig& config, const std::string& cgroup,
                           const std::string& why, const ServeDatapath& serve);
-Result<int> run_firewall_mode(const AgentConfig& config, const ModeChoice& choice,
+Result<int> run_firewall_mode(const AgentConfig& config, const ProbeReport& report,
                               const ServeDatapath& serve);
 
 // The firewall's rules for `mode` from the agent's settings.

@@ -33,7 +33,7 @@ Result<int> run_mode(const AgentConfig& config, const ServeDatapath& serve) {
     if (!cgroup) return cgroup.error();
     return run_ebpf_mode(config, *cgroup, report.choice.reason, serve);
   }
-  return run_firewall_mode(config, report.choice, serve);
+  return run_firewall_mode(config, report, serve);
 }
 
 }  // namespace shunt::agent

@@ -1,0 +1,105 @@
+#include "proxy_watch.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "shunt/unique_fd.h"
+
+namespace shunt::agent {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+std::vector<uint16_t> parse_proc_net_tcp_listeners(const std::string& text) {
+  std::vector<uint16_t> ports;
+  std::istringstream lines(text);
+  std::string line;
+  std::getline(lines, line);  // header
+  while (std::getline(lines, line)) {
+    std::istringstream f(line);
+    std::string slot, local, remote, state;
+    if (!(f >> slot >> local >> remote >> state)) continue;
+    if (state != "0A") continue;  // TCP_LISTEN
+    const auto colon = local.rfind(':');
+    if (colon == std::string::npos || colon + 1 >= local.size()) continue;
+    unsigned long port = 0;
+    std::istringstream hex(local.substr(colon + 1));
+    if (!(hex >> std::hex >> port) || port > 65535) continue;
+    ports.push_back(static_cast<uint16_t>(port));
+  }
+  return ports;
+}
+
+Result<bool> ProcListenerCheck::listening(const std::string& netns_path, uint16_t port) {
+  const UniqueFd netns(open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!netns) return errno_error("opening network namespace " + netns_path);
+  Result<bool> result = Error{EIO, "not checked"};
+  std::thread([&] {
+    if (setns(netns.get(), CLONE_NEWNET) != 0) {
+      result = errno_error("entering network namespace " + netns_path);
+      return;
+    }
+    auto ports = parse_proc_net_tcp_listeners(read_file("/proc/thread-self/net/tcp"));
+    const auto v6 = parse_proc_net_tcp_listeners(read_file("/proc/thread-self/net/tcp6"));
+    ports.insert(ports.end(), v6.begin(), v6.end());
+    result = std::find(ports.begin(), ports.end(), port) != ports.end();
+  }).join();
+  return result;
+}
+
+void ProxyWatch::poll(const std::vector<EnrolledNetns>& enrolled) {
+  std::set<uint64_t> present;
+  for (const auto& e : enrolled) {
+    present.insert(e.cookie);
+    auto listening = check_.listening(e.path, e.policy.outbound_port);
+    if (!listening) {
+      spdlog::debug("{}: cannot check the proxy's listener: {}", e.path,
+                    listening.error().describe());
+      continue;
+    }
+    const bool first = !seen_.contains(e.cookie);
+    Seen& seen = seen_[e.cookie];
+    if (first) {
+      seen.health.up = true;  // what the datapath assumed at enrolment
+      seen.sockopt_refused = e.stats.sockopt_refused;
+    }
+    if (*listening != seen.health.up) {
+      seen.health.up = *listening;
+      ++seen.health.changes;
+      spdlog::info("{}: the proxy {} (port {}); proxy-down policy: {}", e.path,
+                   *listening ? "listens again" : "is down", e.policy.outbound_port,
+                   e.policy.traffic.proxy_down_open ? "open" : "closed");
+      if (on_change_) on_change_(e, *listening);
+    }
+    if (e.stats.sockopt_refused > seen.sockopt_refused) {
+      spdlog::warn("{}: the socket-option guard refused {} setsockopt call(s) (SO_MARK with the "
+                   "proxy mark, IP_TRANSPARENT or IPV6_TRANSPARENT)",
+                   e.path, e.stats.sockopt_refused - seen.sockopt_refused);
+    }
+    seen.sockopt_refused = e.stats.sockopt_refused;
+  }
+  std::erase_if(seen_, [&present](const auto& item) { return !present.contains(item.first); });
+}
+
+ProxyHealth ProxyWatch::health(uint64_t cookie) const {
+  const auto it = seen_.find(cookie);
+  return it == seen_.end() ? ProxyHealth{true, 0} : it->second.health;
+}
+
+}  // namespace shunt::agent
