@@ -209,8 +209,17 @@ class Topology(Processes):
                               "--report", self.server_report, "--ready", ready])
         wait_for(lambda: os.path.exists(ready), what="echo server")
 
+    @property
+    def proxy_cgroup(self):
+        """The proxies' cgroup the agent creates under the attach cgroup:
+        a proxy started by hand goes there (docs/policy.md), or its own
+        connections are captured like any pod process's."""
+        return os.path.join(self.cgroup, "shunt-proxies")
+
     def spawn(self, name, cmd, in_cgroup=False, env=None):
-        procs_file = os.path.join(self.cgroup, "cgroup.procs")
+        """in_cgroup: True for the attach cgroup, or a cgroup directory."""
+        cgroup = in_cgroup if isinstance(in_cgroup, str) else self.cgroup
+        procs_file = os.path.join(cgroup, "cgroup.procs")
 
         def enter():
             if in_cgroup:
@@ -249,7 +258,7 @@ class Topology(Processes):
         proxy = world_readable(PROXY) if drop else PROXY
         self.spawn("proxy", ["ip", "netns", "exec", self.ns["pod"], *drop, proxy,
                              "--access-log", self.access_log_path] + self.proxy_args,
-                   in_cgroup=True)
+                   in_cgroup=self.proxy_cgroup)
         wait_for(lambda: self.log_text("proxy").count("outbound listener on") > before
                  or self.procs["proxy"].poll() is not None, what="proxy listener")
         if self.procs["proxy"].poll() is not None:
@@ -403,6 +412,14 @@ class Topology(Processes):
         for d in self.etc_netns:
             shutil.rmtree(d, ignore_errors=True)
         if os.path.isdir(self.cgroup):
+            for child in sorted(os.listdir(self.cgroup)):
+                path = os.path.join(self.cgroup, child)
+                if os.path.isdir(path):
+                    self._empty_cgroup(path)
+                    try:
+                        os.rmdir(path)
+                    except OSError as e:
+                        self.problems.append(f"cannot remove cgroup {path}: {e}")
             self._empty_cgroup()
             try:
                 os.rmdir(self.cgroup)
@@ -415,8 +432,8 @@ class Topology(Processes):
         if problems:
             raise AssertionError("; ".join(problems))
 
-    def _empty_cgroup(self):
-        procs = os.path.join(self.cgroup, "cgroup.procs")
+    def _empty_cgroup(self, cgroup=None):
+        procs = os.path.join(cgroup or self.cgroup, "cgroup.procs")
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             with open(procs) as f:

@@ -160,7 +160,7 @@ class RecordFloodTest(AdversaryBase):
         # A second pod with its own proxy, enrolled the same way.
         t.other_log = os.path.join(t.tmp, "other.access.log")
         t.spawn("proxy-oth", ["ip", "netns", "exec", t.ns["oth"], PROXY, "--access-log",
-                              t.other_log], in_cgroup=True)
+                              t.other_log], in_cgroup=t.proxy_cgroup)
         wait_for(lambda: "outbound listener on" in t.log_text("proxy-oth"), what="other proxy")
         t.enroll("oth")
 

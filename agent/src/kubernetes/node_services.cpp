@@ -208,7 +208,7 @@ Status uninstall_node_services(const KubernetesConfig& kube, const std::string& 
     if (*removed) std::cout << "removed " << kube.cni_bin_dir << "/shunt-cni\n";
   }
   stop_recorded_pods(state_dir);
-  // The ebpf mode's proxies' cgroup, empty now.
+  // The proxies' cgroup, empty now.
   if (rmdir((cgroup + "/" + kProxyCgroupName).c_str()) == 0) {
     std::cout << "removed " << cgroup << "/" << kProxyCgroupName << "\n";
   }
