@@ -30,9 +30,10 @@ shunt_lookup_is_local_only(struct bpf_sk_lookup *ctx)
 	       ctx->remote_ip6[3] == ctx->local_ip6[3];
 }
 
-/* Returns 0 when the connection was given to the proxy's listener, -ECONNREFUSED
- * when the proxy has no listener and the namespace's proxy-down policy is
- * closed (the connection must not reach the application unproxied). */
+/* Returns 0 when the connection was given to the proxy's listener,
+ * -ECONNREFUSED when the proxy has no listener and the namespace's proxy-down
+ * policy is closed (the connection must not reach the application unproxied).
+ */
 static __always_inline int shunt_inbound_steer(struct bpf_sk_lookup *ctx,
 					       __u64 netns)
 {

@@ -22,8 +22,8 @@ enum shunt_connect_action {
 
 /* Whether the namespace's proxy listens on its outbound port for `family`
  * (the listener a redirected connect of that family is sent to). */
-static __always_inline bool
-shunt_proxy_listening(struct bpf_sock_addr *ctx, __u8 family, __u16 port)
+static __always_inline bool shunt_proxy_listening(struct bpf_sock_addr *ctx,
+						  __u8 family, __u16 port)
 {
 	struct bpf_sock_tuple tuple = {};
 	struct bpf_sock *sk;

@@ -132,16 +132,15 @@ static __always_inline __u32 shunt_sockopt_value(struct bpf_sockopt *ctx)
 }
 
 /* Whether the call would give the socket a way past the capture. */
-static __always_inline bool shunt_sockopt_escapes(struct bpf_sockopt *ctx,
-						  const struct shunt_config *cfg)
+static __always_inline bool
+shunt_sockopt_escapes(struct bpf_sockopt *ctx, const struct shunt_config *cfg)
 {
 	__u32 value = shunt_sockopt_value(ctx);
 
 	if (ctx->level == SHUNT_SOL_SOCKET && ctx->optname == SHUNT_SO_MARK)
 		return cfg->proxy_mark &&
 		       (value & cfg->proxy_mark) == cfg->proxy_mark;
-	if (ctx->level == SHUNT_SOL_IP &&
-	    ctx->optname == SHUNT_IP_TRANSPARENT)
+	if (ctx->level == SHUNT_SOL_IP && ctx->optname == SHUNT_IP_TRANSPARENT)
 		return value != 0;
 	if (ctx->level == SHUNT_SOL_IPV6 &&
 	    ctx->optname == SHUNT_IPV6_TRANSPARENT)

@@ -115,8 +115,8 @@ static __always_inline bool shunt_task_is_proxy(void)
 
 /* True when the socket carries the fallback identity of the proxy (its
  * mark, uid or gid) and the agent lets that exempt it. */
-static __always_inline bool shunt_has_proxy_identity(const struct shunt_config *cfg,
-						     __u32 sk_mark)
+static __always_inline bool
+shunt_has_proxy_identity(const struct shunt_config *cfg, __u32 sk_mark)
 {
 	__u64 uid_gid;
 

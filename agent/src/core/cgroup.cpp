@@ -85,11 +85,11 @@ Result<std::vector<std::string>> proxy_cgroup_dirs(const std::string& base,
   size_t start = 0;
   while (start <= extra.size()) {
     const auto comma = extra.find(',', start);
-    std::string item = extra.substr(start, comma == std::string::npos ? std::string::npos
-                                                                       : comma - start);
+    std::string item =
+        extra.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     item.erase(0, item.find_first_not_of(" \t"));
     item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) dirs.push_back(item.front() == '/' ? item : base + "/" + item);
+    if (!item.empty()) dirs.push_back(item.front() == '/' ? item : (base + "/").append(item));
     if (comma == std::string::npos) break;
     start = comma + 1;
   }

@@ -88,9 +88,10 @@ void ProxyWatch::poll(const std::vector<EnrolledNetns>& enrolled) {
       if (on_change_) on_change_(e, *listening);
     }
     if (e.stats.sockopt_refused > seen.sockopt_refused) {
-      spdlog::warn("{}: the socket-option guard refused {} setsockopt call(s) (SO_MARK with the "
-                   "proxy mark, IP_TRANSPARENT or IPV6_TRANSPARENT)",
-                   e.path, e.stats.sockopt_refused - seen.sockopt_refused);
+      spdlog::warn(
+          "{}: the socket-option guard refused {} setsockopt call(s) (SO_MARK with the "
+          "proxy mark, IP_TRANSPARENT or IPV6_TRANSPARENT)",
+          e.path, e.stats.sockopt_refused - seen.sockopt_refused);
     }
     seen.sockopt_refused = e.stats.sockopt_refused;
   }

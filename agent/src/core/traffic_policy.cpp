@@ -85,11 +85,11 @@ std::string Cidr::to_string() const {
 }
 
 const std::vector<std::string>& traffic_policy_settings() {
-  static const std::vector<std::string> names = {"capture-inbound",        "include-inbound-ports",
-                                                 "exclude-inbound-ports",  "include-outbound-ports",
-                                                 "exclude-outbound-ports", "exclude-outbound-cidrs",
-                                                 "exclude-uids",           "exclude-gids",
-                                                 "proxy-down",             "guard-sockopts"};
+  static const std::vector<std::string> names = {
+      "capture-inbound",        "include-inbound-ports",  "exclude-inbound-ports",
+      "include-outbound-ports", "exclude-outbound-ports", "exclude-outbound-cidrs",
+      "exclude-uids",           "exclude-gids",           "proxy-down",
+      "guard-sockopts"};
   return names;
 }
 

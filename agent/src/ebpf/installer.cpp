@@ -126,6 +126,21 @@ Status sync_proxy_cgroups(int map_fd, const std::vector<uint64_t>& ids) {
   return ok_status();
 }
 
+// Pins shunt's maps in `dir` (existing pins are reused at load).
+Status set_map_pins(const ShuntSkeleton& skeleton, const std::string& dir, Rollback& rollback) {
+  for (bpf_map* map : skeleton.maps()) {
+    // .rodata/.bss style internal maps are not state; pin only ours.
+    const std::string name = bpf_map__name(map);
+    if (name.rfind("shunt_", 0) != 0) continue;
+    const std::string pin = (dir + "/").append(name);
+    if (!fs::exists(pin)) rollback.map(pin);
+    if (int err = bpf_map__set_pin_path(map, pin.c_str()); err != 0) {
+      return Error{-err, "cannot set pin path " + pin};
+    }
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 std::vector<std::string> list_pins(const std::string& bpffs_dir) {
@@ -149,16 +164,7 @@ Result<std::unique_ptr<Installation>> Installation::install(const InstallRequest
 
   auto skeleton = ShuntSkeleton::open(request.fast_path);
   if (!skeleton) return skeleton.error();
-  for (bpf_map* map : skeleton->maps()) {
-    // .rodata/.bss style internal maps are not state; pin only ours.
-    const std::string name = bpf_map__name(map);
-    if (name.rfind("shunt_", 0) != 0) continue;
-    const std::string pin = request.bpffs_dir + "/" + name;
-    if (!fs::exists(pin)) rollback.map(pin);
-    if (int err = bpf_map__set_pin_path(map, pin.c_str()); err != 0) {
-      return Error{-err, "cannot set pin path " + pin};
-    }
-  }
+  if (auto ok = set_map_pins(*skeleton, request.bpffs_dir, rollback); !ok) return ok.error();
   if (auto loaded = skeleton->load(); !loaded) {
     return Error{loaded.error().code,
                  loaded.error().message + "; if " + request.bpffs_dir +

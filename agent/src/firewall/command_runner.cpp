@@ -101,8 +101,7 @@ Result<CommandResult> NetnsCommandRunner::run(const std::string& netns_path,
     auto mount = find_cgroup2_mount();
     return mount ? *mount : std::string();
   }();
-  const bool bind_cgroup2 =
-      argv[0] == "nft" && !cgroup2.empty() && cgroup2 != "/sys/fs/cgroup";
+  const bool bind_cgroup2 = argv[0] == "nft" && !cgroup2.empty() && cgroup2 != "/sys/fs/cgroup";
   const pid_t pid = fork();
   if (pid < 0) return errno_error("fork");
   if (pid == 0) {

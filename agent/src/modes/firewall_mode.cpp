@@ -47,8 +47,8 @@ Result<std::string> rule_exemption(const AgentConfig& config, const ProbeReport&
                           fmt::format("{}", fmt::join(lacking, ", ")) +
                           " (`shunt-agent probe` says why)"};
     }
-    return mark + " (fallback: no cgroup match in " +
-           fmt::format("{}", fmt::join(lacking, ", ")) + ")";
+    return mark + " (fallback: no cgroup match in " + fmt::format("{}", fmt::join(lacking, ", ")) +
+           ")";
   }
   std::string how = "cgroup (";
   for (const auto& dir : *dirs) {
