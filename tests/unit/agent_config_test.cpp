@@ -86,9 +86,13 @@ TEST(AgentConfig, InvalidSettingsAreNamed) {
   EXPECT_FALSE(validate(c).ok());
   c = AgentConfig{};
   c.proxy_mark = 0;
-  EXPECT_FALSE(validate(c).ok());  // the proxy would loop
+  EXPECT_TRUE(validate(c).ok());  // the proxies' cgroups exempt them
+  c.proxy_exemption = "mark";
+  EXPECT_FALSE(validate(c).ok());  // nothing would: the proxy would loop
   c.bypass_uid = 1337;
   EXPECT_TRUE(validate(c).ok());
+  c.proxy_exemption = "uid";
+  EXPECT_NE(validate(c).error().message.find("proxy-exemption"), std::string::npos);
   c = AgentConfig{};
   c.bpffs = "relative/dir";
   EXPECT_FALSE(validate(c).ok());

@@ -120,6 +120,9 @@ class Topology(Processes):
         self.agent_args = list(agent_args)
         self.proxy_args = list(proxy_args)
         self.proxy_uid = proxy_uid
+        # A proxy the agent does not exempt: in the attach cgroup, like any
+        # process of the pod.
+        self.proxy_in_attach_cgroup = False
         self.with_other = with_other
         self.procs = {}
         self.problems = []
@@ -256,9 +259,11 @@ class Topology(Processes):
         # Run as another user, the binary must be readable wherever the
         # checkout is.
         proxy = world_readable(PROXY) if drop else PROXY
+        cgroup = True if self.proxy_in_attach_cgroup else self.proxy_cgroup
+        os.makedirs(self.proxy_cgroup, exist_ok=True)  # made by the agent, when one runs
         self.spawn("proxy", ["ip", "netns", "exec", self.ns["pod"], *drop, proxy,
                              "--access-log", self.access_log_path] + self.proxy_args,
-                   in_cgroup=self.proxy_cgroup)
+                   in_cgroup=cgroup)
         wait_for(lambda: self.log_text("proxy").count("outbound listener on") > before
                  or self.procs["proxy"].poll() is not None, what="proxy listener")
         if self.procs["proxy"].poll() is not None:

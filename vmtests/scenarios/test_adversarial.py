@@ -175,7 +175,9 @@ class RecordFloodTest(AdversaryBase):
         return len(self.t.map_entries("shunt_orig_dst"))
 
     def test_refused_connects_leave_no_records(self):
-        # The proxy is down: every connect is refused, none may stay recorded.
+        # The proxy is down: every connect is refused (proxy-down closed),
+        # none may stay recorded; the connect hook sees no listener and
+        # records nothing at all.
         self.t.stop("proxy")
         try:
             r = self.flood(SRV4, ECHO_PORT, count=2000)
@@ -183,7 +185,7 @@ class RecordFloodTest(AdversaryBase):
             wait_for(lambda: self.map_records() == 0, timeout=5, what="no records left")
             records, counters = self.records("pod")
             self.assertEqual(records, 0)
-            self.assertGreaterEqual(counters["records_released"], 2000)
+            self.assertGreaterEqual(counters["proxy_down_closed"], 2000)
         finally:
             self.t.start_proxy()
         self.assertTrue(self.t.client(SRV4, size=100)["ok"])
@@ -502,11 +504,14 @@ class ExplicitProxyInputTest(unittest.TestCase):
 
 
 class MarkMismatchTest(unittest.TestCase):
-    """Issue 15.14: a proxy started with a mark the agent does not exempt
-    must not loop 1,024 times per connection; it says what is wrong."""
+    """Issue 15.14: a proxy the agent does not exempt (with the mark as the
+    exemption, a mark the agent does not know) must not loop 1,024 times per
+    connection; it says what is wrong."""
 
     def test_the_proxy_recognises_its_own_connections(self):
-        t = Topology("mark", proxy_args=["--mark", "0x2"])
+        t = Topology("mark", proxy_args=["--mark", "0x2"],
+                     agent_args=["--proxy-exemption", "mark"])
+        t.proxy_in_attach_cgroup = True
         self.addCleanup(t.close)
         t.start()
         r = t.client(SRV4, size=100, timeout=5)
@@ -518,6 +523,7 @@ class MarkMismatchTest(unittest.TestCase):
         log = t.log_text("proxy")
         self.assertEqual(log.count("comes from the proxy's own upstream socket"), 1, log)
         self.assertIn("--mark", log)
+        self.assertIn("proxy cgroup", log)
 
 
 if __name__ == "__main__":

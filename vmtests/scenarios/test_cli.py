@@ -46,7 +46,8 @@ class CommandLineTest(unittest.TestCase):
         for bad, word in ((["--proxy-mark", "zz"], "--proxy-mark"), (["--mode", "warp"], "mode"),
                           (["--outbound-port", "70000"], "--outbound-port"),
                           (["--cgroup", "/nonexistent/cg"], "/nonexistent/cg"),
-                          (["--proxy-mark", "0"], "proxy-mark")):
+                          (["--proxy-exemption", "mark", "--proxy-mark", "0"], "proxy-mark"),
+                          (["--proxy-exemption", "uid"], "proxy-exemption")):
             r = run([AGENT, "run", "--bpffs", bpffs, "--socket", os.path.join(self.tmp, "a.sock"),
                      *bad], check=False)
             self.assertIn(word, one_line_error(self, r))

@@ -59,8 +59,10 @@ class FailureTest(unittest.TestCase):
 
 
 class BypassByUidTest(unittest.TestCase):
-    """The alternative to SO_MARK: the proxy runs as its own uid and the
-    agent never redirects that uid (configured through the YAML file)."""
+    """The fallback exemption by identity (proxy-exemption mark), with a uid
+    instead of SO_MARK: the proxy runs as its own uid, in the attach cgroup
+    rather than a proxy cgroup, and the agent never redirects that uid
+    (configured through the YAML file)."""
 
     @classmethod
     def setUpClass(cls):
@@ -68,8 +70,9 @@ class BypassByUidTest(unittest.TestCase):
         cls.addClassCleanup(cls.t.close)
         config = os.path.join(cls.t.tmp, "agent.yaml")
         with open(config, "w") as f:
-            f.write("proxy-mark: 0\nbypass-uid: 1337\n")
+            f.write("proxy-exemption: mark\nproxy-mark: 0\nbypass-uid: 1337\n")
         cls.t.agent_args = ["--config", config]
+        cls.t.proxy_in_attach_cgroup = True
         cls.t.start()
 
     def test_proxy_running_as_bypassed_uid_does_not_loop(self):

@@ -10,6 +10,7 @@ from shunt_env import AGENT, Topology, attached_programs, bpftool_json, run, wai
 
 SRV4 = "10.201.0.2"
 PROGRAMS = sorted(["shunt_connect4", "shunt_connect6", "shunt_sockops", "shunt_getsockopt",
+                   "shunt_setsockopt",
                    "shunt_getpeername4", "shunt_getpeername6", "shunt_getsockname4",
                    "shunt_getsockname6", "shunt_sock_release"])
 

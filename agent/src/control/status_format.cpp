@@ -5,6 +5,61 @@
 
 namespace shunt::agent {
 
+namespace {
+
+// One enrolled namespace's lines of `status`.
+std::string format_enrolled(const nlohmann::json& e) {
+  std::string out;
+  out += fmt::format("  {}  cookie {} inode {} outbound port {}{}{}\n", e.value("netns", "?"),
+                     e.value("cookie", 0ULL), e.value("inode", 0ULL), e.value("outbound_port", 0),
+                     e.value("redirect_loopback", false) ? " (loopback redirected)" : "",
+                     e.contains("backend") ? " via " + e.value("backend", "") : "");
+  if (e.contains("policy") && e["policy"].is_object()) {
+    const auto& p = e["policy"];
+    auto list = [&p](const char* key) {
+      std::string text;
+      if (p.contains(key) && p[key].is_array()) {
+        for (const auto& item : p[key]) {
+          text += (text.empty() ? "" : ",") +
+                  (item.is_string() ? item.get<std::string>() : item.dump());
+        }
+      }
+      return text.empty() ? std::string("none") : text;
+    };
+    const bool inbound = p.value("capture_inbound", false);
+    out += fmt::format("    outbound ports {}\n", p.value("outbound_ports", "?"));
+    out += fmt::format(
+        "    inbound ports  {}{}\n", inbound ? p.value("inbound_ports", "?") : "not captured",
+        inbound && e.contains("inbound_link")
+            ? (e.value("inbound_link", false) ? " (sk_lookup link)" : " (sk_lookup link MISSING)")
+            : "");
+    const auto cidrs = list("exclude_outbound_cidrs");
+    const size_t n = p.contains("exclude_outbound_cidrs") ? p["exclude_outbound_cidrs"].size() : 0;
+    out += fmt::format(
+        "    excluded prefixes {}\n",
+        n > 8 ? fmt::format("{} (first: {})", n, cidrs.substr(0, cidrs.find(',', 80))) : cidrs);
+    out +=
+        fmt::format("    excluded uids {} gids {}\n", list("exclude_uids"), list("exclude_gids"));
+    out += fmt::format("    proxy-down {}, guard-sockopts {}\n", p.value("proxy_down", "?"),
+                       p.value("guard_sockopts", true) ? "on" : "off");
+  }
+  if (e.contains("proxy")) {
+    out += fmt::format("    proxy {} ({} changes seen)\n", e.value("proxy", "?"),
+                       e.value("proxy_changes", 0ULL));
+  }
+  if (!e.contains("counters")) return out;
+  std::string counters;
+  if (e.contains("counters") && e["counters"].is_object()) {
+    for (const auto& [name, value] : e["counters"].items()) {
+      counters += fmt::format(" {}={}", name, value.get<unsigned long long>());
+    }
+  }
+  out += fmt::format("   {}\n", counters);
+  return out;
+}
+
+}  // namespace
+
 std::string format_status(const nlohmann::json& s) {
   std::string out;
   out += fmt::format("mode:      {}\n", s.value("mode", "?"));
@@ -26,6 +81,7 @@ std::string format_status(const nlohmann::json& s) {
     out += fmt::format("backends:  {}\n", words("backends"));
   }
   out += fmt::format("socket:    {}\n", s.value("socket", "?"));
+  if (s.contains("exemption")) out += fmt::format("exemption: {}\n", s.value("exemption", "?"));
   if (s.contains("settings") && s["settings"].is_object()) {
     for (const auto& [name, value] : s["settings"].items()) {
       out += fmt::format("setting:   {} = {}\n", name,
@@ -39,48 +95,7 @@ std::string format_status(const nlohmann::json& s) {
   nlohmann::json enrolled = nlohmann::json::array();
   if (s.contains("enrolled") && s["enrolled"].is_array()) enrolled = s["enrolled"];
   out += fmt::format("enrolled:  {} network namespace(s)\n", enrolled.size());
-  for (const auto& e : enrolled) {
-    out += fmt::format("  {}  cookie {} inode {} outbound port {}{}{}\n", e.value("netns", "?"),
-                       e.value("cookie", 0ULL), e.value("inode", 0ULL), e.value("outbound_port", 0),
-                       e.value("redirect_loopback", false) ? " (loopback redirected)" : "",
-                       e.contains("backend") ? " via " + e.value("backend", "") : "");
-    if (e.contains("policy") && e["policy"].is_object()) {
-      const auto& p = e["policy"];
-      auto list = [&p](const char* key) {
-        std::string text;
-        if (p.contains(key) && p[key].is_array()) {
-          for (const auto& item : p[key]) {
-            text += (text.empty() ? "" : ",") +
-                    (item.is_string() ? item.get<std::string>() : item.dump());
-          }
-        }
-        return text.empty() ? std::string("none") : text;
-      };
-      const bool inbound = p.value("capture_inbound", false);
-      out += fmt::format("    outbound ports {}\n", p.value("outbound_ports", "?"));
-      out += fmt::format(
-          "    inbound ports  {}{}\n", inbound ? p.value("inbound_ports", "?") : "not captured",
-          inbound && e.contains("inbound_link")
-              ? (e.value("inbound_link", false) ? " (sk_lookup link)" : " (sk_lookup link MISSING)")
-              : "");
-      const auto cidrs = list("exclude_outbound_cidrs");
-      const size_t n =
-          p.contains("exclude_outbound_cidrs") ? p["exclude_outbound_cidrs"].size() : 0;
-      out += fmt::format(
-          "    excluded prefixes {}\n",
-          n > 8 ? fmt::format("{} (first: {})", n, cidrs.substr(0, cidrs.find(',', 80))) : cidrs);
-      out +=
-          fmt::format("    excluded uids {} gids {}\n", list("exclude_uids"), list("exclude_gids"));
-    }
-    if (!e.contains("counters")) continue;
-    std::string counters;
-    if (e.contains("counters") && e["counters"].is_object()) {
-      for (const auto& [name, value] : e["counters"].items()) {
-        counters += fmt::format(" {}={}", name, value.get<unsigned long long>());
-      }
-    }
-    out += fmt::format("   {}\n", counters);
-  }
+  for (const auto& e : enrolled) out += format_enrolled(e);
   return out;
 }
 
@@ -105,6 +120,7 @@ nlohmann::ordered_json probe_to_json(const ProbeReport& report) {
     features.push_back(std::move(item));
   }
   j["features"] = std::move(features);
+  j["exemption"] = probe_exemption(report);
   return j;
 }
 
@@ -118,6 +134,7 @@ std::string format_probe(const ProbeReport& report) {
     out += fmt::format("not {}: {}\n", p.mode, p.missing);
   }
   out += fmt::format("mode: {} ({})\n", report.choice.mode, report.choice.reason);
+  out += fmt::format("exemption: {}\n", probe_exemption(report));
   if (!report.choice.backends.empty()) {
     out += fmt::format(
         "backends: {} (each namespace uses the one already holding its rules, "

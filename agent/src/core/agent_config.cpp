@@ -62,12 +62,12 @@ Status validate(const AgentConfig& config) {
   if (!config.cgroup.empty() && config.cgroup.front() != '/') {
     return setting_error("cgroup", "must be an absolute path");
   }
-  if (config.proxy_mark == 0 && config.bypass_uid == SHUNT_ID_NONE &&
-      config.bypass_gid == SHUNT_ID_NONE) {
+  if (config.proxy_exemption == "mark" && config.proxy_mark == 0 &&
+      config.bypass_uid == SHUNT_ID_NONE && config.bypass_gid == SHUNT_ID_NONE) {
     return setting_error(
         "proxy-mark",
-        "is 0 and no bypass-uid/bypass-gid is set: the proxy's own connections would "
-        "be redirected back to it");
+        "is 0 and no bypass-uid/bypass-gid is set, with proxy-exemption mark: the proxy's own "
+        "connections would be redirected back to it");
   }
   if (config.outbound_port == config.inbound_port) {
     return setting_error("inbound-port", "must differ from outbound-port");

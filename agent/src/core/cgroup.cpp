@@ -3,6 +3,7 @@
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <filesystem>
@@ -77,11 +78,15 @@ Result<std::string> resolve_cgroup_dir(const std::string& configured) {
   return find_cgroup2_mount();
 }
 
-Result<std::vector<std::string>> proxy_cgroup_dirs(const std::string& base,
-                                                   const std::string& extra) {
-  std::vector<std::string> dirs{base + "/" + kProxyCgroupName};
-  if (mkdir(dirs.front().c_str(), 0755) != 0 && errno != EEXIST)
-    return errno_error("creating the proxies' cgroup " + dirs.front());
+Result<ProxyCgroups> proxy_cgroup_dirs(const std::string& base, const std::string& extra) {
+  ProxyCgroups out;
+  out.dirs.push_back(base + "/" + kProxyCgroupName);
+  if (mkdir(out.dirs.front().c_str(), 0755) == 0) {
+    out.created = true;
+  } else if (errno != EEXIST) {
+    return errno_error("creating the proxies' cgroup " + out.dirs.front());
+  }
+  CreatedCgroupGuard guard(out);
   size_t start = 0;
   while (start <= extra.size()) {
     const auto comma = extra.find(',', start);
@@ -89,14 +94,19 @@ Result<std::vector<std::string>> proxy_cgroup_dirs(const std::string& base,
         extra.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     item.erase(0, item.find_first_not_of(" \t"));
     item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) dirs.push_back(item.front() == '/' ? item : (base + "/").append(item));
+    if (!item.empty()) out.dirs.push_back(item.front() == '/' ? item : (base + "/").append(item));
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
-  for (const auto& dir : dirs) {
+  for (const auto& dir : out.dirs) {
     if (auto id = cgroup_id_of(dir); !id) return setting_error("proxy-cgroups", id.error().message);
   }
-  return dirs;
+  guard.keep();
+  return out;
+}
+
+CreatedCgroupGuard::~CreatedCgroupGuard() {
+  if (!dir_.empty()) rmdir(dir_.c_str());
 }
 
 Result<std::string> cgroup_relative_path(const std::string& dir) {

@@ -28,9 +28,28 @@ inline constexpr const char* kProxyCgroupName = "shunt-proxies";
 
 // The proxies' cgroups: `<base>/shunt-proxies` (created if missing) and
 // each entry of `extra` (comma-separated; relative ones under `base`),
-// each checked to be a cgroup2 directory. Errors name the entry.
-Result<std::vector<std::string>> proxy_cgroup_dirs(const std::string& base,
-                                                   const std::string& extra);
+// each checked to be a cgroup2 directory. Errors name the entry; a
+// directory created by a call that fails is removed again.
+struct ProxyCgroups {
+  std::vector<std::string> dirs;  // shunt-proxies first
+  bool created = false;           // this call created shunt-proxies
+};
+Result<ProxyCgroups> proxy_cgroup_dirs(const std::string& base, const std::string& extra);
+
+// Removes the shunt-proxies cgroup a start-up created unless the start-up
+// got as far as serving (keep()): a failed start leaves nothing behind.
+class CreatedCgroupGuard {
+ public:
+  explicit CreatedCgroupGuard(const ProxyCgroups& cgroups)
+      : dir_(cgroups.created ? cgroups.dirs.front() : std::string()) {}
+  CreatedCgroupGuard(const CreatedCgroupGuard&) = delete;
+  CreatedCgroupGuard& operator=(const CreatedCgroupGuard&) = delete;
+  ~CreatedCgroupGuard();
+  void keep() { dir_.clear(); }
+
+ private:
+  std::string dir_;
+};
 
 // `dir` relative to the cgroup2 mount ("pods/shunt-proxies"), the form the
 // nft and iptables cgroup matches take; its depth is the nft match's level.

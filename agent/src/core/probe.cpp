@@ -1,5 +1,7 @@
 #include "probe.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <sstream>
@@ -155,6 +157,24 @@ std::set<std::string> parse_feature_list(const std::string& text) {
     if (!item.empty()) names.insert(item);
   }
   return names;
+}
+
+std::string probe_exemption(const ProbeReport& report) {
+  const auto present = [&report](const std::string& name) {
+    return std::any_of(report.features.begin(), report.features.end(),
+                       [&name](const Feature& f) { return f.name == name && f.present; });
+  };
+  if (report.choice.mode == "ebpf") {
+    return "cgroup (the proxies' cgroups, bpf_get_current_cgroup_id; the socket-option guard "
+           "refuses the proxy mark and IP(V6)_TRANSPARENT)";
+  }
+  if (report.choice.mode == "none") return "none (no mode)";
+  std::string lacking;
+  for (const auto& backend : report.choice.backends) {
+    if (!present(backend + "-cgroup")) lacking += (lacking.empty() ? "" : ", ") + backend;
+  }
+  if (lacking.empty()) return "cgroup (the proxies' cgroups, matched by the rules)";
+  return "mark (fallback: no cgroup match in " + lacking + ")";
 }
 
 }  // namespace shunt::agent

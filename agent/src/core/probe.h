@@ -38,6 +38,11 @@ struct ProbeReport {
   ModeChoice choice;
 };
 
+// Which exemption of the proxies' sockets the chosen mode would use with
+// proxy-exemption auto: their cgroups, or the mark where the mode's
+// backends lack the cgroup match (docs/policy.md).
+std::string probe_exemption(const ProbeReport& report);
+
 // Features the ebpf mode needs, by name.
 const std::vector<std::string>& ebpf_mode_requirements();
 

@@ -21,12 +21,10 @@ namespace {
 
 // Which sockets are the proxy's: its cgroups always; the mark, uid and gid
 // only when the operator asks for the fallback.
-Result<std::string> proxy_exemption(const AgentConfig& config, const std::string& cgroup,
+Result<std::string> proxy_exemption(const AgentConfig& config, const ProxyCgroups& cgroups,
                                     InstallRequest& request) {
-  auto dirs = proxy_cgroup_dirs(cgroup, config.proxy_cgroups);
-  if (!dirs) return dirs.error();
   std::string how = "cgroup (";
-  for (const auto& dir : *dirs) {
+  for (const auto& dir : cgroups.dirs) {
     auto id = cgroup_id_of(dir);
     if (!id) return id.error();
     request.proxy_cgroup_ids.push_back(*id);
@@ -43,13 +41,14 @@ Result<std::string> proxy_exemption(const AgentConfig& config, const std::string
 
 Result<std::unique_ptr<Installation>> install_programs(const AgentConfig& config,
                                                        const std::string& cgroup,
+                                                       const ProxyCgroups& proxy_cgroups,
                                                        std::string& exemption) {
   InstallRequest request;
   request.cgroup_dir = cgroup;
   request.bpffs_dir = config.bpffs;
   request.config = shunt_config{config.proxy_mark, config.bypass_uid,         config.bypass_gid,
                                 SHUNT_ABI_VERSION, config.netns_record_quota, 0};
-  auto how = proxy_exemption(config, cgroup, request);
+  auto how = proxy_exemption(config, proxy_cgroups, request);
   if (!how) return Error{0, "ebpf mode: " + how.error().describe()};
   exemption = *how;
   request.fast_path = config.sk_msg;
@@ -143,8 +142,11 @@ class EbpfInbound {
 
 Result<int> run_ebpf_mode(const AgentConfig& config, const std::string& cgroup,
                           const std::string& why, const ServeDatapath& serve) {
+  auto proxy_cgroups = proxy_cgroup_dirs(cgroup, config.proxy_cgroups);
+  if (!proxy_cgroups) return Error{0, "ebpf mode: " + proxy_cgroups.error().describe()};
+  CreatedCgroupGuard created(*proxy_cgroups);
   std::string exemption;
-  auto installation = install_programs(config, cgroup, exemption);
+  auto installation = install_programs(config, cgroup, *proxy_cgroups, exemption);
   if (!installation) return installation.error();
   const Installation& inst = **installation;
   const auto& report = inst.report();
@@ -168,6 +170,7 @@ Result<int> run_ebpf_mode(const AgentConfig& config, const std::string& cgroup,
   state.inbound = inbound.how();
   state.exemption = exemption;
   state.pins = [dir = config.bpffs] { return list_pins(dir); };
+  created.keep();
   return serve(datapath, state, {});
 }
 

@@ -29,18 +29,19 @@ bool feature_present(const ProbeReport& report, const std::string& name) {
 // in use has the cgroup match (and the operator did not ask for the mark),
 // else the mark, bypass-uid and bypass-gid. Returns how, for status.
 Result<std::string> rule_exemption(const AgentConfig& config, const ProbeReport& report,
-                                   FirewallSettings& settings, std::string& proxy_cgroup) {
-  auto base = resolve_cgroup_dir(config.cgroup);
-  if (!base) return base.error();
-  auto dirs = proxy_cgroup_dirs(*base, config.proxy_cgroups);
-  if (!dirs) return dirs.error();
-  proxy_cgroup = dirs->front();
+                                   const ProxyCgroups& cgroups, FirewallSettings& settings) {
   std::vector<std::string> lacking;
   for (const auto& name : report.choice.backends) {
     if (!feature_present(report, name + "-cgroup")) lacking.push_back(name);
   }
   const std::string mark = fmt::format("mark 0x{:x}", config.proxy_mark);
   if (config.proxy_exemption == "mark") return mark + " (as configured)";
+  if (!lacking.empty() && config.proxy_mark == 0 && config.bypass_uid == SHUNT_ID_NONE &&
+      config.bypass_gid == SHUNT_ID_NONE) {
+    return Error{0, "no cgroup match in " + fmt::format("{}", fmt::join(lacking, ", ")) +
+                        " and proxy-mark is 0 with no bypass-uid/bypass-gid: nothing would "
+                        "exempt the proxy's own connections"};
+  }
   if (!lacking.empty()) {
     if (config.proxy_exemption == "cgroup") {
       return Error{0, "proxy-exemption cgroup: no cgroup match in " +
@@ -51,7 +52,7 @@ Result<std::string> rule_exemption(const AgentConfig& config, const ProbeReport&
            ")";
   }
   std::string how = "cgroup (";
-  for (const auto& dir : *dirs) {
+  for (const auto& dir : cgroups.dirs) {
     auto relative = cgroup_relative_path(dir);
     if (!relative) return relative.error();
     settings.base.proxy_cgroups.push_back(*relative);
@@ -68,9 +69,7 @@ Result<int> run_firewall_mode(const AgentConfig& config, const ProbeReport& repo
   const ModeChoice& choice = report.choice;
   FirewallSettings settings;
   settings.base = base_rule_spec(config, *firewall_mode_from(choice.mode));
-  std::string proxy_cgroup;
-  auto exemption = rule_exemption(config, report, settings, proxy_cgroup);
-  if (!exemption) return exemption.error();
+
   for (const auto& name : choice.backends) settings.usable.push_back(*firewall_backend_from(name));
   if (config.backend != "auto") {
     const auto forced = *firewall_backend_from(config.backend);
@@ -82,6 +81,13 @@ Result<int> run_firewall_mode(const AgentConfig& config, const ProbeReport& repo
     }
     settings.forced = forced;
   }
+  auto base = resolve_cgroup_dir(config.cgroup);
+  if (!base) return base.error();
+  auto proxy_cgroups = proxy_cgroup_dirs(*base, config.proxy_cgroups);
+  if (!proxy_cgroups) return proxy_cgroups.error();
+  CreatedCgroupGuard created(*proxy_cgroups);
+  auto exemption = rule_exemption(config, report, *proxy_cgroups, settings);
+  if (!exemption) return exemption.error();
   ProcListenerCheck listener;
   settings.listener = &listener;
   NetnsCommandRunner runner;
@@ -91,13 +97,14 @@ Result<int> run_firewall_mode(const AgentConfig& config, const ProbeReport& repo
   AgentState state;
   state.mode = choice.mode;
   state.exemption = *exemption;
-  state.proxy_cgroup = proxy_cgroup;
+  state.proxy_cgroup = proxy_cgroups->dirs.front();
   state.state_dir = config.state_dir;
   state.backends =
       config.backend == "auto" ? choice.backends : std::vector<std::string>{config.backend};
   spdlog::info("{} mode ({}); backends {}; journal {}", choice.mode, choice.reason,
                fmt::format("{}", fmt::join(state.backends, ", ")), journal.file());
   spdlog::info("the proxies' exemption: {}", *exemption);
+  created.keep();
   return serve(datapath, state, [&datapath] {
     if (auto ok = datapath.recover(); !ok) {
       spdlog::error("converging recorded namespaces: {}", ok.error().describe());

@@ -139,8 +139,9 @@ void refuse_self_connection(const ProxyContext& context, AccessLogRecord& record
     spdlog::error(
         "[c{}] this connection comes from the proxy's own upstream socket: its upstream "
         "connects are redirected back to it. The agent does not exempt this proxy's sockets: "
-        "start it with the agent's proxy-mark (--mark, now {:#x}) or run it as the agent's "
-        "bypass-uid/bypass-gid",
+        "start it in a proxy cgroup (<the agent's cgroup>/shunt-proxies, or one in the agent's "
+        "proxy-cgroups), or, with the agent's proxy-exemption mark, with its proxy-mark "
+        "(--mark, now {:#x}) or as its bypass-uid/bypass-gid",
         record.id, context.config->mark);
   }
   close_with_reset(client);
