@@ -137,3 +137,18 @@ TEST(ProxyProcess, ListeningPortsFromProcNetTcp) {
       "   2: 00000000:3A9E 00000000:0000 0A 00000000:00000000\n";
   EXPECT_EQ(parse_proc_net_tcp_listeners(text), (std::vector<uint16_t>{15001, 15006}));
 }
+
+TEST(PodSettings, ProxyDownAndTheGuardAreSetPerPod) {
+  auto s = layered({{"proxy-down", "closed"}}, {{"SHUNT_PROXY_DOWN", "open"}},
+                   {{"shunt.io/guard-sockopts", "false"}});
+  auto plan = plan_pod(s, {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(plan->policy.at("proxy-down"), "open");
+  EXPECT_EQ(plan->policy.at("guard-sockopts"), "false");
+  PodSettings bad;
+  auto ok = apply_layer(bad, SettingSource::kAnnotation, {{"proxy-down", "sometimes"}});
+  ASSERT_FALSE(ok.ok());
+  EXPECT_EQ(ok.error().message.rfind("annotation shunt.io/proxy-down: ", 0), 0U)
+      << ok.error().message;
+  EXPECT_NE(ok.error().message.find("open or closed"), std::string::npos);
+}

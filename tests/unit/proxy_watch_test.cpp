@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <sstream>
 
 #include "firewall_rules.h"
+#include "probe.h"
 #include "proxy_watch.h"
 #include "traffic_policy.h"
 
@@ -40,21 +42,23 @@ TEST(ProxyWatch, ReportsEachChangeOnceAndForgetsNamespacesGone) {
                    [&](const EnrolledNetns& e, bool up) { changes.emplace_back(e.cookie, up); });
   check.up["/a"] = true;
   check.up["/b"] = false;
-  // Before the first round every namespace is assumed up (the datapath's
-  // own assumption): a proxy never started is a change at once.
+  // Before the first round a namespace is reported up; the first round
+  // tells the datapath each namespace's state, whatever it assumed.
   EXPECT_TRUE(watch.health(2).up);
   watch.poll({netns(1, "/a"), netns(2, "/b")});
   EXPECT_EQ(check.last_port, 16001);
-  ASSERT_EQ(changes.size(), 1u);
-  EXPECT_EQ(changes[0], std::make_pair(uint64_t{2}, false));
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0], std::make_pair(uint64_t{1}, true));
+  EXPECT_EQ(changes[1], std::make_pair(uint64_t{2}, false));
   EXPECT_FALSE(watch.health(2).up);
+  EXPECT_EQ(watch.health(2).changes, 0u);
   watch.poll({netns(1, "/a"), netns(2, "/b")});
-  EXPECT_EQ(changes.size(), 1u);  // no change, no report
+  EXPECT_EQ(changes.size(), 2u);  // no change, no report
   check.up["/b"] = true;
   check.up["/a"] = false;
   watch.poll({netns(1, "/a"), netns(2, "/b")});
-  ASSERT_EQ(changes.size(), 3u);
-  EXPECT_EQ(watch.health(2).changes, 2u);
+  ASSERT_EQ(changes.size(), 4u);
+  EXPECT_EQ(watch.health(2).changes, 1u);
   EXPECT_TRUE(watch.health(2).up);
   EXPECT_FALSE(watch.health(1).up);
   // A namespace that cannot be checked keeps its state; one unenrolled is
@@ -74,6 +78,14 @@ TEST(ProxyWatch, ParsesListenersFromProcNetTcp) {
       "   2: garbage\n"
       "   3: 0100007F:ZZZZ 00000000:0000 0A 0\n";
   EXPECT_EQ(parse_proc_net_tcp_listeners(text), std::vector<uint16_t>{15001});
+  std::istringstream lines(text);
+  EXPECT_TRUE(proc_net_tcp_listens(lines, 15001));
+  // The listeners come first: reading stops at the first other state.
+  std::istringstream later(
+      "header\n 0: 0100007F:0050 00000000:0000 0A 0\n"
+      " 1: 0100007F:3A99 0100007F:D431 01 0\n"
+      " 2: 0100007F:3A99 00000000:0000 0A 0\n");
+  EXPECT_FALSE(proc_net_tcp_listens(later, 15001));
 }
 
 TEST(ProxyDownPolicy, SettingsParseAndShow) {
@@ -113,4 +125,17 @@ TEST(FirewallRules, TheProxiesCgroupsReplaceTheMark) {
   EXPECT_EQ(cgroup_level(""), 0u);
   EXPECT_EQ(cgroup_level("a"), 1u);
   EXPECT_EQ(cgroup_level("a/b/c"), 3u);
+}
+
+TEST(ProbeExemption, CgroupWhereEveryBackendHasTheMatchElseTheMark) {
+  ProbeReport report;
+  report.choice.mode = "tproxy";
+  report.choice.backends = {"nft", "iptables-legacy"};
+  report.features = {{"nft-cgroup", "", true, "", "nft"},
+                     {"iptables-legacy-cgroup", "", false, "no xt_cgroup", "iptables-legacy"}};
+  EXPECT_EQ(probe_exemption(report), "mark (fallback: no cgroup match in iptables-legacy)");
+  report.features[1].present = true;
+  EXPECT_EQ(probe_exemption(report).rfind("cgroup", 0), 0U);
+  report.choice.mode = "ebpf";
+  EXPECT_EQ(probe_exemption(report).rfind("cgroup", 0), 0U);
 }

@@ -4,6 +4,7 @@ ebpf, TPROXY or REDIRECT in PREROUTING in the firewall modes). Runs once
 per mode and backend (SHUNT_TEST_MODE)."""
 import json
 import os
+import signal
 import unittest
 
 from shunt_env import Topology, bpftool_json, wait_for
@@ -209,6 +210,57 @@ class ClientAddressTest(unittest.TestCase):
                      what=f"the application seeing {client}")
         lines = [l for l in t.access_log() if l.get("listener") == "inbound"]
         self.assertEqual(len(lines), 2, t.access_log())
+
+
+class InboundProxyDownTest(unittest.TestCase):
+    """Issue 17: inbound connections while the proxy is down follow the
+    namespace's proxy-down policy: open, to the application directly;
+    closed, never to the application unproxied (the ebpf mode drops the
+    SYN, the firewall modes refuse it)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.t = Topology("indown", proxy_args=["--inbound", "true"])
+        cls.addClassCleanup(cls.t.close)
+        cls.t.start()
+        cls.report = os.path.join(cls.t.tmp, "app.jsonl")
+        cls.t.start_helper("app", "pod", "echo_server.py", "--port", str(WILDCARD), "--report",
+                           cls.report)
+
+    def enroll(self, policy):
+        self.t.agent_cli("enroll", "--netns", f"/run/netns/{self.t.ns['pod']}",
+                         "--capture-inbound", "on", "--proxy-down", policy, check=True)
+
+    def inbound_lines(self):
+        return [l for l in self.t.access_log() if l.get("listener") == "inbound"]
+
+    def test_inbound_follows_the_proxy_down_policy(self):
+        t = self.t
+        self.enroll("open")
+        t.stop("proxy", sig=signal.SIGKILL, expect_clean=False)
+        wait_for(lambda: t.status()["enrolled"][0]["proxy"] == "down", what="proxy down")
+        before_app, before_log = len(seen_by(self.report)), len(self.inbound_lines())
+        for host in (POD4, POD6):
+            r = t.client(host, port=WILDCARD, role="srv", size=KIB)
+            self.assertTrue(r["ok"], r)
+        wait_for(lambda: len(seen_by(self.report)) >= before_app + 2, what="the application")
+        self.assertEqual(len(self.inbound_lines()), before_log)
+        self.enroll("closed")
+        before_app = len(seen_by(self.report))
+        for host in (POD4, POD6):
+            r = t.client(host, port=WILDCARD, role="srv", size=KIB, timeout=2)
+            self.assertFalse(r["ok"], r)
+        self.assertEqual(len(seen_by(self.report)), before_app)
+        if t.traits["counters"]:
+            counters = t.status()["enrolled"][0]["counters"]
+            self.assertGreaterEqual(counters["proxy_down_open"], 2)
+            self.assertGreaterEqual(counters["proxy_down_closed"], 2)
+        t.start_proxy()
+        wait_for(lambda: t.status()["enrolled"][0]["proxy"] == "up", what="proxy up")
+        before_log = len(self.inbound_lines())
+        r = t.client(POD4, port=WILDCARD, role="srv", size=KIB)
+        self.assertTrue(r["ok"], r)
+        wait_for(lambda: len(self.inbound_lines()) > before_log, what="inbound access-log line")
 
 
 if __name__ == "__main__":

@@ -124,7 +124,7 @@ class ProxyDownTest(unittest.TestCase):
         self.assert_redirected_again()
         self.set_proxy(False)
         self.check_refused(SRV4, 500)
-        self.check_refused(SRV6, 100)
+        self.check_refused(SRV6, 500)
         self.set_proxy(True)
         self.assert_redirected_again()
 
@@ -134,7 +134,7 @@ class ProxyDownTest(unittest.TestCase):
         self.assert_redirected_again()
         self.set_proxy(False)
         self.check_direct(SRV4, 500)
-        self.check_direct(SRV6, 100)
+        self.check_direct(SRV6, 500)
         self.set_proxy(True)
         self.assert_redirected_again()
 
@@ -149,7 +149,6 @@ class ProxyDownTest(unittest.TestCase):
         worker.start()
         time.sleep(1.0)
         self.t.stop("proxy", sig=signal.SIGKILL, expect_clean=False)
-        killed = time.monotonic()
         worker.join(timeout=120)
         # Hit: failed, or slowed down by a lost SYN (retransmitted later).
         hit = [(at, ms) for at, outcome, ms in result["timeline"] if outcome != "ok" or ms > 100]
@@ -158,7 +157,6 @@ class ProxyDownTest(unittest.TestCase):
               f"connects failed or took over 100 ms, over {window * 1000:.0f} ms "
               f"({result['outcomes']})", flush=True)
         self.assertLess(window, 3.0, result["timeline"])
-        del killed
         self.set_proxy(True)
 
     # ---- what a pod cannot do ---------------------------------------
@@ -168,23 +166,26 @@ class ProxyDownTest(unittest.TestCase):
         still redirected, since it is not in a proxy cgroup."""
         self.enroll()
         self.set_proxy(True)
-        before = len(self.t.access_log())
-        r = self.connects(SRV4, 5, mark="0xa55")
-        self.assertEqual(r["outcomes"], {"ok": 5}, r)
-        self.t.wait_access_log(before + 5)
+        for host in (SRV4, SRV6):
+            before = len(self.t.access_log())
+            r = self.connects(host, 5, mark="0xa55")
+            self.assertEqual(r["outcomes"], {"ok": 5}, r)
+            self.t.wait_access_log(before + 5)
+            if self.t.mode == "ebpf":
+                self.assertEqual(r["setsockopt"]["SO_MARK"], {"EPERM": 5}, r)
         if self.t.mode == "ebpf":
-            self.assertEqual(r["setsockopt"]["SO_MARK"], {"EPERM": 5}, r)
-            self.assertGreaterEqual(self.counters()["sockopt_refused"], 5)
+            self.assertGreaterEqual(self.counters()["sockopt_refused"], 10)
             wait_for(lambda: "socket-option guard refused" in self.t.log_text("agent"),
                      timeout=10, what="the agent's log line for the refusal")
         # With the guard off the option is set, and the connection is
         # captured all the same.
         self.enroll("--guard-sockopts", "false")
-        before = len(self.t.access_log())
-        r = self.connects(SRV4, 5, mark="0xa55")
-        self.assertEqual(r["setsockopt"]["SO_MARK"], {"ok": 5}, r)
-        self.assertEqual(r["outcomes"], {"ok": 5}, r)
-        self.t.wait_access_log(before + 5)
+        for host in (SRV4, SRV6):
+            before = len(self.t.access_log())
+            r = self.connects(host, 5, mark="0xa55")
+            self.assertEqual(r["setsockopt"]["SO_MARK"], {"ok": 5}, r)
+            self.assertEqual(r["outcomes"], {"ok": 5}, r)
+            self.t.wait_access_log(before + 5)
         self.enroll("--guard-sockopts", "true")
 
     def test_7_transparent_sockets_are_guarded(self):

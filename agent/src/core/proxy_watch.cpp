@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -14,17 +13,6 @@
 #include "shunt/unique_fd.h"
 
 namespace shunt::agent {
-
-namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-}  // namespace
 
 std::vector<uint16_t> parse_proc_net_tcp_listeners(const std::string& text) {
   std::vector<uint16_t> ports;
@@ -46,6 +34,23 @@ std::vector<uint16_t> parse_proc_net_tcp_listeners(const std::string& text) {
   return ports;
 }
 
+bool proc_net_tcp_listens(std::istream& lines, uint16_t port) {
+  std::string line;
+  std::getline(lines, line);  // header
+  while (std::getline(lines, line)) {
+    std::istringstream f(line);
+    std::string slot, local, remote, state;
+    if (!(f >> slot >> local >> remote >> state)) continue;
+    if (state != "0A") return false;  // past the listeners
+    const auto colon = local.rfind(':');
+    if (colon == std::string::npos) continue;
+    unsigned long listening = 0;
+    std::istringstream hex(local.substr(colon + 1));
+    if (hex >> std::hex >> listening && listening == port) return true;
+  }
+  return false;
+}
+
 Result<bool> ProcListenerCheck::listening(const std::string& netns_path, uint16_t port) {
   const UniqueFd netns(open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!netns) return errno_error("opening network namespace " + netns_path);
@@ -55,10 +60,15 @@ Result<bool> ProcListenerCheck::listening(const std::string& netns_path, uint16_
       result = errno_error("entering network namespace " + netns_path);
       return;
     }
-    auto ports = parse_proc_net_tcp_listeners(read_file("/proc/thread-self/net/tcp"));
-    const auto v6 = parse_proc_net_tcp_listeners(read_file("/proc/thread-self/net/tcp6"));
-    ports.insert(ports.end(), v6.begin(), v6.end());
-    result = std::find(ports.begin(), ports.end(), port) != ports.end();
+    bool found = false;
+    for (const char* file : {"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"}) {
+      std::ifstream lines(file);
+      if (lines && proc_net_tcp_listens(lines, port)) {
+        found = true;
+        break;
+      }
+    }
+    result = found;
   }).join();
   return result;
 }
@@ -76,10 +86,17 @@ void ProxyWatch::poll(const std::vector<EnrolledNetns>& enrolled) {
     const bool first = !seen_.contains(e.cookie);
     Seen& seen = seen_[e.cookie];
     if (first) {
-      seen.health.up = true;  // what the datapath assumed at enrolment
+      // Told whatever it is: the datapath may have decided otherwise at
+      // enrolment (the proxy started in between), or not at all (a
+      // restarted agent).
+      seen.health.up = *listening;
       seen.sockopt_refused = e.stats.sockopt_refused;
-    }
-    if (*listening != seen.health.up) {
+      if (!*listening) {
+        spdlog::info("{}: the proxy is not listening (port {}); proxy-down policy: {}", e.path,
+                     e.policy.outbound_port, e.policy.traffic.proxy_down_open ? "open" : "closed");
+      }
+      if (on_change_) on_change_(e, *listening);
+    } else if (*listening != seen.health.up) {
       seen.health.up = *listening;
       ++seen.health.changes;
       spdlog::info("{}: the proxy {} (port {}); proxy-down policy: {}", e.path,

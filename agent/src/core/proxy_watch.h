@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <istream>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,6 +22,10 @@ namespace shunt::agent {
 
 // The TCP ports in LISTEN state in /proc/net/tcp or tcp6 text.
 std::vector<uint16_t> parse_proc_net_tcp_listeners(const std::string& text);
+// Whether a socket listens on `port`, reading /proc/net/tcp(6) lines only
+// as far as the listeners go: the kernel lists them first, so a pod's
+// many connections cost the check nothing.
+bool proc_net_tcp_listens(std::istream& lines, uint16_t port);
 
 class ListenerCheck {
  public:
@@ -43,8 +48,8 @@ struct ProxyHealth {
 
 class ProxyWatch {
  public:
-  // Called when a namespace's proxy goes down or comes back (and when a
-  // namespace is first seen with its proxy down).
+  // Called with a namespace's state when it is first seen, then each time
+  // its proxy goes down or comes back.
   using OnChange = std::function<void(const EnrolledNetns&, bool up)>;
 
   ProxyWatch(ListenerCheck& check, OnChange on_change)
