@@ -127,13 +127,19 @@ TEST(FirewallRules, TheProxiesCgroupsReplaceTheMark) {
   EXPECT_EQ(cgroup_level("a/b/c"), 3u);
 }
 
-TEST(ProbeExemption, CgroupWhereEveryBackendHasTheMatchElseTheMark) {
+TEST(ProbeExemption, CgroupWhereABackendHasTheMatchElseTheMark) {
   ProbeReport report;
   report.choice.mode = "tproxy";
   report.choice.backends = {"nft", "iptables-legacy"};
   report.features = {{"nft-cgroup", "", true, "", "nft"},
                      {"iptables-legacy-cgroup", "", false, "no xt_cgroup", "iptables-legacy"}};
-  EXPECT_EQ(probe_exemption(report), "mark (fallback: no cgroup match in iptables-legacy)");
+  // The backends without the match are not used.
+  EXPECT_EQ(probe_exemption(report),
+            "cgroup (the proxies' cgroups, matched by the rules; iptables-legacy not used: no "
+            "cgroup match)");
+  report.features[0].present = false;
+  EXPECT_EQ(probe_exemption(report), "mark (fallback: no cgroup match in nft, iptables-legacy)");
+  report.features[0].present = true;
   report.features[1].present = true;
   EXPECT_EQ(probe_exemption(report).rfind("cgroup", 0), 0U);
   report.choice.mode = "ebpf";

@@ -9,12 +9,13 @@ this test measures and prints."""
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 import unittest
 
 from processes import world_readable
-from shunt_env import ECHO_PORT, TOOLS, Topology, wait_for
+from shunt_env import AGENT, ECHO_PORT, TOOLS, Topology, wait_for
 
 SRV4 = "10.201.0.2"
 SRV6 = "fd00:201::2"
@@ -218,6 +219,43 @@ class ProxyDownTest(unittest.TestCase):
     def test_9_status_says_which_exemption_is_in_force(self):
         self.assertTrue(self.t.status()["exemption"].startswith("cgroup ("),
                         self.t.status()["exemption"])
+
+
+class ExemptionFallbackTest(unittest.TestCase):
+    """Where the cgroup match is missing (simulated), the firewall modes fall
+    back to the mark and say so; proxy-exemption cgroup refuses to start
+    instead. The ebpf mode uses the mark only when asked to."""
+
+    def setUp(self):
+        self.t = Topology("exfb")
+        self.addCleanup(self.t.close)
+
+    def test_the_exemption_in_force_is_the_one_status_names(self):
+        t = self.t
+        if t.mode == "ebpf":
+            t.agent_args = ["--proxy-exemption", "mark"]
+            t.start()
+            self.assertTrue(t.status()["exemption"].startswith("cgroup ("), t.status())
+            self.assertIn("and mark 0xa55", t.status()["exemption"])
+            return
+        missing = "nft-cgroup,iptables-nft-cgroup,iptables-legacy-cgroup"
+        t.agent_args = ["--disable-feature", missing]
+        t.start()
+        self.assertTrue(t.status()["exemption"].startswith("mark 0xa55 (fallback: no cgroup"),
+                        t.status()["exemption"])
+        r = t.client(SRV4, size=100)
+        self.assertTrue(r["ok"], r)
+        t.stop("agent")
+        err = os.path.join(t.tmp, "refused.log")
+        with open(err, "w") as f:
+            rc = subprocess.run(
+                [AGENT, "run", "--cgroup", t.cgroup, "--bpffs", t.bpffs, "--socket", t.socket,
+                 "--state-dir", t.state_dir, *t.mode_args(), "--disable-feature", missing,
+                 "--proxy-exemption", "cgroup"], stdout=f, stderr=subprocess.STDOUT,
+                timeout=60).returncode
+        self.assertNotEqual(rc, 0)
+        with open(err) as f:
+            self.assertIn("proxy-exemption cgroup: no cgroup match", f.read())
 
 
 if __name__ == "__main__":

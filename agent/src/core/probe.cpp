@@ -170,11 +170,15 @@ std::string probe_exemption(const ProbeReport& report) {
   }
   if (report.choice.mode == "none") return "none (no mode)";
   std::string lacking;
+  std::string with_match;
   for (const auto& backend : report.choice.backends) {
-    if (!present(backend + "-cgroup")) lacking += (lacking.empty() ? "" : ", ") + backend;
+    auto& list = present(backend + "-cgroup") ? with_match : lacking;
+    list += (list.empty() ? "" : ", ") + backend;
   }
+  if (with_match.empty()) return "mark (fallback: no cgroup match in " + lacking + ")";
   if (lacking.empty()) return "cgroup (the proxies' cgroups, matched by the rules)";
-  return "mark (fallback: no cgroup match in " + lacking + ")";
+  return "cgroup (the proxies' cgroups, matched by the rules; " + lacking +
+         " not used: no cgroup match)";
 }
 
 }  // namespace shunt::agent

@@ -25,31 +25,46 @@ bool feature_present(const ProbeReport& report, const std::string& name) {
                      [&name](const Feature& f) { return f.name == name && f.present; });
 }
 
-// The proxies' exemption in the rules: their cgroups where every backend
-// in use has the cgroup match (and the operator did not ask for the mark),
-// else the mark, bypass-uid and bypass-gid. Returns how, for status.
+Error no_exemption(const std::string& why) {
+  return Error{0, why +
+                      " and proxy-mark is 0 with no bypass-uid/bypass-gid: nothing would exempt "
+                      "the proxy's own connections"};
+}
+
+// The proxies' exemption in the rules: their cgroups, with the backends
+// that have the cgroup match (the others are not used, unless forced);
+// else, or when the operator asks for it, the mark, bypass-uid and
+// bypass-gid. Returns how, for status.
 Result<std::string> rule_exemption(const AgentConfig& config, const ProbeReport& report,
                                    const ProxyCgroups& cgroups, FirewallSettings& settings) {
-  std::vector<std::string> lacking;
-  for (const auto& name : report.choice.backends) {
-    if (!feature_present(report, name + "-cgroup")) lacking.push_back(name);
-  }
   const std::string mark = fmt::format("mark 0x{:x}", config.proxy_mark);
+  const bool has_mark = config.proxy_mark != 0 || config.bypass_uid != SHUNT_ID_NONE ||
+                        config.bypass_gid != SHUNT_ID_NONE;
   if (config.proxy_exemption == "mark") return mark + " (as configured)";
-  if (!lacking.empty() && config.proxy_mark == 0 && config.bypass_uid == SHUNT_ID_NONE &&
-      config.bypass_gid == SHUNT_ID_NONE) {
-    return Error{0, "no cgroup match in " + fmt::format("{}", fmt::join(lacking, ", ")) +
-                        " and proxy-mark is 0 with no bypass-uid/bypass-gid: nothing would "
-                        "exempt the proxy's own connections"};
+  std::vector<FirewallBackend> with_match;
+  std::vector<std::string> lacking;
+  for (auto backend : settings.usable) {
+    if (feature_present(report, std::string(to_string(backend)) + "-cgroup")) {
+      with_match.push_back(backend);
+    } else {
+      lacking.emplace_back(to_string(backend));
+    }
+  }
+  const bool forced_lacks = settings.forced && std::find(with_match.begin(), with_match.end(),
+                                                         *settings.forced) == with_match.end();
+  if (with_match.empty() || forced_lacks) {
+    const std::string why = "no cgroup match in " + fmt::format("{}", fmt::join(lacking, ", "));
+    if (config.proxy_exemption == "cgroup")
+      return Error{0, "proxy-exemption cgroup: " + why + " (`shunt-agent probe` says why)"};
+    if (!has_mark) return no_exemption(why);
+    return mark + " (fallback: " + why + ")";
   }
   if (!lacking.empty()) {
-    if (config.proxy_exemption == "cgroup") {
-      return Error{0, "proxy-exemption cgroup: no cgroup match in " +
-                          fmt::format("{}", fmt::join(lacking, ", ")) +
-                          " (`shunt-agent probe` says why)"};
-    }
-    return mark + " (fallback: no cgroup match in " + fmt::format("{}", fmt::join(lacking, ", ")) +
-           ")";
+    spdlog::warn(
+        "backends without the cgroup match are not used, so that the proxies' "
+        "exemption cannot be forged: {}",
+        fmt::join(lacking, ", "));
+    settings.usable = with_match;
   }
   std::string how = "cgroup (";
   for (const auto& dir : cgroups.dirs) {
@@ -99,8 +114,8 @@ Result<int> run_firewall_mode(const AgentConfig& config, const ProbeReport& repo
   state.exemption = *exemption;
   state.proxy_cgroup = proxy_cgroups->dirs.front();
   state.state_dir = config.state_dir;
-  state.backends =
-      config.backend == "auto" ? choice.backends : std::vector<std::string>{config.backend};
+  for (auto backend : settings.usable) state.backends.emplace_back(to_string(backend));
+  if (settings.forced) state.backends = {to_string(*settings.forced)};
   spdlog::info("{} mode ({}); backends {}; journal {}", choice.mode, choice.reason,
                fmt::format("{}", fmt::join(state.backends, ", ")), journal.file());
   spdlog::info("the proxies' exemption: {}", *exemption);
