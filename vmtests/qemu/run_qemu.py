@@ -106,6 +106,8 @@ def run_kernel(cache, line, args):
         row["guest_error"] = "the guest did not run the probe: " + \
             " / ".join(read(console).splitlines()[-5:])
     row["passed_over"] = probe["auto"].get("passed_over", [])
+    # Which exemption of the proxies' sockets auto would use (issue 17).
+    row["exemption"] = probe["auto"].get("exemption", "")
     for scenario, mode in plan:
         name = f"{scenario}.{mode}"
         rc_text = read(os.path.join(results, f"{name}.rc"))
@@ -268,7 +270,9 @@ def write_docs(rows, args):
             f"`vmtests/qemu/run_qemu.py --kernel {args.kernel}`.\n\n" + table(rows, args.modes) +
             "\n\n" + "\n".join(f"- {r['kernel']}: auto passed over " +
                                "; ".join(f"{p['mode']} ({p['missing']})" for p in r["passed_over"])
-                               for r in rows if r["passed_over"]) + f"\n{end}")
+                               for r in rows if r["passed_over"]) +
+            "".join(f"\n- {r['kernel']}: the proxies' exemption with auto: {r['exemption']}"
+                    for r in rows if r.get("exemption")) + f"\n{end}")
     if start in text:
         text = text[:text.index(start)] + body + text[text.index(end) + len(end):]
     else:
