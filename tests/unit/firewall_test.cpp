@@ -292,3 +292,58 @@ TEST_F(FirewallDatapathTest, DamagedJournalIsAnErrorThatSaysWhatToDo) {
   ASSERT_FALSE(listed);
   EXPECT_NE(listed.error().message.find("damaged"), std::string::npos);
 }
+
+namespace {
+
+class FakeListener final : public ListenerCheck {
+ public:
+  Result<bool> listening(const std::string&, uint16_t) override { return up; }
+  bool up = true;
+};
+
+}  // namespace
+
+TEST_F(FirewallDatapathTest, ProxyDownSwitchesTheRulesToThePolicyAndBack) {
+  settings_.base.mode = FirewallMode::kTproxy;
+  FakeListener listener;
+  listener.up = false;
+  settings_.listener = &listener;
+  auto dp = make();
+  // Enrolled before its proxy listens, closed: the redirect mode's rules
+  // (refused at once), not TPROXY to nothing.
+  ASSERT_TRUE(dp.enroll(7, NetnsPolicy{}, info("/run/netns/a", 11)));
+  EXPECT_NE(runner_.last("nft -f -")->input.find("redirect to :15001"), std::string::npos);
+  // The proxy listens: the tproxy rules.
+  ASSERT_TRUE(dp.proxy_state(7, true));
+  EXPECT_NE(runner_.last("nft -f -")->input.find("tproxy ip to"), std::string::npos);
+  runner_.calls.clear();
+  ASSERT_TRUE(dp.proxy_state(7, true));  // no change, nothing applied
+  EXPECT_TRUE(runner_.calls.empty());
+  // open: the rules go while the proxy is down, and come back.
+  NetnsPolicy open;
+  open.traffic.proxy_down_open = true;
+  listener.up = true;
+  ASSERT_TRUE(dp.enroll(7, open, info("/run/netns/a", 11)));
+  ASSERT_TRUE(dp.proxy_state(7, false));
+  EXPECT_EQ(runner_.last("nft -f -")->input, nft_remove_script());
+  ASSERT_TRUE(dp.proxy_state(7, true));
+  EXPECT_NE(runner_.last("nft -f -")->input.find("tproxy ip to"), std::string::npos);
+  // Not enrolled: nothing to do.
+  runner_.calls.clear();
+  ASSERT_TRUE(dp.proxy_state(99, false));
+  EXPECT_TRUE(runner_.calls.empty());
+}
+
+TEST_F(FirewallDatapathTest, AFailedSwitchIsReportedAndRetried) {
+  auto dp = make();
+  ASSERT_TRUE(dp.enroll(7, NetnsPolicy{}, info("/run/netns/a", 11)));
+  NetnsPolicy open;
+  open.traffic.proxy_down_open = true;
+  ASSERT_TRUE(dp.enroll(7, open, info("/run/netns/a", 11)));
+  runner_.answers["nft -f -"] = [](const std::string&) { return failure("busy"); };
+  EXPECT_FALSE(dp.proxy_state(7, false));
+  runner_.answers.erase("nft -f -");
+  // The same report again is not taken as "nothing changed".
+  ASSERT_TRUE(dp.proxy_state(7, false));
+  EXPECT_EQ(runner_.last("nft -f -")->input, nft_remove_script());
+}

@@ -38,8 +38,10 @@ EnrolledNetns netns(uint64_t cookie, const std::string& path) {
 TEST(ProxyWatch, ReportsEachChangeOnceAndForgetsNamespacesGone) {
   FakeListenerCheck check;
   std::vector<std::pair<uint64_t, bool>> changes;
-  ProxyWatch watch(check,
-                   [&](const EnrolledNetns& e, bool up) { changes.emplace_back(e.cookie, up); });
+  ProxyWatch watch(check, [&](const EnrolledNetns& e, bool up) {
+    changes.emplace_back(e.cookie, up);
+    return true;
+  });
   check.up["/a"] = true;
   check.up["/b"] = false;
   // Before the first round a namespace is reported up; the first round
@@ -68,6 +70,25 @@ TEST(ProxyWatch, ReportsEachChangeOnceAndForgetsNamespacesGone) {
   EXPECT_FALSE(watch.health(1).up);
   watch.poll({});
   EXPECT_TRUE(watch.health(1).up);
+}
+
+TEST(ProxyWatch, ReportsAgainUntilTheDatapathFollows) {
+  FakeListenerCheck check;
+  check.up["/a"] = false;
+  int calls = 0;
+  bool follow = false;
+  ProxyWatch watch(check, [&](const EnrolledNetns&, bool) {
+    ++calls;
+    return follow;
+  });
+  watch.poll({netns(1, "/a")});
+  watch.poll({netns(1, "/a")});
+  EXPECT_EQ(calls, 2);
+  follow = true;
+  watch.poll({netns(1, "/a")});
+  watch.poll({netns(1, "/a")});
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(watch.health(1).changes, 0u);
 }
 
 TEST(ProxyWatch, ParsesListenersFromProcNetTcp) {

@@ -52,10 +52,12 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
   NodeServices node(io, config, handler.enrolment(), resolver, state.proxy_cgroup);
   ProcListenerCheck listener_check;
   ProxyWatch watch(listener_check, [&datapath](const EnrolledNetns& netns, bool up) {
-    if (auto ok = datapath.proxy_state(netns.cookie, up); !ok) {
-      spdlog::error("{}: applying the proxy-{} rules: {}", netns.path, up ? "up" : "down",
-                    ok.error().describe());
+    auto ok = datapath.proxy_state(netns.cookie, up);
+    if (!ok) {
+      spdlog::error("{}: applying the proxy-{} rules (tried again next round): {}", netns.path,
+                    up ? "up" : "down", ok.error().describe());
     }
+    return ok.ok();
   });
   handler.set_proxy_health([&watch](const EnrolledNetns& e) { return watch.health(e.cookie); });
   // The firewall modes switch rules on it: checked often. The ebpf mode

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -14,22 +15,37 @@
 
 namespace shunt::agent {
 
+namespace {
+
+// One socket line of /proc/net/tcp(6): whether it listens, and its local
+// port; nullopt for a line that is not one.
+struct TcpLine {
+  bool listening = false;
+  uint16_t port = 0;
+};
+
+std::optional<TcpLine> parse_tcp_line(const std::string& line) {
+  std::istringstream fields(line);
+  std::string slot, local, remote, state;
+  if (!(fields >> slot >> local >> remote >> state)) return std::nullopt;
+  const auto colon = local.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= local.size()) return std::nullopt;
+  unsigned long port = 0;
+  std::istringstream hex(local.substr(colon + 1));
+  if (!(hex >> std::hex >> port) || port > 65535) return std::nullopt;
+  return TcpLine{state == "0A", static_cast<uint16_t>(port)};  // 0A: TCP_LISTEN
+}
+
+}  // namespace
+
 std::vector<uint16_t> parse_proc_net_tcp_listeners(const std::string& text) {
   std::vector<uint16_t> ports;
   std::istringstream lines(text);
   std::string line;
   std::getline(lines, line);  // header
   while (std::getline(lines, line)) {
-    std::istringstream f(line);
-    std::string slot, local, remote, state;
-    if (!(f >> slot >> local >> remote >> state)) continue;
-    if (state != "0A") continue;  // TCP_LISTEN
-    const auto colon = local.rfind(':');
-    if (colon == std::string::npos || colon + 1 >= local.size()) continue;
-    unsigned long port = 0;
-    std::istringstream hex(local.substr(colon + 1));
-    if (!(hex >> std::hex >> port) || port > 65535) continue;
-    ports.push_back(static_cast<uint16_t>(port));
+    const auto tcp = parse_tcp_line(line);
+    if (tcp && tcp->listening) ports.push_back(tcp->port);
   }
   return ports;
 }
@@ -38,15 +54,10 @@ bool proc_net_tcp_listens(std::istream& lines, uint16_t port) {
   std::string line;
   std::getline(lines, line);  // header
   while (std::getline(lines, line)) {
-    std::istringstream f(line);
-    std::string slot, local, remote, state;
-    if (!(f >> slot >> local >> remote >> state)) continue;
-    if (state != "0A") return false;  // past the listeners
-    const auto colon = local.rfind(':');
-    if (colon == std::string::npos) continue;
-    unsigned long listening = 0;
-    std::istringstream hex(local.substr(colon + 1));
-    if (hex >> std::hex >> listening && listening == port) return true;
+    const auto tcp = parse_tcp_line(line);
+    if (!tcp) continue;
+    if (!tcp->listening) return false;  // past the listeners
+    if (tcp->port == port) return true;
   }
   return false;
 }
@@ -85,24 +96,22 @@ void ProxyWatch::poll(const std::vector<EnrolledNetns>& enrolled) {
     }
     const bool first = !seen_.contains(e.cookie);
     Seen& seen = seen_[e.cookie];
-    if (first) {
-      // Told whatever it is: the datapath may have decided otherwise at
-      // enrolment (the proxy started in between), or not at all (a
-      // restarted agent).
-      seen.health.up = *listening;
-      seen.sockopt_refused = e.stats.sockopt_refused;
-      if (!*listening) {
+    if (first) seen.sockopt_refused = e.stats.sockopt_refused;
+    // A namespace is told its state when it is first seen (the datapath may
+    // have decided otherwise at enrolment, or a restarted agent not at
+    // all), on each change, and again until the datapath followed.
+    if (first || *listening != seen.health.up || seen.unapplied) {
+      if (!first && *listening != seen.health.up) {
+        ++seen.health.changes;
+        spdlog::info("{}: the proxy {} (port {}); proxy-down policy: {}", e.path,
+                     *listening ? "listens again" : "is down", e.policy.outbound_port,
+                     e.policy.traffic.proxy_down_open ? "open" : "closed");
+      } else if (first && !*listening) {
         spdlog::info("{}: the proxy is not listening (port {}); proxy-down policy: {}", e.path,
                      e.policy.outbound_port, e.policy.traffic.proxy_down_open ? "open" : "closed");
       }
-      if (on_change_) on_change_(e, *listening);
-    } else if (*listening != seen.health.up) {
       seen.health.up = *listening;
-      ++seen.health.changes;
-      spdlog::info("{}: the proxy {} (port {}); proxy-down policy: {}", e.path,
-                   *listening ? "listens again" : "is down", e.policy.outbound_port,
-                   e.policy.traffic.proxy_down_open ? "open" : "closed");
-      if (on_change_) on_change_(e, *listening);
+      seen.unapplied = on_change_ && !on_change_(e, *listening);
     }
     if (e.stats.sockopt_refused > seen.sockopt_refused) {
       spdlog::warn(

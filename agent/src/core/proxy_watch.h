@@ -49,8 +49,9 @@ struct ProxyHealth {
 class ProxyWatch {
  public:
   // Called with a namespace's state when it is first seen, then each time
-  // its proxy goes down or comes back.
-  using OnChange = std::function<void(const EnrolledNetns&, bool up)>;
+  // its proxy goes down or comes back. False: the datapath could not
+  // follow; the next round reports the state again.
+  using OnChange = std::function<bool(const EnrolledNetns&, bool up)>;
 
   ProxyWatch(ListenerCheck& check, OnChange on_change)
       : check_(check), on_change_(std::move(on_change)) {}
@@ -66,6 +67,7 @@ class ProxyWatch {
   struct Seen {
     ProxyHealth health;
     uint64_t sockopt_refused = 0;
+    bool unapplied = false;  // the datapath did not follow the last report
   };
   ListenerCheck& check_;
   OnChange on_change_;

@@ -88,7 +88,15 @@ Status FirewallDatapath::proxy_state(uint64_t cookie, bool up) {
   }
   auto backend = firewall_backend_from(it->backend);
   if (!backend) return Error{EINVAL, "unknown backend " + it->backend};
-  if (auto ok = apply_for_proxy(*it, *backend); !ok) return ok;
+  if (auto ok = apply_for_proxy(*it, *backend); !ok) {
+    // Not switched: the next report of the same state tries again.
+    if (up) {
+      proxy_down_.insert(cookie);
+    } else {
+      proxy_down_.erase(cookie);
+    }
+    return ok;
+  }
   spdlog::info("{}: {}", it->path,
                up ? "the proxy listens: capture rules back"
                : it->policy.traffic.proxy_down_open
