@@ -15,14 +15,15 @@ import time
 import unittest
 
 from processes import world_readable
-from shunt_env import AGENT, ECHO_PORT, TOOLS, Topology, wait_for
+from shunt_env import AGENT, ECHO_PORT, TIMEOUT_SCALE, TOOLS, Topology, wait_for
 
 SRV4 = "10.201.0.2"
 SRV6 = "fd00:201::2"
 NOBODY = 65534
 # A refused connect is answered by the kernel at once; this bound only
-# keeps a hang (the 133 s of TPROXY to no socket) from passing.
-REFUSED_WITHIN_MS = 250
+# keeps a hang (the 133 s of TPROXY to no socket) from passing. Scaled, like
+# every wait, under software emulation.
+REFUSED_WITHIN_MS = 250 * TIMEOUT_SCALE
 
 
 class ProxyDownTest(unittest.TestCase):
@@ -157,7 +158,7 @@ class ProxyDownTest(unittest.TestCase):
         print(f"{self.t.mode}: killing the proxy under 200 connects/s: {len(hit)} of 600 "
               f"connects failed or took over 100 ms, over {window * 1000:.0f} ms "
               f"({result['outcomes']})", flush=True)
-        self.assertLess(window, 3.0, result["timeline"])
+        self.assertLess(window, 3.0 * TIMEOUT_SCALE, result["timeline"])
         self.set_proxy(True)
 
     # ---- what a pod cannot do ---------------------------------------
