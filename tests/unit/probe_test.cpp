@@ -131,3 +131,14 @@ TEST(Probe, JsonShape) {
   EXPECT_NE(text.find("NO   prog_sockops"), std::string::npos);
   EXPECT_NE(text.find("not ebpf: missing prog_sockops"), std::string::npos);
 }
+
+TEST(ChooseMode, BackendsThatMatchTheProxiesCgroupComeFirst) {
+  auto features = everything();
+  mark_missing(features, {"prog_connect4"});
+  features.push_back(present("iptables-legacy-cgroup", "iptables-legacy"));
+  features.push_back(present("iptables-nft-cgroup", "iptables-nft"));
+  features.push_back(Feature{"nft-cgroup", "", false, "kernel before 5.13", "nft"});
+  const auto choice = choose_mode(features, "auto");
+  EXPECT_EQ(choice.mode, "tproxy");
+  EXPECT_EQ(choice.backends, (std::vector<std::string>{"iptables-nft", "iptables-legacy", "nft"}));
+}

@@ -93,6 +93,10 @@ Possibility firewall_possibility(const std::vector<Feature>& features,
       why.push_back("missing " + join(missing, ", "));
     }
   }
+  // The backends that can match the proxies' cgroup first: with them the
+  // proxies' exemption is one a pod cannot forge (docs/policy.md).
+  std::stable_partition(p.backends.begin(), p.backends.end(),
+                        [&features](const std::string& b) { return has(features, b + "-cgroup"); });
   p.possible = !p.backends.empty();
   p.missing = join(why, "; ");
   return p;
