@@ -131,6 +131,19 @@ class KubernetesTest(unittest.TestCase):
         settings = self.node.pods()[0]["settings"]
         self.assertEqual(settings["CNI_ARGS SHUNT_PROXY_TYPE"], "forward")
 
+    def test_proxy_down_and_the_guard_per_pod(self):
+        """Issue 17: the pod's proxy-down policy and guard from CNI_ARGS reach
+        its enrolment; its proxy runs in the proxies' cgroup, so its own
+        connections are exempt and the pod's are proxied."""
+        cid = self.container("c-pdown", cni_args="SHUNT_PROXY_DOWN=open;SHUNT_GUARD_SOCKOPTS=false")
+        self.assert_proxied(cid, "c-pdown", self.node.gateway4)
+        entries = self.node.status()["enrolled"]
+        self.assertEqual(len(entries), 1, entries)
+        self.assertEqual(entries[0]["policy"]["proxy_down"], "open")
+        self.assertFalse(entries[0]["policy"]["guard_sockopts"])
+        wait_for(lambda: self.node.status()["enrolled"][0]["proxy"] == "up", what="proxy up")
+        self.assertTrue(self.node.status()["exemption"].startswith("cgroup ("))
+
     def test_inject_false_runs_unredirected(self):
         self.container("c-noinject", cni_args="SHUNT_INJECT=false")
         self.assertEqual(self.node.pods(), [])

@@ -62,33 +62,47 @@ bool proc_net_tcp_listens(std::istream& lines, uint16_t port) {
   return false;
 }
 
+namespace {
+
+// On the calling thread, which may enter the namespace (it is one of the
+// check's own threads).
+Result<bool> listening_here(const ListenerCheck::Target& target) {
+  const UniqueFd netns(open(target.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!netns) return errno_error("opening network namespace " + target.netns_path);
+  if (setns(netns.get(), CLONE_NEWNET) != 0)
+    return errno_error("entering network namespace " + target.netns_path);
+  for (const char* file : {"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"}) {
+    std::ifstream lines(file);
+    if (lines && proc_net_tcp_listens(lines, target.port)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 Result<bool> ProcListenerCheck::listening(const std::string& netns_path, uint16_t port) {
-  const UniqueFd netns(open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!netns) return errno_error("opening network namespace " + netns_path);
-  Result<bool> result = Error{EIO, "not checked"};
+  return listening_all({{netns_path, port}}).front();
+}
+
+std::vector<Result<bool>> ProcListenerCheck::listening_all(const std::vector<Target>& targets) {
+  std::vector<Result<bool>> out;
+  out.reserve(targets.size());
   std::thread([&] {
-    if (setns(netns.get(), CLONE_NEWNET) != 0) {
-      result = errno_error("entering network namespace " + netns_path);
-      return;
-    }
-    bool found = false;
-    for (const char* file : {"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"}) {
-      std::ifstream lines(file);
-      if (lines && proc_net_tcp_listens(lines, port)) {
-        found = true;
-        break;
-      }
-    }
-    result = found;
+    for (const auto& target : targets) out.push_back(listening_here(target));
   }).join();
-  return result;
+  return out;
 }
 
 void ProxyWatch::poll(const std::vector<EnrolledNetns>& enrolled) {
+  std::vector<ListenerCheck::Target> targets;
+  targets.reserve(enrolled.size());
+  for (const auto& e : enrolled) targets.push_back({e.path, e.policy.outbound_port});
+  auto results = check_.listening_all(targets);
   std::set<uint64_t> present;
-  for (const auto& e : enrolled) {
+  for (size_t i = 0; i < enrolled.size() && i < results.size(); ++i) {
+    const auto& e = enrolled[i];
     present.insert(e.cookie);
-    auto listening = check_.listening(e.path, e.policy.outbound_port);
+    auto& listening = results[i];
     if (!listening) {
       spdlog::debug("{}: cannot check the proxy's listener: {}", e.path,
                     listening.error().describe());

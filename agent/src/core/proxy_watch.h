@@ -29,16 +29,29 @@ bool proc_net_tcp_listens(std::istream& lines, uint16_t port);
 
 class ListenerCheck {
  public:
+  struct Target {
+    std::string netns_path;
+    uint16_t port = 0;
+  };
   virtual ~ListenerCheck() = default;
   // Whether a TCP socket listens on `port` (any address) in the namespace.
   virtual Result<bool> listening(const std::string& netns_path, uint16_t port) = 0;
+  // The same for many namespaces at once, in order.
+  virtual std::vector<Result<bool>> listening_all(const std::vector<Target>& targets) {
+    std::vector<Result<bool>> out;
+    out.reserve(targets.size());
+    for (const auto& t : targets) out.push_back(listening(t.netns_path, t.port));
+    return out;
+  }
 };
 
 // Reads /proc/thread-self/net/tcp and tcp6 on a short-lived thread that
-// entered the namespace, so the agent's own threads never change it.
+// entered the namespace, so the agent's own threads never change it; one
+// thread visits every namespace of a round in turn.
 class ProcListenerCheck final : public ListenerCheck {
  public:
   Result<bool> listening(const std::string& netns_path, uint16_t port) override;
+  std::vector<Result<bool>> listening_all(const std::vector<Target>& targets) override;
 };
 
 struct ProxyHealth {
