@@ -127,25 +127,23 @@ class ProxyDownTest(unittest.TestCase):
         self.set_proxy(True)
         self.assert_redirected_again()
 
-    def test_3_killed_closed_500_refused_then_back(self):
-        self.enroll("--proxy-down", "closed")
+    def kill_check_and_restart(self, policy, check):
+        """The proxy listening, then killed (`check` runs then), then back:
+        redirected again without enrolling again."""
+        self.enroll("--proxy-down", policy)
         self.set_proxy(True)
         self.assert_redirected_again()
         self.set_proxy(False)
-        self.check_refused(SRV4, 500)
-        self.check_refused(SRV6, 500)
+        check(SRV4, 500)
+        check(SRV6, 500)
         self.set_proxy(True)
         self.assert_redirected_again()
 
+    def test_3_killed_closed_500_refused_then_back(self):
+        self.kill_check_and_restart("closed", self.check_refused)
+
     def test_4_killed_open_500_direct_then_back(self):
-        self.enroll("--proxy-down", "open")
-        self.set_proxy(True)
-        self.assert_redirected_again()
-        self.set_proxy(False)
-        self.check_direct(SRV4, 500)
-        self.check_direct(SRV6, 500)
-        self.set_proxy(True)
-        self.assert_redirected_again()
+        self.kill_check_and_restart("open", self.check_direct)
 
     def test_5_switching_window_at_200_per_second(self):
         """Connects at 200 per second while the proxy is killed, with the

@@ -105,6 +105,12 @@ Result<ProxyCgroups> proxy_cgroup_dirs(const std::string& base, const std::strin
   return out;
 }
 
+std::string describe(const ProxyCgroups& cgroups) {
+  std::string how = "cgroup (";
+  for (const auto& dir : cgroups.dirs) how += (how.back() == '(' ? "" : ", ") + dir;
+  return how + ")";
+}
+
 CreatedCgroupGuard::~CreatedCgroupGuard() {
   if (!dir_.empty()) rmdir(dir_.c_str());
 }

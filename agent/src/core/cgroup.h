@@ -34,6 +34,8 @@ struct ProxyCgroups {
   std::vector<std::string> dirs;  // shunt-proxies first
   bool created = false;           // this call created shunt-proxies
 };
+// "cgroup (DIR, DIR)": the exemption as status and the log name it.
+std::string describe(const ProxyCgroups& cgroups);
 Result<ProxyCgroups> proxy_cgroup_dirs(const std::string& base, const std::string& extra);
 
 // Removes the shunt-proxies cgroup a start-up created unless the start-up

@@ -46,10 +46,7 @@ const std::vector<std::string>& mode_names() {
 namespace {
 
 bool has(const std::vector<Feature>& features, const std::string& name) {
-  for (const auto& f : features) {
-    if (f.name == name) return f.present;
-  }
-  return false;
+  return feature_present(features, name);
 }
 
 std::string join(const std::vector<std::string>& items, const char* separator) {
@@ -163,10 +160,14 @@ std::set<std::string> parse_feature_list(const std::string& text) {
   return names;
 }
 
+bool feature_present(const std::vector<Feature>& features, const std::string& name) {
+  return std::any_of(features.begin(), features.end(),
+                     [&name](const Feature& f) { return f.name == name && f.present; });
+}
+
 std::string probe_exemption(const ProbeReport& report) {
   const auto present = [&report](const std::string& name) {
-    return std::any_of(report.features.begin(), report.features.end(),
-                       [&name](const Feature& f) { return f.name == name && f.present; });
+    return feature_present(report.features, name);
   };
   if (report.choice.mode == "ebpf") {
     return "cgroup (the proxies' cgroups, bpf_get_current_cgroup_id; the socket-option guard "

@@ -38,6 +38,9 @@ struct ProbeReport {
   ModeChoice choice;
 };
 
+// Whether the report's feature `name` is present (false when unknown).
+bool feature_present(const std::vector<Feature>& features, const std::string& name);
+
 // Which exemption of the proxies' sockets the chosen mode would use with
 // proxy-exemption auto: their cgroups, or the mark where the mode's
 // backends lack the cgroup match (docs/policy.md).

@@ -23,14 +23,12 @@ namespace {
 // only when the operator asks for the fallback.
 Result<std::string> proxy_exemption(const AgentConfig& config, const ProxyCgroups& cgroups,
                                     InstallRequest& request) {
-  std::string how = "cgroup (";
   for (const auto& dir : cgroups.dirs) {
     auto id = cgroup_id_of(dir);
     if (!id) return id.error();
     request.proxy_cgroup_ids.push_back(*id);
-    how += (how.back() == '(' ? "" : ", ") + dir;
   }
-  how += ")";
+  std::string how = describe(cgroups);
   if (config.proxy_exemption == "mark") {
     request.config.exemption = SHUNT_EXEMPT_MARK;
     how += fmt::format(" and mark 0x{:x} (fallback: a process with CAP_NET_RAW can copy it)",

@@ -20,11 +20,6 @@ RuleSpec base_rule_spec(const AgentConfig& config, FirewallMode mode) {
 
 namespace {
 
-bool feature_present(const ProbeReport& report, const std::string& name) {
-  return std::any_of(report.features.begin(), report.features.end(),
-                     [&name](const Feature& f) { return f.name == name && f.present; });
-}
-
 Error no_exemption(const std::string& why) {
   return Error{0, why +
                       " and proxy-mark is 0 with no bypass-uid/bypass-gid: nothing would exempt "
@@ -44,7 +39,7 @@ Result<std::string> rule_exemption(const AgentConfig& config, const ProbeReport&
   std::vector<FirewallBackend> with_match;
   std::vector<std::string> lacking;
   for (auto backend : settings.usable) {
-    if (feature_present(report, std::string(to_string(backend)) + "-cgroup")) {
+    if (feature_present(report.features, std::string(to_string(backend)) + "-cgroup")) {
       with_match.push_back(backend);
     } else {
       lacking.emplace_back(to_string(backend));
@@ -66,15 +61,13 @@ Result<std::string> rule_exemption(const AgentConfig& config, const ProbeReport&
         fmt::join(lacking, ", "));
     settings.usable = with_match;
   }
-  std::string how = "cgroup (";
   for (const auto& dir : cgroups.dirs) {
     auto relative = cgroup_relative_path(dir);
     if (!relative) return relative.error();
     settings.base.proxy_cgroups.push_back(*relative);
-    how += (how.back() == '(' ? "" : ", ") + dir;
   }
   settings.base.exempt_by_mark = false;
-  return how + ")";
+  return describe(cgroups);
 }
 
 }  // namespace
