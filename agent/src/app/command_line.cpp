@@ -75,6 +75,13 @@ Result<AgentConfig> run_config(const CLI::App& cmd, const CommandLine& cl) {
 
 Status resolve_command_settings(const CLI::App& cmd, CommandLine& cl) {
   cl.flags = AgentConfig{};
+  // uninstall reads the agent's configuration file too, so that it finds
+  // what a customised ConfigMap put elsewhere (flags still win).
+  if (!cl.config_file.empty()) {
+    auto loaded = load_agent_yaml_file(cl.config_file);
+    if (!loaded) return loaded.error();
+    cl.flags = *loaded;
+  }
   return apply_given_settings(cmd, cl, kUninstall, cl.flags);
 }
 
@@ -119,6 +126,13 @@ void register_commands(CLI::App& app, CommandLine& cl) {
 
   auto* uninstall_cmd =
       app.add_subcommand("uninstall", "detach and unpin everything of shunt (idempotent)");
+  uninstall_cmd
+      ->add_option("--config", cl.config_file,
+                   "the agent's YAML configuration file: its paths (flags override it)")
+      ->check(CLI::ExistingFile);
+  uninstall_cmd->add_flag("--hold", cl.hold,
+                          "after uninstalling, keep running until SIGTERM or SIGINT (the "
+                          "container of agent/deploy/uninstall.yaml)");
   add_setting_flags(uninstall_cmd, cl, kUninstall, "");
 
   auto* ready = app.add_subcommand(

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <iostream>
 #include <thread>
 
@@ -164,7 +165,22 @@ int command_probe(const CLI::App& cmd, const CommandLine& cl) {
   return 0;
 }
 
-int command_uninstall(const CLI::App& cmd, const CommandLine& cl) {
+// The uninstall DaemonSet's container stays once its node is clean, so that
+// `kubectl rollout status` tells when every node is; it ends on SIGTERM
+// (also as the PID 1 of a container, where unhandled signals are ignored).
+int hold_until_terminated() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  if (pthread_sigmask(SIG_BLOCK, &stop, nullptr) != 0) return fail("cannot block SIGTERM");
+  std::cout << "uninstalled; holding until SIGTERM" << std::endl;
+  int sig = 0;
+  sigwait(&stop, &sig);
+  return 0;
+}
+
+int uninstall_everything(const CLI::App& cmd, const CommandLine& cl) {
   auto cgroup = resolve_cgroup_dir(cl.flags.cgroup);
   if (!cgroup) return fail(cgroup.error().describe());
   if (cmd.count("--socket") > 0 || ping_agent(cl.flags.socket)) {
@@ -195,6 +211,12 @@ int command_uninstall(const CLI::App& cmd, const CommandLine& cl) {
   for (const auto& k : report.kept) std::cout << "left foreign file " << k << "\n";
   if (report.removed_dir) std::cout << "removed " << cl.flags.bpffs << "\n";
   return 0;
+}
+
+int command_uninstall(const CLI::App& cmd, const CommandLine& cl) {
+  const int status = uninstall_everything(cmd, cl);
+  if (status != 0 || !cl.hold) return status;
+  return hold_until_terminated();
 }
 
 int command_settings(const CommandLine& cl) {

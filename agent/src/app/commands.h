@@ -16,7 +16,7 @@ class App;
 namespace shunt::agent {
 
 struct CommandLine {
-  // run
+  // run (config_file: uninstall too)
   std::string config_file;
   bool check_only = false;
   // The settings' flags as given, by setting name (a bare switch is "").
@@ -27,6 +27,7 @@ struct CommandLine {
   // enroll / unenroll / status
   std::string netns;
   bool json = false;
+  bool hold = false;  // uninstall: keep running afterwards until SIGTERM
   // probe
   std::string probe_mode = "auto";
   std::string probe_log_level;
