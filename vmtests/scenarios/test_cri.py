@@ -152,7 +152,39 @@ class CriNodeLifeTest(unittest.TestCase):
         self.assertEqual(sorted(p["pod_name"] for p in self.node.enrolled_pods()),
                          ["fresh", "steady"])
 
-    def test_7_uninstall_from_the_image_leaves_pods_running_unredirected(self):
+    def test_8_node_requirements_are_checked_in_the_container(self):
+        """What the manifest implies of the node, checked by the agent at
+        start: a missing capability or bpffs is refused by name; a netns
+        volume without propagation is said, with what it breaks."""
+        self.node.stop_agent()
+        spec = self.node.agent_spec()
+        caps = spec.container["securityContext"]["capabilities"]
+        caps["add"] = [c for c in caps["add"] if c != "NET_ADMIN"]
+        code, output = self.node.run_to_completion(AGENT_IMAGES[0], spec)
+        self.assertNotEqual(code, 0)
+        self.assertIn("CAP_NET_ADMIN is missing", output)
+        if self.node.mode == "ebpf":
+            spec = self.node.agent_spec()
+            spec.container["volumeMounts"] = [m for m in spec.container["volumeMounts"]
+                                              if m["name"] != "bpffs"]
+            code, output = self.node.run_to_completion(AGENT_IMAGES[0], spec)
+            self.assertNotEqual(code, 0)
+            self.assertIn("bpffs /sys/fs/bpf is missing: it is not a bpf filesystem", output)
+        spec = self.node.agent_spec()
+        for m in spec.container["volumeMounts"]:
+            m.pop("mountPropagation", None)
+        self.node.start_agent(spec=spec)
+        self.assertRegex(self.node.agent_log(), r"node check: netns directory /var/run/netns: its "
+                         r"mount \(\S+\) receives no mounts from the node")
+        with self.assertRaises(CriError) as refused:
+            self.node.run_pod("unseen")
+        self.node.pods.clear()
+        self.assertIn("is not a network namespace here but an empty file: the runtime's mount of "
+                      "it does not reach the agent", str(refused.exception))
+        self.node.stop_agent()
+        self.node.start_agent()
+
+    def test_9_uninstall_from_the_image_leaves_pods_running_unredirected(self):
         pod = self.node.run_pod("stays")
         self.assert_proxied(pod, self.node.gateway4)
         (code, output), (held, again) = self.node.uninstall_from_image()

@@ -260,6 +260,10 @@ const std::vector<AgentSetting>& agent_settings() {
     {"cni-cache-dir", "/var/lib/cni/results",
      "libcni's cache: where pods running before the agent are found", kValue, kUninstall,
      set_kube_text<&Kube::cni_cache_dir>, show_kube_text<&Kube::cni_cache_dir>},
+    {"netns-dir", "/var/run/netns",
+     "where the container runtime mounts pods' network namespaces (checked at start: it must "
+     "see the runtime's later mounts)",
+     kValue, kRunOnly, set_kube_text<&Kube::netns_dir>, show_kube_text<&Kube::netns_dir>},
     {"cni-plugin", "", "the shunt-cni binary to install (default: beside shunt-agent)", kValue,
      kRunOnly, set_kube_text<&Kube::cni_plugin>, show_kube_text<&Kube::cni_plugin>},
     {"cni-allow-unredirected", "false",

@@ -13,8 +13,6 @@
 
 namespace shunt::agent {
 
-namespace {
-
 // mountinfo escapes spaces and a few other characters as \ooo.
 std::string unescape_mountinfo(std::string_view field) {
   std::string out;
@@ -32,7 +30,6 @@ std::string unescape_mountinfo(std::string_view field) {
   return out;
 }
 
-}  // namespace
 
 std::optional<std::string> parse_cgroup2_mount(std::string_view mountinfo) {
   std::istringstream lines{std::string(mountinfo)};

@@ -15,6 +15,9 @@ struct KubernetesConfig {
   std::string cni_conf_dir;  // empty: the agent leaves CNI configuration alone
   std::string cni_bin_dir = "/opt/cni/bin";
   std::string cni_cache_dir = "/var/lib/cni/results";
+  // Where the container runtime mounts pods' network namespaces (checked at
+  // start: it must receive the runtime's mounts).
+  std::string netns_dir = "/var/run/netns";
   std::string cni_plugin;  // the shunt-cni to install; empty: the one beside shunt-agent
   bool cni_allow_unredirected = false;
   uint32_t cni_timeout_seconds = 10;
