@@ -2,11 +2,13 @@
 """Fails when anything a shunt test or demo creates is still on the machine:
 attached shunt programs anywhere under the cgroup2 mount, shunt links,
 bpffs pins, test network namespaces, test cgroups, shunt processes, and
-shunt's firewall rules or ip rules in the root network namespace."""
+shunt's firewall rules or ip rules in the root network namespace, and
+what the CRI scenarios' containerd leaves (cri_leftovers)."""
 import json
 import os
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from shunt_env import cgroup2_root  # noqa: E402
@@ -15,6 +17,32 @@ from shunt_env import cgroup2_root  # noqa: E402
 def bpftool(*args):
     r = subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True)
     return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else []
+
+
+def cri_leftovers():
+    """What the CRI scenarios' containerd leaves when a run is cut short:
+    its daemon and shims (their arguments name the node's folder), its root
+    and state folders, mounts under them, the bpffs propagation it changed,
+    and the DaemonSet's /run/shunt."""
+    problems = []
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    for line in ps.splitlines()[1:]:
+        pid, args = line.split(None, 1)
+        if "shunt-cri-" in args and int(pid) != os.getpid():
+            problems.append(f"process of a CRI test node ({pid}): {args[:100]}")
+    tmp = tempfile.gettempdir()
+    for name in os.listdir(tmp):
+        if name.startswith("shunt-cri-"):
+            problems.append(f"CRI test node folder {tmp}/{name}")
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if "shunt-cri-" in line:
+                problems.append(f"mount {line.split()[4]}")
+    if os.path.exists("/run/shunt-test-bpffs-made-shared"):
+        problems.append("/sys/fs/bpf was made shared by a CRI test and not made private again")
+    for root, _, files in os.walk("/run/shunt"):
+        problems += [f"file {os.path.join(root, f)}" for f in files]
+    return problems
 
 
 def main():
@@ -52,6 +80,7 @@ def main():
     for name in os.listdir(cache) if os.path.isdir(cache) else []:
         if name.startswith("shunt-"):
             problems.append(f"CNI cache entry {cache}/{name}")
+    problems += cri_leftovers()
     # The machine's own namespace must never carry shunt's rules or routing.
     nft = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     if "inet shunt" in nft:

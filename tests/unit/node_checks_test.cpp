@@ -50,6 +50,7 @@ const NodeNeeds kEbpfPods{"ebpf", "/sys/fs/bpf/shunt", "/var/run/netns"};
 
 std::vector<std::string> items(const std::vector<NodeFinding>& findings) {
   std::vector<std::string> out;
+  out.reserve(findings.size());
   for (const auto& f : findings)
     out.push_back((f.verdict == NodeVerdict::kRefuse ? "refuse " : "warn ") + f.item);
   return out;
@@ -102,8 +103,7 @@ TEST(NodeChecks, OptionalCapabilitiesAreWarnedAboutWithWhatIsLost) {
   facts.kernel_major = 5;
   facts.kernel_minor = 10;
   const auto found = check_node(kEbpfPods, facts);
-  EXPECT_THAT(items(found),
-              ::testing::ElementsAre("warn CAP_SYS_PTRACE", "warn CAP_SYS_RESOURCE"));
+  EXPECT_THAT(items(found), ::testing::ElementsAre("warn CAP_SYS_PTRACE", "warn CAP_SYS_RESOURCE"));
   EXPECT_THAT(found[0].message, HasSubstr("inbound capture"));
   EXPECT_FALSE(report_node_findings(found));
 }
@@ -137,8 +137,7 @@ TEST(NodeChecks, TheEbpfModeNeedsABpffsUnderItsPins) {
   ASSERT_THAT(items(found), ::testing::ElementsAre("refuse bpffs /sys/fs/bpf"));
   EXPECT_THAT(found[0].message, HasSubstr("the DaemonSet's bpffs volume"));
   // The firewall modes do not pin.
-  EXPECT_THAT(check_node_for_mode({"tproxy", "/sys/fs/bpf/shunt", "/var/run/netns"},
-                                  node.facts()),
+  EXPECT_THAT(check_node_for_mode({"tproxy", "/sys/fs/bpf/shunt", "/var/run/netns"}, node.facts()),
               ::testing::IsEmpty());
   // The pins' directory itself, when it exists, is what counts.
   node.filesystems["/sys/fs/bpf/shunt"] = BPF_FS_MAGIC;
@@ -148,12 +147,11 @@ TEST(NodeChecks, TheEbpfModeNeedsABpffsUnderItsPins) {
 TEST(NodeChecks, APrivateBpffsIsSaidWhenPodsAreServed) {
   FakeNode node;
   auto facts = node.facts();
-  facts.mountinfo = std::string(kContainerMounts) +
-                    "706 700 0:40 / /sys/fs/bpf rw,relatime - bpf bpf rw\n";
+  facts.mountinfo =
+      std::string(kContainerMounts) + "706 700 0:40 / /sys/fs/bpf rw,relatime - bpf bpf rw\n";
   EXPECT_THAT(items(check_node_for_mode(kEbpfPods, facts)),
               ::testing::ElementsAre("warn bpffs /sys/fs/bpf"));
-  EXPECT_THAT(check_node_for_mode({"ebpf", "/sys/fs/bpf/shunt", ""}, facts),
-              ::testing::IsEmpty());
+  EXPECT_THAT(check_node_for_mode({"ebpf", "/sys/fs/bpf/shunt", ""}, facts), ::testing::IsEmpty());
 }
 
 TEST(NodeChecks, GatheredFactsAreThisProcesss) {

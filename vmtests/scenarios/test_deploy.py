@@ -69,6 +69,36 @@ class ManifestTest(unittest.TestCase):
         # The socket and the state live on the host, where shunt-cni runs.
         self.assertIn("/run/shunt", mounts)
 
+    def test_uninstall_daemonset_has_the_agents_mounts_and_rights(self):
+        """agent/deploy/uninstall/ runs `shunt-agent uninstall` where the agent
+        ran: the same volumes, mounts, security context and configuration;
+        test_cri runs it through containerd."""
+        with open(os.path.join(DEPLOY, "uninstall", "daemonset.yaml")) as f:
+            (ds,) = [d for d in yaml.safe_load_all(f) if d]
+        agent = self.by_kind["DaemonSet"]["spec"]["template"]["spec"]
+        pod = ds["spec"]["template"]["spec"]
+        self.assertEqual(ds["metadata"]["namespace"], self.by_kind["Namespace"]["metadata"]["name"])
+        self.assertEqual(pod["volumes"], agent["volumes"])
+        self.assertTrue(pod["hostNetwork"])
+        (agent_container,) = agent["containers"]
+        (init,) = pod["initContainers"]
+        (hold,) = pod["containers"]
+        config = agent_container["command"][agent_container["command"].index("--config") + 1]
+        self.assertEqual(init["command"][1:], ["uninstall", "--config", config])
+        self.assertEqual(hold["command"][1:], ["uninstall", "--config", config, "--hold"])
+        for c in (init, hold):
+            self.assertEqual(c["volumeMounts"], agent_container["volumeMounts"])
+            self.assertEqual(c["securityContext"], agent_container["securityContext"])
+            self.assertEqual(c["image"], agent_container["image"])
+
+    def test_uninstall_can_rewrite_libcnis_cache(self):
+        """uninstall takes shunt-cni out of the chains libcni recorded (found
+        by test_cri: a read-only cache volume made it fail)."""
+        (c,) = self.by_kind["DaemonSet"]["spec"]["template"]["spec"]["containers"]
+        mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+        self.assertFalse(mounts["/var/lib/cni"].get("readOnly", False))
+        self.assertEqual(mounts["/sys/fs/bpf"]["mountPropagation"], "HostToContainer")
+
     def test_configmap_is_accepted_by_the_agent(self):
         config = self.by_kind["ConfigMap"]["data"]["config.yaml"]
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:

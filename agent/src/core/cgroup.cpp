@@ -30,7 +30,6 @@ std::string unescape_mountinfo(std::string_view field) {
   return out;
 }
 
-
 std::optional<std::string> parse_cgroup2_mount(std::string_view mountinfo) {
   std::istringstream lines{std::string(mountinfo)};
   std::string line;

@@ -127,10 +127,11 @@ Result<NetnsIdentity> KernelNetnsResolver::resolve(const std::string& path) {
     // The runtime mounts the namespace over an empty file: where its mount
     // does not reach the agent's mount namespace, the file is all there is.
     if (fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
-      return Error{EINVAL, path + " is not a network namespace here but an empty file: the "
-                                  "runtime's mount of it does not reach the agent (the netns "
-                                  "directory's mount needs propagation from the node: "
-                                  "mountPropagation HostToContainer)"};
+      return Error{EINVAL, path +
+                               " is not a network namespace here but an empty file: the "
+                               "runtime's mount of it does not reach the agent (the netns "
+                               "directory's mount needs propagation from the node: "
+                               "mountPropagation HostToContainer)"};
     }
     return Error{EINVAL, path + " is not a network namespace"};
   }

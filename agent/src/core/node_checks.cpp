@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include <climits>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -49,8 +49,7 @@ std::vector<MountEntry> parse_mounts(std::string_view mountinfo) {
 
 bool contains(const std::string& mount_point, const std::string& path) {
   if (mount_point == "/") return true;
-  return path == mount_point ||
-         (path.starts_with(mount_point) && path[mount_point.size()] == '/');
+  return path == mount_point || (path.starts_with(mount_point) && path[mount_point.size()] == '/');
 }
 
 const MountEntry* holding_mount(const std::vector<MountEntry>& mounts, const std::string& path) {

@@ -17,8 +17,8 @@ Status check_node_requirements(const AgentConfig& config, const std::string& mod
                                const NodeFacts& facts) {
   const NodeNeeds needs{mode, config.bpffs,
                         config.kubernetes.cni_conf_dir.empty() ? "" : config.kubernetes.netns_dir};
-  auto findings = mode == "auto" || mode == config.mode ? check_node(needs, facts)
-                                                        : std::vector<NodeFinding>{};
+  auto findings =
+      mode == "auto" || mode == config.mode ? check_node(needs, facts) : std::vector<NodeFinding>{};
   for (auto& f : check_node_for_mode(needs, facts)) findings.push_back(std::move(f));
   if (auto refused = report_node_findings(findings)) return Error{EPERM, *refused};
   return ok_status();
