@@ -94,6 +94,13 @@ TEST(NodeChecks, MissingCapabilitiesAreRefusedByName) {
   EXPECT_THAT(*error, HasSubstr("securityContext.capabilities.add"));
 }
 
+TEST(NodeChecks, WithoutPodsSysPtraceIsNotAsked) {
+  FakeNode node;
+  auto facts = node.facts();
+  facts.effective_capabilities = kDaemonSetCaps & ~bit(CAP_SYS_PTRACE);
+  EXPECT_THAT(check_node({"ebpf", "/sys/fs/bpf/shunt", ""}, facts), ::testing::IsEmpty());
+}
+
 TEST(NodeChecks, OptionalCapabilitiesAreWarnedAboutWithWhatIsLost) {
   FakeNode node;
   auto facts = node.facts();

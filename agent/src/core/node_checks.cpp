@@ -67,8 +67,9 @@ bool has(uint64_t caps, int cap) { return ((caps >> cap) & 1U) != 0; }
 void need_capability(std::vector<NodeFinding>& out, const NodeFacts& facts, int cap,
                      const char* name, const char* why) {
   if (has(facts.effective_capabilities, cap)) return;
-  out.push_back({NodeVerdict::kRefuse, name,
-                 std::string(why) + " (the DaemonSet's securityContext.capabilities.add)"});
+  out.push_back(
+      {NodeVerdict::kRefuse, name,
+       std::string(why) + " (root has it; in the DaemonSet, securityContext.capabilities.add)"});
 }
 
 std::string parent_of(const std::string& path) {
@@ -98,7 +99,7 @@ std::vector<NodeFinding> check_node(const NodeNeeds& needs, const NodeFacts& fac
                   "IP_TRANSPARENT and SO_MARK need it");
   need_capability(out, facts, CAP_SYS_ADMIN, "CAP_SYS_ADMIN",
                   "entering pods' network namespaces (setns) and loading the programs need it");
-  if (!has(facts.effective_capabilities, CAP_SYS_PTRACE)) {
+  if (!needs.netns_dir.empty() && !has(facts.effective_capabilities, CAP_SYS_PTRACE)) {
     out.push_back({NodeVerdict::kWarn, "CAP_SYS_PTRACE",
                    "without it a pod proxy's inbound listener cannot be taken (pidfd_getfd): "
                    "inbound capture of pods fails in the ebpf mode; everything else works"});
@@ -189,14 +190,12 @@ NodeFacts gather_node_facts() {
 std::optional<std::string> report_node_findings(const std::vector<NodeFinding>& findings) {
   std::string refused;
   for (const auto& f : findings) {
-    if (f.verdict == NodeVerdict::kWarn) {
-      spdlog::warn("node check: {}: {}", f.item, f.message);
-      continue;
-    }
-    refused += (refused.empty() ? "" : "; ") + f.item + " is missing: " + f.message;
+    if (f.verdict == NodeVerdict::kRefuse)
+      refused += (refused.empty() ? "" : "; ") + f.item + " is missing: " + f.message;
   }
-  if (refused.empty()) return std::nullopt;
-  return "the node does not give the agent what it needs: " + refused;
+  if (!refused.empty()) return "the node does not give the agent what it needs: " + refused;
+  for (const auto& f : findings) spdlog::warn("node check: {}: {}", f.item, f.message);
+  return std::nullopt;
 }
 
 }  // namespace shunt::agent

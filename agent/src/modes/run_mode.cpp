@@ -20,7 +20,7 @@ Status check_node_requirements(const AgentConfig& config, const std::string& mod
   auto findings =
       mode == "auto" || mode == config.mode ? check_node(needs, facts) : std::vector<NodeFinding>{};
   for (auto& f : check_node_for_mode(needs, facts)) findings.push_back(std::move(f));
-  if (auto refused = report_node_findings(findings)) return Error{EPERM, *refused};
+  if (auto refused = report_node_findings(findings)) return Error{0, *refused};
   return ok_status();
 }
 
