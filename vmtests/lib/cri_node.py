@@ -41,6 +41,16 @@ API_TOKEN = "cri-test-token"
 _counter = itertools.count()
 
 
+def agent_answers(path):
+    import socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+
+
 def mount_propagation(path):
     """shared, slave or private: the propagation of the mount at `path`."""
     r = run(["findmnt", "-n", "-o", "PROPAGATION", "--mountpoint", path], check=False)
@@ -89,8 +99,13 @@ class CriNode(Processes):
             return "the CNI plugins are not installed (scripts/setup.sh installs them)"
         if self.mode != "ebpf" and self.backend and self.backend not in usable_backends(self.mode):
             return f"{self.mode} with {self.backend} is not possible here"
-        if os.path.exists("/run/shunt/agent.sock"):
-            return "/run/shunt/agent.sock exists: an agent runs on this machine"
+        try:
+            import grpc  # noqa: F401 - Debian's python3-grpcio
+            import google.protobuf  # noqa: F401
+        except ImportError:
+            return "python3-grpcio or python3-protobuf is not installed for this python3"
+        if agent_answers("/run/shunt/agent.sock"):
+            return "an agent serves /run/shunt/agent.sock on this machine: the DaemonSet's paths"
         return None
 
     # ---- set-up -------------------------------------------------------
@@ -430,9 +445,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         return status.exit_code, output
 
     # ---- pods ---------------------------------------------------------
-    def run_pod(self, name, namespace="default", command=("sleep", "600"), annotations=None):
+    def run_pod(self, name, namespace="default", command=("sleep", "600"), annotations=None,
+                user=None):
         """What the kubelet does for a pod: its sandbox (the CNI chain runs
-        there), then its container."""
+        there; the pod's annotations go with it, as the kubelet sends them),
+        then its container (as `user`, a uid, when given)."""
         if annotations is not None or f"{namespace}/{name}" not in self.api_objects:
             self.set_annotations(namespace, name, annotations or {})
         uid = str(uuid.uuid4())
@@ -440,15 +457,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                   "hostname": name, "log_directory": os.path.join(self.tmp, "logs", name),
                   "labels": {"io.kubernetes.pod.name": name,
                              "io.kubernetes.pod.namespace": namespace},
+                  "annotations": self.api_objects[f"{namespace}/{name}"],
                   "linux": {"cgroup_parent": f"/{self.cgroup_name}/pod{uid}",
                             "security_context": {"namespace_options": {"pid": 1}}}}
         sandbox_id = self.cri.RunPodSandbox(config=config).pod_sandbox_id
         pod = Pod(name, namespace, sandbox_id, None, config)
         self.pods[sandbox_id] = pod
+        container = {"metadata": {"name": "app"}, "image": {"image": APP_IMAGE},
+                     "command": list(command), "log_path": "app/0.log"}
+        if user is not None:
+            container["linux"] = {"security_context": {"run_as_user": {"value": user}}}
         pod.container_id = self.cri.CreateContainer(
-            pod_sandbox_id=sandbox_id, sandbox_config=config,
-            config={"metadata": {"name": "app"}, "image": {"image": APP_IMAGE},
-                    "command": list(command), "log_path": "app/0.log"}).container_id
+            pod_sandbox_id=sandbox_id, sandbox_config=config, config=container).container_id
         self.cri.StartContainer(container_id=pod.container_id)
         return pod
 
