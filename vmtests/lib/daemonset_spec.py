@@ -83,6 +83,10 @@ class AgentPodSpec:
     def command(self, probe):
         return self.container[probe]["exec"]["command"]
 
+    def pid_namespace(self):
+        """NODE with hostPID, else CONTAINER (the kubelet's default)."""
+        return 2 if self.pod.get("hostPID") else 1
+
     def grace_seconds(self):
         return int(self.pod.get("terminationGracePeriodSeconds", 30))
 
@@ -138,8 +142,8 @@ class AgentPodSpec:
                     "io.kubernetes.pod.uid": uid}),
                 "annotations": dict(template.get("annotations", {})),
                 "linux": {"cgroup_parent": cgroup_parent,
-                          "security_context": {"namespace_options": {"network": network,
-                                                                     "pid": 1}}}}
+                          "security_context": {"namespace_options": {
+                              "network": network, "pid": self.pid_namespace()}}}}
 
     def container_config(self, image, config_dir, token_dir, env):
         sc = self.container["securityContext"]
@@ -148,7 +152,7 @@ class AgentPodSpec:
                     "readonly_rootfs": bool(sc.get("readOnlyRootFilesystem", False)),
                     "no_new_privs": not sc.get("allowPrivilegeEscalation", True),
                     "namespace_options": {"network": 2 if self.pod.get("hostNetwork") else 0,
-                                          "pid": 1},
+                                          "pid": self.pid_namespace()},
                     "masked_paths": MASKED_PATHS, "readonly_paths": READONLY_PATHS}
         if "runAsUser" in sc:
             security["run_as_user"] = {"value": int(sc["runAsUser"])}

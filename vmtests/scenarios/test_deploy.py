@@ -51,6 +51,7 @@ class ManifestTest(unittest.TestCase):
         pod = ds["spec"]["template"]["spec"]
         self.assertEqual(pod["serviceAccountName"], "shunt-agent")
         self.assertTrue(pod["hostNetwork"])  # it must not wait for the CNI chain it installs
+        self.assertTrue(pod["hostPID"])  # the pods' proxies outlive the agent's container
         (c,) = pod["containers"]
         sc = c["securityContext"]
         self.assertFalse(sc["privileged"])
@@ -80,6 +81,7 @@ class ManifestTest(unittest.TestCase):
         self.assertEqual(ds["metadata"]["namespace"], self.by_kind["Namespace"]["metadata"]["name"])
         self.assertEqual(pod["volumes"], agent["volumes"])
         self.assertTrue(pod["hostNetwork"])
+        self.assertEqual(pod["hostPID"], agent["hostPID"])
         (agent_container,) = agent["containers"]
         (init,) = pod["initContainers"]
         (hold,) = pod["containers"]

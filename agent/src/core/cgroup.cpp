@@ -47,12 +47,17 @@ std::optional<std::string> parse_cgroup2_mount(std::string_view mountinfo) {
   return std::nullopt;
 }
 
-Result<std::string> find_cgroup2_mount() {
+std::string own_mountinfo() {
   std::ifstream in("/proc/self/mountinfo");
-  if (!in) return errno_error("cannot read /proc/self/mountinfo");
   std::stringstream text;
   text << in.rdbuf();
-  auto mount = parse_cgroup2_mount(text.str());
+  return text.str();
+}
+
+Result<std::string> find_cgroup2_mount() {
+  const auto text = own_mountinfo();
+  if (text.empty()) return errno_error("cannot read /proc/self/mountinfo");
+  auto mount = parse_cgroup2_mount(text);
   if (!mount) return Error{ENOENT, "no cgroup2 filesystem is mounted (see /proc/self/mountinfo)"};
   return *mount;
 }
@@ -121,6 +126,29 @@ Result<std::string> cgroup_relative_path(const std::string& dir) {
   if (ec || relative.empty() || relative.native().starts_with(".."))
     return Error{EINVAL, "cgroup " + dir + " is not under the cgroup2 mount " + *mount};
   return relative == "." ? std::string() : relative.string();
+}
+
+std::vector<std::string> cgroup_v1_twins(std::string_view mountinfo, const std::string& v2_dir) {
+  std::vector<std::string> out;
+  const auto v2_mount = parse_cgroup2_mount(mountinfo);
+  if (!v2_mount || !v2_dir.starts_with(*v2_mount)) return out;
+  const std::string relative = v2_dir.substr(v2_mount->size());
+  std::istringstream lines{std::string(mountinfo)};
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::vector<std::string> parts;
+    std::string part;
+    while (fields >> part) parts.push_back(part);
+    size_t dash = 0;
+    while (dash < parts.size() && parts[dash] != "-") ++dash;
+    if (dash < 5 || dash + 1 >= parts.size() || parts[dash + 1] != "cgroup") continue;
+    // The hierarchy's root only: a bind of a sub-cgroup (a container's
+    // view) has another root.
+    if (parts[3] != "/") continue;
+    out.push_back(unescape_mountinfo(parts[4]) + relative);
+  }
+  return out;
 }
 
 }  // namespace shunt::agent

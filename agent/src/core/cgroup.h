@@ -59,4 +59,11 @@ class CreatedCgroupGuard {
 // nft and iptables cgroup matches take; its depth is the nft match's level.
 Result<std::string> cgroup_relative_path(const std::string& dir);
 
+// The same cgroup in every cgroup v1 hierarchy of a hybrid layout (from
+// `mountinfo`): a process moved only in v2 stays in its v1 cgroups, where
+// a container runtime finds it and kills it with the container.
+std::vector<std::string> cgroup_v1_twins(std::string_view mountinfo, const std::string& v2_dir);
+// This process's /proc/self/mountinfo ("" when unreadable).
+std::string own_mountinfo();
+
 }  // namespace shunt::agent

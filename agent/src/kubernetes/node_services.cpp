@@ -209,8 +209,10 @@ Status uninstall_node_services(const KubernetesConfig& kube, const std::string& 
   }
   stop_recorded_pods(state_dir);
   // The proxies' cgroup, empty now.
-  if (rmdir((cgroup + "/" + kProxyCgroupName).c_str()) == 0) {
-    std::cout << "removed " << cgroup << "/" << kProxyCgroupName << "\n";
+  const std::string proxies = cgroup + "/" + kProxyCgroupName;
+  if (rmdir(proxies.c_str()) == 0) std::cout << "removed " << proxies << "\n";
+  for (const auto& twin : cgroup_v1_twins(own_mountinfo(), proxies)) {
+    if (rmdir(twin.c_str()) == 0) std::cout << "removed " << twin << "\n";
   }
   return ok_status();
 }

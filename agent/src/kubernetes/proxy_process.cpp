@@ -66,10 +66,19 @@ std::string own_directory() {
 
 Result<pid_t> ExecProxyLauncher::spawn(const ProxyLaunch& launch) {
   UniqueFd cgroup_fd;
+  // In a hybrid layout the v1 hierarchies too: left in the agent's v1
+  // cgroups, a proxy would be killed with the agent's container.
+  std::vector<UniqueFd> v1_fds;
   if (!cgroup_.empty()) {
     mkdir(cgroup_.c_str(), 0755);
     cgroup_fd.reset(open((cgroup_ + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
     if (!cgroup_fd) return errno_error("opening " + cgroup_ + "/cgroup.procs");
+    for (const auto& twin : cgroup_v1_twins(own_mountinfo(), cgroup_)) {
+      std::error_code ec;
+      std::filesystem::create_directories(twin, ec);
+      UniqueFd fd(open((twin + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+      if (fd) v1_fds.push_back(std::move(fd));
+    }
   }
   const UniqueFd netns_fd(open(launch.netns.c_str(), O_RDONLY | O_CLOEXEC));
   if (!netns_fd) return errno_error("opening the pod's network namespace " + launch.netns);
@@ -87,6 +96,7 @@ Result<pid_t> ExecProxyLauncher::spawn(const ProxyLaunch& launch) {
   if (pid == 0) {
     setsid();
     if (cgroup_fd && write(cgroup_fd.get(), "0", 1) != 1) _exit(125);
+    for (const auto& fd : v1_fds) (void)!write(fd.get(), "0", 1);  // best effort
     if (setns(netns_fd.get(), CLONE_NEWNET) != 0) _exit(126);
     if (null_fd) dup2(null_fd.get(), STDIN_FILENO);
     dup2(log_fd.get(), STDOUT_FILENO);
