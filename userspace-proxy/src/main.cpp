@@ -9,9 +9,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "access_log.h"
+#include "handover.h"
 #include "listener.h"
 #include "proxy_config.h"
 #include "session.h"
@@ -45,6 +47,24 @@ void fit_descriptor_limit(ProxyConfig& config) {
                 static_cast<uint64_t>(rl.rlim_max));
 }
 
+// --upgrade-socket: confirms a hand-over this proxy took, then serves the
+// path for the next one (nullptr without the setting).
+shunt::Result<std::unique_ptr<HandoverService>> serve_handovers(const ProxyConfig& config,
+                                                                std::optional<Successor>& successor,
+                                                                ProxyServer& server) {
+  if (config.upgrade_socket.empty()) return std::unique_ptr<HandoverService>{};
+  if (successor) {
+    // Connections that come meanwhile wait in the shared sockets' queues.
+    if (auto ok = successor->confirm(); !ok) return ok.error();
+    spdlog::info("took the listeners over from the proxy at {}", config.upgrade_socket);
+  }
+  auto* s = &server;
+  const auto drain = config.drain_timeout;
+  return HandoverService::serve(
+      config.upgrade_socket, [s] { return s->listener_fds(); },
+      [s, drain] { s->hand_over_and_drain(drain); });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -76,9 +96,27 @@ int main(int argc, char** argv) {
     std::cerr << "shunt-proxy: " << access_log.error().describe() << "\n";
     return 1;
   }
-  auto server = ProxyServer::create(*config, *access_log);
+  // A hand-over (--upgrade-socket): the running proxy's listeners, if one
+  // serves the path.
+  std::optional<Successor> successor;
+  if (!config->upgrade_socket.empty()) {
+    auto taken = Successor::take_over(config->upgrade_socket);
+    if (!taken) {
+      std::cerr << "shunt-proxy: " << taken.error().describe() << "\n";
+      return 1;
+    }
+    successor = std::move(*taken);
+  }
+  auto server = ProxyServer::create(
+      *config, *access_log,
+      successor ? std::move(successor->listeners()) : std::vector<HandedListener>{});
   if (!server) {
     std::cerr << "shunt-proxy: " << server.error().describe() << "\n";
+    return 1;
+  }
+  auto handover = serve_handovers(*config, successor, **server);
+  if (!handover) {
+    std::cerr << "shunt-proxy: " << handover.error().describe() << "\n";
     return 1;
   }
   boost::asio::io_context signal_io;
@@ -104,5 +142,6 @@ int main(int argc, char** argv) {
   signals.cancel();
   signal_io.stop();
   signal_thread.join();
+  handover->reset();
   return 0;
 }

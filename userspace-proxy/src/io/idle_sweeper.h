@@ -27,6 +27,7 @@ class IdleSweeper final : public boost::asio::execution_context::service {
     std::chrono::milliseconds timeout{0};
     std::function<void()> on_idle;
     bool fired = false;
+    bool drained = false;  // fired by expire_all (a hand-over's drain timeout)
     Entry* prev = nullptr;
     Entry* next = nullptr;
     IdleSweeper* owner = nullptr;
@@ -73,6 +74,18 @@ class IdleSweeper final : public boost::asio::execution_context::service {
       // connections can run out of work and return).
       owner->armed_ = false;
       owner->timer_.cancel();
+    }
+  }
+
+  // A handed-over proxy's drain timeout: every watched connection is ended
+  // now, marked drained.
+  void expire_all() {
+    while (head_ != nullptr) {
+      Entry* entry = head_;
+      unwatch(*entry);
+      entry->fired = true;
+      entry->drained = true;
+      entry->on_idle();
     }
   }
 

@@ -288,6 +288,19 @@ asio::awaitable<RelayOutcome> relay(tcp::socket& a, tcp::socket& b, size_t buffe
     close_with_reset(b);
   });
   state.last_activity = watchdog.activity();
+  // Reached by a hand-over's drain timeout only (IdleSweeper::expire_all):
+  // its own idle timeout never fires before the watchdog's.
+  IdleSweeper::Entry drain;
+  drain.timeout = std::chrono::hours(24 * 365);
+  drain.on_idle = [&a, &b] {
+    close_with_reset(a);
+    close_with_reset(b);
+  };
+  IdleSweeper::of(co_await asio::this_coro::executor).watch(drain);
+  struct Unwatch {
+    IdleSweeper::Entry& entry;
+    ~Unwatch() { IdleSweeper::unwatch(entry); }
+  } unwatch{drain};
   // The two halves joined by hand rather than with `&&`: the downstream
   // half is spawned, this coroutine runs the upstream half and then waits
   // for a signal from the other's completion. A parallel group costs a
@@ -304,7 +317,12 @@ asio::awaitable<RelayOutcome> relay(tcp::socket& a, tcp::socket& b, size_t buffe
   co_await transfer(a, b, outcome.bytes_up, state, buffer_size);
   if (!downstream_finished) co_await other_done.async_wait(kNoThrow);
   watchdog.stop();
-  if (watchdog.fired() && !state.reset) outcome.idle_timeout = true;
+  IdleSweeper::unwatch(drain);
+  if (drain.drained) {
+    outcome.drained = true;
+  } else if (watchdog.fired() && !state.reset) {
+    outcome.idle_timeout = true;
+  }
   outcome.reset = state.reset;
   outcome.error = state.error;
   co_return outcome;
@@ -326,7 +344,11 @@ struct DetachedRelay {
 void half_ended(const std::shared_ptr<DetachedRelay>& relay) {
   if (--relay->running > 0) return;
   IdleSweeper::unwatch(relay->idle);
-  if (relay->idle.fired && !relay->state.reset) relay->outcome.idle_timeout = true;
+  if (relay->idle.drained) {
+    relay->outcome.drained = true;
+  } else if (relay->idle.fired && !relay->state.reset) {
+    relay->outcome.idle_timeout = true;
+  }
   relay->outcome.reset = relay->state.reset;
   relay->outcome.error = relay->state.error;
   boost::system::error_code ignored;

@@ -16,6 +16,7 @@ struct RelayOutcome {
   uint64_t bytes_up = 0;    // a -> b
   uint64_t bytes_down = 0;  // b -> a
   bool idle_timeout = false;
+  bool drained = false;  // ended by a hand-over's drain timeout
   bool reset = false;
   std::string error;
 };

@@ -22,6 +22,7 @@ const char* to_string(ConnectionResult r) {
     case ConnectionResult::kUnreachable: return "unreachable";
     case ConnectionResult::kConnectError: return "connect_error";
     case ConnectionResult::kIdleTimeout: return "idle_timeout";
+    case ConnectionResult::kDrainTimeout: return "drain_timeout";
     case ConnectionResult::kReset: return "reset";
     case ConnectionResult::kError: return "error";
     case ConnectionResult::kDenied: return "denied";

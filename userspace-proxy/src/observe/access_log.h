@@ -36,6 +36,7 @@ enum class ConnectionResult {
   kHeaderTimeout,   // the client was too slow to send its request
   kHeaderTooLarge,  // request head over max-header-size
   kUnsupported,     // command or address type not supported
+  kDrainTimeout,    // still open when a handed-over proxy's drain timeout ended
 };
 
 const char* to_string(ConnectionResult r);

@@ -162,7 +162,8 @@ const char* to_string(ListenerKind kind) {
   return "?";
 }
 
-Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port) {
+Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port,
+                                   std::vector<HandedListener>& inherited) {
   static const std::vector<std::string> kAdminAddresses = {"127.0.0.1"};
   std::vector<Plan> plans;
   if (config_.transparent)
@@ -184,6 +185,11 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port) 
     size_t opened = 0;
     for (const auto& address : *plan.addresses) {
       TcpEndpoint endpoint(asio::ip::make_address(address), plan.port);
+      if (auto fd = take_inherited(inherited, plan.kind, endpoint)) {
+        worker.acceptors.push_back({plan.kind, tcp::acceptor(worker.io, endpoint.protocol(), *fd)});
+        ++opened;
+        continue;
+      }
       auto acceptor = open_acceptor(
           worker.io, endpoint, reuse_port && plan.kind != ListenerKind::kAdmin,
           plan.kind == ListenerKind::kOutbound || plan.kind == ListenerKind::kInbound, first);
@@ -208,14 +214,19 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port) 
 }
 
 Result<std::unique_ptr<ProxyServer>> ProxyServer::create(const ProxyConfig& config,
-                                                         std::shared_ptr<AccessLog> access_log) {
+                                                         std::shared_ptr<AccessLog> access_log,
+                                                         std::vector<HandedListener> inherited) {
   std::unique_ptr<ProxyServer> server(new ProxyServer(config, std::move(access_log)));
-  const bool reuse_port = config.threads > 1;
+  // Inherited sockets may carry SO_REUSEPORT from a predecessor with more
+  // workers: new sockets beside them must join their group.
+  const bool reuse_port = config.threads > 1 || !inherited.empty();
   for (unsigned i = 0; i < config.threads; ++i) {
     auto worker = std::make_unique<Worker>();
-    if (auto ok = server->open_listeners(*worker, i == 0, reuse_port); !ok) return ok.error();
+    if (auto ok = server->open_listeners(*worker, i == 0, reuse_port, inherited); !ok)
+      return ok.error();
     server->workers_.push_back(std::move(worker));
   }
+  server->adopt_leftovers(inherited);
   return server;
 }
 

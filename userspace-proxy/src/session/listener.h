@@ -6,7 +6,9 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "access_log.h"
@@ -15,6 +17,7 @@
 #include "own_sockets.h"
 #include "proxy_config.h"
 #include "shunt/error.h"
+#include "shunt/unique_fd.h"
 
 namespace shunt::proxy {
 
@@ -35,14 +38,42 @@ struct BoundListener {
   TcpEndpoint endpoint;
 };
 
+// A listening socket as a hand-over passes it (handover.h): the old
+// proxy's view (not owned) and the new proxy's (owned).
+struct ListenerFd {
+  ListenerKind kind;
+  TcpEndpoint endpoint;
+  int fd;
+};
+struct HandedListener {
+  ListenerKind kind;
+  TcpEndpoint endpoint;
+  UniqueFd fd;
+  bool used = false;  // a worker accepts on it
+};
+// A descriptor (a dup, the caller's) of an inherited socket of `kind` at
+// `endpoint`: one no worker uses yet if any, else a used one; nullopt when
+// the predecessor had none there.
+std::optional<int> take_inherited(std::vector<HandedListener>& inherited, ListenerKind kind,
+                                  const TcpEndpoint& endpoint);
+
 class ProxyServer {
  public:
+  // `inherited`: a predecessor's listening sockets (a hand-over); those the
+  // configuration still has are used instead of new ones.
   static Result<std::unique_ptr<ProxyServer>> create(const ProxyConfig& config,
-                                                     std::shared_ptr<AccessLog> access_log);
-  // Runs every worker; returns after stop().
+                                                     std::shared_ptr<AccessLog> access_log,
+                                                     std::vector<HandedListener> inherited = {});
+  // Runs every worker; returns after stop(), or once drained.
   void run();
   // Safe from any thread.
   void stop();
+  // Every listening socket of every worker (for a successor).
+  [[nodiscard]] std::vector<ListenerFd> listener_fds();
+  // After a hand-over (safe from any thread): no more accepts; the open
+  // connections may finish for `timeout`, then are closed (drain_timeout)
+  // and the server stops.
+  void hand_over_and_drain(std::chrono::milliseconds timeout);
 
   [[nodiscard]] std::vector<BoundListener> listeners() const;
   Metrics& metrics() { return metrics_; }
@@ -61,7 +92,9 @@ class ProxyServer {
         access_log_(std::move(access_log)),
         limits_(config_, metrics_),
         dns_(config_.dns_ttl, config_.lookup_family, metrics_) {}
-  Status open_listeners(Worker& worker, bool first, bool reuse_port);
+  Status open_listeners(Worker& worker, bool first, bool reuse_port,
+                        std::vector<HandedListener>& inherited);
+  void adopt_leftovers(std::vector<HandedListener>& inherited);
 
   ProxyConfig config_;
   std::shared_ptr<AccessLog> access_log_;

@@ -98,7 +98,10 @@ asio::awaitable<void> relay_and_finish(const ProxyContext& context, tcp::socket&
   record.bytes_down += outcome.bytes_down;
   client.close(ignored);
   upstream.close(ignored);
-  if (outcome.idle_timeout) {
+  if (outcome.drained) {
+    finish_record(context, record, ConnectionResult::kDrainTimeout,
+                  "closed at the end of the hand-over's drain timeout");
+  } else if (outcome.idle_timeout) {
     finish_record(context, record, ConnectionResult::kIdleTimeout);
   } else if (outcome.reset) {
     finish_record(context, record, ConnectionResult::kReset, outcome.error);
@@ -272,7 +275,10 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
         }
         record.bytes_up += outcome.bytes_up;
         record.bytes_down += outcome.bytes_down;
-        if (outcome.idle_timeout) {
+        if (outcome.drained) {
+          finish_record(finish->context, record, ConnectionResult::kDrainTimeout,
+                        "closed at the end of the hand-over's drain timeout");
+        } else if (outcome.idle_timeout) {
           finish_record(finish->context, record, ConnectionResult::kIdleTimeout);
         } else if (outcome.reset) {
           finish_record(finish->context, record, ConnectionResult::kReset, outcome.error);

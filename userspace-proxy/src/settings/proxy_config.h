@@ -80,6 +80,8 @@ struct ProxyConfig {
   std::string access_log = "-";
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds idle_timeout{300000};
+  std::string upgrade_socket;  // empty: no hand-over
+  std::chrono::milliseconds drain_timeout{300000};
   std::string log_level = "info";
   unsigned threads = 1;
   size_t buffer_size = 262144;  // the largest; relays start at 4 KiB

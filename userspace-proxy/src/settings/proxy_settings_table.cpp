@@ -235,6 +235,14 @@ const std::vector<Setting>& settings() {
        SHUNT_DURATION("idle-timeout", idle_timeout)},
       {"log-level", nullptr, false, "info", "trace, debug, info, warn, error or off",
        SHUNT_STRING(log_level)},
+      {"upgrade-socket", nullptr, false, "",
+       "unix socket of hand-overs: a proxy started with the path of a running one takes its "
+       "listeners over, and the old one drains; then it serves the path itself",
+       SHUNT_STRING(upgrade_socket)},
+      {"drain-timeout", nullptr, false, "5m",
+       "after a hand-over, how long the old proxy lets its connections finish before it closes "
+       "them (logged drain_timeout)",
+       SHUNT_DURATION("drain-timeout", drain_timeout)},
       {"threads", nullptr, false, "1", "worker threads, each with its own listeners",
        SHUNT_UNSIGNED("threads", threads, 1, 1024)},
       {"buffer-size", nullptr, false, "262144",
