@@ -97,9 +97,13 @@ def main():
         rules = subprocess.run(["ip", family, "rule"], capture_output=True, text=True).stdout
         if "fwmark 0x1000/0x1000 lookup 15001" in rules:
             problems.append(f"ip {family} rule of shunt in the root namespace")
-    ps = subprocess.run(["ps", "-eo", "pid,comm"], capture_output=True, text=True).stdout
+    ps = subprocess.run(["ps", "-eo", "pid,stat,comm"], capture_output=True, text=True).stdout
     for line in ps.splitlines()[1:]:
-        pid, comm = line.split(None, 1)
+        pid, stat, comm = line.split(None, 2)
+        # A zombie has ended; only its parent's reaping is left (a proxy
+        # orphaned by a killed agent container waits for init's).
+        if stat.startswith("Z"):
+            continue
         if comm.startswith("shunt-") and int(pid) != os.getpid():
             problems.append(f"process {comm.strip()} ({pid})")
     # The QEMU runner's guests (their 9p share of the host root is tagged).

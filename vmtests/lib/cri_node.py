@@ -432,6 +432,37 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             f.write(log)
         return log
 
+    def kill_agent(self):
+        """The agent's process killed (SIGKILL, a crash or an OOM kill): the
+        container exits, and the kubelet replaces it (here: removes it, as
+        a restart of the DaemonSet's pod would)."""
+        info = self.cri.ContainerStatus(container_id=self.agent[1], verbose=True).info["info"]
+        os.kill(json.loads(info)["pid"], signal.SIGKILL)
+        wait_for(lambda: not self.agent_running(), what="the killed agent's container to exit")
+        self.agent_is_job = True  # no preStop for a dead container
+        self.stop_agent()
+
+    def pod_netns(self, pod):
+        """The pod's network namespace as `ip netns` names it."""
+        info = self.cri.PodSandboxStatus(pod_sandbox_id=pod.sandbox_id, verbose=True).info["info"]
+        for ns in json.loads(info)["runtimeSpec"]["linux"]["namespaces"]:
+            if ns["type"] == "network":
+                return os.path.basename(ns["path"])
+        raise RuntimeError("the pod has no network namespace")
+
+    def in_pod_background(self, pod, cmd):
+        """A host program in the pod's network namespace and cgroup (so its
+        connections are the pod's), in the background."""
+        procs = os.path.join(self.cgroup, "cgroup.procs")
+
+        def enter():
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+
+        return subprocess.Popen(["ip", "netns", "exec", self.pod_netns(pod), *cmd],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=enter)
+
     def run_to_completion(self, image, spec, timeout=60):
         """A container that ends by itself (an init container, a Job's):
         (exit code, output)."""

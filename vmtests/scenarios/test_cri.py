@@ -27,7 +27,8 @@ except ImportError:
 
 from cri_client import CriError  # noqa: E402
 from cri_node import AGENT_IMAGES, CriNode  # noqa: E402
-from shunt_env import wait_for  # noqa: E402
+from processes import world_readable  # noqa: E402
+from shunt_env import TOOLS, wait_for  # noqa: E402
 
 
 class CriNodeLifeTest(unittest.TestCase):
@@ -169,6 +170,47 @@ class CriNodeLifeTest(unittest.TestCase):
         self.assert_proxied(new, self.node.gateway6)
         self.assertEqual(sorted(p["pod_name"] for p in self.node.enrolled_pods()),
                          ["fresh", "steady"])
+
+    def test_7_agent_replaced_three_times_under_load(self):
+        """Issue 19: a stream of data and 200 connects per second through a
+        pod's proxy while the agent is killed (SIGKILL), stopped (preStop,
+        SIGTERM) and rolled out to a newer image: no byte lost, no connect
+        failed, the same proxy throughout."""
+        pod = self.node.run_pod("busy")
+        (before,) = self.enrolled(pod)
+        tool = lambda name: world_readable(os.path.join(TOOLS, name))  # noqa: E731
+        host = self.node.gateway4
+        stream = self.node.in_pod_background(pod, [
+            "python3", tool("echo_stream.py"), "--host", host, "--port", "7000",
+            "--seconds", "12", "--rate", "500000"])
+        connects = self.node.in_pod_background(pod, [
+            "python3", tool("connects.py"), "--host", host, "--port", "7000",
+            "--count", "2400", "--rate", "200"])
+        try:
+            time.sleep(1)
+            self.node.kill_agent()
+            self.node.start_agent()
+            time.sleep(1)
+            self.node.stop_agent()
+            self.node.start_agent()
+            time.sleep(1)
+            self.node.stop_agent()
+            self.node.start_agent(AGENT_IMAGES[1])
+        finally:
+            streamed, stream_err = stream.communicate(timeout=120)
+            counted, connects_err = connects.communicate(timeout=120)
+        self.assertEqual(stream.returncode, 0, stream_err)
+        self.assertEqual(connects.returncode, 0, connects_err)
+        streamed, counted = json.loads(streamed), json.loads(counted)
+        self.assertTrue(streamed["matched"], streamed)
+        self.assertEqual(counted["outcomes"], {"ok": 2400}, counted)
+        (after,) = self.enrolled(pod)
+        self.assertEqual((after["proxy_pid"], after["proxy_restarts"]),
+                         (before["proxy_pid"], before["proxy_restarts"]))
+        proxied = [e for e in self.node.access_log(pod) if e["original_dst"] == f"{host}:7000"]
+        self.assertEqual(len(proxied), 2401)
+        print(f"{self.node.mode}: 2400 connects and a {streamed['sent']}-byte stream through three "
+              "agent replacements, none lost", flush=True)
 
     def test_8_node_requirements_are_checked_in_the_container(self):
         """What the manifest implies of the node, checked by the agent at
