@@ -29,6 +29,8 @@ class FakeLauncher : public ProxyLauncher {
   }
   bool alive(const ProxyProcess& p, uint64_t) override { return running.contains(p.pid); }
   void stop(const ProxyProcess& p) override { running.erase(p.pid); }
+  std::string version() override { return binary; }
+  std::string binary = "fnv1a64:1";
   std::vector<ProxyLaunch> launches;
   std::set<pid_t> running;
   pid_t next_pid = 1000;
@@ -220,6 +222,58 @@ TEST_F(PodManagerTest, RecoverKeepsLivePodsRestartsDeadProxiesDropsGoneNamespace
   pods->set_ready(true);
   EXPECT_EQ((*pods->handle({{"op", "ready"}}))["ready"], true);
   EXPECT_FALSE(pods->handle({{"op", "enroll"}}).has_value());
+}
+
+TEST_F(PodManagerTest, AProxyOfAnotherBinaryIsHandedOverAtRecovery) {
+  {
+    auto pods = manager();
+    ASSERT_TRUE((*pods->handle(add("same", "/run/netns/a")))["ok"].get<bool>());
+    ASSERT_TRUE((*pods->handle(add("older", "/run/netns/b")))["ok"].get<bool>());
+  }
+  // Every proxy is started with its pod's upgrade socket.
+  ASSERT_EQ(launcher.launches.size(), 2U);
+  EXPECT_EQ(launcher.launches[0].upgrade_socket, (dir / "pods" / "same" / "up.sock").string());
+  auto pods = manager();
+  const auto same_pid = pods->pods().at("same").proxy.pid;
+  const auto older_pid = pods->pods().at("older").proxy.pid;
+  // The agent comes back with a new shunt-proxy: "older" was recorded with
+  // the old one (edit its record), "same" claims the new.
+  {
+    std::ifstream in(dir / "pods.json");
+    auto doc = nlohmann::json::parse(in);
+    for (auto& p : doc["pods"])
+      p["proxy_version"] = p["container_id"] == "older" ? "fnv1a64:1" : "fnv1a64:2";
+    std::ofstream(dir / "pods.json") << doc.dump();
+  }
+  launcher.binary = "fnv1a64:2";
+  pods = manager();
+  pods->recover();
+  EXPECT_EQ(pods->pods().at("same").proxy.pid, same_pid);
+  const auto& handed = pods->pods().at("older");
+  EXPECT_NE(handed.proxy.pid, older_pid);
+  EXPECT_EQ(handed.proxy_version, "fnv1a64:2");
+  EXPECT_EQ(handed.proxy_restarts, 0U);  // not a restart: the old one drains by itself
+  EXPECT_EQ(launcher.launches.back().upgrade_socket, (dir / "pods" / "older" / "up.sock").string());
+  // The old process is not stopped by the agent (it ends once drained).
+  EXPECT_TRUE(launcher.running.contains(older_pid));
+  // pods shows the version.
+  const auto listed = (*pods->handle({{"op", "pods"}}))["pods"];
+  EXPECT_EQ(listed[0]["proxy_version"], "fnv1a64:2");
+}
+
+TEST_F(PodManagerTest, AFailedHandOverKeepsTheRunningProxy) {
+  {
+    auto pods = manager();
+    ASSERT_TRUE((*pods->handle(add("kept", "/run/netns/a")))["ok"].get<bool>());
+  }
+  auto pods = manager();
+  const auto pid = pods->pods().at("kept").proxy.pid;
+  launcher.binary = "fnv1a64:new";
+  launcher.fail = true;  // e.g. a proxy from before hand-overs holds the ports
+  pods->recover();
+  EXPECT_EQ(pods->pods().at("kept").proxy.pid, pid);
+  EXPECT_EQ(pods->pods().at("kept").proxy_version, "fnv1a64:1");
+  EXPECT_TRUE(launcher.running.contains(pid));
 }
 
 TEST_F(PodManagerTest, GcRemovesWhatTheRuntimeNoLongerUses) {

@@ -225,7 +225,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
     def _import_agent_images(self, images):
         """scripts/build-image.sh's image, and a newer one (a rollout's): the
-        same binaries under another tag and image id."""
+        same agent, another shunt-proxy binary."""
         podman_dir = os.path.join(images, "podman")
         os.makedirs(podman_dir)
         with open(os.path.join(podman_dir, "storage.conf"), "w") as f:
@@ -240,8 +240,15 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         first, newer = AGENT_IMAGES
         try:
             run([os.path.join(REPO, "scripts", "build-image.sh"), first], env=env)
+            # The newer image's shunt-proxy is another binary (a few bytes
+            # appended), so a rollout hands the pods' proxies over.
+            proxy = os.path.join(podman_dir, "shunt-proxy")
+            run(["strip", "-o", proxy, os.path.join(BIN, "shunt-proxy")])
+            with open(proxy, "ab") as f:
+                f.write(b"\nshunt test: the newer image's proxy\n")
             with open(os.path.join(podman_dir, "Containerfile"), "w") as f:
-                f.write(f"FROM {first}\nLABEL io.shunt.test.generation=2\n")
+                f.write(f"FROM {first}\nCOPY shunt-proxy /usr/local/bin/shunt-proxy\n"
+                        "LABEL io.shunt.test.generation=2\n")
             run(["podman", "build", "--quiet", "-t", newer, "-f",
                  os.path.join(podman_dir, "Containerfile"), podman_dir], env=env)
             for image in AGENT_IMAGES:

@@ -151,7 +151,8 @@ class CriNodeLifeTest(unittest.TestCase):
         """The agent's pod stopped as the kubelet stops it, then one of a
         newer image: the pods' proxies outlive the agent's container (the
         DaemonSet's hostPID, their own cgroup and session), so the pods stay
-        proxied in between, and the new agent adopts them."""
+        proxied in between; the new agent's shunt-proxy is another binary,
+        so it hands each pod's proxy over to a new process."""
         old = self.node.run_pod("steady")
         self.assert_proxied(old, self.node.gateway4)
         (before,) = self.enrolled(old)
@@ -162,20 +163,28 @@ class CriNodeLifeTest(unittest.TestCase):
         self.node.start_agent(AGENT_IMAGES[1])
         self.assertEqual(self.node.agent_image(), AGENT_IMAGES[1])
         (after,) = self.enrolled(old)
-        self.assertEqual((after["proxy_pid"], after["proxy_restarts"]),
-                         (before["proxy_pid"], before["proxy_restarts"]))
+        self.assertNotEqual(after["proxy_version"], before["proxy_version"])
+        self.assertNotEqual(after["proxy_pid"], before["proxy_pid"])
+        self.assertEqual(after["proxy_restarts"], before["proxy_restarts"])
         self.assertTrue(after["proxy_alive"])
+        self.assertIn("reason=ProxyHandedOver pod=default/steady", self.node.agent_log())
         self.assert_proxied(old, self.node.gateway4)
         new = self.node.run_pod("fresh")
         self.assert_proxied(new, self.node.gateway6)
         self.assertEqual(sorted(p["pod_name"] for p in self.node.enrolled_pods()),
                          ["fresh", "steady"])
+        # A restart on the same image keeps the proxies as they are.
+        (kept,) = self.enrolled(new)
+        self.node.stop_agent()
+        self.node.start_agent(AGENT_IMAGES[1])
+        self.assertEqual(self.enrolled(new)[0]["proxy_pid"], kept["proxy_pid"])
 
     def test_7_agent_replaced_three_times_under_load(self):
         """Issue 19: a stream of data and 200 connects per second through a
         pod's proxy while the agent is killed (SIGKILL), stopped (preStop,
-        SIGTERM) and rolled out to a newer image: no byte lost, no connect
-        failed, the same proxy throughout."""
+        SIGTERM) and rolled out to a newer image (whose proxy takes the
+        pod's over): no byte lost, no connect failed, each connection logged
+        once."""
         pod = self.node.run_pod("busy")
         (before,) = self.enrolled(pod)
         tool = lambda name: world_readable(os.path.join(TOOLS, name))  # noqa: E731
@@ -205,8 +214,11 @@ class CriNodeLifeTest(unittest.TestCase):
         self.assertTrue(streamed["matched"], streamed)
         self.assertEqual(counted["outcomes"], {"ok": 2400}, counted)
         (after,) = self.enrolled(pod)
-        self.assertEqual((after["proxy_pid"], after["proxy_restarts"]),
-                         (before["proxy_pid"], before["proxy_restarts"]))
+        self.assertEqual(after["proxy_restarts"], before["proxy_restarts"])
+        self.assertNotEqual(after["proxy_pid"], before["proxy_pid"])  # handed over
+        # The old proxy drains the stream, then exits.
+        wait_for(lambda: not os.path.exists(f"/proc/{before['proxy_pid']}/ns"), timeout=30,
+                 what="the old proxy to drain and exit")
         proxied = [e for e in self.node.access_log(pod) if e["original_dst"] == f"{host}:7000"]
         self.assertEqual(len(proxied), 2401)
         print(f"{self.node.mode}: 2400 connects and a {streamed['sent']}-byte stream through three "

@@ -1,6 +1,7 @@
 #include "pod_manager.h"
 
 #include "json_text.h"
+#include "pod_events.h"
 #include "state_files.h"
 
 #include <spdlog/spdlog.h>
@@ -39,23 +40,6 @@ std::map<std::string, std::string> string_map(const json& j) {
   return out;
 }
 
-std::string pod_label(const PodRecord& r) {
-  if (r.pod_name.empty()) return "container " + r.container_id.substr(0, 12);
-  return (r.pod_namespace.empty() ? "default" : r.pod_namespace) + "/" + r.pod_name;
-}
-
-// An event-like line, the shape of a Kubernetes event, so that it is found
-// with the same grep in every log pipeline.
-void event(const std::string& type, const std::string& reason, const PodRecord& pod,
-           const std::string& message) {
-  const auto line = fmt::format("event type={} reason={} pod={} container={} message=\"{}\"", type,
-                                reason, pod_label(pod), pod.container_id.substr(0, 12), message);
-  if (type == "Warning")
-    spdlog::warn("{}", line);
-  else
-    spdlog::info("{}", line);
-}
-
 }  // namespace
 
 PodManager::PodManager(PodManagerConfig config, EnrolmentService& enrolment,
@@ -91,18 +75,6 @@ std::optional<ordered_json> PodManager::handle(const json& request) {
     return r;
   }
   return std::nullopt;
-}
-
-Status PodManager::start_proxy(PodRecord& record) {
-  std::vector<uint16_t> ports{record.outbound_port};
-  if (record.capture_inbound) ports.push_back(record.inbound_port);
-  auto proxy =
-      launcher_.start(ProxyLaunch{record.netns, pod_dir(record.container_id) + "/proxy.yaml",
-                                  pod_dir(record.container_id) + "/proxy.log", ports});
-  if (!proxy) return proxy.error();
-  record.proxy = *proxy;
-  if (watch_exit_) watch_exit_(record.container_id, record.proxy);
-  return ok_status();
 }
 
 Status PodManager::enroll(const PodRecord& record) {
@@ -171,7 +143,7 @@ Result<PodPlan> PodManager::plan(PodRecord& record, const json& request) {
     const auto ns = record.pod_namespace.empty() ? std::string("default") : record.pod_namespace;
     auto found = annotations_->annotations(ns, record.pod_name);
     if (!found) {
-      event("Warning", "AnnotationsUnavailable", record, found.error().describe());
+      pod_event("Warning", "AnnotationsUnavailable", record, found.error().describe());
       return Error{found.error().code, "reading the annotations of pod " + ns + "/" +
                                            record.pod_name + ": " + found.error().describe()};
     }
@@ -182,7 +154,8 @@ Result<PodPlan> PodManager::plan(PodRecord& record, const json& request) {
     Status ok =
         selected ? apply_layer(settings, layer.source, *selected) : Status(selected.error());
     if (!ok) {
-      event("Warning", "InvalidSettings", record, ok.error().message + "; the pod is not started");
+      pod_event("Warning", "InvalidSettings", record,
+                ok.error().message + "; the pod is not started");
       return Error{EINVAL, ok.error().message};
     }
   }
@@ -190,7 +163,8 @@ Result<PodPlan> PodManager::plan(PodRecord& record, const json& request) {
   defaults.access_log = pod_dir(record.container_id) + "/access.log";
   auto plan = plan_pod(settings, defaults);
   if (!plan) {
-    event("Warning", "InvalidSettings", record, plan.error().message + "; the pod is not started");
+    pod_event("Warning", "InvalidSettings", record,
+              plan.error().message + "; the pod is not started");
     return Error{EINVAL, plan.error().message};
   }
   for (const auto& [name, value] : settings.values) {
@@ -218,12 +192,12 @@ Status PodManager::launch(PodRecord& record, const PodPlan& plan) {
   // The proxy listens before the namespace is enrolled, so that no
   // connection is ever redirected to nothing.
   if (auto ok = start_proxy(record); !ok) {
-    event("Warning", "ProxyFailed", record, ok.error().describe());
+    pod_event("Warning", "ProxyFailed", record, ok.error().describe());
     fs::remove_all(pod_dir(record.container_id), ec);
     return Error{ok.error().code, ok.error().describe()};
   }
   if (auto ok = enroll(record); !ok) {
-    event("Warning", "EnrollFailed", record, ok.error().describe());
+    pod_event("Warning", "EnrollFailed", record, ok.error().describe());
     launcher_.stop(record.proxy);
     fs::remove_all(pod_dir(record.container_id), ec);
     return Error{ok.error().code, ok.error().message};
@@ -247,14 +221,14 @@ ordered_json PodManager::add(const json& request) {
   auto planned = plan(record, request);
   if (!planned) return failure(planned.error().code, planned.error().message);
   if (!planned->inject) {
-    event("Normal", "NotInjected", record, "inject is false: the pod runs without redirection");
+    pod_event("Normal", "NotInjected", record, "inject is false: the pod runs without redirection");
     return not_injected();
   }
   if (auto ok = launch(record, *planned); !ok) return failure(ok.error().code, ok.error().message);
   pods_[record.container_id] = record;
   save();
-  event("Normal", "Enrolled", record,
-        fmt::format("netns {}, proxy pid {}", record.netns, record.proxy.pid));
+  pod_event("Normal", "Enrolled", record,
+            fmt::format("netns {}, proxy pid {}", record.netns, record.proxy.pid));
   ordered_json r;
   r["ok"] = true;
   r["enrolled"] = true;
@@ -275,7 +249,7 @@ ordered_json PodManager::del(const json& request) {
     return r;
   }
   remove(it->second);
-  event("Normal", "Unenrolled", it->second, "DEL");
+  pod_event("Normal", "Unenrolled", it->second, "DEL");
   pods_.erase(it);
   save();
   r["removed"] = true;
@@ -319,7 +293,7 @@ ordered_json PodManager::gc(const json& request) {
   }
   for (const auto& id : stale) {
     remove(pods_[id]);
-    event("Normal", "Unenrolled", pods_[id], "GC: the runtime no longer uses this attachment");
+    pod_event("Normal", "Unenrolled", pods_[id], "GC: the runtime no longer uses this attachment");
     pods_.erase(id);
   }
   if (!stale.empty()) save();
@@ -344,54 +318,10 @@ ordered_json PodManager::list() const {
   return r;
 }
 
-void PodManager::recover() {
-  std::vector<std::string> gone;
-  for (auto& [id, r] : pods_) {
-    auto identity = resolver_.resolve(r.netns);
-    if (!identity || identity->inode != r.netns_inode) {
-      gone.push_back(id);
-      continue;
-    }
-    if (launcher_.alive(r.proxy, r.netns_inode)) {
-      if (watch_exit_) watch_exit_(id, r.proxy);
-      spdlog::info("pod {}: proxy pid {} kept", pod_label(r), r.proxy.pid);
-    } else if (auto ok = start_proxy(r); !ok) {
-      event("Warning", "ProxyFailed", r, ok.error().describe());
-      continue;
-    } else {
-      ++r.proxy_restarts;
-      spdlog::info("pod {}: proxy started again (pid {})", pod_label(r), r.proxy.pid);
-    }
-    if (auto ok = enroll(r); !ok) event("Warning", "EnrollFailed", r, ok.error().describe());
-  }
-  for (const auto& id : gone) {
-    event("Normal", "Unenrolled", pods_[id],
-          "its network namespace is gone (DEL while the agent was down)");
-    remove(pods_[id]);
-    pods_.erase(id);
-  }
-  save();
-}
-
-void PodManager::proxy_exited(const std::string& container_id, const ProxyProcess& which) {
-  auto it = pods_.find(container_id);
-  if (it == pods_.end() || it->second.proxy.pid != which.pid ||
-      it->second.proxy.start_time != which.start_time) {
-    return;  // removed on purpose, or already replaced
-  }
-  auto& r = it->second;
-  launcher_.stop(r.proxy);  // reaps it
-  ++r.proxy_restarts;
-  event("Warning", "ProxyExited", r,
-        fmt::format("pid {} exited; starting it again (restart {})", which.pid, r.proxy_restarts));
-  if (auto ok = start_proxy(r); !ok) event("Warning", "ProxyFailed", r, ok.error().describe());
-  save();
-}
-
 void PodManager::remove_all() {
   for (const auto& [id, r] : pods_) {
     remove(r);
-    event("Normal", "Unenrolled", r, "uninstall");
+    pod_event("Normal", "Unenrolled", r, "uninstall");
   }
   pods_.clear();
   save();

@@ -34,6 +34,7 @@ struct PodRecord {
   bool capture_inbound = false;
   std::map<std::string, std::string> settings;  // effective, by key ("annotation shunt.io/...")
   ProxyProcess proxy;
+  std::string proxy_version;  // the binary's digest when it was started
   unsigned proxy_restarts = 0;
   uint64_t added_at = 0;
 };
@@ -57,7 +58,9 @@ class PodManager {
   std::optional<nlohmann::ordered_json> handle(const nlohmann::json& request);
 
   // At start: every recorded pod whose namespace still exists keeps (or
-  // gets again) its proxy and enrolment; the others are removed.
+  // gets again) its proxy and enrolment; the others are removed. A proxy
+  // of another binary than the agent's is replaced by a hand-over (the new
+  // one takes its listening sockets; the old one drains its connections).
   void recover();
   // A pod running before the agent (found in the CNI cache): enrolled like ADD.
   nlohmann::ordered_json adopt(const nlohmann::json& add_request);
@@ -75,6 +78,9 @@ class PodManager {
   nlohmann::ordered_json check(const nlohmann::json& request);
   nlohmann::ordered_json gc(const nlohmann::json& request);
   nlohmann::ordered_json list() const;
+  // recover(): a live proxy of this binary is kept, one of another is
+  // handed over to a new one.
+  void keep_or_hand_over(const std::string& id, PodRecord& r);
   // The pod's settings from its layers, and what they make of it; the
   // event is emitted when they are refused.
   Result<PodPlan> plan(PodRecord& record, const nlohmann::json& request);

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "json_text.h"
+#include "pod_events.h"
 #include "pod_manager.h"
 #include "state_files.h"
 
@@ -46,6 +47,7 @@ json record_to_json(const PodRecord& r) {
   j["settings"] = r.settings;
   j["proxy_pid"] = r.proxy.pid;
   j["proxy_start_time"] = r.proxy.start_time;
+  j["proxy_version"] = r.proxy_version;
   j["proxy_restarts"] = r.proxy_restarts;
   j["added_at"] = r.added_at;
   return j;
@@ -72,6 +74,7 @@ Result<PodRecord> record_from_json(const json& j) {
     r.settings = j.value("settings", std::map<std::string, std::string>{});
     r.proxy.pid = j.value("proxy_pid", 0);
     r.proxy.start_time = j.value("proxy_start_time", uint64_t{0});
+    r.proxy_version = j.value("proxy_version", std::string{});
     r.proxy_restarts = j.value("proxy_restarts", 0U);
     r.added_at = j.value("added_at", uint64_t{0});
     return r;
@@ -112,6 +115,21 @@ void PodManager::save() const {
   if (auto ok = write_file_atomically(file, json_text(doc, 1) + "\n", 0600); !ok) {
     spdlog::error("{}", ok.error().describe());
   }
+}
+
+std::string pod_label(const PodRecord& r) {
+  if (r.pod_name.empty()) return "container " + r.container_id.substr(0, 12);
+  return (r.pod_namespace.empty() ? "default" : r.pod_namespace) + "/" + r.pod_name;
+}
+
+void pod_event(const std::string& type, const std::string& reason, const PodRecord& pod,
+               const std::string& message) {
+  const auto line = fmt::format("event type={} reason={} pod={} container={} message=\"{}\"", type,
+                                reason, pod_label(pod), pod.container_id.substr(0, 12), message);
+  if (type == "Warning")
+    spdlog::warn("{}", line);
+  else
+    spdlog::info("{}", line);
 }
 
 }  // namespace shunt::agent

@@ -1,5 +1,7 @@
 #include "proxy_process.h"
 
+#include <fmt/format.h>
+
 #include "proxy_watch.h"
 
 #include "shunt/unique_fd.h"
@@ -89,7 +91,11 @@ Result<pid_t> ExecProxyLauncher::spawn(const ProxyLaunch& launch) {
   // async-signal-safe calls.
   std::string arg0 = "shunt-proxy", arg1 = "--config";
   std::string arg2 = launch.config_file;
-  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+  std::string arg3 = "--upgrade-socket";
+  std::string arg4 = launch.upgrade_socket;
+  char* argv[] = {arg0.data(), arg1.data(),
+                  arg2.data(), launch.upgrade_socket.empty() ? nullptr : arg3.data(),
+                  arg4.data(), nullptr};
   const UniqueFd null_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
   const pid_t pid = fork();
   if (pid < 0) return errno_error("fork");
@@ -132,11 +138,7 @@ Result<ProxyProcess> ExecProxyLauncher::start(const ProxyLaunch& launch) {
       return Error{ECHILD,
                    "the pod's proxy " + exit_reason(status) + ": " + log_tail(launch.log_file)};
     }
-    const auto ports = listening_ports(pid);
-    const bool ready = std::all_of(launch.ports.begin(), launch.ports.end(), [&ports](uint16_t p) {
-      return std::find(ports.begin(), ports.end(), p) != ports.end();
-    });
-    if (ready) return proxy;
+    if (holds_listeners(pid, launch.ports)) return proxy;
     if (std::chrono::steady_clock::now() > deadline) {
       stop(proxy);
       return Error{ETIMEDOUT, "the pod's proxy did not listen within " +
@@ -175,6 +177,72 @@ void ExecProxyLauncher::stop(const ProxyProcess& proxy) {
   }
   kill(proxy.pid, SIGKILL);
   waitpid(proxy.pid, nullptr, 0);
+}
+
+std::vector<uint64_t> listener_inodes(std::string_view proc_net_tcp,
+                                      const std::vector<uint16_t>& ports) {
+  std::vector<uint64_t> out;
+  std::istringstream lines{std::string(proc_net_tcp)};
+  std::string line;
+  std::getline(lines, line);  // the header
+  while (std::getline(lines, line)) {
+    // sl local rem st tx:rx tr:tm retrnsmt uid timeout inode ...
+    std::istringstream fields(line);
+    std::string sl, local, remote, state, queues, timer, retransmits, uid, timeout;
+    uint64_t inode = 0;
+    if (!(fields >> sl >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode) ||
+        state != "0A") {
+      continue;
+    }
+    const auto colon = local.rfind(':');
+    if (colon == std::string::npos) continue;
+    const auto port = static_cast<uint16_t>(std::stoul(local.substr(colon + 1), nullptr, 16));
+    if (std::find(ports.begin(), ports.end(), port) != ports.end()) out.push_back(inode);
+  }
+  return out;
+}
+
+bool holds_listeners(pid_t pid, const std::vector<uint16_t>& ports) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  const auto tcp = read_file(proc + "/net/tcp");
+  const auto tcp6 = read_file(proc + "/net/tcp6");
+  std::vector<uint64_t> held;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(proc + "/fd", ec)) {
+    const auto target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (target.starts_with("socket:[")) held.push_back(std::stoull(target.substr(8)));
+  }
+  // Every port listens, and each of its listening sockets is this process's.
+  for (const auto port : ports) {
+    auto inodes = listener_inodes(tcp, {port});
+    const auto v6 = listener_inodes(tcp6, {port});
+    inodes.insert(inodes.end(), v6.begin(), v6.end());
+    if (inodes.empty()) return false;
+    for (const auto inode : inodes) {
+      if (std::find(held.begin(), held.end(), inode) == held.end()) return false;
+    }
+  }
+  return true;
+}
+
+std::string file_digest(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  uint64_t hash = 14695981039346656037ULL;  // FNV-1a, 64 bits
+  std::vector<char> buffer(1 << 16);
+  while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      hash ^= static_cast<unsigned char>(buffer[static_cast<size_t>(i)]);
+      hash *= 1099511628211ULL;
+    }
+  }
+  return fmt::format("fnv1a64:{:016x}", hash);
+}
+
+std::string ExecProxyLauncher::version() {
+  if (version_.empty()) version_ = file_digest(binary_);
+  return version_;
 }
 
 }  // namespace shunt::agent

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cgroup.h"
@@ -27,6 +28,9 @@ struct ProxyLaunch {
   std::string config_file;      // shunt-proxy YAML
   std::string log_file;         // the proxy's standard output and error
   std::vector<uint16_t> ports;  // listening on these (in the netns) means ready
+  // shunt-proxy's --upgrade-socket: a running proxy there hands its
+  // listeners over to this one (empty: none).
+  std::string upgrade_socket;
 };
 
 class ProxyLauncher {
@@ -38,6 +42,9 @@ class ProxyLauncher {
   virtual bool alive(const ProxyProcess& proxy, uint64_t netns_inode) = 0;
   // SIGTERM, then SIGKILL after a grace period; a proxy already gone is success.
   virtual void stop(const ProxyProcess& proxy) = 0;
+  // What the proxy binary is (its content's digest); empty: unknown, and a
+  // running proxy is never replaced.
+  virtual std::string version() { return ""; }
 };
 
 class ExecProxyLauncher final : public ProxyLauncher {
@@ -53,6 +60,7 @@ class ExecProxyLauncher final : public ProxyLauncher {
   Result<ProxyProcess> start(const ProxyLaunch& launch) override;
   bool alive(const ProxyProcess& proxy, uint64_t netns_inode) override;
   void stop(const ProxyProcess& proxy) override;
+  std::string version() override;
 
  private:
   // fork and exec in the pod's namespace (and the proxies' cgroup).
@@ -61,6 +69,7 @@ class ExecProxyLauncher final : public ProxyLauncher {
   std::string binary_;
   std::string cgroup_;
   std::chrono::milliseconds ready_timeout_;
+  std::string version_;  // computed once
 };
 
 // /proc/PID/stat's start time, 0 when the process is gone.
@@ -68,6 +77,15 @@ uint64_t process_start_time(pid_t pid);
 // The TCP ports in LISTEN state in /proc/PID/net/tcp and tcp6 (that is,
 // in PID's network namespace); the parser is proxy_watch.h's.
 std::vector<uint16_t> listening_ports(pid_t pid);
+// Whether PID holds (has a descriptor of) a socket listening on each of
+// `ports` in its network namespace: after a hand-over the ports listen
+// before the new process has the sockets.
+bool holds_listeners(pid_t pid, const std::vector<uint16_t>& ports);
+// The socket inodes of the TCP listeners on `ports` in /proc/net/tcp text.
+std::vector<uint64_t> listener_inodes(std::string_view proc_net_tcp,
+                                      const std::vector<uint16_t>& ports);
+// "fnv1a64:<hex>" of a file's content; empty when it cannot be read.
+std::string file_digest(const std::string& path);
 // The directory of this executable, to find shunt-proxy and shunt-cni beside it.
 std::string own_directory();
 
