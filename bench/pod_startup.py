@@ -2,10 +2,14 @@
 """What a pod costs with shunt's per-pod proxy: the time shunt-cni ADD takes
 (the agent starts the pod's proxy, waits for it to listen, enrolls the
 namespace) and the memory each proxy holds, against ADD for a pod that is
-not injected (the same path without a proxy). Prints figures; asserts
-nothing. Runs the agent on namespaces it creates and removes (no traffic).
+not injected (the same path without a proxy). With --concurrent N, N ADDs
+started at once instead, with the pods' starts one at a time (the agent's
+pod-start-workers 0, how the agent worked before) and in parallel (the
+default): the ADDs' p50 and p99. Prints figures; asserts nothing. Runs the
+agent on namespaces it creates and removes (no traffic).
 
   bench/pod_startup.py [--pods 20] [--mode ebpf|tproxy] [--bin build/bin]
+  bench/pod_startup.py --concurrent 50 [--mode ebpf|tproxy]
 """
 import argparse
 import json
@@ -33,9 +37,39 @@ def memory_kib(pid):
     return rss, pss
 
 
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def concurrent(args, proc, start_agent, stop_agent, add, namespaces):
+    """N ADDs at once, against an agent that starts pods one at a time and
+    one that starts them in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+    print(f"mode {args.mode}, {args.concurrent} ADDs at once, kernel {os.uname().release}")
+    current = proc
+    try:
+        for label, extra in (("one at a time (pod-start-workers 0)", ["--pod-start-workers", "0"]),
+                             ("in parallel (pod-start-workers 4)", [])):
+            stop_agent(current)
+            current = start_agent(*extra)
+            began = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=args.concurrent) as pool:
+                times = list(pool.map(lambda i: add(f"{label[:3]}{i}", namespaces[i], True),
+                                      range(args.concurrent)))
+            wall = (time.perf_counter() - began) * 1000
+            print(f"  {label}: ADD p50 {percentile(times, 50):.0f} ms, p99 "
+                  f"{percentile(times, 99):.0f} ms, all {args.concurrent} enrolled in "
+                  f"{wall:.0f} ms")
+    finally:
+        stop_agent(current)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pods", type=int, default=20)
+    ap.add_argument("--concurrent", type=int, default=0,
+                    help="start this many pods at once, serial against parallel starts")
     ap.add_argument("--mode", default="ebpf", choices=["ebpf", "tproxy"])
     ap.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "bin"))
     args = ap.parse_args()
@@ -48,6 +82,8 @@ def main():
     bpffs = f"/sys/fs/bpf/shunt-{tag}"
     sock = os.path.join(tmp, "agent.sock")
     state = os.path.join(tmp, "state")
+    if args.concurrent:
+        args.pods = args.concurrent
     namespaces = [f"shunt-{tag}-{i}" for i in range(args.pods * 2)]
     proc = None
     try:
@@ -55,14 +91,26 @@ def main():
         for ns in namespaces:
             subprocess.run(["ip", "netns", "add", ns], check=True)
             subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        proc = subprocess.Popen([agent, "run", "--mode", args.mode, "--cgroup", cgroup, "--bpffs",
-                                 bpffs, "--socket", sock, "--state-dir", state, "--log-level", "warn"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            if subprocess.run([agent, "ready", "--socket", sock], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.05)
+        def start_agent(*extra):
+            p = subprocess.Popen([agent, "run", "--mode", args.mode, "--cgroup", cgroup, "--bpffs",
+                                  bpffs, "--socket", sock, "--state-dir", state, "--log-level",
+                                  "warn", *extra],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(200):
+                if subprocess.run([agent, "ready", "--socket", sock],
+                                  capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.05)
+            return p
+
+        def stop_agent(p):
+            subprocess.run([agent, "uninstall", "--cgroup", cgroup, "--bpffs", bpffs, "--socket",
+                            sock, "--state-dir", state], capture_output=True)
+            p.wait(timeout=10)
+
+        proc = start_agent()
         conf = {"cniVersion": "1.0.0", "name": "measure", "type": "shunt-cni", "agentSocket": sock,
+                "timeoutSeconds": 60,
                 "prevResult": {"cniVersion": "1.0.0", "ips": []}}
 
         def add(i, ns, inject):
@@ -77,6 +125,10 @@ def main():
                 raise RuntimeError(r.stdout + r.stderr)
             return elapsed
 
+        if args.concurrent:
+            concurrent(args, proc, start_agent, stop_agent, add, namespaces)
+            proc = None
+            return
         plain = [add(i, namespaces[args.pods + i], False) for i in range(args.pods)]
         injected = [add(i, namespaces[i], True) for i in range(args.pods)]
         pods = json.loads(subprocess.run([agent, "pods", "--json", "--socket", sock],

@@ -276,6 +276,85 @@ TEST_F(PodManagerTest, AFailedHandOverKeepsTheRunningProxy) {
   EXPECT_TRUE(launcher.running.contains(pid));
 }
 
+// ADDs in parallel: an offload that holds the slow parts until the test
+// runs them, in any order.
+struct HeldOffload {
+  std::vector<std::pair<std::function<void()>, std::function<void()>>> held;
+  PodManager::Offload offload() {
+    return [this](std::function<void()> work, std::function<void()> then) {
+      held.emplace_back(std::move(work), std::move(then));
+    };
+  }
+  void run(size_t i) {
+    auto [work, then] = std::move(held.at(i));
+    held.erase(held.begin() + static_cast<std::ptrdiff_t>(i));
+    work();
+    then();
+  }
+};
+
+TEST_F(PodManagerTest, AddsOfDifferentPodsOverlapAndEachIsEnrolledOnce) {
+  auto pods = manager();
+  HeldOffload pool;
+  pods->set_offload(pool.offload());
+  std::map<std::string, nlohmann::ordered_json> answers;
+  for (int i = 0; i < 50; ++i) {
+    const auto id = "c" + std::to_string(i);
+    ASSERT_TRUE(
+        pods->handle_async(add(id, "/run/netns/n" + std::to_string(i)),
+                           [&answers, id](const nlohmann::ordered_json& a) { answers[id] = a; }));
+  }
+  // Every proxy's start is under way before any pod is enrolled.
+  EXPECT_EQ(pool.held.size(), 50U);
+  EXPECT_TRUE(answers.empty());
+  EXPECT_TRUE(pods->pods().empty());
+  while (!pool.held.empty()) pool.run(pool.held.size() / 2);  // out of order
+  ASSERT_EQ(answers.size(), 50U);
+  for (const auto& [id, a] : answers) EXPECT_TRUE(a["ok"].get<bool>()) << id << a.dump();
+  EXPECT_EQ(pods->pods().size(), 50U);
+  EXPECT_EQ(launcher.launches.size(), 50U);
+  EXPECT_EQ(datapath.entries.size(), 50U);
+  // Other ops are not the async path's.
+  EXPECT_FALSE(pods->handle_async({{"op", "pods"}}, [](const nlohmann::ordered_json&) {}));
+}
+
+TEST_F(PodManagerTest, OneContainersOpsRunInTheOrderTheyCame) {
+  auto pods = manager();
+  HeldOffload pool;
+  pods->set_offload(pool.offload());
+  std::vector<std::string> order;
+  auto note = [&order](const std::string& what) {
+    return [&order, what](const nlohmann::ordered_json& a) {
+      order.push_back(what + (a["ok"].get<bool>() ? " ok" : " failed"));
+    };
+  };
+  ASSERT_TRUE(pods->handle_async(add("same", "/run/netns/a"), note("add")));
+  // DEL and CHECK while its ADD starts the proxy: they wait for it.
+  ASSERT_TRUE(pods->handle_async({{"op", "cni_check"}, {"container_id", "same"}}, note("check")));
+  ASSERT_TRUE(pods->handle_async({{"op", "cni_del"}, {"container_id", "same"}}, note("del")));
+  // Another container is not held up.
+  ASSERT_TRUE(pods->handle_async({{"op", "cni_del"}, {"container_id", "other"}}, note("other")));
+  EXPECT_EQ(order, std::vector<std::string>{"other ok"});
+  pool.run(0);
+  EXPECT_EQ(order, (std::vector<std::string>{"other ok", "add ok", "check ok", "del ok"}));
+  EXPECT_TRUE(pods->pods().empty());
+  EXPECT_TRUE(launcher.running.empty());
+}
+
+TEST_F(PodManagerTest, ProxiesOfAddsThatNeverFinishedAreStopped) {
+  auto pods = manager();
+  HeldOffload pool;
+  pods->set_offload(pool.offload());
+  ASSERT_TRUE(pods->handle_async(add("cut", "/run/netns/a"), [](const nlohmann::ordered_json&) {}));
+  // The pool ran the slow part; the agent's loop stopped before enrolment.
+  auto [work, then] = std::move(pool.held.front());
+  work();
+  ASSERT_EQ(launcher.running.size(), 1U);
+  pods->stop_unfinished();
+  EXPECT_TRUE(launcher.running.empty());
+  EXPECT_TRUE(pods->pods().empty());
+}
+
 TEST_F(PodManagerTest, GcRemovesWhatTheRuntimeNoLongerUses) {
   auto pods = manager();
   auto a = add("keep", "/run/netns/a");

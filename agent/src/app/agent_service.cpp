@@ -73,6 +73,10 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
   };
   watch_round();
   handler.set_extension([&node](const nlohmann::json& r) { return node.handle(r); });
+  handler.set_async_extension(
+      [&node](const nlohmann::json& r, std::function<void(nlohmann::ordered_json)> reply) {
+        return node.handle_async(r, std::move(reply));
+      });
   auto server = ControlServer::listen(io, config.socket, handler);
   if (!server) return fail(server.error().describe());
   if (on_listening) on_listening();

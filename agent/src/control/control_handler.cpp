@@ -105,6 +105,20 @@ std::string ControlHandler::handle_line(const std::string& line) {
   }
 }
 
+bool ControlHandler::handle_line_async(const std::string& line,
+                                       std::function<void(std::string)> reply) {
+  if (!async_extension_) return false;
+  try {
+    const json request = json::parse(line);
+    if (!request.is_object()) return false;
+    return async_extension_(request, [reply = std::move(reply)](const ordered_json& answer) {
+      reply(json_text(answer));
+    });
+  } catch (const std::exception&) {
+    return false;  // handle_line() says what is wrong with it
+  }
+}
+
 ordered_json ControlHandler::handle(const json& request) {
   if (!request.is_object() || !request.contains("op") || !request["op"].is_string()) {
     return failure(EINVAL, "request needs an \"op\" string");

@@ -38,6 +38,16 @@ class ControlHandler {
   using Extension = std::function<std::optional<nlohmann::ordered_json>(const nlohmann::json&)>;
   void set_extension(Extension extension) { extension_ = std::move(extension); }
 
+  // Ops answered later (the pods' cni_add, cni_del, cni_check): the
+  // extension takes the request and calls `reply` once, on the agent's
+  // thread, or returns false to leave it to handle().
+  using AsyncExtension = std::function<bool(const nlohmann::json& request,
+                                            std::function<void(nlohmann::ordered_json)> reply)>;
+  void set_async_extension(AsyncExtension extension) { async_extension_ = std::move(extension); }
+  // True when the request was taken by the async extension (its answer
+  // goes to `reply`, as a line); false: answer it with handle_line().
+  bool handle_line_async(const std::string& line, std::function<void(std::string)> reply);
+
   // Whether a namespace's proxy is up, for `status` (the agent's watch).
   using HealthOf = std::function<ProxyHealth(const EnrolledNetns&)>;
   void set_proxy_health(HealthOf health) { proxy_health_ = std::move(health); }
@@ -55,6 +65,7 @@ class ControlHandler {
   AgentState state_;
   std::function<void()> on_shutdown_;
   Extension extension_;
+  AsyncExtension async_extension_;
   HealthOf proxy_health_;
 };
 

@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <filesystem>
+#include <optional>
 
 #include "control_client.h"
 #include "json_text.h"
@@ -73,7 +74,27 @@ asio::awaitable<void> serve(stream_protocol::socket socket, ControlHandler& hand
   if (ec && n == 0) co_return;
   std::string line(asio::buffers_begin(buffer.data()),
                    asio::buffers_begin(buffer.data()) + static_cast<std::ptrdiff_t>(n));
-  const std::string response = handler.handle_line(line) + "\n";
+  // An op answered later (a pod's ADD) waits here, while other clients
+  // are served.
+  struct Later {
+    explicit Later(const asio::any_io_executor& executor)
+        : done(executor, asio::steady_timer::time_point::max()) {}
+    asio::steady_timer done;
+    std::optional<std::string> answer;
+  };
+  auto later = std::make_shared<Later>(socket.get_executor());
+  const bool taken = handler.handle_line_async(line, [later](std::string answer) {
+    later->answer = std::move(answer);
+    later->done.cancel();
+  });
+  std::string response;
+  if (taken) {
+    if (!later->answer) co_await later->done.async_wait(kNoThrow);
+    response =
+        later->answer ? *later->answer + "\n" : refusal(EIO, "the agent stopped before answering");
+  } else {
+    response = handler.handle_line(line) + "\n";
+  }
   co_await asio::async_write(socket, asio::buffer(response), kNoThrow);
   deadline.cancel();
 }

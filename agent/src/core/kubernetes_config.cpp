@@ -23,6 +23,14 @@ Status set_pod_admin_port(KubernetesConfig& config, const std::string& key,
   return ok_status();
 }
 
+Status set_pod_start_workers(KubernetesConfig& config, const std::string& key,
+                             const std::string& text) {
+  const auto v = parse_unsigned(text);
+  if (!v || *v > 64) return setting_error(key, "'" + text + "' is not a number from 0 to 64");
+  config.pod_start_workers = static_cast<uint32_t>(*v);
+  return ok_status();
+}
+
 Status add_cni_default(KubernetesConfig& config, const std::string& key, const std::string& text) {
   const auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0)

@@ -24,6 +24,9 @@ struct KubernetesConfig {
   std::map<std::string, std::string> cni_defaults;  // pod settings for every pod
   std::string proxy_binary;                         // empty: the shunt-proxy beside shunt-agent
   uint16_t pod_admin_port = 15000;
+  // Pods whose ADD (annotations, the proxy's start) runs at once; 0: one at
+  // a time on the agent's thread.
+  uint32_t pod_start_workers = 4;
   // empty: the in-cluster address (KUBERNETES_SERVICE_HOST), else no API server
   std::string kube_api_server;
   std::string kube_token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -35,6 +38,8 @@ struct KubernetesConfig {
 Status set_cni_timeout(KubernetesConfig& config, const std::string& key, const std::string& text);
 Status set_pod_admin_port(KubernetesConfig& config, const std::string& key,
                           const std::string& text);
+Status set_pod_start_workers(KubernetesConfig& config, const std::string& key,
+                             const std::string& text);
 // cni-defaults: NAME=VALUE, one pod setting, checked as a conflist's would be.
 Status add_cni_default(KubernetesConfig& config, const std::string& key, const std::string& text);
 Status validate(const KubernetesConfig& config);

@@ -4,7 +4,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -36,7 +38,8 @@ NodeServices::NodeServices(boost::asio::io_context& io, const AgentConfig& confi
     : io_(io),
       config_(config),
       launcher_(beside_agent(config.kubernetes.proxy_binary, "shunt-proxy"), proxy_cgroup),
-      timer_(io) {
+      timer_(io),
+      pool_(std::max<uint32_t>(config.kubernetes.pod_start_workers, 1)) {
   const auto& k = config.kubernetes;
   std::string server = k.kube_api_server;
   if (server.empty()) server = in_cluster_server(std::getenv).value_or("");
@@ -57,12 +60,28 @@ NodeServices::NodeServices(boost::asio::io_context& io, const AgentConfig& confi
   pods_ = std::make_unique<PodManager>(
       pc, enrolment, resolver, launcher_, kube_.get(),
       [this](const std::string& id, const ProxyProcess& p) { watch_exit(id, p); }, unix_seconds);
+  if (k.pod_start_workers == 0) return;  // one at a time, on the agent's thread
+  pods_->set_offload([this](std::function<void()> work, std::function<void()> then) {
+    boost::asio::post(pool_, [this, work = std::move(work), then = std::move(then)]() mutable {
+      work();
+      boost::asio::post(io_, std::move(then));
+    });
+  });
 }
 
-NodeServices::~NodeServices() = default;
+NodeServices::~NodeServices() {
+  // ADDs in flight finish their proxy's start; those the agent's loop will
+  // never enroll are stopped.
+  pool_.join();
+  pods_->stop_unfinished();
+}
 
 std::optional<nlohmann::ordered_json> NodeServices::handle(const nlohmann::json& request) {
   return pods_->handle(request);
+}
+
+bool NodeServices::handle_async(const nlohmann::json& request, PodManager::Reply reply) {
+  return pods_->handle_async(request, std::move(reply));
 }
 
 void NodeServices::watch_exit(const std::string& container_id, const ProxyProcess& proxy) {

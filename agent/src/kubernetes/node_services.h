@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -33,6 +34,9 @@ class NodeServices {
   // The pod manager's control ops (cni_add, pods, ready, ...); nullopt for
   // any other op.
   std::optional<nlohmann::ordered_json> handle(const nlohmann::json& request);
+  // The pods' cni_add, cni_del and cni_check, answered through `reply`: an
+  // ADD's slow part runs on the pool while other pods' ops go on.
+  bool handle_async(const nlohmann::json& request, PodManager::Reply reply);
 
  private:
   void watch_exit(const std::string& container_id, const ProxyProcess& proxy);
@@ -47,6 +51,8 @@ class NodeServices {
   std::unique_ptr<KubeApiClient> kube_;
   std::unique_ptr<PodManager> pods_;
   boost::asio::steady_timer timer_;
+  // Where ADDs start their pods' proxies, several at a time.
+  boost::asio::thread_pool pool_;
   std::string network_;
   bool discovered_ = false;
 };

@@ -173,7 +173,7 @@ Result<PodPlan> PodManager::plan(PodRecord& record, const json& request) {
   return plan;
 }
 
-Status PodManager::launch(PodRecord& record, const PodPlan& plan) {
+Status PodManager::launch_proxy(PodRecord& record, const PodPlan& plan) {
   record.policy = plan.policy;
   record.outbound_port = plan.outbound_port;
   record.inbound_port = plan.inbound_port;
@@ -191,40 +191,65 @@ Status PodManager::launch(PodRecord& record, const PodPlan& plan) {
   }
   // The proxy listens before the namespace is enrolled, so that no
   // connection is ever redirected to nothing.
-  if (auto ok = start_proxy(record); !ok) {
+  if (auto ok = start_proxy(record, false); !ok) {
     pod_event("Warning", "ProxyFailed", record, ok.error().describe());
     fs::remove_all(pod_dir(record.container_id), ec);
     return Error{ok.error().code, ok.error().describe()};
   }
-  if (auto ok = enroll(record); !ok) {
-    pod_event("Warning", "EnrollFailed", record, ok.error().describe());
-    launcher_.stop(record.proxy);
-    fs::remove_all(pod_dir(record.container_id), ec);
-    return Error{ok.error().code, ok.error().message};
-  }
   return ok_status();
 }
 
-ordered_json PodManager::add(const json& request) {
-  auto parsed = record_of_add(request);
+std::optional<ordered_json> PodManager::prepare_add(StagedAdd& staged) {
+  auto parsed = record_of_add(staged.request);
   if (!parsed) return failure(parsed.error().code, parsed.error().message);
-  PodRecord record = std::move(*parsed);
-  auto identity = resolver_.resolve(record.netns);
+  staged.record = std::move(*parsed);
+  auto identity = resolver_.resolve(staged.record.netns);
   if (!identity) return failure(identity.error().code, identity.error().describe());
-  record.netns_inode = identity->inode;
+  staged.record.netns_inode = identity->inode;
   // ADD again for the same container (a network reload): start afresh.
-  if (auto it = pods_.find(record.container_id); it != pods_.end()) {
+  if (auto it = pods_.find(staged.record.container_id); it != pods_.end()) {
     remove(it->second);
     pods_.erase(it);
     save();
   }
-  auto planned = plan(record, request);
-  if (!planned) return failure(planned.error().code, planned.error().message);
+  return std::nullopt;
+}
+
+void PodManager::stage_add(StagedAdd& staged) {
+  auto& record = staged.record;
+  auto planned = plan(record, staged.request);
+  if (!planned) {
+    staged.answer = failure(planned.error().code, planned.error().message);
+    return;
+  }
   if (!planned->inject) {
     pod_event("Normal", "NotInjected", record, "inject is false: the pod runs without redirection");
-    return not_injected();
+    staged.answer = not_injected();
+    return;
   }
-  if (auto ok = launch(record, *planned); !ok) return failure(ok.error().code, ok.error().message);
+  if (auto ok = launch_proxy(record, *planned); !ok) {
+    staged.answer = failure(ok.error().code, ok.error().message);
+    return;
+  }
+  const std::lock_guard<std::mutex> lock(unfinished_mutex_);
+  unfinished_[record.container_id] = record.proxy;
+}
+
+ordered_json PodManager::finish_add(StagedAdd& staged) {
+  if (staged.answer) return *staged.answer;
+  auto& record = staged.record;
+  {
+    const std::lock_guard<std::mutex> lock(unfinished_mutex_);
+    unfinished_.erase(record.container_id);
+  }
+  if (auto ok = enroll(record); !ok) {
+    pod_event("Warning", "EnrollFailed", record, ok.error().describe());
+    launcher_.stop(record.proxy);
+    std::error_code ec;
+    fs::remove_all(pod_dir(record.container_id), ec);
+    return failure(ok.error().code, ok.error().message);
+  }
+  if (watch_exit_) watch_exit_(record.container_id, record.proxy);
   pods_[record.container_id] = record;
   save();
   pod_event("Normal", "Enrolled", record,
@@ -235,6 +260,13 @@ ordered_json PodManager::add(const json& request) {
   r["netns"] = record.netns;
   r["proxy_pid"] = record.proxy.pid;
   return r;
+}
+
+ordered_json PodManager::add(const json& request) {
+  StagedAdd staged{request, {}, std::nullopt};
+  if (auto early = prepare_add(staged)) return *early;
+  stage_add(staged);
+  return finish_add(staged);
 }
 
 ordered_json PodManager::adopt(const json& add_request) { return add(add_request); }

@@ -5,8 +5,10 @@
 // (docs/kubernetes.md).
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -57,6 +59,20 @@ class PodManager {
   // The pod ops; nullopt for any other op.
   std::optional<nlohmann::ordered_json> handle(const nlohmann::json& request);
 
+  // Pods started in parallel: cni_add, cni_del and cni_check answered
+  // through `reply`, an ADD's slow part (settings, annotations, the proxy's
+  // start) run by the offload while other containers' ops go on; one
+  // container's ops in the order they came. False for any other op.
+  using Reply = std::function<void(nlohmann::ordered_json)>;
+  bool handle_async(const nlohmann::json& request, Reply reply);
+  // Runs `work` elsewhere, then `then` on the agent's thread; unset, both
+  // run at once.
+  using Offload = std::function<void(std::function<void()> work, std::function<void()> then)>;
+  void set_offload(Offload offload) { offload_ = std::move(offload); }
+  // At exit, after the offload's threads are joined: the proxies of ADDs
+  // that never finished are stopped (their pods were not told "enrolled").
+  void stop_unfinished();
+
   // At start: every recorded pod whose namespace still exists keeps (or
   // gets again) its proxy and enrolment; the others are removed. A proxy
   // of another binary than the agent's is replaced by a hand-over (the new
@@ -84,9 +100,24 @@ class PodManager {
   // The pod's settings from its layers, and what they make of it; the
   // event is emitted when they are refused.
   Result<PodPlan> plan(PodRecord& record, const nlohmann::json& request);
-  // Its folder, proxy.yaml, proxy, enrolment; undone on failure.
-  Status launch(PodRecord& record, const PodPlan& plan);
-  Status start_proxy(PodRecord& record);
+  // Its folder, proxy.yaml and proxy (listening); undone on failure.
+  Status launch_proxy(PodRecord& record, const PodPlan& plan);
+  // `watch`: have the proxy's exit watched now (on the agent's thread only).
+  Status start_proxy(PodRecord& record, bool watch = true);
+  // ADD in three steps: on the agent's thread (the request read, the
+  // namespace found, an earlier ADD of the container undone), anywhere
+  // (settings, annotations, the proxy started: the slow part), and on the
+  // agent's thread again (enrolment, the record).
+  struct StagedAdd {
+    nlohmann::json request;
+    PodRecord record;
+    std::optional<nlohmann::ordered_json> answer;  // decided before enrolment
+  };
+  std::optional<nlohmann::ordered_json> prepare_add(StagedAdd& staged);
+  void stage_add(StagedAdd& staged);
+  nlohmann::ordered_json finish_add(StagedAdd& staged);
+  void run_container_op(const nlohmann::json& request, Reply reply, const std::string& id);
+  void next_container_op(const std::string& id);
   Status enroll(const PodRecord& record);
   void remove(const PodRecord& record);
   void load();
@@ -102,6 +133,13 @@ class PodManager {
   std::function<uint64_t()> now_unix_;
   std::map<std::string, PodRecord> pods_;
   bool ready_ = false;
+  Offload offload_;
+  // Per container: the ops waiting for the one in progress (present while
+  // one is).
+  std::map<std::string, std::deque<std::function<void()>>> queues_;
+  // Proxies started by an ADD whose enrolment has not run yet.
+  std::mutex unfinished_mutex_;
+  std::map<std::string, ProxyProcess> unfinished_;
 };
 
 }  // namespace shunt::agent

@@ -8,7 +8,7 @@
 
 namespace shunt::agent {
 
-Status PodManager::start_proxy(PodRecord& record) {
+Status PodManager::start_proxy(PodRecord& record, bool watch) {
   std::vector<uint16_t> ports{record.outbound_port};
   if (record.capture_inbound) ports.push_back(record.inbound_port);
   const std::string dir = pod_dir(record.container_id);
@@ -21,7 +21,7 @@ Status PodManager::start_proxy(PodRecord& record) {
   if (!proxy) return proxy.error();
   record.proxy = *proxy;
   record.proxy_version = launcher_.version();
-  if (watch_exit_) watch_exit_(record.container_id, record.proxy);
+  if (watch && watch_exit_) watch_exit_(record.container_id, record.proxy);
   return ok_status();
 }
 
@@ -92,6 +92,81 @@ void PodManager::proxy_exited(const std::string& container_id, const ProxyProces
       fmt::format("pid {} exited; starting it again (restart {})", which.pid, r.proxy_restarts));
   if (auto ok = start_proxy(r); !ok) pod_event("Warning", "ProxyFailed", r, ok.error().describe());
   save();
+}
+
+bool PodManager::handle_async(const nlohmann::json& request, Reply reply) {
+  auto text = [&request](const char* key) {
+    return request.contains(key) && request[key].is_string() ? request[key].get<std::string>()
+                                                             : std::string();
+  };
+  const auto op = text("op");
+  if (op != "cni_add" && op != "cni_del" && op != "cni_check") return false;
+  const auto id = text("container_id");
+  auto run = [this, request, reply = std::move(reply), id]() mutable {
+    run_container_op(request, std::move(reply), id);
+  };
+  auto [queue, idle] = queues_.try_emplace(id);
+  if (!idle) {
+    queue->second.emplace_back(std::move(run));
+    return true;
+  }
+  run();
+  return true;
+}
+
+void PodManager::run_container_op(const nlohmann::json& request, Reply reply,
+                                  const std::string& id) {
+  if (request["op"] != "cni_add") {
+    reply(*handle(request));
+    next_container_op(id);
+    return;
+  }
+  auto staged = std::make_shared<StagedAdd>(StagedAdd{request, {}, std::nullopt});
+  if (auto early = prepare_add(*staged)) {
+    reply(*early);
+    next_container_op(id);
+    return;
+  }
+  auto work = [this, staged] {
+    try {
+      stage_add(*staged);
+    } catch (const std::exception& e) {
+      staged->answer = nlohmann::ordered_json{
+          {"ok", false}, {"error", std::string("internal error: ") + e.what()}, {"errno", EIO}};
+    }
+  };
+  auto then = [this, staged, reply = std::move(reply), id] {
+    reply(finish_add(*staged));
+    next_container_op(id);
+  };
+  if (!offload_) {
+    work();
+    then();
+    return;
+  }
+  offload_(std::move(work), std::move(then));
+}
+
+void PodManager::next_container_op(const std::string& id) {
+  auto queue = queues_.find(id);
+  if (queue == queues_.end()) return;
+  if (queue->second.empty()) {
+    queues_.erase(queue);
+    return;
+  }
+  auto next = std::move(queue->second.front());
+  queue->second.pop_front();
+  next();
+}
+
+void PodManager::stop_unfinished() {
+  const std::lock_guard<std::mutex> lock(unfinished_mutex_);
+  for (const auto& [id, proxy] : unfinished_) {
+    spdlog::warn("container {}: stopping the proxy of an ADD the agent did not finish (pid {})",
+                 id.substr(0, 12), proxy.pid);
+    launcher_.stop(proxy);
+  }
+  unfinished_.clear();
 }
 
 }  // namespace shunt::agent

@@ -76,8 +76,9 @@ Result<pid_t> ExecProxyLauncher::spawn(const ProxyLaunch& launch) {
     cgroup_fd.reset(open((cgroup_ + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
     if (!cgroup_fd) return errno_error("opening " + cgroup_ + "/cgroup.procs");
     for (const auto& twin : cgroup_v1_twins(own_mountinfo(), cgroup_)) {
-      std::error_code ec;
-      std::filesystem::create_directories(twin, ec);
+      // Only under a parent that exists there (the node's root, or a
+      // runtime's cgroup): nothing is made that uninstall would not remove.
+      mkdir(twin.c_str(), 0755);
       UniqueFd fd(open((twin + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
       if (fd) v1_fds.push_back(std::move(fd));
     }
@@ -240,9 +241,6 @@ std::string file_digest(const std::string& path) {
   return fmt::format("fnv1a64:{:016x}", hash);
 }
 
-std::string ExecProxyLauncher::version() {
-  if (version_.empty()) version_ = file_digest(binary_);
-  return version_;
-}
+std::string ExecProxyLauncher::version() { return version_; }
 
 }  // namespace shunt::agent

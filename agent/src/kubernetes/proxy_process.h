@@ -47,6 +47,9 @@ class ProxyLauncher {
   virtual std::string version() { return ""; }
 };
 
+// "fnv1a64:<hex>" of a file's content; empty when it cannot be read.
+std::string file_digest(const std::string& path);
+
 class ExecProxyLauncher final : public ProxyLauncher {
  public:
   // `cgroup`: where the proxies run (ebpf: under the attach point, since
@@ -56,7 +59,8 @@ class ExecProxyLauncher final : public ProxyLauncher {
                              std::chrono::milliseconds ready_timeout = std::chrono::seconds(5))
       : binary_(std::move(proxy_binary)),
         cgroup_(std::move(cgroup)),
-        ready_timeout_(ready_timeout) {}
+        ready_timeout_(ready_timeout),
+        version_(file_digest(binary_)) {}
   Result<ProxyProcess> start(const ProxyLaunch& launch) override;
   bool alive(const ProxyProcess& proxy, uint64_t netns_inode) override;
   void stop(const ProxyProcess& proxy) override;
@@ -69,7 +73,7 @@ class ExecProxyLauncher final : public ProxyLauncher {
   std::string binary_;
   std::string cgroup_;
   std::chrono::milliseconds ready_timeout_;
-  std::string version_;  // computed once
+  std::string version_;  // computed once, before any thread starts proxies
 };
 
 // /proc/PID/stat's start time, 0 when the process is gone.
@@ -84,8 +88,6 @@ bool holds_listeners(pid_t pid, const std::vector<uint16_t>& ports);
 // The socket inodes of the TCP listeners on `ports` in /proc/net/tcp text.
 std::vector<uint64_t> listener_inodes(std::string_view proc_net_tcp,
                                       const std::vector<uint16_t>& ports);
-// "fnv1a64:<hex>" of a file's content; empty when it cannot be read.
-std::string file_digest(const std::string& path);
 // The directory of this executable, to find shunt-proxy and shunt-cni beside it.
 std::string own_directory();
 
