@@ -236,10 +236,13 @@ class Topology(Processes):
     def mode_args(self):
         return mode_args(self.mode, self.backend, sk_msg=self.sk_msg)
 
+    def agent_command(self, extra=()):
+        return ([AGENT, "run", "--cgroup", self.cgroup, "--bpffs", self.bpffs, "--socket",
+                 self.socket, "--state-dir", self.state_dir]
+                + self.mode_args() + self.agent_args + list(extra))
+
     def start_agent(self, extra=(), env=None):
-        self.spawn("agent", [AGENT, "run", "--cgroup", self.cgroup, "--bpffs", self.bpffs,
-                             "--socket", self.socket, "--state-dir", self.state_dir]
-                   + self.mode_args() + self.agent_args + list(extra), env=env)
+        self.spawn("agent", self.agent_command(extra), env=env)
         wait_for(lambda: self.agent_cli("status", check=False).returncode == 0
                  or self.procs["agent"].poll() is not None, what="agent control socket")
         if self.procs["agent"].poll() is not None:

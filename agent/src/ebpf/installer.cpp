@@ -14,6 +14,7 @@
 
 #include "bpffs.h"
 #include "cgroup.h"
+#include "map_upgrade.h"
 
 #include "shunt/unique_fd.h"
 
@@ -126,17 +127,53 @@ Status sync_proxy_cgroups(int map_fd, const std::vector<uint64_t>& ids) {
   return ok_status();
 }
 
-// Pins shunt's maps in `dir` (existing pins are reused at load).
-Status set_map_pins(const ShuntSkeleton& skeleton, const std::string& dir, Rollback& rollback) {
+// A pinned map of an earlier agent that this one makes again (map_upgrade.h).
+struct MapReplacement {
+  std::string name;
+  std::string pin;
+  MapUpgrade how;
+  MapLayout pinned;
+  MapLayout wanted;
+};
+
+// Pins shunt's maps in `dir`: existing pins of the same layout are reused
+// at load; those of another layout are made again or refused.
+Status set_map_pins(const ShuntSkeleton& skeleton, const std::string& dir, Rollback& rollback,
+                    std::vector<MapReplacement>& replaced) {
   for (bpf_map* map : skeleton.maps()) {
     // .rodata/.bss style internal maps are not state; pin only ours.
     const std::string name = bpf_map__name(map);
     if (name.rfind("shunt_", 0) != 0) continue;
     const std::string pin = (dir + "/").append(name);
-    if (!fs::exists(pin)) rollback.map(pin);
+    if (fs::exists(pin)) {
+      auto pinned = pinned_layout(pin);
+      if (!pinned) return pinned.error();
+      const auto wanted = skeleton_layout(map);
+      auto how = map_upgrade(name, *pinned, wanted);
+      if (!how) return how.error();
+      if (*how != MapUpgrade::kReuse) {
+        replaced.push_back({name, pin, *how, *pinned, wanted});
+        continue;  // made at load, pinned once the old one's values are in
+      }
+    } else {
+      rollback.map(pin);
+    }
     if (int err = bpf_map__set_pin_path(map, pin.c_str()); err != 0) {
       return Error{-err, "cannot set pin path " + pin};
     }
+  }
+  return ok_status();
+}
+
+Status replace_maps(const ShuntSkeleton& skeleton, const std::vector<MapReplacement>& replaced) {
+  for (const auto& r : replaced) {
+    if (auto ok =
+            replace_pinned_map(r.pin, bpf_map__fd(skeleton.map(r.name)), r.how, r.pinned, r.wanted);
+        !ok)
+      return ok;
+    spdlog::info(
+        "map {}: layout changed ({}); {}", r.name, layout_difference(r.pinned, r.wanted),
+        r.how == MapUpgrade::kMigrate ? "made again with the old values copied in" : "made again");
   }
   return ok_status();
 }
@@ -164,12 +201,15 @@ Result<std::unique_ptr<Installation>> Installation::install(const InstallRequest
 
   auto skeleton = ShuntSkeleton::open(request.fast_path);
   if (!skeleton) return skeleton.error();
-  if (auto ok = set_map_pins(*skeleton, request.bpffs_dir, rollback); !ok) return ok.error();
+  std::vector<MapReplacement> replaced;
+  if (auto ok = set_map_pins(*skeleton, request.bpffs_dir, rollback, replaced); !ok)
+    return ok.error();
   if (auto loaded = skeleton->load(); !loaded) {
     return Error{loaded.error().code,
                  loaded.error().message + "; if " + request.bpffs_dir +
                      " holds maps of another shunt version, run shunt-agent uninstall first"};
   }
+  if (auto ok = replace_maps(*skeleton, replaced); !ok) return ok.error();
 
   const uint32_t zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(skeleton->map("shunt_config")), &zero, &request.config,
