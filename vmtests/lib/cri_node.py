@@ -21,14 +21,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import uuid
 
 from cri_client import CriClient
 from daemonset_spec import CAPABILITY_NUMBERS, AgentPodSpec
 from oci_image import write_image
 from podman_env import cgroup_mounts, remove_cgroup_tree
-from processes import Processes
+from processes import Processes, joining_cgroup
 from shunt_env import AGENT, BIN, TEST_MODE, TOOLS, cgroup2_root, run, usable_backends, wait_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -460,15 +459,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     def in_pod_background(self, pod, cmd):
         """A host program in the pod's network namespace and cgroup (so its
         connections are the pod's), in the background."""
-        procs = os.path.join(self.cgroup, "cgroup.procs")
-
-        def enter():
-            with open(procs, "w") as f:
-                f.write(str(os.getpid()))
-
         return subprocess.Popen(["ip", "netns", "exec", self.pod_netns(pod), *cmd],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=enter)
+                                preexec_fn=joining_cgroup(self.cgroup))
 
     def run_to_completion(self, image, spec, timeout=60):
         """A container that ends by itself (an init container, a Job's):

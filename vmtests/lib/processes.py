@@ -23,6 +23,18 @@ class Processes:
             return ""
 
 
+def joining_cgroup(cgroup):
+    """A preexec_fn that moves the child into `cgroup` (a cgroup v2
+    directory) before it runs: its sockets are then that cgroup's."""
+    procs_file = os.path.join(cgroup, "cgroup.procs")
+
+    def enter():
+        with open(procs_file, "w") as f:
+            f.write(str(os.getpid()))
+
+    return enter
+
+
 def mode_args(mode, backend, sk_msg=False, probe_chooses_ebpf=True):
     """The agent's flags for a test mode. ebpf runs with the default (auto)
     mode where the probe must choose it; the firewall modes name theirs."""

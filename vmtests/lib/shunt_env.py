@@ -17,7 +17,7 @@ import tempfile
 import time
 import unittest
 
-from processes import Processes, mode_args, world_readable
+from processes import Processes, joining_cgroup, mode_args, world_readable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.join(os.path.dirname(HERE), "tools")
@@ -291,15 +291,17 @@ class Topology(Processes):
         return json.loads(self.agent_cli("status", "--json", check=True).stdout)
 
     def in_ns(self, role, cmd, in_cgroup=True, timeout=60):
-        procs_file = os.path.join(self.cgroup, "cgroup.procs")
-
-        def enter():
-            if in_cgroup:
-                with open(procs_file, "w") as f:
-                    f.write(str(os.getpid()))
-
         return subprocess.run(["ip", "netns", "exec", self.ns[role], *cmd], capture_output=True,
-                              text=True, preexec_fn=enter, timeout=timeout * TIMEOUT_SCALE)
+                              text=True, timeout=timeout * TIMEOUT_SCALE,
+                              preexec_fn=joining_cgroup(self.cgroup) if in_cgroup else None)
+
+    def tool_in_background(self, role, tool, *args):
+        """A tool of tools/ in a namespace and the attach cgroup, running on
+        while the test acts; its output is read with communicate()."""
+        return subprocess.Popen(["ip", "netns", "exec", self.ns[role], "python3",
+                                 world_readable(os.path.join(TOOLS, tool)), *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=joining_cgroup(self.cgroup))
 
     def client(self, host, port=ECHO_PORT, role="pod", **options):
         cmd = ["python3", os.path.join(TOOLS, "client.py"), "--host", host, "--port", str(port)]

@@ -8,14 +8,11 @@ byte of the stream is lost and no connect fails or escapes the proxy. Runs
 per mode (SHUNT_TEST_MODE); the DaemonSet's version of this, with the
 agent's container replaced, is test_cri.py's."""
 import json
-import os
 import signal
-import subprocess
 import time
 import unittest
 
-from processes import world_readable
-from shunt_env import ECHO_PORT, TIMEOUT_SCALE, TOOLS, Topology
+from shunt_env import ECHO_PORT, TIMEOUT_SCALE, Topology
 
 SRV4 = "10.201.0.2"
 
@@ -28,16 +25,7 @@ class AgentRestartsTest(unittest.TestCase):
         cls.t.start()
 
     def in_pod(self, tool, *args):
-        procs_file = os.path.join(self.t.cgroup, "cgroup.procs")
-
-        def enter():
-            with open(procs_file, "w") as f:
-                f.write(str(os.getpid()))
-
-        return subprocess.Popen(["ip", "netns", "exec", self.t.ns["pod"], "python3",
-                                 world_readable(os.path.join(TOOLS, tool)), *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=enter)
+        return self.t.tool_in_background("pod", tool, *args)
 
     def result(self, p):
         out, err = p.communicate(timeout=120 * TIMEOUT_SCALE)

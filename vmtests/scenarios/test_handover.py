@@ -9,11 +9,9 @@ closed at the old proxy's drain timeout and logged so. Runs per mode
 (SHUNT_TEST_MODE), in the sanitizer build too."""
 import json
 import os
-import subprocess
 import unittest
 
-from processes import world_readable
-from shunt_env import ECHO_PORT, PROXY, TIMEOUT_SCALE, TOOLS, Topology, wait_for
+from shunt_env import ECHO_PORT, PROXY, TIMEOUT_SCALE, Topology, wait_for
 
 SRV4 = "10.201.0.2"
 
@@ -49,17 +47,7 @@ class HandoverTest(unittest.TestCase):
         return name
 
     def in_pod(self, tool, *args):
-        """A tool in the pod's namespace and the attach cgroup, in the background."""
-        procs_file = os.path.join(self.t.cgroup, "cgroup.procs")
-
-        def enter():
-            with open(procs_file, "w") as f:
-                f.write(str(os.getpid()))
-
-        return subprocess.Popen(["ip", "netns", "exec", self.t.ns["pod"], "python3",
-                                 world_readable(os.path.join(TOOLS, tool)), *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=enter)
+        return self.t.tool_in_background("pod", tool, *args)
 
     def result(self, p, timeout=120):
         out, err = p.communicate(timeout=timeout * TIMEOUT_SCALE)

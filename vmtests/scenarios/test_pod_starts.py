@@ -10,7 +10,7 @@ import subprocess
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from shunt_env import AGENT, BIN, Topology, run
+from shunt_env import BIN, Topology, run
 
 PODS = 50
 

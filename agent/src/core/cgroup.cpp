@@ -1,5 +1,7 @@
 #include "cgroup.h"
 
+#include "mountinfo.h"
+
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -13,36 +15,9 @@
 
 namespace shunt::agent {
 
-// mountinfo escapes spaces and a few other characters as \ooo.
-std::string unescape_mountinfo(std::string_view field) {
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size()) {
-      const std::string octal(field.substr(i + 1, 3));
-      if (octal.size() == 3 && octal.find_first_not_of("01234567") == std::string::npos) {
-        out.push_back(static_cast<char>(std::stoi(octal, nullptr, 8)));
-        i += 3;
-        continue;
-      }
-    }
-    out.push_back(field[i]);
-  }
-  return out;
-}
-
 std::optional<std::string> parse_cgroup2_mount(std::string_view mountinfo) {
-  std::istringstream lines{std::string(mountinfo)};
-  std::string line;
-  while (std::getline(lines, line)) {
-    // id parent major:minor root mountpoint options [optional...] - fstype source super
-    std::istringstream fields(line);
-    std::vector<std::string> parts;
-    std::string part;
-    while (fields >> part) parts.push_back(part);
-    size_t dash = 0;
-    while (dash < parts.size() && parts[dash] != "-") ++dash;
-    if (dash < 5 || dash + 1 >= parts.size()) continue;
-    if (parts[dash + 1] == "cgroup2") return unescape_mountinfo(parts[4]);
+  for (const auto& m : parse_mountinfo(mountinfo)) {
+    if (m.fstype == "cgroup2") return m.mount_point;
   }
   return std::nullopt;
 }
@@ -133,20 +108,10 @@ std::vector<std::string> cgroup_v1_twins(std::string_view mountinfo, const std::
   const auto v2_mount = parse_cgroup2_mount(mountinfo);
   if (!v2_mount || !v2_dir.starts_with(*v2_mount)) return out;
   const std::string relative = v2_dir.substr(v2_mount->size());
-  std::istringstream lines{std::string(mountinfo)};
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    std::vector<std::string> parts;
-    std::string part;
-    while (fields >> part) parts.push_back(part);
-    size_t dash = 0;
-    while (dash < parts.size() && parts[dash] != "-") ++dash;
-    if (dash < 5 || dash + 1 >= parts.size() || parts[dash + 1] != "cgroup") continue;
+  for (const auto& m : parse_mountinfo(mountinfo)) {
     // The hierarchy's root only: a bind of a sub-cgroup (a container's
     // view) has another root.
-    if (parts[3] != "/") continue;
-    out.push_back(unescape_mountinfo(parts[4]) + relative);
+    if (m.fstype == "cgroup" && m.root == "/") out.push_back(m.mount_point + relative);
   }
   return out;
 }

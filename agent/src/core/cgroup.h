@@ -14,8 +14,6 @@ namespace shunt::agent {
 // The mount point of the cgroup2 filesystem in /proc/self/mountinfo text,
 // wherever it is (hybrid layouts put it under /sys/fs/cgroup/unified).
 std::optional<std::string> parse_cgroup2_mount(std::string_view mountinfo);
-// A mountinfo field with its octal escapes (\040 for a space) decoded.
-std::string unescape_mountinfo(std::string_view field);
 Result<std::string> find_cgroup2_mount();
 // `configured`, or the root of the cgroup2 mount when it is empty.
 Result<std::string> resolve_cgroup_dir(const std::string& configured);

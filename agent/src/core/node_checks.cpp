@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "cgroup.h"
+#include "mountinfo.h"
 
 namespace shunt::agent {
 namespace {
@@ -27,19 +28,11 @@ struct MountEntry {
 
 std::vector<MountEntry> parse_mounts(std::string_view mountinfo) {
   std::vector<MountEntry> mounts;
-  std::istringstream lines{std::string(mountinfo)};
-  std::string line;
-  while (std::getline(lines, line)) {
-    // id parent major:minor root mountpoint options [optional...] - fstype source super
-    std::istringstream fields(line);
-    std::vector<std::string> parts;
-    std::string part;
-    while (fields >> part) parts.push_back(part);
-    if (parts.size() < 7) continue;
-    MountEntry entry{unescape_mountinfo(parts[4]), "private"};
-    for (size_t i = 6; i < parts.size() && parts[i] != "-"; ++i) {
-      if (parts[i].starts_with("shared:")) entry.propagation = "shared";
-      if (parts[i].starts_with("master:") && entry.propagation != "shared")
+  for (const auto& m : parse_mountinfo(mountinfo)) {
+    MountEntry entry{m.mount_point, "private"};
+    for (const auto& field : m.optional_fields) {
+      if (field.starts_with("shared:")) entry.propagation = "shared";
+      if (field.starts_with("master:") && entry.propagation != "shared")
         entry.propagation = "slave";
     }
     mounts.push_back(std::move(entry));
