@@ -8,7 +8,10 @@
 #include <atomic>
 #include <boost/asio/ip/address.hpp>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <memory>
 #include <thread>
 
 using namespace shunt;
@@ -55,20 +58,30 @@ TEST(Handover, NobodyServingThePathMeansAFirstProxy) {
   EXPECT_FALSE(taken->has_value());
 }
 
-TEST(Handover, TheSuccessorGetsTheSameSocketsAndThePath) {
+// A running proxy's side: one listening socket of `kind`, served at a path.
+class HandoverTest : public ::testing::Test {
+ protected:
+  void serve(ListenerKind kind) {
+    listener = listening_socket(port);
+    endpoint = TcpEndpoint(boost::asio::ip::make_address("127.0.0.1"), port);
+    auto served = HandoverService::serve(
+        path, [this, kind] { return std::vector<ListenerFd>{{kind, endpoint, listener.get()}}; },
+        [this] { handed_over = true; });
+    ASSERT_TRUE(served) << served.error().describe();
+    service = std::move(*served);
+  }
+
   TempDir dir;
   const std::string path = (dir.path / "up.sock").string();
   uint16_t port = 0;
-  UniqueFd listener = listening_socket(port);
-  const TcpEndpoint endpoint(boost::asio::ip::make_address("127.0.0.1"), port);
+  UniqueFd listener;
+  TcpEndpoint endpoint;
   std::atomic<bool> handed_over{false};
-  auto service = HandoverService::serve(
-      path,
-      [&] {
-        return std::vector<ListenerFd>{{ListenerKind::kOutbound, endpoint, listener.get()}};
-      },
-      [&] { handed_over = true; });
-  ASSERT_TRUE(service) << service.error().describe();
+  std::unique_ptr<HandoverService> service;
+};
+
+TEST_F(HandoverTest, TheSuccessorGetsTheSameSocketsAndThePath) {
+  serve(ListenerKind::kOutbound);
   // The path is taken while the old proxy serves it.
   EXPECT_FALSE(HandoverService::serve(
       path, [] { return std::vector<ListenerFd>{}; }, [] {}));
@@ -90,20 +103,8 @@ TEST(Handover, TheSuccessorGetsTheSameSocketsAndThePath) {
   EXPECT_TRUE(next) << next.error().describe();
 }
 
-TEST(Handover, GarbageFromAPeerChangesNothing) {
-  TempDir dir;
-  const std::string path = (dir.path / "up.sock").string();
-  uint16_t port = 0;
-  UniqueFd listener = listening_socket(port);
-  const TcpEndpoint endpoint(boost::asio::ip::make_address("127.0.0.1"), port);
-  std::atomic<bool> handed_over{false};
-  auto service = HandoverService::serve(
-      path,
-      [&] {
-        return std::vector<ListenerFd>{{ListenerKind::kAdmin, endpoint, listener.get()}};
-      },
-      [&] { handed_over = true; });
-  ASSERT_TRUE(service);
+TEST_F(HandoverTest, GarbageFromAPeerChangesNothing) {
+  serve(ListenerKind::kAdmin);
   for (const char* garbage : {"give me", "", "take 2"}) {
     UniqueFd peer(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     sockaddr_un addr{};

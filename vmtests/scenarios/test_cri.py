@@ -168,6 +168,8 @@ class CriNodeLifeTest(unittest.TestCase):
         self.assertEqual(after["proxy_restarts"], before["proxy_restarts"])
         self.assertTrue(after["proxy_alive"])
         self.assertIn("reason=ProxyHandedOver pod=default/steady", self.node.agent_log())
+        self.assertIn(f"proxy pid {after['proxy_pid']} {after['proxy_version']}",
+                      self.node.agent_cli("pods").stdout)
         self.assert_proxied(old, self.node.gateway4)
         new = self.node.run_pod("fresh")
         self.assert_proxied(new, self.node.gateway6)

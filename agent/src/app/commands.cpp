@@ -116,9 +116,11 @@ int command_pods(const CommandLine& cl) {
         const nlohmann::json none = nlohmann::json::array();
         const auto& list = r.contains("pods") ? r["pods"] : none;
         for (const auto& p : list) {
-          out += fmt::format("{} container {} netns {} proxy pid {}{} restarts {}\n",
+          const std::string version = p.value("proxy_version", "");
+          out += fmt::format("{} container {} netns {} proxy pid {}{}{} restarts {}\n",
                              p.value("pod", ""), p.value("container_id", "").substr(0, 12),
                              p.value("netns", ""), p.value("proxy_pid", 0),
+                             version.empty() ? "" : " " + version,
                              p.value("proxy_alive", false) ? "" : " (NOT RUNNING)",
                              p.value("proxy_restarts", 0));
           if (p.contains("settings") && p["settings"].is_object()) {
