@@ -57,20 +57,24 @@ class InboundTest(unittest.TestCase):
         return [l for l in self.t.access_log() if l.get("listener") == "inbound"]
 
     def through_proxy(self, host, port, size=64 * KIB):
+        before = len(self.inbound_lines())
         r = self.t.client(host, port=port, role="srv", size=size)
         self.assertTrue(r["ok"], r)
         self.assertEqual(r["received"], size)
-        # This connection's line, found by the client's address: lines of an
-        # earlier test's connections may still be arriving.
+        # This connection's line: one that came after it started, from its
+        # address, to its destination. Lines of an earlier test's
+        # connections may still be arriving, and one of them may have had
+        # the same ephemeral port (seen in CI: the 200-client test's).
         client = f"{'[fd00:201::2]' if ':' in host else '10.201.0.2'}:{r['sockname'][1]}"
+        bracketed = f"[{host}]" if ":" in host else host
 
         def mine():
-            return [l for l in self.inbound_lines() if l.get("client") == client]
+            return [l for l in self.inbound_lines()[before:] if l.get("client") == client
+                    and l.get("original_dst") == f"{bracketed}:{port}"]
 
-        wait_for(lambda: mine(), what=f"the inbound access-log line of {client}")
+        wait_for(lambda: mine(), what=f"the inbound access-log line of {client} to "
+                                      f"{bracketed}:{port}")
         line = mine()[-1]
-        bracketed = f"[{host}]" if ":" in host else host
-        self.assertEqual(line["original_dst"], f"{bracketed}:{port}")
         self.assertEqual(line["result"], "ok")
         self.assertEqual(line["bytes_up"], size)
         self.assertEqual(line["bytes_down"], size)

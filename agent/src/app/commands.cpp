@@ -117,12 +117,11 @@ int command_pods(const CommandLine& cl) {
         const auto& list = r.contains("pods") ? r["pods"] : none;
         for (const auto& p : list) {
           const std::string version = p.value("proxy_version", "");
-          out += fmt::format("{} container {} netns {} proxy pid {}{}{} restarts {}\n",
-                             p.value("pod", ""), p.value("container_id", "").substr(0, 12),
-                             p.value("netns", ""), p.value("proxy_pid", 0),
-                             version.empty() ? "" : " " + version,
-                             p.value("proxy_alive", false) ? "" : " (NOT RUNNING)",
-                             p.value("proxy_restarts", 0));
+          out += fmt::format(
+              "{} container {} netns {} proxy pid {}{}{} restarts {}\n", p.value("pod", ""),
+              p.value("container_id", "").substr(0, 12), p.value("netns", ""),
+              p.value("proxy_pid", 0), version.empty() ? "" : " " + version,
+              p.value("proxy_alive", false) ? "" : " (NOT RUNNING)", p.value("proxy_restarts", 0));
           if (p.contains("settings") && p["settings"].is_object()) {
             for (const auto& [k, v] : p["settings"].items())
               out += "  " + k + " = " + v.get<std::string>() + "\n";
