@@ -65,7 +65,10 @@ class HandoverTest : public ::testing::Test {
     listener = listening_socket(port);
     endpoint = TcpEndpoint(boost::asio::ip::make_address("127.0.0.1"), port);
     auto served = HandoverService::serve(
-        path, [this, kind] { return std::vector<ListenerFd>{{kind, endpoint, listener.get()}}; },
+        path,
+        [this, kind] {
+          return std::vector<ListenerFd>{{kind, endpoint, listener.get()}};
+        },
         [this] { handed_over = true; });
     ASSERT_TRUE(served) << served.error().describe();
     service = std::move(*served);
