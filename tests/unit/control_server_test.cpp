@@ -7,8 +7,12 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -41,11 +45,14 @@ class ControlServerTest : public ::testing::Test {
     std::filesystem::remove_all(dir);
   }
 
-  void start(ControlLimits limits) {
+  void start(
+      ControlLimits limits,
+      const std::function<void(ControlHandler&)>& setup = [](ControlHandler&) {}) {
     AgentState state;
     state.mode = "ebpf";
     handler = std::make_unique<ControlHandler>(
         datapath, resolver, state, [] { return uint64_t{1}; }, [] {});
+    setup(*handler);
     auto listening = ControlServer::listen(io, path, *handler, limits);
     ASSERT_TRUE(listening) << listening.error().describe();
     server = std::move(*listening);
@@ -121,6 +128,56 @@ TEST_F(ControlServerTest, SilentClientsDelayNobodyAndAreDroppedAtTheDeadline) {
   EXPECT_EQ(read_all(slow.back().get(), std::chrono::milliseconds(4000)), "");
   char c = 0;
   EXPECT_EQ(recv(slow.back().get(), &c, 1, MSG_DONTWAIT), 0);  // closed, not just quiet
+}
+
+// An op answered later (a pod's ADD) may take longer than the exchange's
+// deadline, which covers reading and writing only; a client that went away
+// meanwhile costs nothing. (The deadline's handler once outlived such an
+// exchange: a use after free that ASan found in CI.)
+TEST_F(ControlServerTest, AnAnswerLaterThanTheDeadlineStillReachesTheClient) {
+  ControlLimits limits;
+  limits.deadline = std::chrono::milliseconds(200);
+  start(limits, [this](ControlHandler& h) {
+    h.set_async_extension([this](const nlohmann::json& request,
+                                 std::function<void(nlohmann::ordered_json)> reply) {
+      if (request.value("op", "") != "slow") return false;
+      auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(700));
+      timer->async_wait([timer, reply = std::move(reply)](const boost::system::error_code&) {
+        reply({{"ok", true}, {"slow", true}});
+      });
+      return true;
+    });
+  });
+  auto gone = connect_raw("{\"op\":\"slow\"}\n");  // leaves before its answer
+  gone.reset();
+  auto answer = call_agent(path, {{"op", "slow"}}, std::chrono::seconds(3));
+  ASSERT_TRUE(answer) << answer.error().describe();
+  EXPECT_TRUE(answer->value("slow", false));
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));  // the first one's answer too
+  auto status = call_agent(path, {{"op", "status"}}, std::chrono::seconds(2));
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->value("ok", false));
+}
+
+// Exchanges that end just as their deadline passes (the agent's thread was
+// busy for longer than the deadline): the deadline's handler, queued with
+// the exchange's last step, must not act on the ended exchange.
+TEST_F(ControlServerTest, ExchangesEndingAtTheirDeadlineLeaveNothingBehind) {
+  ControlLimits limits;
+  limits.deadline = std::chrono::milliseconds(20);
+  start(limits, [](ControlHandler& h) {
+    h.set_extension([](const nlohmann::json& request) -> std::optional<nlohmann::ordered_json> {
+      if (request.value("op", "") != "busy") return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));  // the agent's thread, busy
+      return nlohmann::ordered_json{{"ok", true}};
+    });
+  });
+  for (int i = 0; i < 40; ++i) {
+    auto answer = call_agent(path, {{"op", "busy"}}, std::chrono::seconds(2));
+    ASSERT_TRUE(answer) << answer.error().describe();
+  }
+  auto status = call_agent(path, {{"op", "status"}}, std::chrono::seconds(2));
+  ASSERT_TRUE(status);
 }
 
 TEST_F(ControlServerTest, ClientsBeyondTheBoundAreToldAndClosed) {

@@ -11,7 +11,9 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 
 #include "control_client.h"
@@ -47,17 +49,73 @@ class ClientSlot {
   std::shared_ptr<size_t> count_;
 };
 
+// The deadlines of one exchange: reading the request, then writing the
+// answer, each within limits.deadline; not the time the agent takes to
+// answer (a pod's ADD may take seconds). A timer's handler may already be
+// queued when the exchange moves on or ends: it acts only for its own
+// phase, and never once the exchange (and its socket) is gone.
+class ExchangeDeadline {
+ public:
+  ExchangeDeadline(stream_protocol::socket& socket, std::chrono::milliseconds limit)
+      : timer_(socket.get_executor()), limit_(limit), state_(std::make_shared<State>()) {
+    state_->socket = &socket;
+  }
+  ~ExchangeDeadline() { state_->gone = true; }
+  ExchangeDeadline(const ExchangeDeadline&) = delete;
+  ExchangeDeadline& operator=(const ExchangeDeadline&) = delete;
+
+  void arm() {
+    const unsigned phase = ++state_->phase;
+    timer_.expires_after(limit_);
+    timer_.async_wait([state = state_, phase](const boost::system::error_code& ec) {
+      if (ec || state->gone || state->phase != phase) return;
+      boost::system::error_code ignored;
+      state->socket->cancel(ignored);
+    });
+  }
+  void disarm() {
+    ++state_->phase;
+    timer_.cancel();
+  }
+
+ private:
+  struct State {
+    stream_protocol::socket* socket = nullptr;
+    unsigned phase = 0;
+    bool gone = false;
+  };
+  asio::steady_timer timer_;
+  std::chrono::milliseconds limit_;
+  std::shared_ptr<State> state_;
+};
+
+// The answer to `line`: at once, or, for an op answered later (a pod's
+// ADD), once it is ready, while other clients are served.
+asio::awaitable<std::string> answer_of(const std::string& line, ControlHandler& handler,
+                                       const asio::any_io_executor& executor) {
+  struct Later {
+    explicit Later(const asio::any_io_executor& e)
+        : done(e, asio::steady_timer::time_point::max()) {}
+    asio::steady_timer done;
+    std::optional<std::string> answer;
+  };
+  auto later = std::make_shared<Later>(executor);
+  const bool taken = handler.handle_line_async(line, [later](std::string answer) {
+    later->answer = std::move(answer);
+    later->done.cancel();
+  });
+  if (!taken) co_return handler.handle_line(line) + "\n";
+  if (!later->answer) co_await later->done.async_wait(kNoThrow);
+  co_return later->answer ? *later->answer + "\n"
+                          : refusal(EIO, "the agent stopped before answering");
+}
+
 asio::awaitable<void> serve(stream_protocol::socket socket, ControlHandler& handler,
                             ControlLimits limits, ClientSlot /*slot*/) {
-  // The deadline covers the whole exchange: a silent or slow client, or one
-  // that never reads its answer, is closed when it passes.
-  asio::steady_timer deadline(socket.get_executor());
-  deadline.expires_after(limits.deadline);
-  deadline.async_wait([&socket](const boost::system::error_code& ec) {
-    if (ec) return;  // cancelled: the exchange ended in time
-    boost::system::error_code ignored;
-    socket.cancel(ignored);
-  });
+  // A silent or slow client, or one that never reads its answer, is closed
+  // when its deadline passes.
+  ExchangeDeadline deadline(socket, limits.deadline);
+  deadline.arm();
   asio::streambuf buffer(limits.max_request);
   auto [ec, n] = co_await asio::async_read_until(socket, buffer, '\n', kNoThrow);
   if (ec == asio::error::not_found) {
@@ -74,29 +132,11 @@ asio::awaitable<void> serve(stream_protocol::socket socket, ControlHandler& hand
   if (ec && n == 0) co_return;
   std::string line(asio::buffers_begin(buffer.data()),
                    asio::buffers_begin(buffer.data()) + static_cast<std::ptrdiff_t>(n));
-  // An op answered later (a pod's ADD) waits here, while other clients
-  // are served.
-  struct Later {
-    explicit Later(const asio::any_io_executor& executor)
-        : done(executor, asio::steady_timer::time_point::max()) {}
-    asio::steady_timer done;
-    std::optional<std::string> answer;
-  };
-  auto later = std::make_shared<Later>(socket.get_executor());
-  const bool taken = handler.handle_line_async(line, [later](std::string answer) {
-    later->answer = std::move(answer);
-    later->done.cancel();
-  });
-  std::string response;
-  if (taken) {
-    if (!later->answer) co_await later->done.async_wait(kNoThrow);
-    response =
-        later->answer ? *later->answer + "\n" : refusal(EIO, "the agent stopped before answering");
-  } else {
-    response = handler.handle_line(line) + "\n";
-  }
+  deadline.disarm();
+  const std::string response = co_await answer_of(line, handler, socket.get_executor());
+  deadline.arm();
   co_await asio::async_write(socket, asio::buffer(response), kNoThrow);
-  deadline.cancel();
+  deadline.disarm();
 }
 
 asio::awaitable<void> accept_loop(stream_protocol::acceptor& acceptor, ControlHandler& handler,
