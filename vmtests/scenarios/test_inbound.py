@@ -114,7 +114,47 @@ class InboundTest(unittest.TestCase):
         self.assertTrue(r["ok"], r)
         self.assertEqual(len(self.t.access_log()), before)
 
-    def test_200_concurrent_clients(self):
+    def test_a_reused_source_port_keeps_its_destination(self):
+        """A client that connects again from the same port, to another port of
+        the pod, within conntrack's TIME_WAIT: the proxy must see the new
+        original destination. The redirect mode does not: after REDIRECT both
+        connections have the same reply tuple (client -> POD:15006), and
+        SO_ORIGINAL_DST can find the old one (seen in CI, where the 200-client
+        test's ports were reused; a known defect, docs/modes.md)."""
+        code = f"""
+import json, socket
+out = []
+for port in ({WILDCARD}, {POD_ONLY}):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("10.201.0.2", 47123))
+    s.connect(("{POD4}", port))
+    s.sendall(b"x" * 100)
+    s.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        got += d
+    s.close()
+    out.append(len(got))
+print(json.dumps(out))
+"""
+        before = len(self.inbound_lines())
+        r = self.t.in_ns("srv", ["python3", "-c", code])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait_for(lambda: len(self.inbound_lines()) >= before + 2, what="two inbound lines")
+        seen = [l["original_dst"] for l in self.inbound_lines()[before:]
+                if l.get("client") == "10.201.0.2:47123"]
+        if self.t.mode == "redirect":
+            self.skipTest(f"known defect of the redirect mode (docs/modes.md): the proxy saw "
+                          f"{seen} for connections to {WILDCARD} then {POD_ONLY}")
+        self.assertEqual(seen, [f"{POD4}:{WILDCARD}", f"{POD4}:{POD_ONLY}"])
+
+    # Late among the tests: its 200 ephemeral ports would be used again by
+    # the next tests' clients (see the test above).
+    def test_zy_200_concurrent_clients(self):
         before = len(self.inbound_lines())
         r = self.t.client(POD4, port=WILDCARD, role="srv", size=16 * KIB, concurrency=200,
                           timeout=30)
