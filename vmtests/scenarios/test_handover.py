@@ -86,8 +86,8 @@ class HandoverTest(unittest.TestCase):
         ours = [e for e in self.t.access_log() if e.get("original_dst") == f"{SRV4}:{ECHO_PORT}"][before:]
         self.assertEqual(len(ours), 801, [e["result"] for e in ours if e["result"] != "ok"])
         self.assertEqual({e["result"] for e in ours}, {"ok"})
-        clients = [e["client"] for e in ours]
-        self.assertEqual(len(set(clients)), len(clients))
+        # (Counted, not told apart by the client's address: loopback
+        # connections reuse ports in TIME_WAIT, tcp_tw_reuse.)
         print(f"{self.t.mode}: 800 connects and a {streamed['sent']}-byte stream through the "
               f"hand-over, none lost", flush=True)
 
