@@ -76,6 +76,8 @@ static __always_inline int shunt_fastpath_add_proxy(struct bpf_sock_ops *skops)
 SEC("sockops")
 int shunt_sockops_fastpath(struct bpf_sock_ops *skops)
 {
+	SHUNT_VARIANT_MARK();
+
 	switch (skops->op) {
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		shunt_fastpath_add_app(skops);
@@ -130,6 +132,8 @@ static __always_inline int shunt_sk_msg_redirect(struct sk_msg_md *msg)
 SEC("sk_msg")
 int shunt_sk_msg(struct sk_msg_md *msg)
 {
+	SHUNT_VARIANT_MARK();
+
 	shunt_sk_msg_redirect(msg);
 	return SHUNT_SK_PASS;
 }

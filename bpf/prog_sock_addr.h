@@ -143,6 +143,8 @@ int shunt_connect4(struct bpf_sock_addr *ctx)
 	enum shunt_connect_action action;
 	struct shunt_addr dst;
 
+	SHUNT_VARIANT_MARK();
+
 	shunt_sock_addr_get4(&dst, ctx);
 	action = shunt_connect_decide(ctx, &dst, &policy);
 	if (action == SHUNT_CONNECT_REFUSE)
@@ -160,6 +162,8 @@ int shunt_connect6(struct bpf_sock_addr *ctx)
 	const struct shunt_netns_policy *policy = NULL;
 	enum shunt_connect_action action;
 	struct shunt_addr dst, proxy;
+
+	SHUNT_VARIANT_MARK();
 
 	shunt_sock_addr_get6(&dst, ctx);
 	action = shunt_connect_decide(ctx, &dst, &policy);
@@ -229,6 +233,7 @@ int shunt_getpeername4(struct bpf_sock_addr *ctx)
 {
 	struct shunt_orig_dst *orig = shunt_orig_dst_of_app(ctx);
 
+	SHUNT_VARIANT_MARK();
 	if (!orig || orig->dst.family != SHUNT_AF_INET)
 		return SHUNT_CGROUP_OK;
 	ctx->user_ip4 = orig->dst.ip[0];
@@ -242,6 +247,7 @@ int shunt_getpeername6(struct bpf_sock_addr *ctx)
 {
 	struct shunt_orig_dst *orig = shunt_orig_dst_of_app(ctx);
 
+	SHUNT_VARIANT_MARK();
 	if (!orig)
 		return SHUNT_CGROUP_OK;
 	shunt_sock_addr_set6(ctx, &orig->dst);
@@ -255,6 +261,7 @@ int shunt_getsockname4(struct bpf_sock_addr *ctx)
 	const struct shunt_netns_addrs *local;
 	struct shunt_orig_dst *orig = shunt_orig_dst_of_app(ctx);
 
+	SHUNT_VARIANT_MARK();
 	if (!orig || orig->dst.family != SHUNT_AF_INET)
 		return SHUNT_CGROUP_OK;
 	local = shunt_local_addrs_of(orig);
@@ -270,6 +277,7 @@ int shunt_getsockname6(struct bpf_sock_addr *ctx)
 	struct shunt_orig_dst *orig = shunt_orig_dst_of_app(ctx);
 	__u32 ip6[4];
 
+	SHUNT_VARIANT_MARK();
 	if (!orig)
 		return SHUNT_CGROUP_OK;
 	local = shunt_local_addrs_of(orig);

@@ -25,6 +25,8 @@ static __always_inline int shunt_release_record(struct bpf_sock *sk)
 SEC("cgroup/sock_release")
 int shunt_sock_release(struct bpf_sock *sk)
 {
+	SHUNT_VARIANT_MARK();
+
 	shunt_release_record(sk);
 	return SHUNT_CGROUP_OK;
 }

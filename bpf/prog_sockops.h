@@ -114,6 +114,8 @@ static __always_inline int shunt_sockops_listen(struct bpf_sock_ops *skops)
 SEC("sockops")
 int shunt_sockops(struct bpf_sock_ops *skops)
 {
+	SHUNT_VARIANT_MARK();
+
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
 		shunt_sockops_connecting(skops);

@@ -100,6 +100,8 @@ static __always_inline int shunt_answer_orig_dst(struct bpf_sockopt *ctx)
 SEC("cgroup/getsockopt")
 int shunt_getsockopt(struct bpf_sockopt *ctx)
 {
+	SHUNT_VARIANT_MARK();
+
 	if (ctx->optname == SHUNT_SO_ORIGINAL_DST &&
 	    (ctx->level == SHUNT_SOL_IP || ctx->level == SHUNT_SOL_IPV6))
 		shunt_answer_orig_dst(ctx);
@@ -169,6 +171,8 @@ static __always_inline int shunt_guard_sockopt(struct bpf_sockopt *ctx)
 SEC("cgroup/setsockopt")
 int shunt_setsockopt(struct bpf_sockopt *ctx)
 {
+	SHUNT_VARIANT_MARK();
+
 	if (shunt_guard_sockopt(ctx))
 		return SHUNT_CGROUP_REFUSE;
 	/* A value larger than the page the program sees: the kernel uses the

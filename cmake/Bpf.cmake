@@ -1,8 +1,11 @@
 # Builds a BPF object with clang and turns it into a libbpf skeleton header,
 # so the agent embeds the programs instead of loading .o files at run time.
 #
-#   shunt_bpf_skeleton(NAME <name> SOURCE <file.bpf.c> HEADERS <h>...)
-# produces ${SHUNT_GEN_DIR}/<name>.skel.h and a target <name>_skel.
+#   shunt_bpf_skeleton(NAME <name> SOURCE <file.bpf.c> HEADERS <h>...
+#                      [VARIANT <dir> DEFINES <macro>...])
+# produces ${SHUNT_GEN_DIR}/<name>.skel.h and a target <name>_skel; with
+# VARIANT, a skeleton of the same name compiled with DEFINES, in
+# ${SHUNT_GEN_DIR}/<dir>/, and a target <name>_<dir>_skel (a test build).
 
 find_program(BPF_CLANG NAMES clang clang-14 REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
@@ -27,23 +30,31 @@ else()
 endif()
 
 function(shunt_bpf_skeleton)
-  cmake_parse_arguments(ARG "" "NAME;SOURCE" "HEADERS" ${ARGN})
-  set(obj ${SHUNT_GEN_DIR}/${ARG_NAME}.bpf.o)
-  set(skel ${SHUNT_GEN_DIR}/${ARG_NAME}.skel.h)
+  cmake_parse_arguments(ARG "" "NAME;SOURCE;VARIANT" "HEADERS;DEFINES" ${ARGN})
+  set(dir ${SHUNT_GEN_DIR})
+  set(target ${ARG_NAME}_skel)
+  if(ARG_VARIANT)
+    set(dir ${SHUNT_GEN_DIR}/${ARG_VARIANT})
+    set(target ${ARG_NAME}_${ARG_VARIANT}_skel)
+    file(MAKE_DIRECTORY ${dir})
+  endif()
+  list(TRANSFORM ARG_DEFINES PREPEND -D)
+  set(obj ${dir}/${ARG_NAME}.bpf.o)
+  set(skel ${dir}/${ARG_NAME}.skel.h)
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${SHUNT_BPF_ARCH}
-            -Wall -Wextra -Werror
+            ${ARG_DEFINES} -Wall -Wextra -Werror
             -I${SHUNT_GEN_DIR} -I${CMAKE_SOURCE_DIR}/bpf
             -c ${ARG_SOURCE} -o ${obj}
     DEPENDS ${ARG_SOURCE} ${ARG_HEADERS} ${SHUNT_GEN_DIR}/vmlinux.h
-    COMMENT "Compiling BPF object ${ARG_NAME}"
+    COMMENT "Compiling BPF object ${ARG_NAME} ${ARG_VARIANT}"
     VERBATIM)
   add_custom_command(
     OUTPUT ${skel}
     COMMAND ${BPFTOOL} gen skeleton ${obj} name ${ARG_NAME} > ${skel}
     DEPENDS ${obj}
-    COMMENT "Generating skeleton ${ARG_NAME}.skel.h"
+    COMMENT "Generating skeleton ${ARG_NAME}.skel.h ${ARG_VARIANT}"
     VERBATIM)
-  add_custom_target(${ARG_NAME}_skel DEPENDS ${skel})
+  add_custom_target(${target} DEPENDS ${skel})
 endfunction()

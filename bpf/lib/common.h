@@ -31,4 +31,18 @@
 /* ... and 0 refuses it (the caller sees EPERM). */
 #define SHUNT_CGROUP_REFUSE 0
 
+/*
+ * Marks every program of shunt.bpf.c. A test build of the agent
+ * (SHUNT_BPF_TEST_VARIANT, shunt-agent-bpf-variant) gives each one more
+ * instruction, so that its programs carry other tags: the upgrade scenario
+ * replaces the attached programs with them under load and back.
+ */
+#ifdef SHUNT_BPF_TEST_VARIANT
+#define SHUNT_VARIANT_MARK() asm volatile("r0 = 0" ::: "r0")
+#else
+#define SHUNT_VARIANT_MARK() \
+	do {                 \
+	} while (0)
+#endif
+
 #endif /* SHUNT_LIB_COMMON_H */

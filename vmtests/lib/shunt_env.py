@@ -236,13 +236,14 @@ class Topology(Processes):
     def mode_args(self):
         return mode_args(self.mode, self.backend, sk_msg=self.sk_msg)
 
-    def agent_command(self, extra=()):
-        return ([AGENT, "run", "--cgroup", self.cgroup, "--bpffs", self.bpffs, "--socket",
+    def agent_command(self, extra=(), binary=AGENT):
+        return ([binary, "run", "--cgroup", self.cgroup, "--bpffs", self.bpffs, "--socket",
                  self.socket, "--state-dir", self.state_dir]
                 + self.mode_args() + self.agent_args + list(extra))
 
-    def start_agent(self, extra=(), env=None):
-        self.spawn("agent", self.agent_command(extra), env=env)
+    def start_agent(self, extra=(), env=None, binary=AGENT):
+        """shunt-agent run, or another build of it (`binary`), waited for."""
+        self.spawn("agent", self.agent_command(extra, binary), env=env)
         wait_for(lambda: self.agent_cli("status", check=False).returncode == 0
                  or self.procs["agent"].poll() is not None, what="agent control socket")
         if self.procs["agent"].poll() is not None:

@@ -23,8 +23,9 @@ const std::map<std::string, std::string>& doc_details() {
       {"capture-inbound", "The traffic policy's settings are in [policy.md](policy.md)."},
       {"preserve-client-address", "Refused in the ebpf and redirect modes."},
       {"sk-msg",
-       "Bytes skip TCP/IP on that leg; off by default: faster for bulk, but without backpressure "
-       "([benchmarks.md](benchmarks.md#the-sk_msg-fast-path)). Turning it off removes its sockops "
+       "Bytes skip TCP/IP on that leg; off by default: faster for bulk, but without backpressure, "
+       "and an application's blocking recv() can fail with EAGAIN while another of its threads "
+       "sends on the socket ([benchmarks.md](benchmarks.md#the-sk_msg-fast-path)). Turning it off removes its sockops "
        "link; connections already in the fast path keep it until they close. Refused in the "
        "tproxy and redirect modes, and at start-up where the kernel cannot load it (`probe` "
        "shows `prog_sk_msg` and `fastpath_programs_load`)."},

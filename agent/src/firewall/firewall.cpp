@@ -29,24 +29,26 @@ Status Firewall::apply(const std::string& netns, FirewallBackend backend, const 
   } else if (!spec.inbound_only) {
     if (auto ok = remove_routing(netns, spec); !ok) return ok;
   }
-  // One copy only: whatever an earlier agent left with another backend goes.
+  if (backend == FirewallBackend::kNft) {
+    auto r = run_checked(runner_, netns, {"nft", "-f", "-"}, nft_apply_script(spec));
+    if (!r) return r.error();
+  } else {
+    for (auto family : kFamilies) {
+      auto saved = run_checked(runner_, netns, {iptables_tool(backend, family, "save")});
+      if (!saved) return saved.error();
+      const auto input = iptables_apply_input(spec, family, saved->out);
+      auto restored = run_checked(runner_, netns,
+                                  {iptables_tool(backend, family, "restore"), "--noflush"}, input);
+      if (!restored) return restored.error();
+    }
+  }
+  // One copy only: whatever an earlier agent left with another backend
+  // goes, once this backend's rules are in (never a moment without rules).
   for (auto other : all_backends()) {
     if (other == backend) continue;
     if (auto ok = remove_from(netns, other); !ok) {
       spdlog::debug("{}: {} not cleaned: {}", netns, to_string(other), ok.error().describe());
     }
-  }
-  if (backend == FirewallBackend::kNft) {
-    auto r = run_checked(runner_, netns, {"nft", "-f", "-"}, nft_apply_script(spec));
-    return r ? ok_status() : Status(r.error());
-  }
-  for (auto family : kFamilies) {
-    auto saved = run_checked(runner_, netns, {iptables_tool(backend, family, "save")});
-    if (!saved) return saved.error();
-    const auto input = iptables_apply_input(spec, family, saved->out);
-    auto restored = run_checked(runner_, netns,
-                                {iptables_tool(backend, family, "restore"), "--noflush"}, input);
-    if (!restored) return restored.error();
   }
   return ok_status();
 }
@@ -134,15 +136,32 @@ Status Firewall::apply_routing(const std::string& netns, const RuleSpec& spec) {
   return ok_status();
 }
 
+Status Firewall::remove_ip_rules(const std::string& netns, const RuleSpec& spec, IpFamily family) {
+  auto count = count_our_ip_rules(netns, spec, family);
+  if (!count) return count.error();
+  for (size_t i = 0; i < *count; ++i) {
+    auto args = ip_rule_args(spec, family, "del");
+    args.insert(args.begin(), "ip");
+    if (auto r = run_checked(runner_, netns, args); !r) return r.error();
+  }
+  return ok_status();
+}
+
+Status Firewall::remove_stale_routing(const std::string& netns, const RuleSpec& had,
+                                      const RuleSpec& now) {
+  const bool same_table = now.mode == FirewallMode::kTproxy && had.route_table == now.route_table;
+  if (same_table && had.route_mark == now.route_mark && had.rule_priority == now.rule_priority)
+    return ok_status();
+  if (!same_table) return remove_routing(netns, had);
+  for (auto family : kFamilies) {
+    if (auto ok = remove_ip_rules(netns, had, family); !ok) return ok;
+  }
+  return ok_status();
+}
+
 Status Firewall::remove_routing(const std::string& netns, const RuleSpec& spec) {
   for (auto family : kFamilies) {
-    auto count = count_our_ip_rules(netns, spec, family);
-    if (!count) return count.error();
-    for (size_t i = 0; i < *count; ++i) {
-      auto args = ip_rule_args(spec, family, "del");
-      args.insert(args.begin(), "ip");
-      if (auto r = run_checked(runner_, netns, args); !r) return r.error();
-    }
+    if (auto ok = remove_ip_rules(netns, spec, family); !ok) return ok;
     auto args = ip_route_args(spec, family, "del");
     args.insert(args.begin(), "ip");
     auto r = runner_.run(netns, args, {});

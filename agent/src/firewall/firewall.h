@@ -30,6 +30,12 @@ class Firewall {
   Status remove(const std::string& netns, const RuleSpec& spec,
                 std::optional<FirewallBackend> recorded = std::nullopt);
 
+  // Takes away the tproxy routing `had` added where `now` differs from it
+  // (its ip rules; its table's route unless `now` uses the same table),
+  // once `now` is applied: an agent with other routing settings replaces
+  // the routing without a moment in which marked packets have no route.
+  Status remove_stale_routing(const std::string& netns, const RuleSpec& had, const RuleSpec& now);
+
   // The backend already holding the namespace's rules (most rules wins),
   // else the first usable one (native nftables where it works).
   Result<BackendChoice> detect(const std::string& netns,
@@ -42,6 +48,7 @@ class Firewall {
  private:
   Status apply_routing(const std::string& netns, const RuleSpec& spec);
   Status remove_routing(const std::string& netns, const RuleSpec& spec);
+  Status remove_ip_rules(const std::string& netns, const RuleSpec& spec, IpFamily family);
   Result<size_t> count_our_ip_rules(const std::string& netns, const RuleSpec& spec,
                                     IpFamily family);
   Status remove_from(const std::string& netns, FirewallBackend backend);

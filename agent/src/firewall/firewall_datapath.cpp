@@ -53,21 +53,36 @@ RuleSpec FirewallDatapath::recorded_spec(const FirewallRecord& record) const {
   return spec;
 }
 
+RuleSpec FirewallDatapath::converged_spec(const FirewallRecord& record) const {
+  RuleSpec spec = spec_for(record.policy);
+  const bool clashes = (record.route_mark & spec.proxy_mark) != 0;
+  if (record.route_mark == 0 || clashes) return spec;
+  spec.route_mark = record.route_mark;
+  spec.route_table = record.route_table;
+  spec.rule_priority = record.rule_priority;
+  return spec;
+}
+
 Status FirewallDatapath::converge(const FirewallRecord& record, FirewallBackend backend) {
-  const RuleSpec wanted = spec_for(record.policy);
+  const RuleSpec wanted = converged_spec(record);
+  if (auto ok = firewall_.apply(record.path, backend, wanted); !ok) return ok;
+  if (wanted.inbound_only) return ok_status();
   const RuleSpec had = recorded_spec(record);
-  if (had.route_mark != wanted.route_mark || had.route_table != wanted.route_table ||
-      had.rule_priority != wanted.rule_priority) {
-    if (auto ok = firewall_.remove(record.path, had, firewall_backend_from(record.backend)); !ok)
-      return ok;
+  if (wanted.mode == FirewallMode::kTproxy && had.route_mark != wanted.route_mark) {
+    spdlog::warn(
+        "{}: its route mark {:#x} shares a bit with proxy-mark {:#x}: moved to {:#x}; "
+        "connections open through the proxy there are reset",
+        record.path, had.route_mark, wanted.proxy_mark, wanted.route_mark);
   }
-  return firewall_.apply(record.path, backend, wanted);
+  // Routing recorded with other settings goes only now: the rules mark for
+  // the new routing, which is in place, so no new connection finds neither.
+  return firewall_.remove_stale_routing(record.path, had, wanted);
 }
 
 Status FirewallDatapath::apply_for_proxy(const FirewallRecord& record, FirewallBackend backend) {
   if (!proxy_down_.contains(record.cookie) || settings_.base.inbound_only)
     return converge(record, backend);
-  RuleSpec spec = spec_for(record.policy);
+  RuleSpec spec = converged_spec(record);
   if (record.policy.traffic.proxy_down_open) return firewall_.remove(record.path, spec, backend);
   if (spec.mode == FirewallMode::kRedirect) return converge(record, backend);
   spec.mode = FirewallMode::kRedirect;
@@ -151,7 +166,7 @@ Status FirewallDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
   // Recorded before anything is applied: a crash from here on is repaired
   // by the next start.
   if (auto ok = journal_.save(*records); !ok) return ok;
-  const RuleSpec spec = spec_for(policy);
+  const RuleSpec spec = converged_spec(record);
   // The window before the proxy first listens follows the policy too.
   if (settings_.listener != nullptr) {
     auto listening = settings_.listener->listening(path, policy.outbound_port);
@@ -253,11 +268,12 @@ Status FirewallDatapath::recover() {
       spdlog::error("{}: re-applying rules failed: {}", r.path, applied.error().describe());
       if (first_error.ok()) first_error = applied;
     } else {
+      const RuleSpec applied_spec = converged_spec(r);
       r.backend = to_string(backend->backend);
       r.state = "applied";
-      r.route_mark = settings_.base.route_mark;
-      r.route_table = settings_.base.route_table;
-      r.rule_priority = settings_.base.rule_priority;
+      r.route_mark = applied_spec.route_mark;
+      r.route_table = applied_spec.route_table;
+      r.rule_priority = applied_spec.rule_priority;
       spdlog::info("{}: {} rules converged ({})", r.path, to_string(settings_.base.mode),
                    r.backend);
     }

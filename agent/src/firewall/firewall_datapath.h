@@ -60,12 +60,20 @@ class FirewallDatapath final : public Datapath {
   // The rules a namespace gets now, and the ones a record says it got.
   RuleSpec spec_for(const NetnsPolicy& policy) const;
   RuleSpec recorded_spec(const FirewallRecord& record) const;
+  // What a recorded namespace converges to: the current settings with the
+  // routing it was enrolled with. Its established connections carry that
+  // route mark in their conntrack mark (the rules restore it on every later
+  // packet): other routing would send their packets past the proxy, and
+  // the server would reset them. New routing settings reach namespaces
+  // enrolled later, and this one only where its route mark shares a bit
+  // with the current proxy-mark.
+  RuleSpec converged_spec(const FirewallRecord& record) const;
 
  private:
   Result<BackendChoice> choose_backend(const std::string& path, const FirewallRecord* previous);
   bool same_namespace(const FirewallRecord& record);
   // Applies the current settings; routing recorded with other settings is
-  // removed first.
+  // removed after that (never a moment without rules or routing).
   Status converge(const FirewallRecord& record, FirewallBackend backend);
   // converge(), or the proxy-down rules while the namespace's proxy is down.
   Status apply_for_proxy(const FirewallRecord& record, FirewallBackend backend);
