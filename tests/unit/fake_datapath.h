@@ -13,6 +13,7 @@ class FakeDatapath : public Datapath {
  public:
   shunt::Status enroll(uint64_t cookie, const NetnsPolicy& policy,
                        const shunt_netns_info& info) override {
+    if (refuse) return shunt::Error{EIO, "nft -f - failed (exit 1): no nf_tables"};
     auto& e = entries[cookie];
     e.cookie = cookie;
     e.policy = policy;
@@ -31,7 +32,10 @@ class FakeDatapath : public Datapath {
     for (const auto& [k, v] : entries) out.push_back(v);
     return out;
   }
+  bool enrolls_concurrently() const override { return concurrent; }
   std::map<uint64_t, EnrolledNetns> entries;
+  bool concurrent = false;  // as the firewall modes' datapath
+  bool refuse = false;      // every enroll() fails
 };
 
 }  // namespace shunt::agent::fakes

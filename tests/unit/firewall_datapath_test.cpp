@@ -4,10 +4,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "fake_command_runner.h"
 #include "firewall.h"
@@ -282,4 +286,64 @@ TEST_F(FirewallDatapathTest, AMovedMarkKeepsTheSharedTablesRoute) {
   EXPECT_EQ(index_of(runner_, "ip -4 route del local 0.0.0.0/0 dev lo table 15001"),
             std::string::npos);
   EXPECT_EQ(index_of(runner_, "ip -6 route del local ::/0 dev lo table 15001"), std::string::npos);
+}
+
+namespace {
+
+// A runner for many threads: each nft transaction takes a while; it counts
+// how many run at once, overall and in one namespace.
+class SlowRunner final : public CommandRunner {
+ public:
+  Result<CommandResult> run(const std::string& netns, const std::vector<std::string>& argv,
+                            const std::string& /*input*/) override {
+    if (argv.front() != "nft" || argv.size() < 2 || argv[1] != "-f") return CommandResult{};
+    {
+      const std::lock_guard<std::mutex> lock(mutex);
+      max_at_once = std::max(max_at_once, ++at_once);
+      max_in_one = std::max(max_in_one, ++in_netns[netns]);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const std::lock_guard<std::mutex> lock(mutex);
+    --at_once;
+    --in_netns[netns];
+    return CommandResult{};
+  }
+  std::mutex mutex;
+  int at_once = 0;
+  int max_at_once = 0;
+  int max_in_one = 0;
+  std::map<std::string, int> in_netns;
+};
+
+}  // namespace
+
+// Issue 19, item 5: enrolments of different namespaces do not wait for
+// each other; one namespace's operations never overlap; the journal ends
+// with every namespace recorded once.
+TEST_F(FirewallDatapathTest, EnrolmentsOfDifferentNamespacesRunSideBySide) {
+  SlowRunner slow;
+  Firewall firewall(slow);
+  settings_.forced = FirewallBackend::kNft;
+  FirewallDatapath dp(firewall, *journal_, settings_,
+                      [](const std::string&) { return Result<uint64_t>(uint64_t{1}); });
+  ASSERT_TRUE(dp.enrolls_concurrently());
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (uint64_t i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      const auto path = "/run/netns/n" + std::to_string(i % 4);
+      for (int round = 0; round < 2; ++round) {
+        if (!dp.enroll(i % 4 + 1, NetnsPolicy{}, encode_info(path, 1, 1))) ++failures;
+        (void)dp.proxy_state(i % 4 + 1, round == 0);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(slow.max_at_once, 1);
+  EXPECT_EQ(slow.max_in_one, 1);
+  auto records = journal_->load();
+  ASSERT_TRUE(records);
+  ASSERT_EQ(records->size(), 4U);
+  for (const auto& r : *records) EXPECT_EQ(r.state, "applied");
 }

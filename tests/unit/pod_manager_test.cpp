@@ -6,9 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "agent_fakes.h"
-#include "control_handler.h"
-#include "pod_manager.h"
+#include "pod_manager_fixture.h"
 
 using namespace shunt::agent;
 using shunt::agent::fakes::FakeDatapath;
@@ -16,82 +14,7 @@ using shunt::agent::fakes::MockResolver;
 using ::testing::_;
 using ::testing::Return;
 
-namespace {
-
-class FakeLauncher : public ProxyLauncher {
- public:
-  shunt::Result<ProxyProcess> start(const ProxyLaunch& launch) override {
-    launches.push_back(launch);
-    if (fail) return shunt::Error{ECHILD, "the pod's proxy exited with status 1"};
-    ProxyProcess p{next_pid++, 77};
-    running.insert(p.pid);
-    return p;
-  }
-  bool alive(const ProxyProcess& p, uint64_t) override { return running.contains(p.pid); }
-  void stop(const ProxyProcess& p) override { running.erase(p.pid); }
-  std::string version() override { return binary; }
-  std::string binary = "fnv1a64:1";
-  std::vector<ProxyLaunch> launches;
-  std::set<pid_t> running;
-  pid_t next_pid = 1000;
-  bool fail = false;
-};
-
-class FakeAnnotations : public PodAnnotationSource {
- public:
-  shunt::Result<std::map<std::string, std::string>> annotations(const std::string& ns,
-                                                                const std::string& name) override {
-    asked.push_back(ns + "/" + name);
-    if (down) return shunt::Error{ECONNREFUSED, "Kubernetes API: connection refused"};
-    return pods[ns + "/" + name];
-  }
-  std::string describe() const override { return "fake"; }
-  std::map<std::string, std::map<std::string, std::string>> pods;
-  std::vector<std::string> asked;
-  bool down = false;
-};
-
-class PodManagerTest : public ::testing::Test {
- protected:
-  PodManagerTest()
-      : dir(std::filesystem::temp_directory_path() /
-            ("shunt-pods-unit-" + std::to_string(getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name())),
-        control(
-            datapath, resolver, AgentState{}, [] { return uint64_t{1}; }, [] {}) {
-    std::filesystem::remove_all(dir);
-    ON_CALL(resolver, resolve(_)).WillByDefault([](const std::string& path) {
-      if (path.find("gone") != std::string::npos)
-        return shunt::Result<NetnsIdentity>(shunt::Error{ENOENT, "no such namespace"});
-      return shunt::Result<NetnsIdentity>(
-          NetnsIdentity{std::hash<std::string>{}(path) % 100000, 4000, false});
-    });
-    EXPECT_CALL(resolver, resolve(_)).Times(::testing::AnyNumber());
-  }
-  ~PodManagerTest() override { std::filesystem::remove_all(dir); }
-
-  std::unique_ptr<PodManager> manager(FakeAnnotations* api = nullptr) {
-    return std::make_unique<PodManager>(PodManagerConfig{dir.string(), {}}, control.enrolment(),
-                                        resolver, launcher, api, nullptr,
-                                        [] { return uint64_t{5}; });
-  }
-
-  static nlohmann::json add(const std::string& id, const std::string& netns,
-                            nlohmann::json cni_args = nlohmann::json::object()) {
-    return {{"op", "cni_add"},         {"container_id", id},
-            {"netns", netns},          {"pod_name", "web"},
-            {"pod_namespace", "shop"}, {"defaults", {{"exclude-outbound-ports", "22"}}},
-            {"cni_args", cni_args},    {"ips", {"10.0.0.5/24"}}};
-  }
-
-  std::filesystem::path dir;
-  FakeDatapath datapath;
-  ::testing::NiceMock<MockResolver> resolver;
-  ControlHandler control;
-  FakeLauncher launcher;
-};
-
-}  // namespace
+using namespace shunt::agent::testing;
 
 TEST_F(PodManagerTest, AddStartsTheProxyThenEnrollsAndRecords) {
   auto pods = manager();
@@ -274,85 +197,6 @@ TEST_F(PodManagerTest, AFailedHandOverKeepsTheRunningProxy) {
   EXPECT_EQ(pods->pods().at("kept").proxy.pid, pid);
   EXPECT_EQ(pods->pods().at("kept").proxy_version, "fnv1a64:1");
   EXPECT_TRUE(launcher.running.contains(pid));
-}
-
-// ADDs in parallel: an offload that holds the slow parts until the test
-// runs them, in any order.
-struct HeldOffload {
-  std::vector<std::pair<std::function<void()>, std::function<void()>>> held;
-  PodManager::Offload offload() {
-    return [this](std::function<void()> work, std::function<void()> then) {
-      held.emplace_back(std::move(work), std::move(then));
-    };
-  }
-  void run(size_t i) {
-    auto [work, then] = std::move(held.at(i));
-    held.erase(held.begin() + static_cast<std::ptrdiff_t>(i));
-    work();
-    then();
-  }
-};
-
-TEST_F(PodManagerTest, AddsOfDifferentPodsOverlapAndEachIsEnrolledOnce) {
-  auto pods = manager();
-  HeldOffload pool;
-  pods->set_offload(pool.offload());
-  std::map<std::string, nlohmann::ordered_json> answers;
-  for (int i = 0; i < 50; ++i) {
-    const auto id = "c" + std::to_string(i);
-    ASSERT_TRUE(
-        pods->handle_async(add(id, "/run/netns/n" + std::to_string(i)),
-                           [&answers, id](const nlohmann::ordered_json& a) { answers[id] = a; }));
-  }
-  // Every proxy's start is under way before any pod is enrolled.
-  EXPECT_EQ(pool.held.size(), 50U);
-  EXPECT_TRUE(answers.empty());
-  EXPECT_TRUE(pods->pods().empty());
-  while (!pool.held.empty()) pool.run(pool.held.size() / 2);  // out of order
-  ASSERT_EQ(answers.size(), 50U);
-  for (const auto& [id, a] : answers) EXPECT_TRUE(a["ok"].get<bool>()) << id << a.dump();
-  EXPECT_EQ(pods->pods().size(), 50U);
-  EXPECT_EQ(launcher.launches.size(), 50U);
-  EXPECT_EQ(datapath.entries.size(), 50U);
-  // Other ops are not the async path's.
-  EXPECT_FALSE(pods->handle_async({{"op", "pods"}}, [](const nlohmann::ordered_json&) {}));
-}
-
-TEST_F(PodManagerTest, OneContainersOpsRunInTheOrderTheyCame) {
-  auto pods = manager();
-  HeldOffload pool;
-  pods->set_offload(pool.offload());
-  std::vector<std::string> order;
-  auto note = [&order](const std::string& what) {
-    return [&order, what](const nlohmann::ordered_json& a) {
-      order.push_back(what + (a["ok"].get<bool>() ? " ok" : " failed"));
-    };
-  };
-  ASSERT_TRUE(pods->handle_async(add("same", "/run/netns/a"), note("add")));
-  // DEL and CHECK while its ADD starts the proxy: they wait for it.
-  ASSERT_TRUE(pods->handle_async({{"op", "cni_check"}, {"container_id", "same"}}, note("check")));
-  ASSERT_TRUE(pods->handle_async({{"op", "cni_del"}, {"container_id", "same"}}, note("del")));
-  // Another container is not held up.
-  ASSERT_TRUE(pods->handle_async({{"op", "cni_del"}, {"container_id", "other"}}, note("other")));
-  EXPECT_EQ(order, std::vector<std::string>{"other ok"});
-  pool.run(0);
-  EXPECT_EQ(order, (std::vector<std::string>{"other ok", "add ok", "check ok", "del ok"}));
-  EXPECT_TRUE(pods->pods().empty());
-  EXPECT_TRUE(launcher.running.empty());
-}
-
-TEST_F(PodManagerTest, ProxiesOfAddsThatNeverFinishedAreStopped) {
-  auto pods = manager();
-  HeldOffload pool;
-  pods->set_offload(pool.offload());
-  ASSERT_TRUE(pods->handle_async(add("cut", "/run/netns/a"), [](const nlohmann::ordered_json&) {}));
-  // The pool ran the slow part; the agent's loop stopped before enrolment.
-  auto [work, then] = std::move(pool.held.front());
-  work();
-  ASSERT_EQ(launcher.running.size(), 1U);
-  pods->stop_unfinished();
-  EXPECT_TRUE(launcher.running.empty());
-  EXPECT_TRUE(pods->pods().empty());
 }
 
 TEST_F(PodManagerTest, GcRemovesWhatTheRuntimeNoLongerUses) {

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -53,7 +54,11 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
   ProcListenerCheck listener_check;
   ProxyWatch watch(listener_check, [&datapath](const EnrolledNetns& netns, bool up) {
     auto ok = datapath.proxy_state(netns.cookie, up);
-    if (!ok) {
+    if (!ok && ok.error().code == EBUSY) {
+      // Its enrolment is under way on a worker, and decides by itself.
+      spdlog::debug("{}: proxy {} reported during its enrolment; again next round", netns.path,
+                    up ? "up" : "down");
+    } else if (!ok) {
       spdlog::error("{}: applying the proxy-{} rules (tried again next round): {}", netns.path,
                     up ? "up" : "down", ok.error().describe());
     }

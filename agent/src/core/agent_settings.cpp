@@ -278,7 +278,7 @@ const std::vector<AgentSetting>& agent_settings() {
     {"pod-admin-port", "15000", "admin port of each pod's proxy, on the pod's loopback (0: off)",
      kValue, kRunOnly, set_kube<set_pod_admin_port>, show_kube_number<&Kube::pod_admin_port>},
     {"pod-start-workers", "4",
-     "pods whose ADD (annotations, the proxy's start) runs at once (0: one at a time)", kValue,
+     "pods whose ADD (annotations, the proxy's start; the firewall modes' rules) runs at once (0: one at a time)", kValue,
      kRunOnly, set_kube<set_pod_start_workers>, show_kube_number<&Kube::pod_start_workers>},
     {"kube-api-server", "", "https://HOST:PORT of the API server (default: in-cluster, else none)",
      kValue, kRunOnly, set_kube_text<&Kube::kube_api_server>, show_kube_text<&Kube::kube_api_server>},

@@ -55,6 +55,10 @@ class Datapath {
   // ebpf datapath decides this in the kernel at each connect() and has
   // nothing to do; the firewall modes switch the namespace's rules.
   virtual Status proxy_state(uint64_t /*cookie*/, bool /*up*/) { return ok_status(); }
+  // Whether enroll() may run on any thread, at the same time as every other
+  // call (then pods are enrolled on the pod manager's workers, so that
+  // slow enrolments of different namespaces do not wait for each other).
+  virtual bool enrolls_concurrently() const { return false; }
 };
 
 // Inbound capture in the ebpf mode: the sk_lookup program's link on one

@@ -35,6 +35,8 @@ class EnrolmentService {
   // The agent's defaults, which a request's settings are applied over.
   [[nodiscard]] const NetnsPolicy& defaults() const { return defaults_; }
 
+  // Whether enroll() may be called from any thread (Datapath::enrolls_concurrently).
+  [[nodiscard]] bool concurrent() const { return datapath_.enrolls_concurrently(); }
   // Enrolling again replaces the namespace's policy.
   Result<Enrolment> enroll(const std::string& path, const NetnsPolicy& policy);
   // ENOENT when it is not enrolled. A namespace that is gone already is

@@ -80,8 +80,7 @@ Status FirewallDatapath::converge(const FirewallRecord& record, FirewallBackend 
 }
 
 Status FirewallDatapath::apply_for_proxy(const FirewallRecord& record, FirewallBackend backend) {
-  if (!proxy_down_.contains(record.cookie) || settings_.base.inbound_only)
-    return converge(record, backend);
+  if (!proxy_down(record.cookie) || settings_.base.inbound_only) return converge(record, backend);
   RuleSpec spec = converged_spec(record);
   if (record.policy.traffic.proxy_down_open) return firewall_.remove(record.path, spec, backend);
   if (spec.mode == FirewallMode::kRedirect) return converge(record, backend);
@@ -89,32 +88,68 @@ Status FirewallDatapath::apply_for_proxy(const FirewallRecord& record, FirewallB
   return firewall_.apply(record.path, backend, spec);
 }
 
-Status FirewallDatapath::proxy_state(uint64_t cookie, bool up) {
+Result<std::vector<FirewallRecord>> FirewallDatapath::records() {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return journal_.load();
+}
+
+Status FirewallDatapath::edit_records(
+    const std::function<void(std::vector<FirewallRecord>&)>& change) {
+  const std::lock_guard<std::mutex> lock(mutex_);
   auto records = journal_.load();
   if (!records) return records.error();
-  const auto it = std::find_if(records->begin(), records->end(),
-                               [cookie](const FirewallRecord& r) { return r.cookie == cookie; });
-  if (it == records->end() || it->state != "applied") return ok_status();
-  if (up == !proxy_down_.contains(cookie)) return ok_status();
-  if (up) {
-    proxy_down_.erase(cookie);
-  } else {
+  change(*records);
+  return journal_.save(*records);
+}
+
+bool FirewallDatapath::proxy_down(uint64_t cookie) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return proxy_down_.contains(cookie);
+}
+
+void FirewallDatapath::set_proxy_down(uint64_t cookie, bool down) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  if (down) {
     proxy_down_.insert(cookie);
+  } else {
+    proxy_down_.erase(cookie);
   }
-  auto backend = firewall_backend_from(it->backend);
-  if (!backend) return Error{EINVAL, "unknown backend " + it->backend};
-  if (auto ok = apply_for_proxy(*it, *backend); !ok) {
-    // Not switched: the next report of the same state tries again.
-    if (up) {
-      proxy_down_.insert(cookie);
-    } else {
-      proxy_down_.erase(cookie);
-    }
+}
+
+namespace {
+
+std::optional<FirewallRecord> find_record(const std::vector<FirewallRecord>& records,
+                                          uint64_t cookie) {
+  for (const auto& r : records) {
+    if (r.cookie == cookie) return r;
+  }
+  return std::nullopt;
+}
+
+void erase_record(std::vector<FirewallRecord>& records, uint64_t cookie) {
+  std::erase_if(records, [cookie](const FirewallRecord& r) { return r.cookie == cookie; });
+}
+
+}  // namespace
+
+Status FirewallDatapath::proxy_state(uint64_t cookie, bool up) {
+  const auto held = busy_.try_lock(cookie);
+  if (!held) return Error{EBUSY, "the namespace's enrolment is under way"};
+  auto all = records();
+  if (!all) return all.error();
+  const auto record = find_record(*all, cookie);
+  if (!record || record->state != "applied") return ok_status();
+  if (up == !proxy_down(cookie)) return ok_status();
+  set_proxy_down(cookie, !up);
+  auto backend = firewall_backend_from(record->backend);
+  if (!backend) return Error{EINVAL, "unknown backend " + record->backend};
+  if (auto ok = apply_for_proxy(*record, *backend); !ok) {
+    set_proxy_down(cookie, up);  // not switched: the next report tries again
     return ok;
   }
-  spdlog::info("{}: {}", it->path,
+  spdlog::info("{}: {}", record->path,
                up ? "the proxy listens: capture rules back"
-               : it->policy.traffic.proxy_down_open
+               : record->policy.traffic.proxy_down_open
                    ? "the proxy is down, proxy-down open: capture rules taken away"
                    : "the proxy is down, proxy-down closed: connections are refused");
   return ok_status();
@@ -140,41 +175,35 @@ Result<BackendChoice> FirewallDatapath::choose_backend(const std::string& path,
 
 Status FirewallDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
                                 const shunt_netns_info& info) {
-  auto records = journal_.load();
-  if (!records) return records.error();
+  const auto held = busy_.lock(cookie);
+  auto all = records();
+  if (!all) return all.error();
   const std::string path = path_of(info);
-  auto it = std::find_if(records->begin(), records->end(),
-                         [cookie](const FirewallRecord& r) { return r.cookie == cookie; });
-  const bool again = it != records->end();
-  auto backend = choose_backend(path, again ? &*it : nullptr);
+  const auto previous = find_record(*all, cookie);
+  auto backend = choose_backend(path, previous ? &*previous : nullptr);
   if (!backend) return backend.error();
 
-  FirewallRecord previous = again ? *it : FirewallRecord{};
   FirewallRecord record{cookie,     path,
-                        info.inode, again ? it->enrolled_at : info.enrolled_at,
+                        info.inode, previous ? previous->enrolled_at : info.enrolled_at,
                         policy,     to_string(backend->backend),
                         "applying"};
   // Until the rules are in, the record keeps the routing they had before.
-  record.route_mark = again ? previous.route_mark : settings_.base.route_mark;
-  record.route_table = again ? previous.route_table : settings_.base.route_table;
-  record.rule_priority = again ? previous.rule_priority : settings_.base.rule_priority;
-  if (again) {
-    *it = record;
-  } else {
-    records->push_back(record);
-  }
+  record.route_mark = previous ? previous->route_mark : settings_.base.route_mark;
+  record.route_table = previous ? previous->route_table : settings_.base.route_table;
+  record.rule_priority = previous ? previous->rule_priority : settings_.base.rule_priority;
   // Recorded before anything is applied: a crash from here on is repaired
   // by the next start.
-  if (auto ok = journal_.save(*records); !ok) return ok;
+  if (auto ok = edit_records([&](std::vector<FirewallRecord>& records) {
+        erase_record(records, cookie);
+        records.push_back(record);
+      });
+      !ok)
+    return ok;
   const RuleSpec spec = converged_spec(record);
   // The window before the proxy first listens follows the policy too.
   if (settings_.listener != nullptr) {
     auto listening = settings_.listener->listening(path, policy.outbound_port);
-    if (listening && !*listening) {
-      proxy_down_.insert(cookie);
-    } else {
-      proxy_down_.erase(cookie);
-    }
+    set_proxy_down(cookie, listening && !*listening);
   }
   Status applied = apply_for_proxy(record, backend->backend);
   if (!applied) {
@@ -184,9 +213,8 @@ Status FirewallDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
                     undone.error().describe());
       return applied;  // the record stays, so that the next start retries
     }
-    records->erase(std::find_if(records->begin(), records->end(),
-                                [cookie](const FirewallRecord& r) { return r.cookie == cookie; }));
-    (void)journal_.save(*records);
+    (void)edit_records(
+        [&](std::vector<FirewallRecord>& records) { erase_record(records, cookie); });
     return Error{applied.error().code, std::string(to_string(spec.mode)) + " rules (" +
                                            to_string(backend->backend) +
                                            ") could not be applied: " + applied.error().message};
@@ -194,37 +222,43 @@ Status FirewallDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
   spdlog::info("{}: {} rules applied with {} ({})", path, to_string(spec.mode),
                to_string(backend->backend), backend->reason);
   maybe_crash_after_apply();
-  for (auto& r : *records) {
-    if (r.cookie != cookie) continue;
-    r.state = "applied";
-    r.route_mark = spec.route_mark;
-    r.route_table = spec.route_table;
-    r.rule_priority = spec.rule_priority;
-  }
-  return journal_.save(*records);
+  return edit_records([&](std::vector<FirewallRecord>& records) {
+    for (auto& r : records) {
+      if (r.cookie != cookie) continue;
+      r.state = "applied";
+      r.route_mark = spec.route_mark;
+      r.route_table = spec.route_table;
+      r.rule_priority = spec.rule_priority;
+    }
+  });
 }
 
 Status FirewallDatapath::unenroll(uint64_t cookie) {
-  auto records = journal_.load();
-  if (!records) return records.error();
-  auto it = std::find_if(records->begin(), records->end(),
-                         [cookie](const FirewallRecord& r) { return r.cookie == cookie; });
-  if (it == records->end()) return Error{ENOENT, "not enrolled"};
-  it->state = "removing";
-  if (auto ok = journal_.save(*records); !ok) return ok;
-  if (same_namespace(*it)) {
-    if (auto ok =
-            firewall_.remove(it->path, recorded_spec(*it), firewall_backend_from(it->backend));
+  const auto held = busy_.lock(cookie);
+  auto all = records();
+  if (!all) return all.error();
+  auto record = find_record(*all, cookie);
+  if (!record) return Error{ENOENT, "not enrolled"};
+  if (auto ok = edit_records([cookie](std::vector<FirewallRecord>& records) {
+        for (auto& r : records) {
+          if (r.cookie == cookie) r.state = "removing";
+        }
+      });
+      !ok)
+    return ok;
+  if (same_namespace(*record)) {
+    if (auto ok = firewall_.remove(record->path, recorded_spec(*record),
+                                   firewall_backend_from(record->backend));
         !ok)
       return ok;
   }  // else the namespace is gone, and its rules with it
-  proxy_down_.erase(cookie);
-  records->erase(it);
-  return journal_.save(*records);
+  set_proxy_down(cookie, false);
+  return edit_records(
+      [cookie](std::vector<FirewallRecord>& records) { erase_record(records, cookie); });
 }
 
 Result<std::vector<EnrolledNetns>> FirewallDatapath::list() {
-  auto records = journal_.load();
+  auto records = this->records();
   if (!records) return records.error();
   std::vector<EnrolledNetns> out;
   for (const auto& r : *records) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "datapath.h"
 #include "firewall.h"
 #include "firewall_journal.h"
+#include "namespace_locks.h"
 #include "proxy_watch.h"
 
 namespace shunt::agent {
@@ -51,7 +53,12 @@ class FirewallDatapath final : public Datapath {
   // REDIRECT to a port where nothing listens is refused at once; TPROXY
   // to no socket leaves an IPv4 connect() hanging); the redirect mode's
   // own rules already refuse. Up again: the mode's rules come back.
+  // Busy with the same namespace's enrolment: EBUSY, and the watch's next
+  // round reports the state again.
   Status proxy_state(uint64_t cookie, bool up) override;
+  // Safe on any thread: the journal is read and written under a lock, the
+  // rules are applied outside it, one operation per namespace at a time.
+  bool enrolls_concurrently() const override { return true; }
 
   // Removes the rules of every recorded namespace and the journal
   // (`shunt-agent uninstall`).
@@ -70,6 +77,12 @@ class FirewallDatapath final : public Datapath {
   RuleSpec converged_spec(const FirewallRecord& record) const;
 
  private:
+  // The journal's records, read under its lock; and a change to them
+  // (load, edit, save), made under it.
+  Result<std::vector<FirewallRecord>> records();
+  Status edit_records(const std::function<void(std::vector<FirewallRecord>&)>& change);
+  bool proxy_down(uint64_t cookie);
+  void set_proxy_down(uint64_t cookie, bool down);
   Result<BackendChoice> choose_backend(const std::string& path, const FirewallRecord* previous);
   bool same_namespace(const FirewallRecord& record);
   // Applies the current settings; routing recorded with other settings is
@@ -82,7 +95,9 @@ class FirewallDatapath final : public Datapath {
   const FirewallJournal& journal_;
   FirewallSettings settings_;
   InodeOf inode_of_;
+  std::mutex mutex_;               // the journal file and proxy_down_
   std::set<uint64_t> proxy_down_;  // cookies of namespaces whose proxy is down
+  NamespaceLocks busy_;            // one operation per namespace at a time
 };
 
 // The ebpf mode's inbound capture where sk_lookup is missing: the tproxy

@@ -231,8 +231,32 @@ void PodManager::stage_add(StagedAdd& staged) {
     staged.answer = failure(ok.error().code, ok.error().message);
     return;
   }
+  {
+    const std::lock_guard<std::mutex> lock(unfinished_mutex_);
+    unfinished_[record.container_id] = {record.proxy, record.netns, false};
+  }
+  // Slow enrolments (the firewall modes' rules) of different namespaces run
+  // here, side by side; the datapath orders those of one namespace.
+  if (!enrolment_.concurrent()) return;
+  if (auto ok = enroll(record); !ok) {
+    {
+      const std::lock_guard<std::mutex> lock(unfinished_mutex_);
+      unfinished_.erase(record.container_id);
+    }
+    staged.answer = enrol_failed(record, ok.error());
+    return;
+  }
+  staged.enrolled = true;
   const std::lock_guard<std::mutex> lock(unfinished_mutex_);
-  unfinished_[record.container_id] = record.proxy;
+  unfinished_[record.container_id].enrolled = true;
+}
+
+ordered_json PodManager::enrol_failed(const PodRecord& record, const Error& error) {
+  pod_event("Warning", "EnrollFailed", record, error.describe());
+  launcher_.stop(record.proxy);
+  std::error_code ec;
+  fs::remove_all(pod_dir(record.container_id), ec);
+  return failure(error.code, error.message);
 }
 
 ordered_json PodManager::finish_add(StagedAdd& staged) {
@@ -242,12 +266,8 @@ ordered_json PodManager::finish_add(StagedAdd& staged) {
     const std::lock_guard<std::mutex> lock(unfinished_mutex_);
     unfinished_.erase(record.container_id);
   }
-  if (auto ok = enroll(record); !ok) {
-    pod_event("Warning", "EnrollFailed", record, ok.error().describe());
-    launcher_.stop(record.proxy);
-    std::error_code ec;
-    fs::remove_all(pod_dir(record.container_id), ec);
-    return failure(ok.error().code, ok.error().message);
+  if (!staged.enrolled) {
+    if (auto ok = enroll(record); !ok) return enrol_failed(record, ok.error());
   }
   if (watch_exit_) watch_exit_(record.container_id, record.proxy);
   pods_[record.container_id] = record;

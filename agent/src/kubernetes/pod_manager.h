@@ -106,12 +106,14 @@ class PodManager {
   Status start_proxy(PodRecord& record, bool watch = true);
   // ADD in three steps: on the agent's thread (the request read, the
   // namespace found, an earlier ADD of the container undone), anywhere
-  // (settings, annotations, the proxy started: the slow part), and on the
-  // agent's thread again (enrolment, the record).
+  // (settings, annotations, the proxy started: the slow part; and the
+  // enrolment where the datapath allows it: the firewall modes' rules),
+  // and on the agent's thread again (the enrolment otherwise, the record).
   struct StagedAdd {
     nlohmann::json request;
     PodRecord record;
     std::optional<nlohmann::ordered_json> answer;  // decided before enrolment
+    bool enrolled = false;
   };
   std::optional<nlohmann::ordered_json> prepare_add(StagedAdd& staged);
   void stage_add(StagedAdd& staged);
@@ -137,9 +139,17 @@ class PodManager {
   // Per container: the ops waiting for the one in progress (present while
   // one is).
   std::map<std::string, std::deque<std::function<void()>>> queues_;
-  // Proxies started by an ADD whose enrolment has not run yet.
+  // ADDs whose proxy is started and whose record is not made yet (their
+  // namespace possibly enrolled): undone if the agent stops first.
+  struct UnfinishedAdd {
+    ProxyProcess proxy;
+    std::string netns;
+    bool enrolled = false;
+  };
   std::mutex unfinished_mutex_;
-  std::map<std::string, ProxyProcess> unfinished_;
+  std::map<std::string, UnfinishedAdd> unfinished_;
+  // An enrolment that failed: the event, the proxy and the pod's folder undone.
+  nlohmann::ordered_json enrol_failed(const PodRecord& record, const Error& error);
 };
 
 }  // namespace shunt::agent

@@ -161,10 +161,16 @@ void PodManager::next_container_op(const std::string& id) {
 
 void PodManager::stop_unfinished() {
   const std::lock_guard<std::mutex> lock(unfinished_mutex_);
-  for (const auto& [id, proxy] : unfinished_) {
+  for (const auto& [id, add] : unfinished_) {
     spdlog::warn("container {}: stopping the proxy of an ADD the agent did not finish (pid {})",
-                 id.substr(0, 12), proxy.pid);
-    launcher_.stop(proxy);
+                 id.substr(0, 12), add.proxy.pid);
+    if (add.enrolled) {
+      if (auto done = enrolment_.unenroll(add.netns); !done) {
+        spdlog::warn("container {}: unenrolling {}: {}", id.substr(0, 12), add.netns,
+                     done.error().describe());
+      }
+    }
+    launcher_.stop(add.proxy);
   }
   unfinished_.clear();
 }
