@@ -9,8 +9,11 @@ closed at the old proxy's drain timeout and logged so. Runs per mode
 (SHUNT_TEST_MODE), in the sanitizer build too."""
 import json
 import os
+import subprocess
+import time
 import unittest
 
+from processes import joining_cgroup
 from shunt_env import ECHO_PORT, PROXY, TIMEOUT_SCALE, Topology, wait_for
 
 SRV4 = "10.201.0.2"
@@ -30,7 +33,7 @@ class HandoverTest(unittest.TestCase):
         assert r.returncode == 0, r.stderr
 
     @classmethod
-    def start_proxy(cls, drain):
+    def start_proxy(cls, drain, extra=()):
         """A proxy in the pod's namespace and the proxies' cgroup, with the
         hand-over socket; when one runs, this one takes over from it."""
         cls.generation += 1
@@ -38,7 +41,7 @@ class HandoverTest(unittest.TestCase):
         os.makedirs(cls.t.proxy_cgroup, exist_ok=True)
         cls.t.spawn(name, ["ip", "netns", "exec", cls.t.ns["pod"], PROXY, "--access-log",
                            cls.t.access_log_path, "--upgrade-socket", cls.upgrade,
-                           "--drain-timeout", drain, "--admin-port", "0"],
+                           "--drain-timeout", drain, "--admin-port", "0", *extra],
                     in_cgroup=cls.t.proxy_cgroup)
         wait_for(lambda: "ready" in cls.t.log_text(name) or cls.t.procs[name].poll() is not None,
                  what=f"{name} ready")
@@ -108,6 +111,37 @@ class HandoverTest(unittest.TestCase):
         # The new proxy serves.
         r = self.in_pod("connects.py", "--host", SRV4, "--port", str(ECHO_PORT), "--count", "5")
         self.assertEqual(self.result(r)["outcomes"], {"ok": 5})
+
+    def test_2b_a_connection_in_its_handshake_at_the_drain_timeout_is_logged(self):
+        # The server's namespace drops SYNs to one port: the old proxy's
+        # upstream connect for it hangs past the drain timeout, until the
+        # proxy's connect timeout, which logs it (the process waits for it
+        # instead of exiting with the connection unaccounted for).
+        silent = ECHO_PORT + 999
+        for cmd in (["nft", "add", "table", "inet", "t"],
+                    ["nft", "add", "chain", "inet", "t", "in",
+                     "{ type filter hook input priority 0; }"],
+                    ["nft", "add", "rule", "inet", "t", "in", "tcp", "dport", str(silent),
+                     "drop"]):
+            r = self.t.netns_run("srv", cmd)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        old = self.start_proxy(drain="1s", extra=["--connect-timeout", "6s"])
+        client = subprocess.Popen(["ip", "netns", "exec", self.t.ns["pod"], "python3", "-c", f"""
+import socket
+s = socket.create_connection(("{SRV4}", {silent}), timeout=30)
+s.sendall(b"x\\n")
+try:
+    print(repr(s.recv(10)))
+except OSError as e:
+    print(type(e).__name__)"""], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  preexec_fn=joining_cgroup(self.t.cgroup))
+        time.sleep(0.5)
+        self.start_proxy(drain="60s")
+        self.wait_exit(old, timeout=30)
+        self.assertIn("drain timeout, closing 1 connection(s)", self.t.log_text(old))
+        client.communicate(timeout=30)
+        lines = [e for e in self.t.access_log() if e.get("original_dst") == f"{SRV4}:{silent}"]
+        self.assertEqual([e["result"] for e in lines], ["connect_timeout"], lines)
 
     def test_3_misuse_is_refused(self):
         """A peer that is not a successor (garbage, silence) changes nothing;

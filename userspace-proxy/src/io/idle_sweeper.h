@@ -49,6 +49,14 @@ class IdleSweeper final : public boost::asio::execution_context::service {
     entry.next = head_;
     if (head_ != nullptr) head_->prev = &entry;
     head_ = &entry;
+    if (draining_) {
+      // Past the drain timeout: a connection whose handshake ended only now
+      // is ended at once too (from the loop, not from inside its own start).
+      period_ = std::chrono::milliseconds(0);
+      if (armed_) timer_.cancel();
+      arm();
+      return;
+    }
     // Checked at an eighth of the timeout: a connection is closed at most
     // 12.5% late, with one wake-up per period for all connections.
     const auto period = std::clamp(entry.timeout / 8, std::chrono::milliseconds(10),
@@ -78,8 +86,9 @@ class IdleSweeper final : public boost::asio::execution_context::service {
   }
 
   // A handed-over proxy's drain timeout: every watched connection is ended
-  // now, marked drained.
+  // now, marked drained, and so is every one watched from now on.
   void expire_all() {
+    draining_ = true;
     while (head_ != nullptr) {
       Entry* entry = head_;
       unwatch(*entry);
@@ -102,7 +111,11 @@ class IdleSweeper final : public boost::asio::execution_context::service {
       if (ec) return;  // cancelled: whoever cancelled has updated armed_
       armed_ = false;
       sweeping_ = true;
-      sweep();
+      if (draining_) {
+        expire_all();
+      } else {
+        sweep();
+      }
       sweeping_ = false;
       if (head_ != nullptr) arm();
     });
@@ -125,6 +138,7 @@ class IdleSweeper final : public boost::asio::execution_context::service {
   Entry* cursor_ = nullptr;
   bool armed_ = false;
   bool sweeping_ = false;
+  bool draining_ = false;  // expire_all() was called: a hand-over's drain is over
   std::chrono::milliseconds period_{1000};
 };
 

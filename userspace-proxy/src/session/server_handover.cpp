@@ -73,8 +73,17 @@ std::vector<ListenerFd> ProxyServer::listener_fds() {
 
 namespace {
 
+// A request's headers, then its upstream's connect, then some slack.
+std::chrono::milliseconds handshake_bound(const ProxyConfig& config) {
+  return config.header_timeout + config.connect_timeout + std::chrono::milliseconds(2000);
+}
+
+// `handshakes`: how long a connection still in its handshake (reading a
+// request, connecting upstream) can take to end by its own timeouts, which
+// log it; its relay, if it gets one, is ended at once (IdleSweeper).
 asio::awaitable<void> drain_then_stop(std::atomic<int64_t>& active,
                                       std::chrono::milliseconds timeout,
+                                      std::chrono::milliseconds handshakes,
                                       std::function<void()> expire_everywhere,
                                       std::function<void()> stop) {
   constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
@@ -87,10 +96,16 @@ asio::awaitable<void> drain_then_stop(std::atomic<int64_t>& active,
   if (active.load() > 0) {
     spdlog::warn("hand-over: drain timeout, closing {} connection(s)", active.load());
     expire_everywhere();
-    // Their access-log lines are written as they end.
-    for (int i = 0; i < 40 && active.load() > 0; ++i) {
+    // Their access-log lines are written as they end: at once for relayed
+    // ones, within `handshakes` for those still in their handshake.
+    const auto last = std::chrono::steady_clock::now() + handshakes;
+    while (active.load() > 0 && std::chrono::steady_clock::now() < last) {
       tick.expires_after(std::chrono::milliseconds(50));
       co_await tick.async_wait(kNoThrow);
+    }
+    if (active.load() > 0) {
+      spdlog::error("hand-over: {} connection(s) still open {} ms after the drain timeout: cut",
+                    active.load(), handshakes.count());
     }
   }
   spdlog::info("hand-over: drained, exiting");
@@ -118,7 +133,7 @@ void ProxyServer::hand_over_and_drain(std::chrono::milliseconds timeout) {
   };
   asio::co_spawn(workers_.front()->io,
                  drain_then_stop(metrics_.gauge("shunt_proxy_connections_active"), timeout,
-                                 expire_everywhere, [this] { stop(); }),
+                                 handshake_bound(config_), expire_everywhere, [this] { stop(); }),
                  asio::detached);
 }
 
