@@ -164,6 +164,15 @@ class Topology(Processes):
         with open(os.path.join(d, "hosts"), "w") as f:
             f.write("127.0.0.1 localhost\n::1 localhost\n" + "".join(l + "\n" for l in lines))
 
+    def resolv_conf(self, role, lines):
+        """/etc/resolv.conf as seen by `ip netns exec` in that namespace."""
+        d = f"/etc/netns/{self.ns[role]}"
+        os.makedirs(d, exist_ok=True)
+        if d not in self.etc_netns:
+            self.etc_netns.append(d)
+        with open(os.path.join(d, "resolv.conf"), "w") as f:
+            f.write("".join(l + "\n" for l in lines))
+
     def start_named_proxy(self, name, args, role="pod"):
         """An extra shunt-proxy (explicit modes) with its own access log."""
         log = os.path.join(self.tmp, f"{name}.access.log")

@@ -63,6 +63,7 @@ std::string format_access_log_line(const AccessLogRecord& r) {
   if (!r.protocol.empty()) j["protocol"] = r.protocol;
   j["client"] = endpoint_or_null(r.client);
   j["original_dst"] = endpoint_or_null(r.original_dst);
+  if (!r.original_host.empty()) j["original_host"] = r.original_host;
   if (!r.original_dst_source.empty()) j["original_dst_source"] = r.original_dst_source;
   j["upstream"] = endpoint_or_null(r.upstream);
   j["upstream_local"] = endpoint_or_null(r.upstream_local);
@@ -75,6 +76,14 @@ std::string format_access_log_line(const AccessLogRecord& r) {
   if (!r.sni.empty()) j["sni"] = r.sni;
   if (r.status != 0) j["status"] = r.status;
   if (!r.auth_user.empty()) j["auth_user"] = r.auth_user;
+  if (r.dns) {
+    j["transport"] = r.dns->transport;
+    j["query"] = r.dns->query;
+    j["qtype"] = r.dns->qtype;
+    j["rcode"] = r.dns->rcode.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.dns->rcode);
+    j["answers"] = r.dns->answers;
+    j["cached"] = r.dns->cached;
+  }
   if (!r.error.empty()) j["error"] = r.error;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "shunt/endpoint.h"
 #include "shunt/error.h"
@@ -63,6 +64,19 @@ struct AccessLogRecord {
   std::string sni;
   int status = 0;  // HTTP status given to the client
   std::string auth_user;
+  // The name the original destination was last resolved from, by a query
+  // through this proxy's DNS listener (empty: none known).
+  std::string original_host;
+  // The DNS listener's lines (listener "dns").
+  struct Dns {
+    std::string query;                 // the first question's name
+    std::string qtype;                 // "A", "AAAA", ... or the number
+    std::string rcode;                 // "NOERROR", ... or the number; empty: no answer
+    std::vector<std::string> answers;  // addresses of the answer's A and AAAA records
+    bool cached = false;
+    std::string transport;  // udp or tcp
+  };
+  std::optional<Dns> dns;
 };
 
 // "2026-11-27T04:10:32.123Z"

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "access_log.h"
+#include "dns_answers.h"
 #include "dns_cache.h"
 #include "metrics.h"
 #include "own_sockets.h"
@@ -19,7 +20,9 @@ struct ProxyContext {
   Metrics* metrics = nullptr;
   Limits* limits = nullptr;
   DnsCache* dns = nullptr;
-  OwnSockets* own_sockets = nullptr;  // this proxy's upstream sockets (loop check)
+  OwnSockets* own_sockets = nullptr;      // this proxy's upstream sockets (loop check)
+  DnsAnswerCache* dns_answers = nullptr;  // the DNS listener's cache (none: off)
+  DnsNameBook* dns_names = nullptr;       // addresses' names, for "original_host"
 };
 
 }  // namespace shunt::proxy

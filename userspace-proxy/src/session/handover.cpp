@@ -90,7 +90,7 @@ Result<std::vector<HandedListener>> parse_listeners(const std::string& text,
     unsigned port = 0;
     boost::system::error_code ec;
     if (!(fields >> kind >> address >> port) || kind < 0 ||
-        kind > static_cast<int>(ListenerKind::kAdmin) || port > 65535)
+        kind > static_cast<int>(ListenerKind::kDns) || port > 65535)
       return Error{EPROTO, "hand-over: a listener line is malformed: " + line};
     const auto ip = boost::asio::ip::make_address(address, ec);
     if (ec) return Error{EPROTO, "hand-over: bad address " + address};

@@ -17,6 +17,7 @@
 
 #include "admin.h"
 #include "context.h"
+#include "dns_session.h"
 #include "http_session.h"
 #include "relay.h"
 #include "reverse_tcp.h"
@@ -87,6 +88,7 @@ asio::awaitable<void> session_for(ListenerKind kind, tcp::socket socket, const T
     case ListenerKind::kReverseSocks:
       return run_socks_session(std::move(socket), "reverse", context);
     case ListenerKind::kReverseTcp: return run_reverse_tcp_session(std::move(socket), context);
+    case ListenerKind::kDns: return run_dns_tcp_session(std::move(socket), bound, context);
     case ListenerKind::kAdmin: break;
   }
   return run_admin_session(std::move(socket), *context.metrics);
@@ -158,6 +160,7 @@ const char* to_string(ListenerKind kind) {
     case ListenerKind::kReverseHttp:
     case ListenerKind::kReverseSocks: return "reverse";
     case ListenerKind::kAdmin: return "admin";
+    case ListenerKind::kDns: return "dns";
   }
   return "?";
 }
@@ -181,6 +184,11 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port,
   // The admin endpoint is served by the first worker only.
   if (config_.admin_port != 0 && first)
     plans.push_back({ListenerKind::kAdmin, &kAdminAddresses, config_.admin_port});
+  // So is the DNS listener (its queries are short; one thread keeps up).
+  if (config_.dns && first) {
+    plans.push_back({ListenerKind::kDns, &config_.dns_addresses, config_.dns_port});
+    if (auto ok = open_dns_udp(worker); !ok) return ok;
+  }
   for (const auto& plan : plans) {
     size_t opened = 0;
     for (const auto& address : *plan.addresses) {
@@ -213,6 +221,29 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port,
   return ok_status();
 }
 
+Status ProxyServer::open_dns_udp(Worker& worker) {
+  for (const auto& address : config_.dns_addresses) {
+    const asio::ip::udp::endpoint endpoint(asio::ip::make_address(address), config_.dns_port);
+    asio::ip::udp::socket socket(worker.io);
+    boost::system::error_code ec;
+    socket.open(endpoint.protocol(), ec);
+    const int one = 1;
+    if (!ec && setsockopt(socket.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+      ec.assign(errno, boost::system::system_category());
+    if (!ec && endpoint.address().is_v6()) socket.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) socket.bind(endpoint, ec);
+    if (ec) {
+      if (endpoint.address().is_v6() && (ec.value() == EADDRNOTAVAIL || ec.value() == EAFNOSUPPORT))
+        continue;  // no IPv6 in the namespace
+      return Error{ec.value(), "cannot listen for DNS on udp " + address + ":" +
+                                   std::to_string(config_.dns_port) + ": " + ec.message()};
+    }
+    worker.dns_udp.push_back(std::move(socket));
+  }
+  if (worker.dns_udp.empty()) return Error{EADDRNOTAVAIL, "no DNS listener could be opened"};
+  return ok_status();
+}
+
 Result<std::unique_ptr<ProxyServer>> ProxyServer::create(const ProxyConfig& config,
                                                          std::shared_ptr<AccessLog> access_log,
                                                          std::vector<HandedListener> inherited) {
@@ -242,9 +273,11 @@ std::vector<BoundListener> ProxyServer::listeners() const {
 }
 
 void ProxyServer::run() {
-  const ProxyContext context{&config_, access_log_, &next_id_,    &metrics_,
-                             &limits_, &dns_,       &own_sockets_};
+  const ProxyContext context{&config_, access_log_,   &next_id_,     &metrics_,  &limits_,
+                             &dns_,    &own_sockets_, &dns_answers_, &dns_names_};
   for (auto& worker : workers_) {
+    for (auto& socket : worker->dns_udp)
+      asio::co_spawn(worker->io, run_dns_udp_listener(socket, context), asio::detached);
     for (auto& a : worker->acceptors) {
       const TcpEndpoint bound = a.acceptor.local_endpoint();
       asio::co_spawn(worker->io, accept_loop(a.kind, a.acceptor, bound, context), asio::detached);
@@ -264,6 +297,10 @@ void ProxyServer::stop() {
       for (auto& a : w->acceptors) {
         boost::system::error_code ignored;
         a.acceptor.close(ignored);
+      }
+      for (auto& socket : w->dns_udp) {
+        boost::system::error_code ignored;
+        socket.close(ignored);
       }
       w->io.stop();
     });

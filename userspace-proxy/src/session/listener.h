@@ -6,12 +6,14 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include "access_log.h"
+#include "dns_answers.h"
 #include "dns_cache.h"
 #include "metrics.h"
 #include "own_sockets.h"
@@ -29,7 +31,8 @@ enum class ListenerKind {
   kReverseTcp,
   kReverseHttp,
   kReverseSocks,
-  kAdmin
+  kAdmin,
+  kDns,  // the DNS listener's TCP side (its UDP sockets are apart)
 };
 const char* to_string(ListenerKind kind);
 
@@ -86,12 +89,20 @@ class ProxyServer {
   struct Worker {
     boost::asio::io_context io{1};
     std::vector<Acceptor> acceptors;
+    // The DNS listener's UDP sockets (first worker only). SO_REUSEPORT, so
+    // that a hand-over's successor binds its own beside them.
+    std::vector<boost::asio::ip::udp::socket> dns_udp;
   };
   ProxyServer(const ProxyConfig& config, std::shared_ptr<AccessLog> access_log)
       : config_(config),
         access_log_(std::move(access_log)),
         limits_(config_, metrics_),
-        dns_(config_.dns_ttl, config_.lookup_family, metrics_) {}
+        dns_(config_.dns_ttl, config_.lookup_family, metrics_),
+        dns_answers_(config_.dns_cache_size,
+                     std::chrono::duration_cast<std::chrono::seconds>(config_.dns_ttl)),
+        dns_names_(kDnsNameBookSize) {}
+  static constexpr size_t kDnsNameBookSize = 65536;
+  Status open_dns_udp(Worker& worker);
   Status open_listeners(Worker& worker, bool first, bool reuse_port,
                         std::vector<HandedListener>& inherited);
   void adopt_leftovers(std::vector<HandedListener>& inherited);
@@ -103,6 +114,8 @@ class ProxyServer {
   Limits limits_;
   DnsCache dns_;
   OwnSockets own_sockets_;
+  DnsAnswerCache dns_answers_;
+  DnsNameBook dns_names_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

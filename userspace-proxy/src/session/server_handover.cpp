@@ -123,6 +123,12 @@ void ProxyServer::hand_over_and_drain(std::chrono::milliseconds timeout) {
         boost::system::error_code ignored;
         a.acceptor.close(ignored);
       }
+      // The successor has DNS sockets of its own (SO_REUSEPORT): queries
+      // land there now; the answers under way here are still sent.
+      for (auto& socket : w->dns_udp) {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+      }
     });
   }
   auto expire_everywhere = [this] {

@@ -169,6 +169,14 @@ asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& clie
   }
   record.original_dst = original->endpoint;
   record.original_dst_source = original->source;
+  if (context.dns_names != nullptr) {
+    const auto address = original->endpoint.address();
+    auto name = address.is_v4() ? context.dns_names->name_of(address.to_v4().to_bytes(),
+                                                             std::chrono::steady_clock::now())
+                                : context.dns_names->name_of(address.to_v6().to_bytes(),
+                                                             std::chrono::steady_clock::now());
+    if (name) record.original_host = std::move(*name);
+  }
   // A wildcard listener (inbound) is reached on any local address: its
   // port alone says the connection came to the proxy itself.
   const bool to_listener =

@@ -151,6 +151,11 @@ Status validate(ProxyConfig& c) {
     if (auto ok = check_addresses("reverse-addresses", c.reverse_addresses); !ok) return ok;
     if (c.proxy_host.empty()) return setting_error("proxy-host", "must not be empty");
   }
+  if (c.dns) {
+    if (auto ok = check_addresses("dns-addresses", c.dns_addresses); !ok) return ok;
+    if (c.dns_resolve && c.dns_upstreams.empty())
+      return setting_error("dns-mode", "resolve needs dns-upstreams");
+  }
   if (!c.transparent && !c.forward_protocol && !c.reverse_protocol) {
     return setting_error("transparent", "is off and no proxy-type is set: nothing would listen");
   }
@@ -169,7 +174,7 @@ Status validate(ProxyConfig& c) {
         std::tuple{c.inbound, c.inbound_port, "inbound-port"},
         std::tuple{c.forward_protocol.has_value(), c.proxy_out_port, "proxy-out-port"},
         std::tuple{c.reverse_protocol.has_value(), c.proxy_in_port, "proxy-in-port"},
-        std::tuple{true, c.admin_port, "admin-port"}}) {
+        std::tuple{true, c.admin_port, "admin-port"}, std::tuple{c.dns, c.dns_port, "dns-port"}}) {
     if (auto ok = claim(on, port, key); !ok) return ok;
   }
   if (!is_log_level(c.log_level)) {
@@ -190,6 +195,7 @@ Status validate(ProxyConfig& c) {
   own(c.forward_protocol.has_value(), c.proxy_out_port, c.forward_addresses);
   own(c.reverse_protocol.has_value(), c.proxy_in_port, c.reverse_addresses);
   own(true, c.admin_port, {"127.0.0.1", "::1"});
+  own(c.dns, c.dns_port, c.dns_addresses);
   return ok_status();
 }
 

@@ -61,6 +61,16 @@ struct ProxyConfig {
 
   std::vector<std::string> credentials;  // "user:password"; empty: no auth
   std::chrono::milliseconds dns_ttl{60000};
+  // The DNS listener (UDP and TCP): the agent's capture-dns sends the
+  // namespace's queries there. forward: to the resolver the application
+  // asked (where the mode can tell it, else dns-upstreams); resolve: to
+  // dns-upstreams. Answers are cached for their TTL, at most dns-ttl.
+  bool dns = false;
+  uint16_t dns_port = 15053;
+  std::vector<std::string> dns_addresses = {"127.0.0.1", "::1"};
+  bool dns_resolve = false;                // dns-mode resolve
+  std::vector<std::string> dns_upstreams;  // ADDRESS or ADDRESS:PORT / [V6]:PORT
+  size_t dns_cache_size = 10000;           // answers; 0: no cache
   LookupFamily lookup_family = LookupFamily::kAll;
   EgressPolicy egress;
   std::vector<SniRoute> sni_routes;

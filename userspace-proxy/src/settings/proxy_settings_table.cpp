@@ -72,6 +72,15 @@ Result<std::string> parse_credential(std::string_view text) {
   return std::string(text);
 }
 
+// A resolver: an address, with a port or not (53).
+Result<std::string> parse_dns_upstream(std::string_view text) {
+  auto hp = http::parse_authority(text, 53);
+  boost::system::error_code ec;
+  if (hp) boost::asio::ip::make_address(hp->host, ec);
+  if (!hp || ec) return Error{EINVAL, "'" + std::string(text) + "' is not ADDRESS[:PORT]"};
+  return std::string(text);
+}
+
 Result<std::string> parse_host_pattern(std::string_view text) {
   if (text.empty()) return Error{EINVAL, "empty host pattern"};
   return std::string(text);
@@ -176,6 +185,32 @@ const std::vector<Setting>& settings() {
          c.lookup_family = it->second;
          return ok_status();
        })},
+      {"dns", nullptr, false, "false", "run the DNS listener (UDP and TCP; issue 20)",
+       scalar([](ProxyConfig& c, const std::string& s) { return set_bool("dns", s, c.dns); })},
+      {"dns-port", nullptr, false, "15053", "port of the DNS listener",
+       SHUNT_UNSIGNED("dns-port", dns_port, 1, 65535)},
+      {"dns-addresses", "--dns-address", true, "127.0.0.1 ::1", "addresses of the DNS listener",
+       [](ProxyConfig& c, const Values& v) {
+         c.dns_addresses = v;
+         return ok_status();
+       }},
+      {"dns-mode", nullptr, false, "forward",
+       "forward (to the resolver the application asked, where known) or resolve (to "
+       "dns-upstreams)",
+       scalar([](ProxyConfig& c, const std::string& s) -> Status {
+         if (s != "forward" && s != "resolve")
+           return setting_error("dns-mode", "'" + s + "' is not forward or resolve");
+         c.dns_resolve = s == "resolve";
+         return ok_status();
+       })},
+      {"dns-upstreams", "--dns-upstream", true, "(none)",
+       "resolvers for dns-mode resolve, and for forward where the application's is unknown "
+       "(ADDRESS, ADDRESS:PORT or [V6]:PORT)",
+       [](ProxyConfig& c, const Values& v) {
+         return set_list("dns-upstreams", v, c.dns_upstreams, parse_dns_upstream);
+       }},
+      {"dns-cache-size", nullptr, false, "10000", "DNS answers kept (0: no cache)",
+       SHUNT_UNSIGNED("dns-cache-size", dns_cache_size, 0, 1000000)},
       {"allow-cidrs", nullptr, true, "(any)", "forward proxy: destinations must be in one of these",
        [](ProxyConfig& c, const Values& v) {
          return set_list("allow-cidrs", v, c.egress.allow_cidrs, parse_cidr);

@@ -1,0 +1,120 @@
+"""The proxy's DNS listener (issue 20, the proxy's part; docs/operations.md,
+"The DNS listener"): queries over UDP and TCP answered through a DNS server
+of the test's own in the server's namespace, cached for their TTL, passed
+through unchanged (NXDOMAIN, truncation and the retry over TCP, a 4 KiB
+EDNS answer, a record type the proxy does not know), malformed queries
+forwarded without harm, an access-log line per query, and a later TCP
+connection's line naming the host it was resolved from ("original_host").
+The pod's resolver is the proxy's listener itself (port 53 on the pod's
+loopback, /etc/netns/<pod>/resolv.conf): the capture that sends a pod's
+own resolver's queries there is not built yet. ebpf mode (the TCP
+connection is captured as usual)."""
+import json
+import os
+import unittest
+
+from shunt_env import ECHO_PORT, Topology, wait_for
+
+SRV4 = "10.201.0.2"
+SRV6 = "fd00:201::2"
+
+
+class DnsListenerTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.t = Topology("dns", proxy_args=["--dns", "true", "--dns-port", "53",
+                                            "--dns-upstreams", SRV4])
+        cls.addClassCleanup(cls.t.close)
+        cls.t.start(agent=False)
+        cls.server_log = os.path.join(cls.t.tmp, "dns-server.log")
+        open(cls.server_log, "w").close()
+        cls.t.start_helper("dns", "srv", "dns_server.py", "--address", SRV4, "--address", SRV6,
+                           "--a", SRV4, "--aaaa", SRV6, "--log", cls.server_log)
+        cls.t.resolv_conf("pod", ["nameserver 127.0.0.1"])
+        cls.t.start_agent()
+        cls.t.start_proxy()
+        cls.t.enroll("pod")
+
+    def dig(self, *args):
+        r = self.t.in_ns("pod", ["dig", "@127.0.0.1", "+time=5", "+tries=1", *args])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r.stdout
+
+    def served(self):
+        with open(self.server_log) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def dns_lines(self):
+        return [e for e in self.t.access_log() if e["listener"] == "dns"]
+
+    def test_1_answers_are_cached_for_their_ttl(self):
+        out = self.dig("srv.test", "A")
+        self.assertIn("status: NOERROR", out)
+        self.assertRegex(out, r"srv\.test\.\s+60\s+IN\s+A\s+10\.201\.0\.2")
+        before = len(self.served())
+        out = self.dig("srv.test", "A")
+        self.assertIn("10.201.0.2", out)
+        self.assertEqual(len(self.served()), before, "the cached answer reached the server")
+        lines = [e for e in self.dns_lines() if e["query"] == "srv.test" and e["qtype"] == "A"]
+        self.assertEqual([e["cached"] for e in lines[-2:]], [False, True])
+        last = lines[-1]
+        self.assertEqual(last["rcode"], "NOERROR")
+        self.assertEqual(last["answers"], [SRV4])
+        self.assertEqual(last["transport"], "udp")
+        self.assertEqual(last["result"], "ok")
+
+    def test_2_tcp_nxdomain_edns_and_unknown_types_pass_through(self):
+        out = self.dig("+tcp", "srv.test", "AAAA")
+        self.assertIn(SRV6, out)
+        self.assertEqual(self.dns_lines()[-1]["transport"], "tcp")
+        self.assertIn("status: NXDOMAIN", self.dig("missing.test", "A"))
+        self.assertEqual(self.dns_lines()[-1]["rcode"], "NXDOMAIN")
+        out = self.dig("+bufsize=4096", "edns.test", "TXT")
+        self.assertNotIn("flags: qr aa tc", out)
+        self.assertGreater(out.count("AAAAAAAAAA"), 0)
+        self.assertRegex(out, r"MSG SIZE\s+rcvd: (4[0-9]{3})")
+        out = self.dig("odd.test", "TYPE65400")
+        self.assertIn("TYPE65400", out)
+        self.assertIn("\\# 8 01026F7061717565", out)
+
+    def test_3_a_truncated_answer_is_retried_over_tcp(self):
+        out = self.dig("+noedns", "big.test", "A")
+        self.assertIn("Truncated, retrying in TCP mode", out)
+        self.assertEqual(out.count("IN\tA\t10.99.0."), 40)
+        kinds = [e["transport"] for e in self.served() if e["name"] == "big.test"]
+        self.assertIn("udp", kinds)
+        self.assertIn("tcp", kinds)
+
+    def test_4_malformed_queries_do_no_harm(self):
+        family_addr = ("127.0.0.1", 53)
+        garbage = [b"\x12", b"\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01",
+                   b"\x00\x02\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + b"\x40" + b"a" * 64,
+                   os.urandom(300)]
+        code = ("import socket,sys\n"
+                "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                "s.settimeout(2)\n"
+                f"for g in {garbage!r}:\n"
+                f"    s.sendto(g,{family_addr!r})\n"
+                "    try: s.recv(65535)\n"
+                "    except OSError: pass\n")
+        r = self.t.in_ns("pod", ["python3", "-c", code])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("10.201.0.2", self.dig("srv.test", "A"))
+        self.assertIsNone(self.t.procs["proxy"].poll())
+
+    def test_5_a_connection_names_the_host_it_was_resolved_from(self):
+        r = self.t.in_ns("pod", ["python3", "-c", f"""
+import socket
+host = socket.getaddrinfo("srv.test", {ECHO_PORT}, socket.AF_INET, socket.SOCK_STREAM)[0][4]
+s = socket.create_connection(host, timeout=5)
+s.sendall(b"ping\\n"); print(s.recv(10).decode().strip())"""])
+        self.assertEqual(r.stdout.strip(), "ping", r.stderr)
+        line = wait_for(lambda: [e for e in self.t.access_log()
+                                 if e["listener"] == "outbound"
+                                 and e.get("original_host") == "srv.test"],
+                        what="the connection's access-log line")
+        self.assertEqual(line[-1]["original_dst"], f"{SRV4}:{ECHO_PORT}")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
