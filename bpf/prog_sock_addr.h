@@ -114,7 +114,8 @@ shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 	if (!shunt_connect_captured(ctx, policy, cfg, netns, dst))
 		return SHUNT_CONNECT_LEAVE;
 	*policy_out = policy;
-	if (!shunt_proxy_listening(ctx, dst->family, policy->outbound_port)) {
+	if (!shunt_proxy_listening(ctx, dst->family,
+				   shunt_redirect_port(policy, dst->port))) {
 		if (policy->flags & SHUNT_POLICY_PROXY_DOWN_OPEN) {
 			SHUNT_COUNT(netns, proxy_down_open);
 			return SHUNT_CONNECT_LEAVE;
@@ -152,7 +153,7 @@ int shunt_connect4(struct bpf_sock_addr *ctx)
 	if (action != SHUNT_CONNECT_REDIRECT || !policy)
 		return SHUNT_CGROUP_OK;
 	ctx->user_ip4 = bpf_htonl(SHUNT_LOOPBACK4);
-	ctx->user_port = bpf_htons(policy->outbound_port);
+	ctx->user_port = bpf_htons(shunt_redirect_port(policy, dst.port));
 	return SHUNT_CGROUP_OK;
 }
 
@@ -174,11 +175,12 @@ int shunt_connect6(struct bpf_sock_addr *ctx)
 	/* A v4-mapped destination stays IPv4: the proxy's IPv4 listener. */
 	if (dst.family == SHUNT_AF_INET) {
 		shunt_addr_set4(&proxy, bpf_htonl(SHUNT_LOOPBACK4),
-				policy->outbound_port);
+				shunt_redirect_port(policy, dst.port));
 	} else {
 		__u32 ip6_loopback[4] = { 0, 0, 0, bpf_htonl(1) };
 
-		shunt_addr_set6(&proxy, ip6_loopback, policy->outbound_port);
+		shunt_addr_set6(&proxy, ip6_loopback,
+				shunt_redirect_port(policy, dst.port));
 	}
 	shunt_sock_addr_set6(ctx, &proxy);
 	return SHUNT_CGROUP_OK;

@@ -97,6 +97,10 @@ struct shunt_sock_key {
 /* cgroup/setsockopt refuses SO_MARK values that carry the proxy mark and
  * IP_TRANSPARENT/IPV6_TRANSPARENT to every process but the proxy. */
 #define SHUNT_POLICY_GUARD_SOCKOPTS (1u << 10)
+/* The namespace's DNS queries go to the proxy's DNS listener (dns_port):
+ * TCP connects to port 53 for now (issue 20). */
+#define SHUNT_POLICY_CAPTURE_DNS (1u << 11)
+#define SHUNT_DNS_PORT 53
 
 /* Value of the policy map; key: network namespace cookie. Present means
  * enrolled. The port, prefix and id maps are keyed by generation too: a
@@ -108,7 +112,8 @@ struct shunt_netns_policy {
 	__u16 inbound_port;
 	__u32 flags;
 	__u32 generation;
-	__u32 pad;
+	__u16 dns_port; /* with SHUNT_POLICY_CAPTURE_DNS (was padding: 0) */
+	__u16 pad;
 };
 
 #define SHUNT_DIR_OUTBOUND 0

@@ -141,7 +141,20 @@ static __always_inline bool
 shunt_is_proxy_port(const struct shunt_netns_policy *policy, __u16 port)
 {
 	return port == policy->outbound_port ||
-	       (policy->inbound_port && port == policy->inbound_port);
+	       (policy->inbound_port && port == policy->inbound_port) ||
+	       ((policy->flags & SHUNT_POLICY_CAPTURE_DNS) &&
+		port == policy->dns_port);
+}
+
+/* The proxy listener a captured connect goes to: the DNS listener for the
+ * DNS port where the namespace captures DNS, else the outbound one. */
+static __always_inline __u16
+shunt_redirect_port(const struct shunt_netns_policy *policy, __u16 dst_port)
+{
+	if ((policy->flags & SHUNT_POLICY_CAPTURE_DNS) && policy->dns_port &&
+	    dst_port == SHUNT_DNS_PORT)
+		return policy->dns_port;
+	return policy->outbound_port;
 }
 
 /* True when `port` is captured in `direction` by the namespace's policy. */

@@ -347,3 +347,16 @@ TEST_F(FirewallDatapathTest, EnrolmentsOfDifferentNamespacesRunSideBySide) {
   ASSERT_EQ(records->size(), 4U);
   for (const auto& r : *records) EXPECT_EQ(r.state, "applied");
 }
+
+// capture-dns exists in the ebpf mode only for now: refused, named, with
+// nothing applied or recorded.
+TEST_F(FirewallDatapathTest, CaptureDnsIsRefusedWithTheSettingNamed) {
+  auto dp = make();
+  NetnsPolicy policy;
+  policy.traffic.capture_dns = true;
+  auto ok = dp.enroll(7, policy, info("/run/netns/a", 11));
+  ASSERT_FALSE(ok);
+  EXPECT_EQ(ok.error().setting, "capture-dns");
+  EXPECT_TRUE(runner_.calls.empty());
+  EXPECT_TRUE(journal_->load()->empty());
+}

@@ -152,3 +152,20 @@ TEST(PodSettings, ProxyDownAndTheGuardAreSetPerPod) {
       << ok.error().message;
   EXPECT_NE(ok.error().message.find("open or closed"), std::string::npos);
 }
+
+// capture-dns from an annotation reaches the enrolment's policy and turns
+// the pod's proxy's DNS listener on, at the agent's dns-port.
+TEST(PodSettings, CaptureDnsRunsTheProxysDnsListener) {
+  auto s = layered({}, {}, {{"shunt.io/capture-dns", "true"}});
+  PodPlanDefaults defaults;
+  defaults.dns_port = 5353;
+  auto plan = plan_pod(s, defaults);
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(plan->policy.at("capture-dns"), "true");
+  EXPECT_TRUE(plan->capture_dns);
+  EXPECT_NE(plan->proxy_yaml.find("dns: true"), std::string::npos) << plan->proxy_yaml;
+  EXPECT_NE(plan->proxy_yaml.find("dns-port: 5353"), std::string::npos) << plan->proxy_yaml;
+  auto off = plan_pod(layered({}, {}, {}), defaults);
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->proxy_yaml.find("dns"), std::string::npos) << off->proxy_yaml;
+}

@@ -58,6 +58,8 @@ ordered_json effective_policy_json(const NetnsPolicy& p) {
   j["exclude_gids"] = t.exclude_gids;
   j["proxy_down"] = t.proxy_down_open ? "open" : "closed";
   j["guard_sockopts"] = t.guard_sockopts;
+  j["capture_dns"] = t.capture_dns;
+  if (t.capture_dns) j["dns_port"] = p.dns_port;
   return j;
 }
 

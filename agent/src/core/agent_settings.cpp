@@ -41,7 +41,8 @@ Status set_switch(Config& c, Text key, Text text) {
 
 Status set_policy(Config& c, Text key, Text text) {
   // A bare --capture-inbound turns it on, like every other switch.
-  const bool is_switch = key == "capture-inbound" || key == "guard-sockopts";
+  const bool is_switch =
+      key == "capture-inbound" || key == "guard-sockopts" || key == "capture-dns";
   return apply_policy_setting(c.traffic, key, is_switch && text.empty() ? "on" : text);
 }
 
@@ -216,6 +217,9 @@ const std::vector<AgentSetting>& agent_settings() {
      set_parsed<&Config::outbound_port, parse_port>, show_number<&Config::outbound_port>},
     {"inbound-port", "15006", "the proxy's inbound port (never redirected)", kValue,
      kPerNamespace, set_parsed<&Config::inbound_port, parse_port>, show_number<&Config::inbound_port>},
+    {"dns-port", "15053", "the proxies' DNS listener port, where capture-dns sends queries",
+     kValue, kRunOnly, set_parsed<&Config::dns_port, parse_port>,
+     show_number<&Config::dns_port>},
     {"redirect-loopback", "false", "redirect connections to loopback destinations too", kSwitch,
      kPerNamespace, set_switch<&Config::redirect_loopback>, show_switch<&Config::redirect_loopback>},
     {"capture-inbound", "false",
@@ -241,6 +245,10 @@ const std::vector<AgentSetting>& agent_settings() {
      show_policy},
     {"guard-sockopts", "true",
      "ebpf: only the proxy may set SO_MARK with proxy-mark, IP_TRANSPARENT or IPV6_TRANSPARENT",
+     kSwitch, kPerNamespace, set_policy, show_policy},
+    {"capture-dns", "false",
+     "ebpf: the namespace's DNS queries go to the proxy's DNS listener (port 15053); TCP "
+     "queries to port 53 for now (issue 20)",
      kSwitch, kPerNamespace, set_policy, show_policy},
     {"preserve-client-address", "false",
      "tproxy: applications see their inbound clients' addresses (the proxy runs with "

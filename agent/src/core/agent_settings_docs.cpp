@@ -25,7 +25,8 @@ const std::map<std::string, std::string>& doc_details() {
       {"sk-msg",
        "Bytes skip TCP/IP on that leg; off by default: faster for bulk, but without backpressure, "
        "and an application's blocking recv() can fail with EAGAIN while another of its threads "
-       "sends on the socket ([benchmarks.md](benchmarks.md#the-sk_msg-fast-path)). Turning it off removes its sockops "
+       "sends on the socket ([benchmarks.md](benchmarks.md#the-sk_msg-fast-path)). Turning it off "
+       "removes its sockops "
        "link; connections already in the fast path keep it until they close. Refused in the "
        "tproxy and redirect modes, and at start-up where the kernel cannot load it (`probe` "
        "shows `prog_sk_msg` and `fastpath_programs_load`)."},

@@ -13,6 +13,7 @@ namespace shunt::agent {
 
 inline constexpr uint16_t kDefaultOutboundPort = 15001;
 inline constexpr uint16_t kDefaultInboundPort = 15006;
+inline constexpr uint16_t kDefaultDnsPort = 15053;
 inline constexpr uint32_t kDefaultProxyMark = 0xa55;
 inline constexpr uint32_t kDefaultRouteMark = 0x1000;
 inline constexpr uint32_t kDefaultRouteTable = 15001;
@@ -25,6 +26,7 @@ struct CaptureSettings {
   // Defaults for enrolled namespaces; `enroll` may override them.
   uint16_t outbound_port = kDefaultOutboundPort;
   uint16_t inbound_port = kDefaultInboundPort;
+  uint16_t dns_port = kDefaultDnsPort;  // the proxies' DNS listener (capture-dns)
   bool redirect_loopback = false;
   // tproxy: the application sees its inbound clients' addresses (the proxy
   // runs with inbound-client-address): its replies to the proxy's

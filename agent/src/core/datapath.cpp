@@ -28,6 +28,8 @@ shunt_netns_policy encode_policy(const NetnsPolicy& policy) {
   if (policy.traffic.capture_inbound) raw.flags |= SHUNT_POLICY_CAPTURE_INBOUND;
   if (policy.traffic.proxy_down_open) raw.flags |= SHUNT_POLICY_PROXY_DOWN_OPEN;
   if (policy.traffic.guard_sockopts) raw.flags |= SHUNT_POLICY_GUARD_SOCKOPTS;
+  if (policy.traffic.capture_dns) raw.flags |= SHUNT_POLICY_CAPTURE_DNS;
+  raw.dns_port = policy.dns_port;
   return raw;
 }
 
@@ -39,6 +41,9 @@ NetnsPolicy decode_policy(const shunt_netns_policy& raw) {
   policy.traffic.capture_inbound = (raw.flags & SHUNT_POLICY_CAPTURE_INBOUND) != 0;
   policy.traffic.proxy_down_open = (raw.flags & SHUNT_POLICY_PROXY_DOWN_OPEN) != 0;
   policy.traffic.guard_sockopts = (raw.flags & SHUNT_POLICY_GUARD_SOCKOPTS) != 0;
+  policy.traffic.capture_dns = (raw.flags & SHUNT_POLICY_CAPTURE_DNS) != 0;
+  // Written by an agent from before capture-dns: padding, 0.
+  policy.dns_port = raw.dns_port != 0 ? raw.dns_port : kDefaultDnsPort;
   return policy;
 }
 

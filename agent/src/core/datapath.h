@@ -21,6 +21,7 @@ struct NetnsPolicy {
   uint16_t inbound_port = kDefaultInboundPort;
   bool redirect_loopback = false;
   TrafficPolicy traffic;
+  uint16_t dns_port = kDefaultDnsPort;  // the proxy's DNS listener (capture-dns)
   bool operator==(const NetnsPolicy&) const = default;
 };
 

@@ -146,6 +146,7 @@ Result<PodPlan> plan_pod(const PodSettings& settings, const PodPlanDefaults& def
     return Error{EINVAL, "the pod's traffic policy: " + ok.error().message};
   }
   plan.capture_inbound = policy.capture_inbound;
+  plan.capture_dns = policy.capture_dns;
 
   YAML::Node doc;
   // The pod's capture needs the transparent listener whatever explicit
@@ -155,6 +156,10 @@ Result<PodPlan> plan_pod(const PodSettings& settings, const PodPlanDefaults& def
   doc["inbound"] = plan.capture_inbound;
   doc["inbound-port"] = plan.inbound_port;
   doc["admin-port"] = defaults.admin_port;
+  if (plan.capture_dns) {
+    doc["dns"] = true;
+    doc["dns-port"] = defaults.dns_port;
+  }
   if (!defaults.access_log.empty()) doc["access-log"] = defaults.access_log;
   for (const auto& name : kProxySettings) {
     if (auto it = settings.values.find(name); it != settings.values.end()) doc[name] = it->second;

@@ -56,12 +56,14 @@ struct PodPlan {
   uint16_t outbound_port = kDefaultOutboundPort;
   uint16_t inbound_port = kDefaultInboundPort;
   bool capture_inbound = false;
+  bool capture_dns = false;  // the proxy runs its DNS listener
 };
 
 struct PodPlanDefaults {
   uint16_t outbound_port = kDefaultOutboundPort;
   uint16_t inbound_port = kDefaultInboundPort;
   uint16_t admin_port = 15000;
+  uint16_t dns_port = kDefaultDnsPort;
   std::string access_log;  // the proxy's access-log file
 };
 

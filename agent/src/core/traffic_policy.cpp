@@ -85,11 +85,17 @@ std::string Cidr::to_string() const {
 }
 
 const std::vector<std::string>& traffic_policy_settings() {
-  static const std::vector<std::string> names = {
-      "capture-inbound",        "include-inbound-ports",  "exclude-inbound-ports",
-      "include-outbound-ports", "exclude-outbound-ports", "exclude-outbound-cidrs",
-      "exclude-uids",           "exclude-gids",           "proxy-down",
-      "guard-sockopts"};
+  static const std::vector<std::string> names = {"capture-inbound",
+                                                 "include-inbound-ports",
+                                                 "exclude-inbound-ports",
+                                                 "include-outbound-ports",
+                                                 "exclude-outbound-ports",
+                                                 "exclude-outbound-cidrs",
+                                                 "exclude-uids",
+                                                 "exclude-gids",
+                                                 "proxy-down",
+                                                 "guard-sockopts",
+                                                 "capture-dns"};
   return names;
 }
 
@@ -183,6 +189,7 @@ Status apply_switch(bool& out, const std::string& name, const std::string& value
 Status apply_policy_setting(TrafficPolicy& p, const std::string& name, const std::string& value) {
   if (name == "capture-inbound") return apply_switch(p.capture_inbound, name, value);
   if (name == "guard-sockopts") return apply_switch(p.guard_sockopts, name, value);
+  if (name == "capture-dns") return apply_switch(p.capture_dns, name, value);
   if (name == "proxy-down") {
     const auto v = trim(value);
     if (v != "open" && v != "closed")
@@ -336,6 +343,7 @@ std::string policy_setting_text(const TrafficPolicy& p, const std::string& name)
   if (name == "exclude-gids") return joined(p.exclude_gids);
   if (name == "proxy-down") return p.proxy_down_open ? "open" : "closed";
   if (name == "guard-sockopts") return p.guard_sockopts ? "true" : "false";
+  if (name == "capture-dns") return p.capture_dns ? "true" : "false";
   return "";
 }
 
@@ -353,6 +361,7 @@ nlohmann::ordered_json to_json(const TrafficPolicy& p) {
   j["exclude_gids"] = p.exclude_gids;
   j["proxy_down"] = p.proxy_down_open ? "open" : "closed";
   j["guard_sockopts"] = p.guard_sockopts;
+  j["capture_dns"] = p.capture_dns;
   return j;
 }
 

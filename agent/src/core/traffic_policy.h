@@ -52,6 +52,9 @@ struct TrafficPolicy {
   // guard-sockopts: only the proxy may set SO_MARK with the proxy's mark,
   // IP_TRANSPARENT or IPV6_TRANSPARENT in the namespace (ebpf mode).
   bool guard_sockopts = true;
+  // capture-dns: the namespace's DNS queries go to the proxy's DNS
+  // listener (ebpf mode; TCP for now, issue 20).
+  bool capture_dns = false;
   bool operator==(const TrafficPolicy&) const = default;
 };
 

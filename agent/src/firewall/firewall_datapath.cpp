@@ -175,6 +175,12 @@ Result<BackendChoice> FirewallDatapath::choose_backend(const std::string& path,
 
 Status FirewallDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
                                 const shunt_netns_info& info) {
+  if (policy.traffic.capture_dns && !settings_.base.inbound_only) {
+    return Error{ENOTSUP,
+                 "capture-dns is not built in the tproxy and redirect modes yet (issue 20): "
+                 "the ebpf mode has it",
+                 "capture-dns"};
+  }
   const auto held = busy_.lock(cookie);
   auto all = records();
   if (!all) return all.error();

@@ -56,6 +56,7 @@ NodeServices::NodeServices(boost::asio::io_context& io, const AgentConfig& confi
   pc.state_dir = config.state_dir;
   pc.plan.outbound_port = config.outbound_port;
   pc.plan.inbound_port = config.inbound_port;
+  pc.plan.dns_port = config.dns_port;
   pc.plan.admin_port = k.pod_admin_port;
   pods_ = std::make_unique<PodManager>(
       pc, enrolment, resolver, launcher_, kube_.get(),

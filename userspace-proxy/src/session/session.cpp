@@ -258,6 +258,7 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
     Slot upstream_slot;
     Slot own_slot;
     Slot own_cookie_slot;
+    std::string original_host;  // usually empty: no allocation
   };
   const AccessLogRecord& r = ready->record;
   auto finish = std::make_shared<Finish>(
@@ -265,7 +266,8 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
              r.original_dst.value_or(TcpEndpoint{}), r.upstream.value_or(TcpEndpoint{}),
              r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local", kind,
              std::move(slot), std::move(ready->upstream.per_upstream),
-             std::move(ready->upstream.own), std::move(ready->upstream.own_cookie)});
+             std::move(ready->upstream.own), std::move(ready->upstream.own_cookie),
+             r.original_host});
   relay_detached(
       std::move(client), std::move(ready->upstream.socket), context.config->buffer_size,
       context.config->idle_timeout, context.config->splice, [finish](const RelayOutcome& outcome) {
@@ -277,6 +279,7 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
         if (finish->client.port() != 0) record.client = finish->client;
         record.original_dst = finish->original_dst;
         record.original_dst_source = finish->original_is_local ? "local" : "sockopt";
+        record.original_host = finish->original_host;
         record.upstream = finish->upstream;
         if (finish->upstream_local.port() != 0) {
           record.upstream_local = finish->upstream_local;
