@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <set>
 
 namespace shunt::agent {
 
@@ -14,9 +13,9 @@ namespace {
 
 std::string trim(std::string_view s) {
   const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return {};
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
+  return b == std::string_view::npos
+             ? std::string()
+             : std::string(s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1));
 }
 
 // Non-empty entries of a comma-separated list.
@@ -270,8 +269,7 @@ std::vector<PortRange> captured_ports(const std::vector<PortRange>& include,
 }
 
 std::vector<Cidr> minimal_cidrs(std::vector<Cidr> cidrs) {
-  // Prefixes nest or are disjoint: sorted by address (shorter first), one is
-  // covered exactly when the last one kept contains it.
+  // Nested or disjoint: sorted (shorter first), covered iff the last kept contains it.
   std::sort(cidrs.begin(), cidrs.end(), [](const Cidr& a, const Cidr& b) {
     return a.bytes != b.bytes ? a.bytes < b.bytes : a.prefix < b.prefix;
   });
