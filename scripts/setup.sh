@@ -14,7 +14,7 @@ PACKAGES=(
   qemu-system-x86 busybox-static xz-utils zstd
   podman runc conmon containernetworking-plugins libcurl4-openssl-dev openssl python3-yaml
   containerd python3-grpcio python3-protobuf protobuf-compiler
-  bind9-dnsutils dnsmasq-base
+  bind9-dnsutils dnsmasq-base dnsperf
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -92,6 +92,8 @@ class AccessLog {
   AccessLog& operator=(const AccessLog&) = delete;
 
   void write(const AccessLogRecord& record);
+  // False for "off": nothing is written, so lines need not be described.
+  [[nodiscard]] bool enabled() const { return file_ != nullptr; }
 
  private:
   AccessLog(FILE* file, bool owned) : file_(file), owned_(owned) {}

@@ -261,13 +261,12 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
     std::string original_host;  // usually empty: no allocation
   };
   const AccessLogRecord& r = ready->record;
-  auto finish = std::make_shared<Finish>(
-      Finish{context, r.start, r.monotonic_start, r.id, r.client.value_or(TcpEndpoint{}),
-             r.original_dst.value_or(TcpEndpoint{}), r.upstream.value_or(TcpEndpoint{}),
-             r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local", kind,
-             std::move(slot), std::move(ready->upstream.per_upstream),
-             std::move(ready->upstream.own), std::move(ready->upstream.own_cookie),
-             r.original_host});
+  auto finish = std::make_shared<Finish>(Finish{
+      context, r.start, r.monotonic_start, r.id, r.client.value_or(TcpEndpoint{}),
+      r.original_dst.value_or(TcpEndpoint{}), r.upstream.value_or(TcpEndpoint{}),
+      r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local", kind,
+      std::move(slot), std::move(ready->upstream.per_upstream), std::move(ready->upstream.own),
+      std::move(ready->upstream.own_cookie), r.original_host});
   relay_detached(
       std::move(client), std::move(ready->upstream.socket), context.config->buffer_size,
       context.config->idle_timeout, context.config->splice, [finish](const RelayOutcome& outcome) {
