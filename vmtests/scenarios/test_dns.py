@@ -12,6 +12,7 @@ port 53 anywhere to the listener, forwarded to the resolver they were
 for (the capture of UDP queries is not built yet). ebpf mode."""
 import json
 import os
+import re
 import unittest
 
 from shunt_env import ECHO_PORT, Topology, wait_for
@@ -136,6 +137,31 @@ s.sendall(b"ping\\n"); print(s.recv(10).decode().strip())"""])
                                    "A"]).stdout
         self.assertIn("status: NOERROR", out)
         self.assertEqual(len(self.dns_lines()), before)
+
+    def rss_kib(self):
+        # (ip netns exec runs the proxy in its own process: the same pid.)
+        with open(f"/proc/{self.t.procs['proxy'].pid}/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+    def test_7_a_flood_of_new_names_leaves_no_growth(self):
+        # 10,000 queries a second for 10 s, each a new name (a miss, then
+        # cached): the cache and the name book are bounded, so a second
+        # flood finds the proxy no bigger than the first left it.
+        names = os.path.join(self.t.tmp, "flood.txt")
+        with open(names, "w") as f:
+            f.writelines(f"f{i}.test A\n" for i in range(250000))
+        os.chmod(self.t.tmp, 0o755)
+        sizes = []
+        for _ in range(2):
+            r = self.t.in_ns("pod", ["dnsperf", "-s", "127.0.0.1", "-p", "53", "-d", names,
+                                     "-l", "10", "-Q", "10000", "-c", "4"], timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            completed = int(re.search(r"Queries completed:\s+(\d+)", r.stdout).group(1))
+            self.assertGreater(completed, 50000, r.stdout)
+            sizes.append(self.rss_kib())
+        print(f"proxy RSS after each flood: {sizes[0]} KiB, {sizes[1]} KiB", flush=True)
+        self.assertLess(sizes[1], sizes[0] * 1.1 + 4096, sizes)
+        self.assertIsNone(self.t.procs["proxy"].poll())
 
 
 if __name__ == "__main__":
