@@ -220,3 +220,29 @@ TEST(DnsNameBook, NamesAnAddressByTheQuestionAskedUntilItsTtl) {
   }
   EXPECT_EQ(small.size(), 2U);
 }
+
+// Found by fuzz_dns: a name that reads a TTL field through a compression
+// pointer would change as the cache counts TTLs down; such an answer is
+// read, but never cached.
+TEST(DnsMessage, AnswersWhoseNamesReadTtlsAreNotCached) {
+  Bytes b = header(1, 0x8180, 1, 1, 0, 0);
+  put_name(b, "a.b");  // 12..16
+  put16(b, kDnsTypeA);
+  put16(b, 1);
+  // The record's own TTL (at 23) holds the bytes a later name points at.
+  b.insert(b.end(), {0xc0, 0x0c});
+  put16(b, kDnsTypeCname);
+  put16(b, 1);
+  const size_t ttl_at = b.size();
+  b.insert(b.end(), {0x01, 'x', 0x00, 0x05});
+  put16(b, 2);
+  b.push_back(0xc0);
+  b.push_back(static_cast<uint8_t>(ttl_at));
+  auto m = parse_dns_message(b);
+  ASSERT_TRUE(m) << m.error().describe();
+  EXPECT_TRUE(m->names_read_ttls);
+  DnsAnswerCache cache(10, std::chrono::seconds(60));
+  cache.store("k", b, *m, DnsAnswerCache::Clock::now());
+  EXPECT_EQ(cache.size(), 0U);
+  EXPECT_FALSE(parse_dns_message(answer(1))->names_read_ttls);
+}

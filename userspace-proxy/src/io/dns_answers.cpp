@@ -59,7 +59,7 @@ std::optional<std::vector<uint8_t>> DnsAnswerCache::lookup(const std::string& ke
 
 void DnsAnswerCache::store(const std::string& key, std::span<const uint8_t> answer,
                            const DnsMessage& parsed, Clock::time_point now) {
-  if (max_entries_ == 0 || !parsed.response || parsed.truncated) return;
+  if (max_entries_ == 0 || !parsed.response || parsed.truncated || parsed.names_read_ttls) return;
   if (parsed.rcode != 0 && parsed.rcode != kDnsRcodeNxDomain) return;
   if (parsed.min_ttl == 0 || parsed.min_ttl == UINT32_MAX) return;
   const auto ttl = std::min<std::chrono::seconds>(std::chrono::seconds(parsed.min_ttl), max_ttl_);

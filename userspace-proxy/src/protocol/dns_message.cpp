@@ -36,10 +36,15 @@ void append_label(std::string& name, std::span<const uint8_t> label) {
   }
 }
 
+// Byte ranges [first, last) of the message that names read after
+// following a compression pointer.
+using JumpedRanges = std::vector<std::pair<size_t, size_t>>;
+
 // Reads the name at `pos` (compressed or not); `pos` ends past its bytes
 // in place. A pointer must point before the name's first byte and before
 // any earlier pointer's target: the walk can only go backwards, so it ends.
-Result<std::string> read_name(std::span<const uint8_t> msg, size_t& pos) {
+Result<std::string> read_name(std::span<const uint8_t> msg, size_t& pos,
+                              JumpedRanges* jumped_ranges = nullptr) {
   std::string name;
   size_t cursor = pos;
   size_t limit = pos;
@@ -60,6 +65,8 @@ Result<std::string> read_name(std::span<const uint8_t> msg, size_t& pos) {
       continue;
     }
     if ((len & 0xC0) != 0) return malformed("a label of an unknown type");
+    if (jumped && jumped_ranges != nullptr)
+      jumped_ranges->emplace_back(cursor, std::min(msg.size(), cursor + 1u + len));
     ++cursor;
     if (len == 0) break;
     wire += len + 1u;
@@ -75,9 +82,9 @@ Result<std::string> read_name(std::span<const uint8_t> msg, size_t& pos) {
 // The records of one section. Only the answer section's A, AAAA and CNAME
 // records are kept; every record's TTL is noted.
 Status read_records(std::span<const uint8_t> msg, size_t& pos, uint16_t count, bool answers,
-                    DnsMessage& out) {
+                    DnsMessage& out, JumpedRanges& jumped) {
   for (uint16_t i = 0; i < count; ++i) {
-    auto name = read_name(msg, pos);
+    auto name = read_name(msg, pos, &jumped);
     if (!name) return name.error();
     if (pos + 10 > msg.size()) return malformed("a record's fixed part runs past the end");
     const uint16_t type = get16(msg, pos);
@@ -103,7 +110,7 @@ Status read_records(std::span<const uint8_t> msg, size_t& pos, uint16_t count, b
            ttl});
     } else if (answers && type == kDnsTypeCname) {
       size_t at = rdata;
-      auto target = read_name(msg, at);
+      auto target = read_name(msg, at, &jumped);
       if (!target) return target.error();
       if (at != rdata + rdlength) return malformed("a CNAME's data is not one name");
       out.cnames.push_back(*target);
@@ -130,17 +137,22 @@ Result<DnsMessage> parse_dns_message(std::span<const uint8_t> bytes) {
   const uint16_t nscount = get16(bytes, 8);
   const uint16_t arcount = get16(bytes, 10);
   size_t pos = kDnsHeaderSize;
+  JumpedRanges jumped;
   for (uint16_t i = 0; i < qdcount; ++i) {
-    auto name = read_name(bytes, pos);
+    auto name = read_name(bytes, pos, &jumped);
     if (!name) return name.error();
     if (pos + 4 > bytes.size()) return malformed("a question runs past the end");
     out.questions.push_back({*name, get16(bytes, pos), get16(bytes, pos + 2)});
     pos += 4;
   }
-  if (auto ok = read_records(bytes, pos, out.answer_count, true, out); !ok) return ok.error();
-  if (auto ok = read_records(bytes, pos, nscount, false, out); !ok) return ok.error();
-  if (auto ok = read_records(bytes, pos, arcount, false, out); !ok) return ok.error();
+  if (auto ok = read_records(bytes, pos, out.answer_count, true, out, jumped); !ok)
+    return ok.error();
+  if (auto ok = read_records(bytes, pos, nscount, false, out, jumped); !ok) return ok.error();
+  if (auto ok = read_records(bytes, pos, arcount, false, out, jumped); !ok) return ok.error();
   if (pos != bytes.size()) return malformed("bytes after its last record");
+  for (size_t ttl : out.ttl_offsets) {
+    for (auto [first, last] : jumped) out.names_read_ttls |= first < ttl + 4 && ttl < last;
+  }
   return out;
 }
 

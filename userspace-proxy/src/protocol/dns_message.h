@@ -56,6 +56,10 @@ struct DnsMessage {
   // among them (none: UINT32_MAX).
   std::vector<size_t> ttl_offsets;
   uint32_t min_ttl = UINT32_MAX;
+  // A name reads bytes of a TTL field through a compression pointer (only
+  // a hostile server writes that): counting TTLs down would change the
+  // name, so such an answer is never served from the cache.
+  bool names_read_ttls = false;
 };
 
 // EINVAL with the reason for anything malformed: a header shorter than 12
