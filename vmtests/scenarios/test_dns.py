@@ -29,7 +29,7 @@ class DnsListenerTest(unittest.TestCase):
     def setUpClass(cls):
         cls.t = Topology("dns", agent_args=["--dns-port", "53"],
                          proxy_args=["--dns", "true", "--dns-port", "53",
-                                     "--dns-upstreams", SRV4])
+                                     "--dns-upstreams", SRV4, "--header-timeout", "2s"])
         cls.addClassCleanup(cls.t.close)
         cls.t.start(agent=False)
         cls.server_log = os.path.join(cls.t.tmp, "dns-server.log")
@@ -167,6 +167,26 @@ s.sendall(b"ping\\n"); print(s.recv(10).decode().strip())"""])
         print(f"proxy RSS after each flood: {sizes[0]} KiB, {sizes[1]} KiB", flush=True)
         self.assertLess(sizes[1], sizes[0] * 1.1 + 4096, sizes)
         self.assertIsNone(self.t.procs["proxy"].poll())
+
+    def test_8_silent_and_half_sent_tcp_clients_are_closed(self):
+        # A client that connects and sends nothing, and one that sends one
+        # byte of a length prefix, hold the listener only for header-timeout.
+        r = self.t.in_ns("pod", ["python3", "-c", """
+import socket, time
+for first in (b"", b"\\x00"):
+    s = socket.create_connection(("127.0.0.1", 53), timeout=20)
+    s.sendall(first)
+    t = time.monotonic()
+    got = s.recv(10)
+    print(repr(got), round(time.monotonic() - t, 1))
+    s.close()
+"""])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for line in r.stdout.splitlines():
+            got, seconds = line.rsplit(" ", 1)
+            self.assertEqual(got, "b''", r.stdout)
+            self.assertTrue(1 <= float(seconds) <= 8, r.stdout)
+        self.assertIn("10.201.0.2", self.dig("+tcp", "srv.test", "A"))
 
 
 if __name__ == "__main__":
