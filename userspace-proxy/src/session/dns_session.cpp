@@ -228,12 +228,10 @@ AccessLogRecord start_dns_record(const ProxyContext& context, const TcpEndpoint&
 }
 
 asio::awaitable<void> answer_datagram(udp::socket& listener, udp::endpoint client,
-                                      std::vector<uint8_t> query, const ProxyContext& context) {
+                                      std::vector<uint8_t> query, std::optional<DnsMessage> message,
+                                      const ProxyContext& context) {
   AccessLogRecord record =
       start_dns_record(context, TcpEndpoint(client.address(), client.port()), query.size());
-  auto parsed = parse_dns_message(query);
-  std::optional<DnsMessage> message;
-  if (parsed) message = std::move(*parsed);
   Exchange e = co_await answer_query(query, message, std::nullopt, false, context);
   std::vector<uint8_t> reply = e.answer;
   // No answer from the resolver: SERVFAIL now, not a client left waiting.
@@ -246,10 +244,9 @@ asio::awaitable<void> answer_datagram(udp::socket& listener, udp::endpoint clien
 // A query the cache answers is answered here, at once: no coroutine, no
 // copy of the query, one send. False: it needs its resolver.
 bool answer_from_cache(udp::socket& socket, const udp::endpoint& client,
-                       std::span<const uint8_t> query, const ProxyContext& context) {
-  if (context.dns_answers == nullptr) return false;
-  auto parsed = parse_dns_message(query);
-  if (!parsed) return false;
+                       std::span<const uint8_t> query, std::optional<DnsMessage>& parsed,
+                       const ProxyContext& context) {
+  if (context.dns_answers == nullptr || !parsed) return false;
   auto key = DnsAnswerCache::key_of(*parsed);
   if (!key) return false;
   auto hit = context.dns_answers->lookup(*key, parsed->id, std::chrono::steady_clock::now());
@@ -261,7 +258,7 @@ bool answer_from_cache(udp::socket& socket, const udp::endpoint& client,
   e.cached = true;
   boost::system::error_code ignored;
   socket.send_to(asio::buffer(e.answer), client, 0, ignored);
-  log_query(context, record, std::optional<DnsMessage>(std::move(*parsed)), e, false);
+  log_query(context, record, parsed, e, false);
   return true;
 }
 
@@ -276,14 +273,15 @@ asio::awaitable<void> run_dns_udp_listener(udp::socket& socket, const ProxyConte
     auto [ec, n] = co_await socket.async_receive_from(asio::buffer(buffer), client, kNoThrow);
     if (!socket.is_open() || ec == asio::error::operation_aborted) co_return;
     if (ec) continue;  // an ICMP error of an earlier answer, and the like
-    if (answer_from_cache(socket, client, std::span<const uint8_t>(buffer.data(), n), context))
-      continue;
-    asio::co_spawn(
-        socket.get_executor(),
-        answer_datagram(socket, client,
-                        std::vector<uint8_t>(buffer.begin(), buffer.begin() + static_cast<long>(n)),
-                        context),
-        asio::detached);
+    const std::span<const uint8_t> query(buffer.data(), n);
+    // Read once: for the cache here, and for the resolver's coroutine.
+    std::optional<DnsMessage> message;
+    if (auto parsed = parse_dns_message(query)) message = std::move(*parsed);
+    if (answer_from_cache(socket, client, query, message, context)) continue;
+    asio::co_spawn(socket.get_executor(),
+                   answer_datagram(socket, client, std::vector<uint8_t>(query.begin(), query.end()),
+                                   std::move(message), context),
+                   asio::detached);
   }
 }
 
