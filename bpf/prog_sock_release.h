@@ -5,18 +5,25 @@
  * after the connect hook ran: no free local port, say). Sockets that got
  * further are left to sockops, whose state callback fires later, when the
  * connection really closes: the proxy may still have to ask for its
- * original destination then.
+ * original destination then. A captured UDP socket's records go when it
+ * closes.
  */
 #ifndef SHUNT_SOCK_RELEASE_H
 #define SHUNT_SOCK_RELEASE_H
 
 #include "lib/common.h"
 #include "lib/origdst.h"
+#include "lib/udp.h"
 
 #define SHUNT_TCP_CLOSE 7 /* BPF_TCP_CLOSE */
 
 static __always_inline int shunt_release_record(struct bpf_sock *sk)
 {
+	/* A captured UDP socket's records go with it, whatever its state. */
+	if (sk->type == SHUNT_SOCK_DGRAM) {
+		shunt_udp_forget(bpf_get_socket_cookie(sk));
+		return 0;
+	}
 	if (sk->type != SOCK_STREAM || sk->state != SHUNT_TCP_CLOSE)
 		return -ENOENT;
 	return shunt_app_socket_gone(bpf_get_socket_cookie(sk));

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * cgroup/getsockopt answers SO_ORIGINAL_DST (SOL_IP/80 and SOL_IPV6/80) on
- * the proxy's accepted socket. Sockets it knows nothing about keep the
+ * the proxy's accepted socket, and on a UDP socket it connected to a
+ * captured datagram's source (lib/udp.h). Sockets it knows nothing about keep the
  * kernel's own answer, so conntrack still answers in redirect mode.
  * cgroup/setsockopt guards the options that could take a socket past the
  * capture: SO_MARK with the proxy's mark, IP_TRANSPARENT and
@@ -14,6 +15,7 @@
 #include "lib/common.h"
 #include "lib/origdst.h"
 #include "lib/policy.h"
+#include "lib/udp.h"
 
 static __always_inline int shunt_write_sockaddr_in(struct bpf_sockopt *ctx,
 						   const struct shunt_addr *dst)
@@ -58,6 +60,16 @@ shunt_accepted_record(struct bpf_sockopt *ctx)
 
 	if (!sk)
 		return NULL;
+	/* A UDP socket of the proxy connected to a captured application
+	 * socket's address (its DNS listener asking about a datagram): that
+	 * socket's flow, by its port. */
+	if (sk->protocol == SHUNT_IPPROTO_UDP) {
+		struct shunt_udp_key flow;
+
+		shunt_udp_key_set(&flow, bpf_get_netns_cookie(ctx),
+				  bpf_ntohs(sk->dst_port));
+		return bpf_map_lookup_elem(&shunt_udp_flows, &flow);
+	}
 	/* The proxy's accepted socket: its peer is the application. */
 	shunt_ends_from_sk(&ends, sk);
 	shunt_pair_key_set(&key, bpf_get_netns_cookie(ctx), &ends, false);

@@ -9,5 +9,6 @@
 #include "prog_sockopt.h"
 #include "prog_sock_release.h"
 #include "prog_fastpath.h"
+#include "prog_udp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -46,6 +46,10 @@ struct shunt_addr {
 /* The record's connection got established and its pair was written: the
  * pair, not the record, now holds the namespace's slot. */
 #define SHUNT_ORIG_PAIRED (1u << 0)
+/* A UDP socket's record (lib/udp.h) keeps the local port its flow is
+ * recorded under in the high half of its flags: sock_release cannot read
+ * a socket's port. */
+#define SHUNT_ORIG_UDP_PORT_SHIFT 16
 
 /* Value of the orig_dst map (key: socket cookie of the application's
  * socket) and of the pairs map. */
@@ -98,8 +102,11 @@ struct shunt_sock_key {
  * IP_TRANSPARENT/IPV6_TRANSPARENT to every process but the proxy. */
 #define SHUNT_POLICY_GUARD_SOCKOPTS (1u << 10)
 /* The namespace's DNS queries go to the proxy's DNS listener (dns_port):
- * TCP connects to port 53 for now (issue 20). */
+ * TCP connects and UDP datagrams (connected or not) to the DNS ports. */
 #define SHUNT_POLICY_CAPTURE_DNS (1u << 11)
+/* The port map lists the DNS ports (direction SHUNT_DIR_DNS); without the
+ * flag the one DNS port is SHUNT_DNS_PORT. */
+#define SHUNT_POLICY_DNS_PORTS (1u << 12)
 #define SHUNT_DNS_PORT 53
 
 /* Value of the policy map; key: network namespace cookie. Present means
@@ -118,6 +125,7 @@ struct shunt_netns_policy {
 
 #define SHUNT_DIR_OUTBOUND 0
 #define SHUNT_DIR_INBOUND 1
+#define SHUNT_DIR_DNS 2 /* the ports DNS is captured on (always a list) */
 
 /* Key of the port map: 256 ports (block = port >> 8) of one direction. */
 struct shunt_port_key {
@@ -130,6 +138,16 @@ struct shunt_port_key {
 
 struct shunt_port_bits {
 	__u64 bits[4];
+};
+
+/* Key of the UDP flow map: a captured UDP socket's local port in its
+ * namespace, the one thing of the application's socket the proxy sees
+ * (the datagram's source). The value is a struct shunt_orig_dst. */
+struct shunt_udp_key {
+	__u64 netns_cookie;
+	__u16 port;
+	__u16 pad;
+	__u32 pad2;
 };
 
 /* Key of the excluded-prefix LPM trie: prefixlen counts the generation and
@@ -228,6 +246,10 @@ struct shunt_netns_stats {
 	__u64 sockopt_refused;
 	/* connects exempted because they came from a proxy cgroup */
 	__u64 skipped_proxy_cgroup;
+	/* UDP connects and datagrams sent to the DNS listener */
+	__u64 dns_udp_redirected;
+	/* answers whose source was given back as the resolver asked */
+	__u64 dns_answers_rewritten;
 };
 
 #define SHUNT_NETNS_PATH_MAX 200

@@ -146,17 +146,6 @@ shunt_is_proxy_port(const struct shunt_netns_policy *policy, __u16 port)
 		port == policy->dns_port);
 }
 
-/* The proxy listener a captured connect goes to: the DNS listener for the
- * DNS port where the namespace captures DNS, else the outbound one. */
-static __always_inline __u16
-shunt_redirect_port(const struct shunt_netns_policy *policy, __u16 dst_port)
-{
-	if ((policy->flags & SHUNT_POLICY_CAPTURE_DNS) && policy->dns_port &&
-	    dst_port == SHUNT_DNS_PORT)
-		return policy->dns_port;
-	return policy->outbound_port;
-}
-
 /* True when `port` is captured in `direction` by the namespace's policy. */
 static __always_inline bool
 shunt_port_captured(const struct shunt_netns_policy *policy, __u64 netns,
@@ -238,6 +227,28 @@ shunt_task_excluded(const struct shunt_netns_policy *policy, __u64 netns)
 	return (policy->flags & SHUNT_POLICY_EXCLUDE_GIDS) &&
 	       shunt_id_listed(policy, netns, SHUNT_ID_GID,
 			       (__u32)(uid_gid >> 32));
+}
+
+/* True when `port` is one of the DNS ports of a namespace that captures
+ * DNS: its connects and datagrams go to the proxy's DNS listener. */
+static __always_inline bool
+shunt_is_dns_port(const struct shunt_netns_policy *policy, __u64 netns,
+		  __u16 port)
+{
+	struct shunt_port_key key = {
+		.netns_cookie = netns,
+		.generation = policy->generation,
+		.block = port >> 8,
+		.direction = SHUNT_DIR_DNS,
+	};
+	struct shunt_port_bits *bits;
+
+	if (!(policy->flags & SHUNT_POLICY_CAPTURE_DNS) || !policy->dns_port)
+		return false;
+	if (!(policy->flags & SHUNT_POLICY_DNS_PORTS))
+		return port == SHUNT_DNS_PORT;
+	bits = bpf_map_lookup_elem(&shunt_policy_ports, &key);
+	return bits && ((bits->bits[(port >> 6) & 3] >> (port & 63)) & 1);
 }
 
 #endif /* SHUNT_LIB_POLICY_H */

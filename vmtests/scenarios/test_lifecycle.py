@@ -12,7 +12,9 @@ SRV4 = "10.201.0.2"
 PROGRAMS = sorted(["shunt_connect4", "shunt_connect6", "shunt_sockops", "shunt_getsockopt",
                    "shunt_setsockopt",
                    "shunt_getpeername4", "shunt_getpeername6", "shunt_getsockname4",
-                   "shunt_getsockname6", "shunt_sock_release"])
+                   "shunt_getsockname6", "shunt_sock_release",
+                   "shunt_sendmsg4", "shunt_sendmsg6", "shunt_recvmsg4", "shunt_recvmsg6",
+                   "shunt_udp_egress"])
 
 
 class LifecycleTest(unittest.TestCase):

@@ -86,6 +86,8 @@ ordered_json stats_to_json(const shunt_netns_stats& s) {
   j["proxy_down_closed"] = s.proxy_down_closed;
   j["sockopt_refused"] = s.sockopt_refused;
   j["skipped_proxy_cgroup"] = s.skipped_proxy_cgroup;
+  j["dns_udp_redirected"] = s.dns_udp_redirected;
+  j["dns_answers_rewritten"] = s.dns_answers_rewritten;
   return j;
 }
 

@@ -16,7 +16,8 @@ static_assert(sizeof(shunt_listener_key) == 16);
 static_assert(sizeof(shunt_config) == 24);
 static_assert(sizeof(shunt_netns_records) == 8);
 static_assert(sizeof(shunt_netns_addrs) == 24);
-static_assert(sizeof(shunt_netns_stats) == size_t{21} * 8);
+static_assert(sizeof(shunt_netns_stats) == size_t{23} * 8);
+static_assert(sizeof(shunt_udp_key) == 16);
 static_assert(sizeof(shunt_sock_key) == 48);
 static_assert(sizeof(shunt_netns_info) == 216);
 

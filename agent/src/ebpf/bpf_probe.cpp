@@ -107,6 +107,11 @@ constexpr ProgSpec kPeername4{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_G
 constexpr ProgSpec kPeername6{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_GETPEERNAME};
 constexpr ProgSpec kSockname4{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETSOCKNAME};
 constexpr ProgSpec kSockname6{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_GETSOCKNAME};
+constexpr ProgSpec kSendmsg4{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG};
+constexpr ProgSpec kSendmsg6{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG};
+constexpr ProgSpec kRecvmsg4{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_RECVMSG};
+constexpr ProgSpec kRecvmsg6{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_RECVMSG};
+constexpr ProgSpec kEgress{BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS};
 constexpr ProgSpec kSockRelease{BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE};
 constexpr ProgSpec kSockops{BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS};
 constexpr ProgSpec kGetsockopt{BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKOPT};
@@ -165,6 +170,16 @@ void probe_attach_types(Prober& p, const Result<std::string>& cg2) {
                  "cgroup/sock_release attached with bpf_link (5.9), frees the records of failed "
                  "connects",
                  kSockRelease, cgroup_fd, no_cgroup);
+  p.attach_probe("prog_sendmsg4", "cgroup/sendmsg4 attached with bpf_link, the DNS capture",
+                 kSendmsg4, cgroup_fd, no_cgroup);
+  p.attach_probe("prog_sendmsg6", "cgroup/sendmsg6 attached with bpf_link, the DNS capture",
+                 kSendmsg6, cgroup_fd, no_cgroup);
+  p.attach_probe("prog_recvmsg4", "cgroup/recvmsg4 attached with bpf_link (5.2), the DNS capture",
+                 kRecvmsg4, cgroup_fd, no_cgroup);
+  p.attach_probe("prog_recvmsg6", "cgroup/recvmsg6 attached with bpf_link (5.2), the DNS capture",
+                 kRecvmsg6, cgroup_fd, no_cgroup);
+  p.attach_probe("prog_egress", "cgroup_skb/egress attached with bpf_link, the DNS capture",
+                 kEgress, cgroup_fd, no_cgroup);
   cgroup.reset();
   if (!scratch.empty()) rmdir(scratch.c_str());
 }

@@ -15,6 +15,7 @@
 #include "http_util.h"
 #include "original_dst.h"
 #include "session.h"
+#include "udp_origin.h"
 #include "upstream.h"
 
 namespace shunt::proxy {
@@ -229,10 +230,12 @@ AccessLogRecord start_dns_record(const ProxyContext& context, const TcpEndpoint&
 
 asio::awaitable<void> answer_datagram(udp::socket& listener, udp::endpoint client,
                                       std::vector<uint8_t> query, std::optional<DnsMessage> message,
+                                      std::optional<TcpEndpoint> original,
                                       const ProxyContext& context) {
   AccessLogRecord record =
       start_dns_record(context, TcpEndpoint(client.address(), client.port()), query.size());
-  Exchange e = co_await answer_query(query, message, std::nullopt, false, context);
+  record.original_dst = original;
+  Exchange e = co_await answer_query(query, message, original, false, context);
   std::vector<uint8_t> reply = e.answer;
   // No answer from the resolver: SERVFAIL now, not a client left waiting.
   if (e.result != ConnectionResult::kOk) reply = dns_error_answer(query, kDnsRcodeServFail);
@@ -262,10 +265,25 @@ bool answer_from_cache(udp::socket& socket, const udp::endpoint& client,
   return true;
 }
 
+// The resolver a captured datagram was sent to; none for a query sent to
+// the listener itself (or in resolve mode, which does not use it).
+std::optional<TcpEndpoint> original_resolver(UdpOriginProbe& probe, const udp::endpoint& client,
+                                             const TcpEndpoint& listener,
+                                             const ProxyContext& context) {
+  if (context.config->dns_resolve) return std::nullopt;
+  auto found = probe.original_of(client);
+  if (found && normalize_endpoint(*found) == normalize_endpoint(listener)) return std::nullopt;
+  return found;
+}
+
 }  // namespace
 
 asio::awaitable<void> run_dns_udp_listener(udp::socket& socket, const ProxyContext& context) {
   std::vector<uint8_t> buffer(kMaxMessage);
+  UdpOriginProbe probe(context.config->mark);
+  boost::system::error_code local_ec;
+  const auto local = socket.local_endpoint(local_ec);
+  const TcpEndpoint listener(local.address(), local.port());
   // A full socket buffer drops the answer (UDP), never blocks the loop.
   socket.non_blocking(true);
   for (;;) {
@@ -278,9 +296,10 @@ asio::awaitable<void> run_dns_udp_listener(udp::socket& socket, const ProxyConte
     std::optional<DnsMessage> message;
     if (auto parsed = parse_dns_message(query)) message = std::move(*parsed);
     if (answer_from_cache(socket, client, query, message, context)) continue;
+    auto original = original_resolver(probe, client, listener, context);
     asio::co_spawn(socket.get_executor(),
                    answer_datagram(socket, client, std::vector<uint8_t>(query.begin(), query.end()),
-                                   std::move(message), context),
+                                   std::move(message), original, context),
                    asio::detached);
   }
 }
