@@ -2,8 +2,8 @@
 /*
  * cgroup/getsockopt answers SO_ORIGINAL_DST (SOL_IP/80 and SOL_IPV6/80) on
  * the proxy's accepted socket, and on a UDP socket it connected to a
- * captured datagram's source (lib/udp.h). Sockets it knows nothing about keep the
- * kernel's own answer, so conntrack still answers in redirect mode.
+ * captured datagram's source (lib/udp.h). Sockets it knows nothing about keep
+ * the kernel's own answer, so conntrack still answers in redirect mode.
  * cgroup/setsockopt guards the options that could take a socket past the
  * capture: SO_MARK with the proxy's mark, IP_TRANSPARENT and
  * IPV6_TRANSPARENT. Only the proxies (their cgroups) may set them in an

@@ -174,3 +174,31 @@ TEST(PolicyMaps, RoundTripThroughTheEntries) {
   EXPECT_EQ(effective_policy_json(back)["outbound_ports"], "80,443");
   EXPECT_EQ(effective_policy_json(back)["inbound_ports"], "1-21,23-15005,15007-16000,16002-65535");
 }
+
+TEST(PolicyMaps, DnsPortsAreAListOfTheirOwn) {
+  // The default (port 53) needs no entry: the flag off means port 53, as an
+  // agent from before the list wrote it.
+  NetnsPolicy policy;
+  policy.traffic = policy_of({{"capture-dns", "true"}, {"exclude-outbound-ports", "53"}});
+  auto e = encode_policy_entries(5, policy, 2);
+  EXPECT_FALSE(e.value.flags & SHUNT_POLICY_DNS_PORTS);
+  EXPECT_EQ(decode_policy_entries(e), policy);
+  // Another list is written as the ports captured, whatever the outbound
+  // lists say, and read back as it was.
+  policy.traffic = policy_of({{"capture-dns", "true"},
+                              {"dns-ports", "53,5353,8600-8601"},
+                              {"include-outbound-ports", "80"}});
+  e = encode_policy_entries(5, policy, 2);
+  EXPECT_TRUE(e.value.flags & SHUNT_POLICY_DNS_PORTS);
+  size_t dns_blocks = 0;
+  for (const auto& [key, bits] : e.ports) dns_blocks += key.direction == SHUNT_DIR_DNS ? 1 : 0;
+  EXPECT_EQ(dns_blocks, 3U);  // blocks 0, 20 and 33
+  EXPECT_EQ(decode_policy_entries(e), policy);
+  // An empty list captures no DNS at all.
+  policy.traffic = policy_of({{"capture-dns", "true"}, {"dns-ports", ""}});
+  e = encode_policy_entries(5, policy, 2);
+  EXPECT_TRUE(e.value.flags & SHUNT_POLICY_DNS_PORTS);
+  EXPECT_EQ(decode_policy_entries(e), policy);
+  EXPECT_EQ(error_of("dns-ports", "53,x"),
+            "setting 'dns-ports': entry 'x' is not a port (1-65535) or range (N-M)");
+}

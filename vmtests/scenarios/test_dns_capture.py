@@ -170,6 +170,20 @@ s.sendall(b"ping\\n"); print(s.recv(10).decode().strip())"""])
         self.dig(SRV4, "after.srv.test", "A")
         self.assertEqual(len(self.dns_lines()), before + 1)
 
+    def test_9_dns_ports_choose_the_ports_captured(self):
+        try:
+            self.enroll(True, "--dns-ports", "5353")
+            # Port 53 is left alone; 5353 goes to the listener, which asks
+            # the resolver there (nothing listens: the client gets SERVFAIL).
+            self.direct_only()
+            out = self.dig(SRV4, "-p", "5353", "other-port.test", "A")
+            self.assertIn("status: SERVFAIL", out)
+            line = self.last_dns_line("other-port.test", "A")
+            self.assertEqual(line["original_dst"], f"{SRV4}:5353", line)
+            self.assertEqual(self.t.status()["enrolled"][0]["policy"]["dns_ports"], "5353")
+        finally:
+            self.enroll(True, "--dns-ports", "53")
+
     def direct_only(self):
         before, served = len(self.dns_lines()), len(self.served())
         for transport in ((), ("+tcp",)):

@@ -59,7 +59,10 @@ ordered_json effective_policy_json(const NetnsPolicy& p) {
   j["proxy_down"] = t.proxy_down_open ? "open" : "closed";
   j["guard_sockopts"] = t.guard_sockopts;
   j["capture_dns"] = t.capture_dns;
-  if (t.capture_dns) j["dns_port"] = p.dns_port;
+  if (t.capture_dns) {
+    j["dns_port"] = p.dns_port;
+    j["dns_ports"] = format_ranges(t.dns_ports);
+  }
   return j;
 }
 

@@ -40,9 +40,12 @@ std::string format_enrolled(const nlohmann::json& e) {
         n > 8 ? fmt::format("{} (first: {})", n, cidrs.substr(0, cidrs.find(',', 80))) : cidrs);
     out +=
         fmt::format("    excluded uids {} gids {}\n", list("exclude_uids"), list("exclude_gids"));
-    out += fmt::format("    proxy-down {}, guard-sockopts {}, capture-dns {}\n",
-                       p.value("proxy_down", "?"), p.value("guard_sockopts", true) ? "on" : "off",
-                       p.value("capture_dns", false) ? "on" : "off");
+    out += fmt::format(
+        "    proxy-down {}, guard-sockopts {}, capture-dns {}\n", p.value("proxy_down", "?"),
+        p.value("guard_sockopts", true) ? "on" : "off",
+        p.value("capture_dns", false)
+            ? fmt::format("on (ports {} to {})", p.value("dns_ports", "53"), p.value("dns_port", 0))
+            : "off");
   }
   if (e.contains("proxy")) {
     out += fmt::format("    proxy {} ({} changes seen)\n", e.value("proxy", "?"),

@@ -247,9 +247,11 @@ const std::vector<AgentSetting>& agent_settings() {
      "ebpf: only the proxy may set SO_MARK with proxy-mark, IP_TRANSPARENT or IPV6_TRANSPARENT",
      kSwitch, kPerNamespace, set_policy, show_policy},
     {"capture-dns", "false",
-     "ebpf: the namespace's DNS queries go to the proxy's DNS listener (port 15053); TCP "
-     "queries to port 53 for now (issue 20)",
+     "the namespace's DNS queries (UDP and TCP to dns-ports) go to the proxy's DNS listener "
+     "(dns-port)",
      kSwitch, kPerNamespace, set_policy, show_policy},
+    {"dns-ports", "53", "the ports capture-dns captures, UDP and TCP (N,N-M; not outbound's)",
+     kList, kPerNamespace, set_policy, show_policy},
     {"preserve-client-address", "false",
      "tproxy: applications see their inbound clients' addresses (the proxy runs with "
      "inbound-client-address true)", kSwitch, kRunOnly,

@@ -94,7 +94,8 @@ const std::vector<std::string>& traffic_policy_settings() {
                                                  "exclude-gids",
                                                  "proxy-down",
                                                  "guard-sockopts",
-                                                 "capture-dns"};
+                                                 "capture-dns",
+                                                 "dns-ports"};
   return names;
 }
 
@@ -201,6 +202,7 @@ Status apply_policy_setting(TrafficPolicy& p, const std::string& name, const std
   if (name == "exclude-inbound-ports") ports = &p.exclude_inbound_ports;
   if (name == "include-outbound-ports") ports = &p.include_outbound_ports;
   if (name == "exclude-outbound-ports") ports = &p.exclude_outbound_ports;
+  if (name == "dns-ports") ports = &p.dns_ports;
   if (ports != nullptr) {
     auto v = parse_port_ranges(name, value);
     if (!v) return v.error();
@@ -292,7 +294,7 @@ std::string format_ranges(const std::vector<PortRange>& ranges) {
 
 Status canonicalize(TrafficPolicy& p) {
   for (auto* ports : {&p.include_inbound_ports, &p.exclude_inbound_ports, &p.include_outbound_ports,
-                      &p.exclude_outbound_ports}) {
+                      &p.exclude_outbound_ports, &p.dns_ports}) {
     *ports = merge_ranges(std::move(*ports));
   }
   p.exclude_outbound_cidrs = minimal_cidrs(std::move(p.exclude_outbound_cidrs));
@@ -342,59 +344,8 @@ std::string policy_setting_text(const TrafficPolicy& p, const std::string& name)
   if (name == "proxy-down") return p.proxy_down_open ? "open" : "closed";
   if (name == "guard-sockopts") return p.guard_sockopts ? "true" : "false";
   if (name == "capture-dns") return p.capture_dns ? "true" : "false";
+  if (name == "dns-ports") return format_ranges(p.dns_ports);
   return "";
-}
-
-nlohmann::ordered_json to_json(const TrafficPolicy& p) {
-  nlohmann::ordered_json j;
-  j["capture_inbound"] = p.capture_inbound;
-  j["include_inbound_ports"] = format_ranges(p.include_inbound_ports);
-  j["exclude_inbound_ports"] = format_ranges(p.exclude_inbound_ports);
-  j["include_outbound_ports"] = format_ranges(p.include_outbound_ports);
-  j["exclude_outbound_ports"] = format_ranges(p.exclude_outbound_ports);
-  auto cidrs = nlohmann::ordered_json::array();
-  for (const auto& c : p.exclude_outbound_cidrs) cidrs.push_back(c.to_string());
-  j["exclude_outbound_cidrs"] = std::move(cidrs);
-  j["exclude_uids"] = p.exclude_uids;
-  j["exclude_gids"] = p.exclude_gids;
-  j["proxy_down"] = p.proxy_down_open ? "open" : "closed";
-  j["guard_sockopts"] = p.guard_sockopts;
-  j["capture_dns"] = p.capture_dns;
-  return j;
-}
-
-Status read_policy_settings(const nlohmann::json& request, TrafficPolicy& policy) {
-  for (const auto& name : traffic_policy_settings()) {
-    std::string key = name;
-    std::replace(key.begin(), key.end(), '-', '_');
-    if (!request.contains(key)) continue;
-    const auto& v = request[key];
-    std::string text;
-    auto scalar = [](const nlohmann::json& item, std::string& out) {
-      if (item.is_string()) {
-        out = item.get<std::string>();
-      } else if (item.is_boolean()) {
-        out = item.get<bool>() ? "on" : "off";
-      } else if (item.is_number_unsigned()) {
-        out = std::to_string(item.get<uint64_t>());
-      } else {
-        return false;
-      }
-      return true;
-    };
-    if (v.is_array()) {
-      for (const auto& item : v) {
-        std::string one;
-        if (!scalar(item, one))
-          return Error{EINVAL, "'" + key + "': list entries must be strings or numbers"};
-        text += (text.empty() ? "" : ",") + one;
-      }
-    } else if (!scalar(v, text)) {
-      return Error{EINVAL, "'" + key + "' must be a string, a number, a boolean or a list"};
-    }
-    if (auto ok = apply_policy_setting(policy, name, text); !ok) return ok;
-  }
-  return canonicalize(policy);
 }
 
 }  // namespace shunt::agent

@@ -35,6 +35,8 @@ struct Cidr {
   auto operator<=>(const Cidr&) const = default;
 };
 
+inline constexpr uint16_t kDnsPortDefault = 53;
+
 struct TrafficPolicy {
   bool capture_inbound = false;
   // Empty include lists mean every port.
@@ -52,9 +54,11 @@ struct TrafficPolicy {
   // guard-sockopts: only the proxy may set SO_MARK with the proxy's mark,
   // IP_TRANSPARENT or IPV6_TRANSPARENT in the namespace (ebpf mode).
   bool guard_sockopts = true;
-  // capture-dns: the namespace's DNS queries go to the proxy's DNS
-  // listener (ebpf mode; TCP for now, issue 20).
+  // capture-dns: the namespace's DNS queries (UDP and TCP to dns-ports)
+  // go to the proxy's DNS listener. dns-ports is DNS's own port control:
+  // exclude-outbound-ports does not apply to it.
   bool capture_dns = false;
+  std::vector<PortRange> dns_ports = {{kDnsPortDefault, kDnsPortDefault}};
   bool operator==(const TrafficPolicy&) const = default;
 };
 

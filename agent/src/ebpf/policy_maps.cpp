@@ -48,9 +48,27 @@ void encode_ports(PolicyEntries& out, uint64_t cookie, uint32_t generation, uint
   }
 }
 
+// The DNS ports, always as the list of captured ones; nothing (the flag
+// off: port 53 alone) for the default, as an agent from before the list
+// wrote it.
+void encode_dns_ports(PolicyEntries& out, uint64_t cookie, uint32_t generation,
+                      const TrafficPolicy& t) {
+  if (!t.capture_dns || t.dns_ports == TrafficPolicy{}.dns_ports) return;
+  out.value.flags |= SHUNT_POLICY_DNS_PORTS;
+  for (const auto& [block, bits] : blocks_of(t.dns_ports)) {
+    shunt_port_key key{};
+    key.netns_cookie = cookie;
+    key.generation = generation;
+    key.block = block;
+    key.direction = SHUNT_DIR_DNS;
+    out.ports.emplace_back(key, bits);
+  }
+}
+
 std::vector<PortRange> ranges_of(const PolicyEntries& e, uint8_t direction) {
   const bool out_dir = direction == SHUNT_DIR_OUTBOUND;
-  const bool list_captured = (e.value.flags & (out_dir ? SHUNT_POLICY_OUT_PORTS_CAPTURED
+  const bool list_captured = direction == SHUNT_DIR_DNS ||
+                             (e.value.flags & (out_dir ? SHUNT_POLICY_OUT_PORTS_CAPTURED
                                                        : SHUNT_POLICY_IN_PORTS_CAPTURED)) != 0;
   Blocks blocks;
   for (const auto& [key, bits] : e.ports) {
@@ -80,6 +98,7 @@ PolicyEntries encode_policy_entries(uint64_t cookie, const NetnsPolicy& policy,
                t.exclude_outbound_ports, SHUNT_POLICY_OUT_PORTS, SHUNT_POLICY_OUT_PORTS_CAPTURED);
   encode_ports(out, cookie, generation, SHUNT_DIR_INBOUND, t.include_inbound_ports,
                t.exclude_inbound_ports, SHUNT_POLICY_IN_PORTS, SHUNT_POLICY_IN_PORTS_CAPTURED);
+  encode_dns_ports(out, cookie, generation, t);
   for (const auto& c : t.exclude_outbound_cidrs) {
     shunt_cidr_key key{};
     key.prefixlen = SHUNT_CIDR_KEY_FIXED_BITS + c.prefix;
@@ -137,6 +156,7 @@ NetnsPolicy decode_policy_entries(const PolicyEntries& e) {
       *exclude = skipped;
     }
   }
+  if ((e.value.flags & SHUNT_POLICY_DNS_PORTS) != 0) t.dns_ports = ranges_of(e, SHUNT_DIR_DNS);
   for (const auto& key : e.cidrs) {
     Cidr c;
     std::memcpy(c.bytes.data(), key.ip, sizeof(key.ip));
