@@ -348,15 +348,21 @@ TEST_F(FirewallDatapathTest, EnrolmentsOfDifferentNamespacesRunSideBySide) {
   for (const auto& r : *records) EXPECT_EQ(r.state, "applied");
 }
 
-// capture-dns exists in the ebpf mode only for now: refused, named, with
-// nothing applied or recorded.
-TEST_F(FirewallDatapathTest, CaptureDnsIsRefusedWithTheSettingNamed) {
+// capture-dns in the firewall modes: applied, and recorded with the DNS
+// listener's port and the DNS ports, so that a restarted agent converges
+// the same rules.
+TEST_F(FirewallDatapathTest, CaptureDnsIsAppliedAndRecorded) {
   auto dp = make();
   NetnsPolicy policy;
+  policy.dns_port = 16053;
   policy.traffic.capture_dns = true;
-  auto ok = dp.enroll(7, policy, info("/run/netns/a", 11));
-  ASSERT_FALSE(ok);
-  EXPECT_EQ(ok.error().setting, "capture-dns");
-  EXPECT_TRUE(runner_.calls.empty());
-  EXPECT_TRUE(journal_->load()->empty());
+  policy.traffic.dns_ports = {{53, 53}, {5353, 5353}};
+  ASSERT_TRUE(dp.enroll(7, policy, info("/run/netns/a", 11)));
+  EXPECT_FALSE(runner_.calls.empty());
+  auto records = journal_->load();
+  ASSERT_TRUE(records);
+  ASSERT_EQ(records->size(), 1U);
+  EXPECT_EQ((*records)[0].policy.dns_port, 16053);
+  EXPECT_TRUE((*records)[0].policy.traffic.capture_dns);
+  EXPECT_EQ((*records)[0].policy.traffic.dns_ports, policy.traffic.dns_ports);
 }

@@ -1,5 +1,6 @@
 // Golden files for every backend, family and mode: the rules shunt applies
 // are reviewed as text. SHUNT_UPDATE_GOLDEN=1 rewrites them (then diff).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -197,6 +198,35 @@ TEST(FirewallRules, IptablesTproxyWithPolicyAndInbound) {
 TEST(FirewallRules, IptablesRedirectWithPolicyAndInbound) {
   expect_golden("iptables_redirect_policy_ipv4.rules",
                 iptables_apply_input(with_policy(redirect_spec()), IpFamily::kV4, ""));
+}
+
+// capture-dns: UDP and TCP to the DNS ports go to the DNS listener before
+// the skipped outbound ports (here 53 among them) return; other UDP is
+// left alone.
+RuleSpec with_dns(RuleSpec s) {
+  s.traffic.capture_dns = true;
+  s.traffic.dns_ports = {{53, 53}, {5353, 5353}};
+  s.traffic.include_outbound_ports = {{80, 80}};
+  s.dns_port = 16053;
+  return s;
+}
+
+TEST(FirewallRules, DnsCaptureInEveryModeAndBackend) {
+  expect_golden("nft_tproxy_dns.nft", nft_apply_script(with_dns(tproxy_spec())));
+  expect_golden("nft_redirect_dns.nft", nft_apply_script(with_dns(redirect_spec())));
+  for (const auto family : {IpFamily::kV4, IpFamily::kV6}) {
+    const char* suffix = family == IpFamily::kV4 ? "ipv4" : "ipv6";
+    expect_golden(fmt::format("iptables_tproxy_dns_{}.rules", suffix),
+                  iptables_apply_input(with_dns(tproxy_spec()), family, ""));
+    expect_golden(fmt::format("iptables_redirect_dns_{}.rules", suffix),
+                  iptables_apply_input(with_dns(redirect_spec()), family, ""));
+  }
+  // An empty DNS port list captures no DNS: the rules are TCP's alone.
+  RuleSpec none = with_dns(redirect_spec());
+  none.traffic.dns_ports.clear();
+  RuleSpec off = redirect_spec();
+  off.traffic.include_outbound_ports = {{80, 80}};
+  EXPECT_EQ(nft_apply_script(none), nft_apply_script(off));
 }
 
 TEST(FirewallRules, ManyPortRangesAreSplitForMultiport) {

@@ -38,6 +38,7 @@ RuleSpec FirewallDatapath::spec_for(const NetnsPolicy& policy) const {
   RuleSpec spec = settings_.base;
   spec.outbound_port = policy.outbound_port;
   spec.inbound_port = policy.inbound_port;
+  spec.dns_port = policy.dns_port;
   spec.redirect_loopback = policy.redirect_loopback;
   spec.traffic = policy.traffic;
   return spec;
@@ -175,12 +176,6 @@ Result<BackendChoice> FirewallDatapath::choose_backend(const std::string& path,
 
 Status FirewallDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
                                 const shunt_netns_info& info) {
-  if (policy.traffic.capture_dns && !settings_.base.inbound_only) {
-    return Error{ENOTSUP,
-                 "capture-dns is not built in the tproxy and redirect modes yet (issue 20): "
-                 "the ebpf mode has it",
-                 "capture-dns"};
-  }
   const auto held = busy_.lock(cookie);
   auto all = records();
   if (!all) return all.error();

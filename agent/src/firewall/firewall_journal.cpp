@@ -32,6 +32,8 @@ Result<std::vector<FirewallRecord>> FirewallJournal::load() const {
       r.policy.outbound_port = item.at("outbound_port").get<uint16_t>();
       r.policy.inbound_port = item.at("inbound_port").get<uint16_t>();
       r.policy.redirect_loopback = item.at("redirect_loopback").get<bool>();
+      // (Journals from before capture-dns have no DNS port: the default's.)
+      if (item.contains("dns_port")) r.policy.dns_port = item.at("dns_port").get<uint16_t>();
       // Journals written before the traffic policy existed have none.
       if (item.contains("traffic")) {
         if (auto ok = read_policy_settings(item["traffic"], r.policy.traffic); !ok) {
@@ -63,6 +65,7 @@ Status FirewallJournal::save(const std::vector<FirewallRecord>& records) const {
                     {"outbound_port", r.policy.outbound_port},
                     {"inbound_port", r.policy.inbound_port},
                     {"redirect_loopback", r.policy.redirect_loopback},
+                    {"dns_port", r.policy.dns_port},
                     {"traffic", to_json(r.policy.traffic)},
                     {"backend", r.backend},
                     {"state", r.state},

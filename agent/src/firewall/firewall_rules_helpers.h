@@ -26,6 +26,11 @@ inline std::vector<PortRange> skipped_outbound_ports(const RuleSpec& s) {
   return complement_ranges(captured_ports(t.include_outbound_ports, t.exclude_outbound_ports, {}));
 }
 
+// capture-dns with at least one DNS port.
+inline bool captures_dns(const RuleSpec& s) {
+  return s.traffic.capture_dns && !s.traffic.dns_ports.empty();
+}
+
 inline std::vector<PortRange> skipped_inbound_ports(const RuleSpec& s) {
   const auto& t = s.traffic;
   return complement_ranges(captured_ports(t.include_inbound_ports, t.exclude_inbound_ports,

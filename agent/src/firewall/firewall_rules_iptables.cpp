@@ -61,18 +61,19 @@ struct WantedChain {
   std::string name;
   std::string hook;  // the built-in chain that jumps to it
   std::vector<std::string> rules;
+  bool udp = false;  // UDP jumps to it too (capture-dns)
 };
 
 // multiport takes at most 15 ports, a range counting as two.
 std::vector<std::string> multiport_rules(const std::vector<PortRange>& ranges,
-                                         const std::string& suffix) {
+                                         const std::string& suffix, const char* proto = "tcp") {
   std::vector<std::string> rules;
   std::string list;
   int used = 0;
   for (const auto& r : ranges) {
     const int cost = r.first == r.last ? 1 : 2;
     if (used + cost > 15) {
-      rules.push_back(fmt::format("-p tcp -m multiport --dports {} {}", list, suffix));
+      rules.push_back(fmt::format("-p {} -m multiport --dports {} {}", proto, list, suffix));
       list.clear();
       used = 0;
     }
@@ -81,8 +82,28 @@ std::vector<std::string> multiport_rules(const std::vector<PortRange>& ranges,
     used += cost;
   }
   if (!list.empty())
-    rules.push_back(fmt::format("-p tcp -m multiport --dports {} {}", list, suffix));
+    rules.push_back(fmt::format("-p {} -m multiport --dports {} {}", proto, list, suffix));
   return rules;
+}
+
+// After the exclusions (nft_captures' twin): the DNS ports' UDP and TCP
+// get `dns_targets` (in order; the last must end the chain, or the packet
+// must be able to go on), other UDP leaves, and so do the outbound ports
+// the policy skips.
+void iptables_captures(std::vector<std::string>& rules, const RuleSpec& s,
+                       const std::vector<std::string>& dns_targets) {
+  if (rules::captures_dns(s)) {
+    for (const char* proto : {"udp", "tcp"}) {
+      for (const auto& target : dns_targets) {
+        for (auto& rule : multiport_rules(s.traffic.dns_ports, target, proto))
+          rules.push_back(std::move(rule));
+      }
+    }
+    rules.emplace_back("-p udp -j RETURN");
+  }
+  for (auto& rule : multiport_rules(skipped_outbound_ports(s), "-j RETURN")) {
+    rules.push_back(std::move(rule));
+  }
 }
 
 std::vector<std::string> iptables_exclusions(const RuleSpec& s, IpFamily family) {
@@ -102,9 +123,6 @@ std::vector<std::string> iptables_exclusions(const RuleSpec& s, IpFamily family)
     // The proxy's own listeners only (see nft_exclusions).
     rules.push_back(fmt::format("-d {} -p tcp -m multiport --dports {},{} -j RETURN", loopback,
                                 s.outbound_port, s.inbound_port));
-  }
-  for (auto& rule : multiport_rules(skipped_outbound_ports(s), "-j RETURN")) {
-    rules.push_back(std::move(rule));
   }
   for (const auto& c : s.traffic.exclude_outbound_cidrs) {
     if (c.is_v4() == (family == IpFamily::kV4)) {
@@ -157,16 +175,34 @@ std::map<std::string, std::vector<WantedChain>> wanted_chains(const RuleSpec& s,
              hex(s.route_mark)),
          "-m conntrack ! --ctstate NEW -j RETURN"});
     output.rules.insert(output.rules.end(), exclusions.begin(), exclusions.end());
-    output.rules.push_back(fmt::format("-j CONNMARK --set-xmark {0}/{0}", hex(s.route_mark)));
-    output.rules.push_back(fmt::format("-j MARK --set-xmark {0}/{0}", hex(s.route_mark)));
+    const std::string connmark = fmt::format("-j CONNMARK --set-xmark {0}/{0}", hex(s.route_mark));
+    const std::string mark = fmt::format("-j MARK --set-xmark {0}/{0}", hex(s.route_mark));
+    // (MARK does not end the chain: a DNS packet goes on, marked, past
+    // the skipped ports' RETURN.)
+    iptables_captures(output.rules, s, {connmark, mark});
+    output.rules.push_back(connmark);
+    output.rules.push_back(mark);
     const char* on_ip = family == IpFamily::kV4 ? "127.0.0.1" : "::1";
-    WantedChain prerouting{
-        "SHUNT_PREROUTING",
-        "PREROUTING",
-        {"! -i lo -j RETURN", fmt::format("-m mark ! --mark {0}/{0} -j RETURN", hex(s.route_mark)),
-         "-m socket --transparent -j RETURN",
-         fmt::format("-p tcp -j TPROXY --on-port {} --on-ip {} --tproxy-mark {}/{}",
-                     s.outbound_port, on_ip, hex(s.route_mark), hex(s.route_mark))}};
+    WantedChain prerouting{"SHUNT_PREROUTING",
+                           "PREROUTING",
+                           {"! -i lo -j RETURN",
+                            fmt::format("-m mark ! --mark {0}/{0} -j RETURN", hex(s.route_mark))}};
+    if (rules::captures_dns(s)) {
+      // Before the socket match (see nft_tproxy_chains).
+      for (const char* proto : {"udp", "tcp"}) {
+        for (auto& rule :
+             multiport_rules(s.traffic.dns_ports,
+                             fmt::format("-j TPROXY --on-port {} --on-ip {} --tproxy-mark {}/{}",
+                                         s.dns_port, on_ip, hex(s.route_mark), hex(s.route_mark)),
+                             proto))
+          prerouting.rules.push_back(std::move(rule));
+      }
+    }
+    prerouting.rules.emplace_back("-m socket --transparent -j RETURN");
+    prerouting.rules.push_back(
+        fmt::format("-p tcp -j TPROXY --on-port {} --on-ip {} --tproxy-mark {}/{}", s.outbound_port,
+                    on_ip, hex(s.route_mark), hex(s.route_mark)));
+    output.udp = prerouting.udp = rules::captures_dns(s);
     wanted["mangle"] = {output, prerouting};
     if (s.traffic.capture_inbound) {
       WantedChain inbound{"SHUNT_INBOUND", "PREROUTING", iptables_inbound_rules(s)};
@@ -175,7 +211,9 @@ std::map<std::string, std::vector<WantedChain>> wanted_chains(const RuleSpec& s,
     }
   } else {
     WantedChain output{"SHUNT_OUTPUT", "OUTPUT", exclusions};
+    iptables_captures(output.rules, s, {fmt::format("-j REDIRECT --to-ports {}", s.dns_port)});
     output.rules.push_back(fmt::format("-p tcp -j REDIRECT --to-ports {}", s.outbound_port));
+    output.udp = rules::captures_dns(s);
     wanted["nat"] = {output};
     if (s.traffic.capture_inbound) {
       WantedChain inbound{"SHUNT_INBOUND", "PREROUTING", iptables_inbound_rules(s)};
@@ -209,6 +247,7 @@ std::string converge(const std::map<std::string, std::vector<WantedChain>>& want
       // First in the built-in chain, so that no earlier rule lets the
       // application's connections escape.
       out += fmt::format("-I {} 1 -p tcp -j {}\n", c.hook, c.name);
+      if (c.udp) out += fmt::format("-I {} 1 -p udp -j {}\n", c.hook, c.name);
       for (const auto& rule : c.rules) out += fmt::format("-A {} {}\n", c.name, rule);
     }
     out += "COMMIT\n";

@@ -55,7 +55,8 @@ void nft_sets(std::string& out, const RuleSpec& s) {
   }
 }
 
-// The exclusions every mode shares, in the order the BPF program checks them.
+// The exclusions every mode shares, but the outbound ports (nft_captures):
+// DNS ports are captured before them.
 void nft_exclusions(std::string& out, const RuleSpec& s) {
   for (const auto& path : s.proxy_cgroups) {
     out += fmt::format("    socket cgroupv2 level {} \"{}\" return\n", cgroup_level(path), path);
@@ -78,9 +79,6 @@ void nft_exclusions(std::string& out, const RuleSpec& s) {
     out += fmt::format("    ip6 daddr ::1 tcp dport {{ {}, {} }} return\n", s.outbound_port,
                        s.inbound_port);
   }
-  if (const auto skipped = skipped_outbound_ports(s); !skipped.empty()) {
-    out += fmt::format("    tcp dport {{ {} }} return\n", nft_ranges(skipped));
-  }
   if (has_cidrs(s, true)) out += "    ip daddr @excluded_v4 return\n";
   if (has_cidrs(s, false)) out += "    ip6 daddr @excluded_v6 return\n";
   if (!s.traffic.exclude_uids.empty()) {
@@ -88,6 +86,25 @@ void nft_exclusions(std::string& out, const RuleSpec& s) {
   }
   if (!s.traffic.exclude_gids.empty()) {
     out += fmt::format("    meta skgid {{ {} }} return\n", nft_ids(s.traffic.exclude_gids));
+  }
+}
+
+// Which protocols the chains look at: UDP too where DNS is captured.
+const char* nft_protocols(const RuleSpec& s) {
+  return rules::captures_dns(s) ? "{ tcp, udp }" : "tcp";
+}
+
+// After the exclusions: the DNS ports' UDP and TCP get `dns_action`
+// (which must end the chain), other UDP leaves, and so do the outbound
+// ports the policy skips.
+void nft_captures(std::string& out, const RuleSpec& s, const std::string& dns_action) {
+  if (rules::captures_dns(s)) {
+    out += fmt::format("    meta l4proto {{ tcp, udp }} th dport {{ {} }} {}\n",
+                       nft_ranges(s.traffic.dns_ports), dns_action);
+    out += "    meta l4proto udp return\n";
+  }
+  if (const auto skipped = skipped_outbound_ports(s); !skipped.empty()) {
+    out += fmt::format("    tcp dport {{ {} }} return\n", nft_ranges(skipped));
   }
 }
 
@@ -128,9 +145,11 @@ namespace {
 void nft_tproxy_chains(std::string& out, const RuleSpec& s) {
   const bool inbound = s.traffic.capture_inbound;
   // A route chain, so that the new mark re-routes the packet to `lo`.
+  const std::string route =
+      fmt::format("ct mark set ct mark | {0} meta mark set meta mark | {0}", hex(s.route_mark));
   out += "  chain output {\n";
   out += "    type route hook output priority mangle; policy accept;\n";
-  out += "    meta l4proto != tcp return\n";
+  out += fmt::format("    meta l4proto != {} return\n", nft_protocols(s));
   if (s.preserve_client_address) {
     // The proxy's connections are remembered in conntrack; the
     // application's replies to one made from a client's (non-local)
@@ -153,6 +172,7 @@ void nft_tproxy_chains(std::string& out, const RuleSpec& s) {
                   hex(s.route_mark));
   out += "    ct state != new return\n";
   nft_exclusions(out, s);
+  nft_captures(out, s, route + " return");
   out += fmt::format("    ct mark set ct mark | {}\n", hex(s.route_mark));
   out += fmt::format("    meta mark set meta mark | {}\n", hex(s.route_mark));
   out += "  }\n";
@@ -160,8 +180,20 @@ void nft_tproxy_chains(std::string& out, const RuleSpec& s) {
   out += "    type filter hook prerouting priority mangle; policy accept;\n";
   if (inbound) out += "    iifname != \"lo\" jump inbound\n";
   out += "    iifname != \"lo\" return\n";
-  out += "    meta l4proto != tcp return\n";
+  out += fmt::format("    meta l4proto != {} return\n", nft_protocols(s));
   out += fmt::format("    meta mark & {0} != {0} return\n", hex(s.route_mark));
+  if (rules::captures_dns(s)) {
+    // Before the socket match: a transparent socket answering from a
+    // resolver's address would match a query to it.
+    for (const auto* proto : {"udp", "tcp"}) {
+      out += fmt::format(
+          "    meta l4proto {0} {0} dport {{ {1} }} meta nfproto ipv4 tproxy ip to 127.0.0.1:{2}\n",
+          proto, nft_ranges(s.traffic.dns_ports), s.dns_port);
+      out += fmt::format(
+          "    meta l4proto {0} {0} dport {{ {1} }} meta nfproto ipv6 tproxy ip6 to [::1]:{2}\n",
+          proto, nft_ranges(s.traffic.dns_ports), s.dns_port);
+    }
+  }
   // Packets of connections the proxy already holds need no new lookup.
   out += "    socket transparent 1 return\n";
   out += fmt::format("    meta l4proto tcp meta nfproto ipv4 tproxy ip to 127.0.0.1:{}\n",
@@ -179,8 +211,9 @@ void nft_redirect_chains(std::string& out, const RuleSpec& s) {
   const bool inbound = s.traffic.capture_inbound;
   out += "  chain output {\n";
   out += "    type nat hook output priority -100; policy accept;\n";
-  out += "    meta l4proto != tcp return\n";
+  out += fmt::format("    meta l4proto != {} return\n", nft_protocols(s));
   nft_exclusions(out, s);
+  nft_captures(out, s, fmt::format("redirect to :{}", s.dns_port));
   out += fmt::format("    meta l4proto tcp redirect to :{}\n", s.outbound_port);
   out += "  }\n";
   if (inbound) {
