@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "proxy_config.h"
+#include "resolv_conf.h"
 
 using namespace shunt::proxy;
 using namespace std::chrono_literals;
@@ -242,4 +243,43 @@ TEST(ProxyConfig, ForwardProxiesNeverReachTheirOwnListeners) {
   EXPECT_NE(check("::ffff:127.0.0.1", 15100), "");
   EXPECT_EQ(check("127.0.0.1", 4141), "");
   EXPECT_EQ(check("10.0.0.1", 4140), "");
+}
+
+TEST(ResolvConf, NameserversAsUpstreams) {
+  EXPECT_EQ(resolv_conf_nameservers("# a comment\nsearch svc.cluster.local\nnameserver 10.96.0.10\n"
+                                    "nameserver   fd00::10\nnameserver fe80::1%eth0\n"
+                                    "nameserver\noptions ndots:5\nnameserver 10.96.0.11 # x\n"),
+            (std::vector<std::string>{"10.96.0.10", "[fd00::10]", "10.96.0.11"}));
+  EXPECT_TRUE(resolv_conf_nameservers("").empty());
+  EXPECT_TRUE(read_resolv_conf("/nonexistent/resolv.conf").empty());
+}
+
+// The DNS listener is on by default (not for an explicit proxy), and
+// forwards what has no known resolver to resolv.conf's nameservers, never
+// to itself.
+TEST(ProxyConfig, DnsDefaultsToOnWithResolvConfUpstreams) {
+  const std::string path = ::testing::TempDir() + "/shunt-resolv.conf";
+  std::ofstream(path) << "nameserver 127.0.0.1\nnameserver 10.96.0.10\n";
+  ProxyConfig c;
+  c.resolv_conf = path;
+  ASSERT_TRUE(validate(c).ok());
+  EXPECT_TRUE(c.dns);
+  EXPECT_EQ(c.dns_upstreams, (std::vector<std::string>{"127.0.0.1", "10.96.0.10"}));
+  ProxyConfig on53;
+  on53.resolv_conf = path;
+  on53.dns_port = 53;
+  ASSERT_TRUE(validate(on53).ok());
+  EXPECT_EQ(on53.dns_upstreams, std::vector<std::string>{"10.96.0.10"});
+  ProxyConfig resolve;
+  resolve.resolv_conf = "/nonexistent/resolv.conf";
+  resolve.dns_resolve = true;
+  auto refused = validate(resolve);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("resolve needs dns-upstreams"), std::string::npos);
+  ProxyConfig explicit_proxy;
+  explicit_proxy.proxy_type = "forward";
+  explicit_proxy.proxy_protocol = "http";
+  ASSERT_TRUE(validate(explicit_proxy).ok()) << validate(explicit_proxy).error().describe();
+  EXPECT_FALSE(explicit_proxy.dns);
+  std::remove(path.c_str());
 }

@@ -5,7 +5,10 @@ the proxy's DNS listener (default port 15053) by every way of sending a
 datagram, over UDP and TCP, and sees the answers come from the resolver it
 asked. The proxy forwards to that resolver, caches, passes everything
 through unchanged, logs each query and names later connections' hosts.
-Capture off, or a resolver in an excluded prefix, leaves DNS alone."""
+Capture off, or a resolver in an excluded prefix, leaves DNS alone. Every
+mode: the redirect mode cannot tell a UDP query's resolver, so those go to
+the proxy's dns-upstreams (by default the nameservers of its resolv.conf,
+here the pod's: the server's IPv4 address)."""
 import json
 import os
 import re
@@ -16,6 +19,10 @@ from shunt_env import ECHO_PORT, Topology, wait_for
 
 SRV4 = "10.201.0.2"
 SRV6 = "fd00:201::2"
+
+
+def at53(server):
+    return f"[{server}]:53" if ":" in server else f"{server}:53"
 
 
 class DnsCaptureTest(unittest.TestCase):
@@ -39,6 +46,18 @@ class DnsCaptureTest(unittest.TestCase):
                             "--capture-dns", "true" if capture else "false", *extra)
         assert r.returncode == 0, r.stderr
 
+    def forwarded(self, server, transport="udp"):
+        """(original_dst, upstream) of a query to `server`: in the
+        redirect mode a UDP query's resolver is unknown."""
+        if self.t.mode == "redirect" and transport == "udp":
+            return None, at53(SRV4)
+        return at53(server), at53(server)
+
+    def assert_forwarded(self, line, server, transport="udp"):
+        original, upstream = self.forwarded(server, transport)
+        self.assertEqual(line.get("original_dst"), original, line)
+        self.assertEqual(line["upstream"], upstream, line)
+
     def dig(self, server, *args):
         r = self.t.in_ns("pod", ["dig", f"@{server}", "+time=5", "+tries=1", *args])
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -55,9 +74,11 @@ class DnsCaptureTest(unittest.TestCase):
         return [e for e in self.t.access_log() if e["listener"] == "dns"]
 
     def last_dns_line(self, query, qtype):
-        lines = [e for e in self.dns_lines() if e["query"] == query and e["qtype"] == qtype]
-        self.assertTrue(lines, f"no access-log line for {query} {qtype}")
-        return lines[-1]
+        # (Waited for: after a flood the log may still be catching up.)
+        def lines():
+            return [e for e in self.dns_lines() if e["query"] == query and e["qtype"] == qtype]
+        wait_for(lines, what=f"an access-log line for {query} {qtype}")
+        return lines()[-1]
 
     def test_1_getaddrinfo_goes_through_the_proxy_to_the_pods_resolver(self):
         r = self.t.in_ns("pod", ["python3", "-c", """
@@ -68,20 +89,18 @@ print(sorted({a[4][0] for a in socket.getaddrinfo("srv.test", 80, proto=socket.I
         for qtype in ("A", "AAAA"):
             line = self.last_dns_line("srv.test", qtype)
             self.assertEqual(line["transport"], "udp", line)
-            self.assertEqual(line["original_dst"], f"{SRV4}:53", line)
-            self.assertEqual(line["upstream"], f"{SRV4}:53", line)
+            self.assert_forwarded(line, SRV4)
             self.assertEqual(line["rcode"], "NOERROR", line)
 
     def test_2_dig_over_ipv4_and_ipv6_sees_its_own_resolver_answer(self):
         out = self.dig(SRV4, "srv.test", "MX")
         self.assertIn("status: NOERROR", out)
         self.assertIn(f"SERVER: {SRV4}#53", out)
-        self.assertEqual(self.last_dns_line("srv.test", "MX")["original_dst"], f"{SRV4}:53")
+        self.assert_forwarded(self.last_dns_line("srv.test", "MX"), SRV4)
         out = self.dig(SRV6, "srv.test", "TXT")
         self.assertIn("status: NOERROR", out)
-        line = self.last_dns_line("srv.test", "TXT")
-        self.assertEqual(line["original_dst"], f"[{SRV6}]:53", line)
-        self.assertEqual(line["upstream"], f"[{SRV6}]:53", line)
+        self.assertIn(f"SERVER: {SRV6}#53", out)
+        self.assert_forwarded(self.last_dns_line("srv.test", "TXT"), SRV6)
 
     def test_3_every_way_of_sending_a_datagram_is_captured(self):
         for server in (SRV4, SRV6):
@@ -96,15 +115,15 @@ print(sorted({a[4][0] for a in socket.getaddrinfo("srv.test", 80, proto=socket.I
             tag = "v6" if ":" in server else "v4"
             for call in results:
                 line = self.last_dns_line(f"{call.replace('+', '-')}.{tag}.srv.test", "A")
-                self.assertEqual(line["original_dst"],
-                                 f"{server}:53" if ":" not in server else f"[{server}]:53")
+                self.assert_forwarded(line, server)
 
     def test_4_tcp_truncation_edns_nxdomain_and_unknown_types_pass_through(self):
         out = self.dig(SRV4, "+noedns", "big.test", "A")
         self.assertIn("Truncated, retrying in TCP mode", out)
         self.assertEqual(out.count("IN\tA\t10.99.0."), 40)
         tcp = self.last_dns_line("big.test", "A")
-        self.assertEqual((tcp["transport"], tcp["original_dst"]), ("tcp", f"{SRV4}:53"), tcp)
+        self.assertEqual(tcp["transport"], "tcp", tcp)
+        self.assert_forwarded(tcp, SRV4, "tcp")
         self.assertIn("status: NXDOMAIN", self.dig(SRV4, "missing.test", "A"))
         self.assertEqual(self.last_dns_line("missing.test", "A")["rcode"], "NXDOMAIN")
         out = self.dig(SRV4, "+bufsize=4096", "edns.test", "TXT")
@@ -152,9 +171,10 @@ s.sendall(b"ping\\n"); print(s.recv(10).decode().strip())"""])
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         completed = int(re.search(r"Queries completed:\s+(\d+)", r.stdout).group(1))
         self.assertGreater(completed, 20000, r.stdout)
-        wait_for(lambda: self.udp_records() == (0, 0), what="the flood's records to go")
-        counters = self.t.status()["enrolled"][0]["counters"]
-        self.assertGreater(counters["dns_udp_redirected"], 0, counters)
+        if self.t.traits["counters"]:
+            wait_for(lambda: self.udp_records() == (0, 0), what="the flood's records to go")
+            counters = self.t.status()["enrolled"][0]["counters"]
+            self.assertGreater(counters["dns_udp_redirected"], 0, counters)
         self.assertIsNone(self.t.procs["proxy"].poll())
 
     def test_8_an_excluded_resolver_and_capture_off_leave_dns_alone(self):
@@ -166,9 +186,8 @@ s.sendall(b"ping\\n"); print(s.recv(10).decode().strip())"""])
             self.assertEqual(self.t.status()["enrolled"][0]["policy"]["capture_dns"], False)
         finally:
             self.enroll(True)
-        before = len(self.dns_lines())
         self.dig(SRV4, "after.srv.test", "A")
-        self.assertEqual(len(self.dns_lines()), before + 1)
+        self.last_dns_line("after.srv.test", "A")
 
     def test_9_dns_ports_choose_the_ports_captured(self):
         try:
@@ -176,7 +195,9 @@ s.sendall(b"ping\\n"); print(s.recv(10).decode().strip())"""])
             # Port 53 is left alone; 5353 goes to the listener, which asks
             # the resolver there (nothing listens: the client gets SERVFAIL).
             self.direct_only()
-            out = self.dig(SRV4, "-p", "5353", "other-port.test", "A")
+            # (Over TCP in the redirect mode, where UDP's resolver is unknown.)
+            tcp = ["+tcp"] if self.t.mode == "redirect" else []
+            out = self.dig(SRV4, *tcp, "-p", "5353", "other-port.test", "A")
             self.assertIn("status: SERVFAIL", out)
             line = self.last_dns_line("other-port.test", "A")
             self.assertEqual(line["original_dst"], f"{SRV4}:5353", line)
@@ -185,11 +206,15 @@ s.sendall(b"ping\\n"); print(s.recv(10).decode().strip())"""])
             self.enroll(True, "--dns-ports", "53")
 
     def direct_only(self):
-        before, served = len(self.dns_lines()), len(self.served())
+        """Asks the resolver a new name over UDP and TCP: it reaches the
+        server, and the proxy never logs it."""
+        name = f"direct-{os.urandom(4).hex()}.test"
         for transport in ((), ("+tcp",)):
-            self.assertIn("status: NXDOMAIN", self.dig(SRV4, *transport, "direct.test", "A"))
-        self.assertEqual(len(self.dns_lines()), before, "a query went through the proxy")
-        self.assertEqual(len(self.served()), served + 2)
+            self.assertIn("status: NXDOMAIN", self.dig(SRV4, *transport, name, "A"))
+        self.assertEqual([e for e in self.dns_lines() if e["query"] == name], [],
+                         "a query went through the proxy")
+        self.assertEqual(sorted(e["transport"] for e in self.served() if e["name"] == name),
+                         ["tcp", "udp"])
 
 
 if __name__ == "__main__":

@@ -220,6 +220,14 @@ ordered_json ControlHandler::status() {
     item["inbound_port"] = e.policy.inbound_port;
     item["redirect_loopback"] = e.policy.redirect_loopback;
     item["policy"] = effective_policy_json(e.policy);
+    // Where the proxy forwards a captured query (docs/modes.md, "DNS").
+    if (e.policy.traffic.capture_dns) {
+      item["dns_forwarded_to"] =
+          state_.mode == "redirect"
+              ? "TCP: the resolver asked; UDP: the proxy's dns-upstreams (the redirect mode "
+                "cannot tell a UDP query's resolver)"
+              : "the resolver asked";
+    }
     if (e.policy.traffic.capture_inbound && state_.mode == "ebpf") {
       item["inbound_link"] = e.inbound_attached;
     }

@@ -47,6 +47,8 @@ std::string format_enrolled(const nlohmann::json& e) {
             ? fmt::format("on (ports {} to {})", p.value("dns_ports", "53"), p.value("dns_port", 0))
             : "off");
   }
+  if (e.contains("dns_forwarded_to"))
+    out += fmt::format("    DNS queries forwarded to {}\n", e.value("dns_forwarded_to", "?"));
   if (e.contains("proxy")) {
     out += fmt::format("    proxy {} ({} changes seen)\n", e.value("proxy", "?"),
                        e.value("proxy_changes", 0ULL));

@@ -6,17 +6,16 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/read.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
+#include <memory>
 
 #include "deadline.h"
 #include "dns_answers.h"
-#include "http_util.h"
+#include "dns_exchange.h"
 #include "original_dst.h"
 #include "session.h"
+#include "udp_datagram.h"
 #include "udp_origin.h"
-#include "upstream.h"
 
 namespace shunt::proxy {
 
@@ -28,227 +27,44 @@ namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kMaxMessage = 65535;
+constexpr int kDatagramBatch = 64;
 
-struct Exchange {
-  std::vector<uint8_t> answer;
-  ConnectionResult result = ConnectionResult::kOk;
-  std::string error;
-  bool cached = false;
-  std::optional<TcpEndpoint> upstream;
-};
-
-// Where a query goes: the application's resolver in forward mode when it
-// is known (and is not this listener), else the first of dns-upstreams.
-std::optional<TcpEndpoint> resolver_for(const ProxyContext& context,
-                                        const std::optional<TcpEndpoint>& original) {
-  if (!context.config->dns_resolve && original) return original;
-  if (context.config->dns_upstreams.empty()) return std::nullopt;
-  auto hp = http::parse_authority(context.config->dns_upstreams.front(), 53);
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(hp ? hp->host : "", ec);
-  if (!hp || ec) return std::nullopt;
-  return TcpEndpoint(address, hp->port);
-}
-
-Exchange failed(ConnectionResult result, std::string error) {
-  Exchange e;
-  e.result = result;
-  e.error = std::move(error);
-  return e;
-}
-
-void mark_socket(int fd, uint32_t mark) {
-  if (mark != 0) (void)setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
-}
-
-asio::awaitable<Exchange> ask_over_udp(const std::vector<uint8_t>& query,
-                                       const TcpEndpoint& resolver, const ProxyContext& context) {
-  udp::socket socket(co_await asio::this_coro::executor);
-  boost::system::error_code ec;
-  socket.open(resolver.address().is_v4() ? udp::v4() : udp::v6(), ec);
-  if (!ec) mark_socket(socket.native_handle(), context.config->mark);
-  if (!ec) socket.connect(udp::endpoint(resolver.address(), resolver.port()), ec);
-  if (ec) co_return failed(classify_connect_error(ec), ec.message());
-  bool timed_out = false;
-  IdleWatchdog deadline(socket.get_executor(), context.config->connect_timeout, [&] {
-    timed_out = true;
-    boost::system::error_code ignored;
-    socket.cancel(ignored);
-  });
-  auto [sent_ec, sent] = co_await socket.async_send(asio::buffer(query), kNoThrow);
-  if (sent_ec) co_return failed(classify_connect_error(sent_ec), sent_ec.message());
-  std::vector<uint8_t> buffer(kMaxMessage);
-  uint16_t want = 0;
-  dns_read_id(query, want);
-  for (;;) {
-    auto [rec, n] = co_await socket.async_receive(asio::buffer(buffer), kNoThrow);
-    if (timed_out) co_return failed(ConnectionResult::kConnectTimeout, "no answer in time");
-    if (rec) co_return failed(classify_connect_error(rec), rec.message());
-    uint16_t id = 0;
-    // An answer to another query (a late one, or a forgery) is not ours.
-    if (!dns_read_id(std::span<const uint8_t>(buffer.data(), n), id) || id != want) continue;
-    Exchange e;
-    e.answer.assign(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(n));
-    co_return e;
+// The answer to a datagram: from the address it was delivered to where
+// TPROXY delivered it (the resolver's), else from the listener. Never
+// waits: a full socket buffer drops it, as UDP may.
+void send_answer(udp::socket& listener, const Datagram& query, std::span<const uint8_t> answer,
+                 const ProxyContext& context) {
+  if (query.delivered_to) {
+    send_from(*query.delivered_to, query.client, answer, context.config->mark);
+    return;
   }
+  boost::system::error_code ignored;
+  listener.send_to(asio::buffer(answer.data(), answer.size()), query.client, 0, ignored);
 }
 
-asio::awaitable<bool> write_framed(tcp::socket& socket, const std::vector<uint8_t>& message) {
-  const uint8_t length[2] = {static_cast<uint8_t>(message.size() >> 8),
-                             static_cast<uint8_t>(message.size() & 0xFF)};
-  const std::array<asio::const_buffer, 2> parts = {asio::buffer(length), asio::buffer(message)};
-  auto [ec, n] = co_await asio::async_write(socket, parts, kNoThrow);
-  co_return !ec;
-}
-
-// One framed message; none at the end of the stream or on an error.
-asio::awaitable<std::optional<std::vector<uint8_t>>> read_framed(tcp::socket& socket) {
-  uint8_t length[2];
-  auto [ec, n] = co_await asio::async_read(socket, asio::buffer(length), kNoThrow);
-  if (ec) co_return std::nullopt;
-  std::vector<uint8_t> message((size_t{length[0]} << 8) | length[1]);
-  auto [ec2, n2] = co_await asio::async_read(socket, asio::buffer(message), kNoThrow);
-  if (ec2) co_return std::nullopt;
-  co_return message;
-}
-
-asio::awaitable<Exchange> ask_over_tcp(const std::vector<uint8_t>& query,
-                                       const TcpEndpoint& resolver, const ProxyContext& context) {
-  tcp::socket socket(co_await asio::this_coro::executor);
-  if (auto ec = open_marked(socket, resolver, context.config->mark, true))
-    co_return failed(classify_connect_error(ec), ec.message());
-  bool timed_out = false;
-  IdleWatchdog deadline(socket.get_executor(), context.config->connect_timeout, [&] {
-    timed_out = true;
-    boost::system::error_code ignored;
-    socket.close(ignored);
-  });
-  auto [ec] = co_await socket.async_connect(resolver, kNoThrow);
-  if (timed_out) co_return failed(ConnectionResult::kConnectTimeout, "no answer in time");
-  if (ec) co_return failed(classify_connect_error(ec), ec.message());
-  if (!co_await write_framed(socket, query) || timed_out)
-    co_return failed(ConnectionResult::kReset, "the resolver closed the connection");
-  auto answer = co_await read_framed(socket);
-  if (timed_out) co_return failed(ConnectionResult::kConnectTimeout, "no answer in time");
-  if (!answer) co_return failed(ConnectionResult::kReset, "the resolver closed the connection");
-  Exchange e;
-  e.answer = std::move(*answer);
-  co_return e;
-}
-
-// The answer to `query`: cached, or from the resolver (then cached and
-// learnt from). A query the parser rejects is forwarded as it is.
-asio::awaitable<Exchange> answer_query(const std::vector<uint8_t>& query,
-                                       const std::optional<DnsMessage>& parsed,
-                                       const std::optional<TcpEndpoint>& original, bool over_tcp,
-                                       const ProxyContext& context) {
-  const auto now = std::chrono::steady_clock::now();
-  std::optional<std::string> key;
-  if (parsed && context.dns_answers != nullptr) key = DnsAnswerCache::key_of(*parsed);
-  if (key) {
-    if (auto hit = context.dns_answers->lookup(*key, parsed->id, now)) {
-      Exchange e;
-      e.answer = std::move(*hit);
-      e.cached = true;
-      co_return e;
-    }
-  }
-  auto resolver = resolver_for(context, original);
-  if (!resolver) {
-    co_return failed(ConnectionResult::kNoOriginalDst,
-                     "no resolver known for this query (set dns-upstreams)");
-  }
-  // (Not a conditional expression: GCC miscompiles co_await in one.)
-  Exchange e;
-  if (over_tcp) {
-    e = co_await ask_over_tcp(query, *resolver, context);
-  } else {
-    e = co_await ask_over_udp(query, *resolver, context);
-  }
-  e.upstream = resolver;
-  if (e.result != ConnectionResult::kOk) co_return e;
-  if (auto answer = parse_dns_message(e.answer)) {
-    if (context.dns_names != nullptr) context.dns_names->learn(*answer, now);
-    if (key) context.dns_answers->store(*key, e.answer, *answer, now);
-  }
-  co_return e;
-}
-
-// The access-log line's DNS part, from the query and the answer.
-AccessLogRecord::Dns describe(const std::optional<DnsMessage>& query, const Exchange& e,
-                              bool over_tcp) {
-  AccessLogRecord::Dns d;
-  d.transport = over_tcp ? "tcp" : "udp";
-  d.cached = e.cached;
-  if (query && !query->questions.empty()) {
-    d.query = query->questions.front().name;
-    const char* type = dns_type_name(query->questions.front().type);
-    d.qtype = type != nullptr ? type : std::to_string(query->questions.front().type);
-  }
-  if (e.result != ConnectionResult::kOk) return d;
-  if (auto answer = parse_dns_message(e.answer)) {
-    const char* rcode = dns_rcode_name(answer->rcode);
-    d.rcode = rcode != nullptr ? rcode : std::to_string(answer->rcode);
-    for (const auto& a : answer->addresses) {
-      if (a.address.size() == 4) {
-        asio::ip::address_v4::bytes_type b{};
-        std::copy(a.address.begin(), a.address.end(), b.begin());
-        d.answers.push_back(asio::ip::address_v4(b).to_string());
-      } else {
-        asio::ip::address_v6::bytes_type b{};
-        std::copy(a.address.begin(), a.address.end(), b.begin());
-        d.answers.push_back(asio::ip::address_v6(b).to_string());
-      }
-    }
-  } else if (e.answer.size() >= 4) {
-    d.rcode = std::to_string(e.answer[3] & 0xF);
-  }
-  return d;
-}
-
-void log_query(const ProxyContext& context, AccessLogRecord& record,
-               const std::optional<DnsMessage>& query, const Exchange& e, bool over_tcp) {
-  // (The DNS fields cost a second parse of the answer: only for a log.)
-  if (context.access_log && context.access_log->enabled())
-    record.dns = describe(query, e, over_tcp);
-  record.upstream = e.upstream;
-  record.bytes_down = e.answer.size();
-  finish_record(context, record, e.result, e.error);
-}
-
-AccessLogRecord start_dns_record(const ProxyContext& context, const TcpEndpoint& client,
-                                 size_t query_bytes) {
-  AccessLogRecord record;
-  record.start = std::chrono::system_clock::now();
-  record.monotonic_start = std::chrono::steady_clock::now();
-  record.id = context.next_id->fetch_add(1, std::memory_order_relaxed);
-  record.listener = "dns";
-  record.client = client;
-  record.bytes_up = query_bytes;
-  return record;
-}
-
-asio::awaitable<void> answer_datagram(udp::socket& listener, udp::endpoint client,
+asio::awaitable<void> answer_datagram(udp::socket& listener, Datagram datagram,
                                       std::vector<uint8_t> query, std::optional<DnsMessage> message,
                                       std::optional<TcpEndpoint> original,
+                                      std::shared_ptr<DnsUpstreams> upstreams,
                                       const ProxyContext& context) {
+  const auto& client = datagram.client;
   AccessLogRecord record =
       start_dns_record(context, TcpEndpoint(client.address(), client.port()), query.size());
   record.original_dst = original;
-  Exchange e = co_await answer_query(query, message, original, false, context);
+  DnsExchange e = co_await answer_query(query, message, original, false, context, upstreams.get());
   std::vector<uint8_t> reply = e.answer;
   // No answer from the resolver: SERVFAIL now, not a client left waiting.
   if (e.result != ConnectionResult::kOk) reply = dns_error_answer(query, kDnsRcodeServFail);
-  if (reply.size() >= kDnsHeaderSize)
-    co_await listener.async_send_to(asio::buffer(reply), client, kNoThrow);
+  if (reply.size() >= kDnsHeaderSize) send_answer(listener, datagram, reply, context);
   log_query(context, record, message, e, false);
 }
 
 // A query the cache answers is answered here, at once: no coroutine, no
 // copy of the query, one send. False: it needs its resolver.
-bool answer_from_cache(udp::socket& socket, const udp::endpoint& client,
+bool answer_from_cache(udp::socket& socket, const Datagram& datagram,
                        std::span<const uint8_t> query, std::optional<DnsMessage>& parsed,
                        const ProxyContext& context) {
+  const auto& client = datagram.client;
   if (context.dns_answers == nullptr || !parsed) return false;
   auto key = DnsAnswerCache::key_of(*parsed);
   if (!key) return false;
@@ -256,22 +72,24 @@ bool answer_from_cache(udp::socket& socket, const udp::endpoint& client,
   if (!hit) return false;
   AccessLogRecord record =
       start_dns_record(context, TcpEndpoint(client.address(), client.port()), query.size());
-  Exchange e;
+  DnsExchange e;
   e.answer = std::move(*hit);
   e.cached = true;
-  boost::system::error_code ignored;
-  socket.send_to(asio::buffer(e.answer), client, 0, ignored);
+  send_answer(socket, datagram, e.answer, context);
   log_query(context, record, parsed, e, false);
   return true;
 }
 
-// The resolver a captured datagram was sent to; none for a query sent to
+// The resolver a captured datagram was sent to: where TPROXY delivered it,
+// or what the ebpf mode recorded for its source; none for a query sent to
 // the listener itself (or in resolve mode, which does not use it).
-std::optional<TcpEndpoint> original_resolver(UdpOriginProbe& probe, const udp::endpoint& client,
+std::optional<TcpEndpoint> original_resolver(UdpOriginProbe& probe, const Datagram& datagram,
                                              const TcpEndpoint& listener,
                                              const ProxyContext& context) {
   if (context.config->dns_resolve) return std::nullopt;
-  auto found = probe.original_of(client);
+  if (datagram.delivered_to)
+    return TcpEndpoint(datagram.delivered_to->address(), datagram.delivered_to->port());
+  auto found = probe.original_of(datagram.client);
   if (found && normalize_endpoint(*found) == normalize_endpoint(listener)) return std::nullopt;
   return found;
 }
@@ -281,26 +99,33 @@ std::optional<TcpEndpoint> original_resolver(UdpOriginProbe& probe, const udp::e
 asio::awaitable<void> run_dns_udp_listener(udp::socket& socket, const ProxyContext& context) {
   std::vector<uint8_t> buffer(kMaxMessage);
   UdpOriginProbe probe(context.config->mark);
+  // Shared by this listener's queries, and kept by each until it is done.
+  auto upstreams = std::make_shared<DnsUpstreams>(socket.get_executor(), context.config->mark,
+                                                  context.config->connect_timeout);
   boost::system::error_code local_ec;
   const auto local = socket.local_endpoint(local_ec);
   const TcpEndpoint listener(local.address(), local.port());
   // A full socket buffer drops the answer (UDP), never blocks the loop.
   socket.non_blocking(true);
   for (;;) {
-    udp::endpoint client;
-    auto [ec, n] = co_await socket.async_receive_from(asio::buffer(buffer), client, kNoThrow);
+    auto [ec] = co_await socket.async_wait(udp::socket::wait_read, kNoThrow);
     if (!socket.is_open() || ec == asio::error::operation_aborted) co_return;
-    if (ec) continue;  // an ICMP error of an earlier answer, and the like
-    const std::span<const uint8_t> query(buffer.data(), n);
-    // Read once: for the cache here, and for the resolver's coroutine.
-    std::optional<DnsMessage> message;
-    if (auto parsed = parse_dns_message(query)) message = std::move(*parsed);
-    if (answer_from_cache(socket, client, query, message, context)) continue;
-    auto original = original_resolver(probe, client, listener, context);
-    asio::co_spawn(socket.get_executor(),
-                   answer_datagram(socket, client, std::vector<uint8_t>(query.begin(), query.end()),
-                                   std::move(message), original, context),
-                   asio::detached);
+    // A batch, then the other coroutines of this thread get their turn.
+    for (int i = 0; i < kDatagramBatch; ++i) {
+      auto datagram = receive_datagram(socket.native_handle(), local, buffer);
+      if (!datagram) break;  // nothing left, or an ICMP error of an earlier answer
+      const std::span<const uint8_t> query(buffer.data(), datagram->size);
+      // Read once: for the cache here, and for the resolver's coroutine.
+      std::optional<DnsMessage> message;
+      if (auto parsed = parse_dns_message(query)) message = std::move(*parsed);
+      if (answer_from_cache(socket, *datagram, query, message, context)) continue;
+      auto original = original_resolver(probe, *datagram, listener, context);
+      asio::co_spawn(
+          socket.get_executor(),
+          answer_datagram(socket, *datagram, std::vector<uint8_t>(query.begin(), query.end()),
+                          std::move(message), original, upstreams, context),
+          asio::detached);
+    }
   }
 }
 
@@ -329,7 +154,7 @@ asio::awaitable<void> run_dns_tcp_session(tcp::socket client, TcpEndpoint listen
     auto parsed = parse_dns_message(*query);
     std::optional<DnsMessage> message;
     if (parsed) message = std::move(*parsed);
-    Exchange e = co_await answer_query(*query, message, original, true, context);
+    DnsExchange e = co_await answer_query(*query, message, original, true, context, nullptr);
     std::vector<uint8_t> reply =
         e.result == ConnectionResult::kOk ? e.answer : dns_error_answer(*query, kDnsRcodeServFail);
     const bool written = co_await write_framed(client, reply);

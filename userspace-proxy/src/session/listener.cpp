@@ -23,6 +23,7 @@
 #include "reverse_tcp.h"
 #include "session.h"
 #include "socks_session.h"
+#include "udp_datagram.h"
 
 namespace shunt::proxy {
 
@@ -185,9 +186,17 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port,
   if (config_.admin_port != 0 && first)
     plans.push_back({ListenerKind::kAdmin, &kAdminAddresses, config_.admin_port});
   // So is the DNS listener (its queries are short; one thread keeps up).
+  // On by default, it gives way to whatever holds its port unless it was
+  // asked for.
+  const bool dns_asked = config_.given.contains("dns");
   if (config_.dns && first) {
-    plans.push_back({ListenerKind::kDns, &config_.dns_addresses, config_.dns_port});
-    if (auto ok = open_dns_udp(worker); !ok) return ok;
+    if (auto ok = open_dns_udp(worker); ok) {
+      plans.push_back({ListenerKind::kDns, &config_.dns_addresses, config_.dns_port});
+    } else if (dns_asked) {
+      return ok;
+    } else {
+      spdlog::warn("{}; no DNS listener (dns true makes this an error)", ok.error().message);
+    }
   }
   for (const auto& plan : plans) {
     size_t opened = 0;
@@ -198,9 +207,22 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port,
         ++opened;
         continue;
       }
-      auto acceptor = open_acceptor(
-          worker.io, endpoint, reuse_port && plan.kind != ListenerKind::kAdmin,
-          plan.kind == ListenerKind::kOutbound || plan.kind == ListenerKind::kInbound, first);
+      // TPROXY delivers only to transparent listeners (the DNS one too:
+      // TCP queries).
+      auto acceptor =
+          open_acceptor(worker.io, endpoint, reuse_port && plan.kind != ListenerKind::kAdmin,
+                        plan.kind == ListenerKind::kOutbound ||
+                            plan.kind == ListenerKind::kInbound || plan.kind == ListenerKind::kDns,
+                        first);
+      if (!acceptor && plan.kind == ListenerKind::kDns && !dns_asked &&
+          acceptor.error().code == EADDRINUSE) {
+        spdlog::warn("{}; no DNS listener (dns true makes this an error)",
+                     acceptor.error().message);
+        worker.dns_udp.clear();
+        std::erase_if(worker.acceptors, [](const auto& a) { return a.kind == ListenerKind::kDns; });
+        opened = 1;  // (given way: not a failure)
+        break;
+      }
       if (!acceptor) {
         // A namespace with IPv6 disabled has no ::1 or ::; IPv4 alone still works.
         const int code = acceptor.error().code;
@@ -231,6 +253,14 @@ Status ProxyServer::open_dns_udp(Worker& worker) {
     if (!ec && setsockopt(socket.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
       ec.assign(errno, boost::system::system_category());
     if (!ec && endpoint.address().is_v6()) socket.set_option(asio::ip::v6_only(true), ec);
+    // The tproxy mode delivers captured queries here on their resolver's
+    // address; without CAP_NET_ADMIN the listener serves the other modes.
+    if (!ec && !prepare_transparent_udp(socket.native_handle(), endpoint.address().is_v6()) &&
+        workers_.empty())
+      spdlog::warn(
+          "DNS listener udp {}: cannot set IP_TRANSPARENT ({}); the tproxy mode cannot "
+          "deliver here",
+          address, std::strerror(errno));
     if (!ec) socket.bind(endpoint, ec);
     if (ec) {
       if (endpoint.address().is_v6() && (ec.value() == EADDRNOTAVAIL || ec.value() == EAFNOSUPPORT))

@@ -1,5 +1,7 @@
 #include "proxy_config.h"
 
+#include "resolv_conf.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include "shunt/config_file.h"
@@ -122,6 +124,23 @@ Result<ProxyConfig> load_proxy_yaml_file(const std::string& path, ProxyConfig ba
   });
 }
 
+namespace {
+
+// The nameservers of resolv.conf, but the listener itself (port 53 on one
+// of its addresses): it would forward to itself.
+std::vector<std::string> default_dns_upstreams(const ProxyConfig& c) {
+  std::vector<std::string> out;
+  for (auto& server : read_resolv_conf(c.resolv_conf)) {
+    const std::string bare = server.front() == '[' ? server.substr(1, server.size() - 2) : server;
+    const bool self = c.dns_port == 53 && std::find(c.dns_addresses.begin(), c.dns_addresses.end(),
+                                                    bare) != c.dns_addresses.end();
+    if (!self) out.push_back(std::move(server));
+  }
+  return out;
+}
+
+}  // namespace
+
 Status validate(ProxyConfig& c) {
   if (auto ok = derive_protocols(c); !ok) return ok;
   // An explicit proxy is what its user asked for: the transparent listener
@@ -130,6 +149,7 @@ Status validate(ProxyConfig& c) {
   if (!c.proxy_type.empty()) {
     if (!c.given.contains("transparent")) c.transparent = false;
     if (!c.given.contains("admin-port")) c.admin_port = 0;
+    if (!c.given.contains("dns")) c.dns = false;
   }
   if (c.transparent) {
     if (auto ok = check_addresses("outbound-addresses", c.outbound_addresses); !ok) return ok;
@@ -153,8 +173,10 @@ Status validate(ProxyConfig& c) {
   }
   if (c.dns) {
     if (auto ok = check_addresses("dns-addresses", c.dns_addresses); !ok) return ok;
+    if (!c.given.contains("dns-upstreams")) c.dns_upstreams = default_dns_upstreams(c);
     if (c.dns_resolve && c.dns_upstreams.empty())
-      return setting_error("dns-mode", "resolve needs dns-upstreams");
+      return setting_error("dns-mode",
+                           "resolve needs dns-upstreams (" + c.resolv_conf + " names none)");
   }
   if (!c.transparent && !c.forward_protocol && !c.reverse_protocol) {
     return setting_error("transparent", "is off and no proxy-type is set: nothing would listen");

@@ -65,11 +65,14 @@ struct ProxyConfig {
   // namespace's queries there. forward: to the resolver the application
   // asked (where the mode can tell it, else dns-upstreams); resolve: to
   // dns-upstreams. Answers are cached for their TTL, at most dns-ttl.
-  bool dns = false;
+  bool dns = true;  // (false with a proxy-type, unless given)
   uint16_t dns_port = 15053;
   std::vector<std::string> dns_addresses = {"127.0.0.1", "::1"};
   bool dns_resolve = false;                // dns-mode resolve
-  std::vector<std::string> dns_upstreams;  // ADDRESS or ADDRESS:PORT / [V6]:PORT
+  // ADDRESS or ADDRESS:PORT / [V6]:PORT; not given: resolv_conf's
+  // nameservers (validate() reads them).
+  std::vector<std::string> dns_upstreams;
+  std::string resolv_conf = "/etc/resolv.conf";  // (tests point it elsewhere)
   size_t dns_cache_size = 10000;           // answers; 0: no cache
   LookupFamily lookup_family = LookupFamily::kAll;
   EgressPolicy egress;

@@ -185,7 +185,8 @@ const std::vector<Setting>& settings() {
          c.lookup_family = it->second;
          return ok_status();
        })},
-      {"dns", nullptr, false, "false", "run the DNS listener (UDP and TCP; issue 20)",
+      {"dns", nullptr, false, "true (false with a proxy-type)",
+       "run the DNS listener (UDP and TCP); not given, it gives way to another holder of its port",
        scalar([](ProxyConfig& c, const std::string& s) { return set_bool("dns", s, c.dns); })},
       {"dns-port", nullptr, false, "15053", "port of the DNS listener",
        SHUNT_UNSIGNED("dns-port", dns_port, 1, 65535)},
@@ -203,7 +204,7 @@ const std::vector<Setting>& settings() {
          c.dns_resolve = s == "resolve";
          return ok_status();
        })},
-      {"dns-upstreams", "--dns-upstream", true, "(none)",
+      {"dns-upstreams", "--dns-upstream", true, "the nameservers of /etc/resolv.conf",
        "resolvers for dns-mode resolve, and for forward where the application's is unknown "
        "(ADDRESS, ADDRESS:PORT or [V6]:PORT)",
        [](ProxyConfig& c, const Values& v) {
