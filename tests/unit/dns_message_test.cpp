@@ -221,6 +221,33 @@ TEST(DnsNameBook, NamesAnAddressByTheQuestionAskedUntilItsTtl) {
   EXPECT_EQ(small.size(), 2U);
 }
 
+// One address answered for several names (a CDN's): the most recent is
+// the name; all of them, most recent first, each until its own TTL, for
+// dns-all-names; at most kNamesPerAddress.
+TEST(DnsNameBook, AnAddressOfManyNamesKeepsThemAll) {
+  DnsNameBook book(100);
+  const auto now = DnsNameBook::Clock::now();
+  auto learn = [&](const std::string& name, uint32_t ttl, DnsNameBook::Clock::time_point at) {
+    DnsMessage m;
+    m.questions.push_back({name, kDnsTypeA, 1});
+    m.addresses.push_back({name, {10, 0, 0, 1}, ttl});
+    book.learn(m, at);
+  };
+  learn("a.test", 100, now);
+  learn("b.test", 10, now);
+  learn("a.test", 100, now);  // asked again: the most recent once more
+  const Bytes address{10, 0, 0, 1};
+  EXPECT_EQ(book.name_of(address, now), "a.test");
+  EXPECT_EQ(book.names_of(address, now), (std::vector<std::string>{"a.test", "b.test"}));
+  EXPECT_EQ(book.names_of(address, now + std::chrono::seconds(20)),
+            std::vector<std::string>{"a.test"});
+  for (int i = 0; i < 20; ++i) learn("n" + std::to_string(i) + ".test", 100, now);
+  EXPECT_EQ(book.names_of(address, now).size(), DnsNameBook::kNamesPerAddress);
+  EXPECT_EQ(book.name_of(address, now), "n19.test");
+  EXPECT_TRUE(book.names_of(address, now + std::chrono::seconds(101)).empty());
+  EXPECT_EQ(book.size(), 0U);
+}
+
 // Found by fuzz_dns: a name that reads a TTL field through a compression
 // pointer would change as the cache counts TTLs down; such an answer is
 // read, but never cached.

@@ -156,12 +156,13 @@ TEST(PodSettings, ProxyDownAndTheGuardAreSetPerPod) {
 // capture-dns from an annotation reaches the enrolment's policy and turns
 // the pod's proxy's DNS listener on, at the agent's dns-port.
 TEST(PodSettings, CaptureDnsRunsTheProxysDnsListener) {
-  auto s = layered({}, {}, {{"shunt.io/capture-dns", "true"}});
+  auto s = layered({}, {}, {{"shunt.io/capture-dns", "true"}, {"shunt.io/dns-ports", "53,5353"}});
   PodPlanDefaults defaults;
   defaults.dns_port = 5353;
   auto plan = plan_pod(s, defaults);
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   EXPECT_EQ(plan->policy.at("capture-dns"), "true");
+  EXPECT_EQ(plan->policy.at("dns-ports"), "53,5353");
   EXPECT_TRUE(plan->capture_dns);
   EXPECT_NE(plan->proxy_yaml.find("dns: true"), std::string::npos) << plan->proxy_yaml;
   EXPECT_NE(plan->proxy_yaml.find("dns-port: 5353"), std::string::npos) << plan->proxy_yaml;

@@ -29,7 +29,8 @@ class DnsListenerTest(unittest.TestCase):
     def setUpClass(cls):
         cls.t = Topology("dns", agent_args=["--dns-port", "53"],
                          proxy_args=["--dns", "true", "--dns-port", "53",
-                                     "--dns-upstreams", SRV4, "--header-timeout", "2s"])
+                                     "--dns-upstreams", SRV4, "--header-timeout", "2s",
+                                     "--dns-all-names", "true"])
         cls.addClassCleanup(cls.t.close)
         cls.t.start(agent=False)
         cls.server_log = os.path.join(cls.t.tmp, "dns-server.log")
@@ -122,6 +123,8 @@ s.sendall(b"ping\\n"); print(s.recv(10).decode().strip())"""])
                     if e["listener"] == "outbound" and e.get("original_host") == "srv.test"]
         wait_for(named, what="the connection's access-log line")
         self.assertEqual(named()[-1]["original_dst"], f"{SRV4}:{ECHO_PORT}")
+        # (dns-all-names: every name of the address; here there is one.)
+        self.assertEqual(named()[-1]["original_hosts"], ["srv.test"])
 
     def test_6_tcp_queries_to_any_resolver_are_captured(self):
         # (A question nobody asked yet: answered by the resolver, not the cache.)

@@ -93,27 +93,48 @@ void DnsNameBook::learn(const DnsMessage& answer, Clock::time_point now) {
     auto it = entries_.find(key);
     if (it == entries_.end()) {
       order_.push_front(key);
-      it = entries_.emplace(key, Entry{{}, now, order_.begin()}).first;
+      it = entries_.emplace(key, Entry{{}, order_.begin()}).first;
     } else {
       touch(entries_, order_, key);
     }
-    it->second.name = name;
-    it->second.expires = now + std::chrono::seconds(std::max<uint32_t>(a.ttl, 1));
+    auto& names = it->second.names;
+    std::erase_if(names, [&](const Name& n) { return n.name == name; });
+    names.insert(names.begin(),
+                 Name{name, now + std::chrono::seconds(std::max<uint32_t>(a.ttl, 1))});
+    if (names.size() > kNamesPerAddress) names.resize(kNamesPerAddress);
   }
   trim(entries_, order_, max_entries_);
+}
+
+DnsNameBook::Entry* DnsNameBook::live_entry(std::span<const uint8_t> address,
+                                            Clock::time_point now) {
+  auto it = entries_.find(address_key(address));
+  if (it == entries_.end()) return nullptr;
+  std::erase_if(it->second.names, [now](const Name& n) { return now >= n.expires; });
+  if (it->second.names.empty()) {
+    order_.erase(it->second.age);
+    entries_.erase(it);
+    return nullptr;
+  }
+  return &it->second;
 }
 
 std::optional<std::string> DnsNameBook::name_of(std::span<const uint8_t> address,
                                                 Clock::time_point now) {
   const std::lock_guard<std::mutex> lock(mutex_);
-  auto it = entries_.find(address_key(address));
-  if (it == entries_.end()) return std::nullopt;
-  if (now >= it->second.expires) {
-    order_.erase(it->second.age);
-    entries_.erase(it);
-    return std::nullopt;
+  const Entry* entry = live_entry(address, now);
+  if (entry == nullptr) return std::nullopt;
+  return entry->names.front().name;
+}
+
+std::vector<std::string> DnsNameBook::names_of(std::span<const uint8_t> address,
+                                               Clock::time_point now) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> out;
+  if (const Entry* entry = live_entry(address, now)) {
+    for (const auto& n : entry->names) out.push_back(n.name);
   }
-  return it->second.name;
+  return out;
 }
 
 size_t DnsNameBook::size() {

@@ -67,14 +67,25 @@ class DnsNameBook {
   // The name `address` (4 or 16 bytes; IPv4-mapped IPv6 counts as IPv4)
   // was last an answer for; none when unknown or expired.
   std::optional<std::string> name_of(std::span<const uint8_t> address, Clock::time_point now);
+  // Every name it is an answer for now, the most recent first (at most
+  // kNamesPerAddress: a CDN address serves many).
+  std::vector<std::string> names_of(std::span<const uint8_t> address, Clock::time_point now);
   size_t size();
 
+  static constexpr size_t kNamesPerAddress = 8;
+
  private:
-  struct Entry {
+  struct Name {
     std::string name;
     Clock::time_point expires;
+  };
+  struct Entry {
+    std::vector<Name> names;  // the most recent first
     std::list<std::string>::iterator age;
   };
+  // The entry's names still valid at `now` (expired ones dropped; the
+  // entry itself when none is left): null when none.
+  Entry* live_entry(std::span<const uint8_t> address, Clock::time_point now);
   std::mutex mutex_;
   size_t max_entries_;
   std::unordered_map<std::string, Entry> entries_;  // key: the address bytes

@@ -64,6 +64,7 @@ std::string format_access_log_line(const AccessLogRecord& r) {
   j["client"] = endpoint_or_null(r.client);
   j["original_dst"] = endpoint_or_null(r.original_dst);
   if (!r.original_host.empty()) j["original_host"] = r.original_host;
+  if (!r.original_hosts.empty()) j["original_hosts"] = r.original_hosts;
   if (!r.original_dst_source.empty()) j["original_dst_source"] = r.original_dst_source;
   j["upstream"] = endpoint_or_null(r.upstream);
   j["upstream_local"] = endpoint_or_null(r.upstream_local);

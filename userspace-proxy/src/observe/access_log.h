@@ -67,6 +67,9 @@ struct AccessLogRecord {
   // The name the original destination was last resolved from, by a query
   // through this proxy's DNS listener (empty: none known).
   std::string original_host;
+  // With dns-all-names: every name the address is an answer for now, the
+  // most recent first (empty otherwise).
+  std::vector<std::string> original_hosts;
   // The DNS listener's lines (listener "dns").
   struct Dns {
     std::string query;                 // the first question's name

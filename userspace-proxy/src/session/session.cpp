@@ -112,6 +112,24 @@ asio::awaitable<void> relay_and_finish(const ProxyContext& context, tcp::socket&
 
 namespace {
 
+// The name(s) the original destination was resolved from through the DNS
+// listener (docs/operations.md, "The DNS listener").
+void name_the_host(AccessLogRecord& record, const TcpEndpoint& original,
+                   const ProxyContext& context) {
+  const auto address = original.address();
+  const auto now = std::chrono::steady_clock::now();
+  const auto v4 = address.is_v4() ? address.to_v4().to_bytes() : asio::ip::address_v4::bytes_type{};
+  const auto v6 = address.is_v6() ? address.to_v6().to_bytes() : asio::ip::address_v6::bytes_type{};
+  const std::span<const uint8_t> bytes =
+      address.is_v4() ? std::span<const uint8_t>(v4) : std::span<const uint8_t>(v6);
+  if (context.config->dns_all_names) {
+    record.original_hosts = context.dns_names->names_of(bytes, now);
+    if (!record.original_hosts.empty()) record.original_host = record.original_hosts.front();
+    return;
+  }
+  if (auto name = context.dns_names->name_of(bytes, now)) record.original_host = std::move(*name);
+}
+
 // What a transparent connection needs for its relay; everything else of
 // the set-up (lookups, messages, the connect attempt) lives in the frame of
 // prepare_outbound(), which is freed before the relay starts, so an idle
@@ -169,14 +187,7 @@ asio::awaitable<std::optional<OutboundReady>> prepare_outbound(tcp::socket& clie
   }
   record.original_dst = original->endpoint;
   record.original_dst_source = original->source;
-  if (context.dns_names != nullptr) {
-    const auto address = original->endpoint.address();
-    auto name = address.is_v4() ? context.dns_names->name_of(address.to_v4().to_bytes(),
-                                                             std::chrono::steady_clock::now())
-                                : context.dns_names->name_of(address.to_v6().to_bytes(),
-                                                             std::chrono::steady_clock::now());
-    if (name) record.original_host = std::move(*name);
-  }
+  if (context.dns_names != nullptr) name_the_host(record, original->endpoint, context);
   // A wildcard listener (inbound) is reached on any local address: its
   // port alone says the connection came to the proxy itself.
   const bool to_listener =
@@ -259,6 +270,7 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
     Slot own_slot;
     Slot own_cookie_slot;
     std::string original_host;  // usually empty: no allocation
+    std::vector<std::string> original_hosts;
   };
   const AccessLogRecord& r = ready->record;
   auto finish = std::make_shared<Finish>(Finish{
@@ -266,7 +278,7 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
       r.original_dst.value_or(TcpEndpoint{}), r.upstream.value_or(TcpEndpoint{}),
       r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local", kind,
       std::move(slot), std::move(ready->upstream.per_upstream), std::move(ready->upstream.own),
-      std::move(ready->upstream.own_cookie), r.original_host});
+      std::move(ready->upstream.own_cookie), r.original_host, r.original_hosts});
   relay_detached(
       std::move(client), std::move(ready->upstream.socket), context.config->buffer_size,
       context.config->idle_timeout, context.config->splice, [finish](const RelayOutcome& outcome) {
@@ -279,6 +291,7 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
         record.original_dst = finish->original_dst;
         record.original_dst_source = finish->original_is_local ? "local" : "sockopt";
         record.original_host = finish->original_host;
+        record.original_hosts = finish->original_hosts;
         record.upstream = finish->upstream;
         if (finish->upstream_local.port() != 0) {
           record.upstream_local = finish->upstream_local;

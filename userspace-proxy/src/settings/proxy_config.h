@@ -68,12 +68,13 @@ struct ProxyConfig {
   bool dns = true;  // (false with a proxy-type, unless given)
   uint16_t dns_port = 15053;
   std::vector<std::string> dns_addresses = {"127.0.0.1", "::1"};
-  bool dns_resolve = false;                // dns-mode resolve
+  bool dns_resolve = false;  // dns-mode resolve
   // ADDRESS or ADDRESS:PORT / [V6]:PORT; not given: resolv_conf's
   // nameservers (validate() reads them).
   std::vector<std::string> dns_upstreams;
   std::string resolv_conf = "/etc/resolv.conf";  // (tests point it elsewhere)
-  size_t dns_cache_size = 10000;           // answers; 0: no cache
+  size_t dns_cache_size = 10000;                 // answers; 0: no cache
+  bool dns_all_names = false;                    // original_hosts: every name, not the last
   LookupFamily lookup_family = LookupFamily::kAll;
   EgressPolicy egress;
   std::vector<SniRoute> sni_routes;

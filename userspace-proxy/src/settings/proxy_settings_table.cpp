@@ -210,6 +210,12 @@ const std::vector<Setting>& settings() {
        [](ProxyConfig& c, const Values& v) {
          return set_list("dns-upstreams", v, c.dns_upstreams, parse_dns_upstream);
        }},
+      {"dns-all-names", nullptr, false, "false",
+       "access log: original_hosts lists every name an address was resolved from, not only "
+       "the last (original_host)",
+       scalar([](ProxyConfig& c, const std::string& s) {
+         return set_bool("dns-all-names", s, c.dns_all_names);
+       })},
       {"dns-cache-size", nullptr, false, "10000", "DNS answers kept (0: no cache)",
        SHUNT_UNSIGNED("dns-cache-size", dns_cache_size, 0, 1000000)},
       {"allow-cidrs", nullptr, true, "(any)", "forward proxy: destinations must be in one of these",
