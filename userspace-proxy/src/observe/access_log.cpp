@@ -85,6 +85,10 @@ std::string format_access_log_line(const AccessLogRecord& r) {
     j["answers"] = r.dns->answers;
     j["cached"] = r.dns->cached;
   }
+  if (r.datagrams) {
+    j["datagrams_up"] = r.datagrams->up;
+    j["datagrams_down"] = r.datagrams->down;
+  }
   if (!r.error.empty()) j["error"] = r.error;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

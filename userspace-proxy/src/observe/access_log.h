@@ -80,6 +80,12 @@ struct AccessLogRecord {
     std::string transport;  // udp or tcp
   };
   std::optional<Dns> dns;
+  // The UDP relay's lines (listener "udp"): one per flow.
+  struct Datagrams {
+    uint64_t up = 0;    // client -> upstream
+    uint64_t down = 0;  // upstream -> client
+  };
+  std::optional<Datagrams> datagrams;
 };
 
 // "2026-11-27T04:10:32.123Z"

@@ -24,6 +24,7 @@
 #include "session.h"
 #include "socks_session.h"
 #include "udp_datagram.h"
+#include "udp_relay.h"
 
 namespace shunt::proxy {
 
@@ -190,13 +191,16 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port,
   // asked for.
   const bool dns_asked = config_.given.contains("dns");
   if (config_.dns && first) {
-    if (auto ok = open_dns_udp(worker); ok) {
+    if (auto ok = open_udp(worker, false); ok) {
       plans.push_back({ListenerKind::kDns, &config_.dns_addresses, config_.dns_port});
     } else if (dns_asked) {
       return ok;
     } else {
       spdlog::warn("{}; no DNS listener (dns true makes this an error)", ok.error().message);
     }
+  }
+  if (config_.udp_relay && first) {
+    if (auto ok = open_udp(worker, true); !ok) return ok;
   }
   for (const auto& plan : plans) {
     size_t opened = 0;
@@ -218,7 +222,7 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port,
           acceptor.error().code == EADDRINUSE) {
         spdlog::warn("{}; no DNS listener (dns true makes this an error)",
                      acceptor.error().message);
-        worker.dns_udp.clear();
+        std::erase_if(worker.udp, [](const auto& u) { return !u.relay; });
         std::erase_if(worker.acceptors, [](const auto& a) { return a.kind == ListenerKind::kDns; });
         opened = 1;  // (given way: not a failure)
         break;
@@ -243,9 +247,13 @@ Status ProxyServer::open_listeners(Worker& worker, bool first, bool reuse_port,
   return ok_status();
 }
 
-Status ProxyServer::open_dns_udp(Worker& worker) {
-  for (const auto& address : config_.dns_addresses) {
-    const asio::ip::udp::endpoint endpoint(asio::ip::make_address(address), config_.dns_port);
+Status ProxyServer::open_udp(Worker& worker, bool relay) {
+  const auto& addresses = relay ? config_.udp_relay_addresses : config_.dns_addresses;
+  const uint16_t port = relay ? config_.udp_relay_port : config_.dns_port;
+  const char* what = relay ? "UDP relay" : "DNS listener";
+  size_t opened = 0;
+  for (const auto& address : addresses) {
+    const asio::ip::udp::endpoint endpoint(asio::ip::make_address(address), port);
     asio::ip::udp::socket socket(worker.io);
     boost::system::error_code ec;
     socket.open(endpoint.protocol(), ec);
@@ -253,24 +261,24 @@ Status ProxyServer::open_dns_udp(Worker& worker) {
     if (!ec && setsockopt(socket.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
       ec.assign(errno, boost::system::system_category());
     if (!ec && endpoint.address().is_v6()) socket.set_option(asio::ip::v6_only(true), ec);
-    // The tproxy mode delivers captured queries here on their resolver's
-    // address; without CAP_NET_ADMIN the listener serves the other modes.
+    // The tproxy mode delivers captured datagrams here on their original
+    // destination; without CAP_NET_ADMIN the socket serves the other modes.
     if (!ec && !prepare_transparent_udp(socket.native_handle(), endpoint.address().is_v6()) &&
         workers_.empty())
-      spdlog::warn(
-          "DNS listener udp {}: cannot set IP_TRANSPARENT ({}); the tproxy mode cannot "
-          "deliver here",
-          address, std::strerror(errno));
+      spdlog::warn("{} udp {}: cannot set IP_TRANSPARENT ({}); the tproxy mode cannot deliver here",
+                   what, address, std::strerror(errno));
     if (!ec) socket.bind(endpoint, ec);
     if (ec) {
       if (endpoint.address().is_v6() && (ec.value() == EADDRNOTAVAIL || ec.value() == EAFNOSUPPORT))
         continue;  // no IPv6 in the namespace
-      return Error{ec.value(), "cannot listen for DNS on udp " + address + ":" +
-                                   std::to_string(config_.dns_port) + ": " + ec.message()};
+      return Error{ec.value(), std::string("cannot open the ") + what + " on udp " + address + ":" +
+                                   std::to_string(port) + ": " + ec.message()};
     }
-    worker.dns_udp.push_back(std::move(socket));
+    spdlog::info("{} on udp {}", what, format_endpoint(TcpEndpoint(endpoint.address(), port)));
+    worker.udp.push_back({relay, std::move(socket)});
+    ++opened;
   }
-  if (worker.dns_udp.empty()) return Error{EADDRNOTAVAIL, "no DNS listener could be opened"};
+  if (opened == 0) return Error{EADDRNOTAVAIL, std::string("no ") + what + " could be opened"};
   return ok_status();
 }
 
@@ -306,8 +314,13 @@ void ProxyServer::run() {
   const ProxyContext context{&config_, access_log_,   &next_id_,     &metrics_,  &limits_,
                              &dns_,    &own_sockets_, &dns_answers_, &dns_names_};
   for (auto& worker : workers_) {
-    for (auto& socket : worker->dns_udp)
-      asio::co_spawn(worker->io, run_dns_udp_listener(socket, context), asio::detached);
+    for (auto& u : worker->udp) {
+      if (u.relay) {
+        asio::co_spawn(worker->io, run_udp_relay_listener(u.socket, context), asio::detached);
+      } else {
+        asio::co_spawn(worker->io, run_dns_udp_listener(u.socket, context), asio::detached);
+      }
+    }
     for (auto& a : worker->acceptors) {
       const TcpEndpoint bound = a.acceptor.local_endpoint();
       asio::co_spawn(worker->io, accept_loop(a.kind, a.acceptor, bound, context), asio::detached);
@@ -328,9 +341,9 @@ void ProxyServer::stop() {
         boost::system::error_code ignored;
         a.acceptor.close(ignored);
       }
-      for (auto& socket : w->dns_udp) {
+      for (auto& u : w->udp) {
         boost::system::error_code ignored;
-        socket.close(ignored);
+        u.socket.close(ignored);
       }
       w->io.stop();
     });

@@ -89,9 +89,14 @@ class ProxyServer {
   struct Worker {
     boost::asio::io_context io{1};
     std::vector<Acceptor> acceptors;
-    // The DNS listener's UDP sockets (first worker only). SO_REUSEPORT, so
-    // that a hand-over's successor binds its own beside them.
-    std::vector<boost::asio::ip::udp::socket> dns_udp;
+    // The DNS listener's and the UDP relay's sockets (first worker only).
+    // SO_REUSEPORT, so that a hand-over's successor binds its own beside
+    // them.
+    struct UdpSocket {
+      bool relay = false;  // the UDP relay's (else the DNS listener's)
+      boost::asio::ip::udp::socket socket;
+    };
+    std::vector<UdpSocket> udp;
   };
   ProxyServer(const ProxyConfig& config, std::shared_ptr<AccessLog> access_log)
       : config_(config),
@@ -102,7 +107,8 @@ class ProxyServer {
                      std::chrono::duration_cast<std::chrono::seconds>(config_.dns_ttl)),
         dns_names_(kDnsNameBookSize) {}
   static constexpr size_t kDnsNameBookSize = 65536;
-  Status open_dns_udp(Worker& worker);
+  // The UDP sockets of the DNS listener (`relay` false) or the relay.
+  Status open_udp(Worker& worker, bool relay);
   Status open_listeners(Worker& worker, bool first, bool reuse_port,
                         std::vector<HandedListener>& inherited);
   void adopt_leftovers(std::vector<HandedListener>& inherited);

@@ -123,11 +123,12 @@ void ProxyServer::hand_over_and_drain(std::chrono::milliseconds timeout) {
         boost::system::error_code ignored;
         a.acceptor.close(ignored);
       }
-      // The successor has DNS sockets of its own (SO_REUSEPORT): queries
-      // land there now; the answers under way here are still sent.
-      for (auto& socket : w->dns_udp) {
+      // The successor has UDP sockets of its own (SO_REUSEPORT): queries
+      // and datagrams land there now; the DNS answers under way here are
+      // still sent (the relay's flows here end).
+      for (auto& u : w->udp) {
         boost::system::error_code ignored;
-        socket.close(ignored);
+        u.socket.close(ignored);
       }
     });
   }

@@ -178,6 +178,9 @@ Status validate(ProxyConfig& c) {
       return setting_error("dns-mode",
                            "resolve needs dns-upstreams (" + c.resolv_conf + " names none)");
   }
+  if (c.udp_relay) {
+    if (auto ok = check_addresses("udp-relay-addresses", c.udp_relay_addresses); !ok) return ok;
+  }
   if (!c.transparent && !c.forward_protocol && !c.reverse_protocol) {
     return setting_error("transparent", "is off and no proxy-type is set: nothing would listen");
   }
@@ -196,7 +199,8 @@ Status validate(ProxyConfig& c) {
         std::tuple{c.inbound, c.inbound_port, "inbound-port"},
         std::tuple{c.forward_protocol.has_value(), c.proxy_out_port, "proxy-out-port"},
         std::tuple{c.reverse_protocol.has_value(), c.proxy_in_port, "proxy-in-port"},
-        std::tuple{true, c.admin_port, "admin-port"}, std::tuple{c.dns, c.dns_port, "dns-port"}}) {
+        std::tuple{true, c.admin_port, "admin-port"}, std::tuple{c.dns, c.dns_port, "dns-port"},
+        std::tuple{c.udp_relay, c.udp_relay_port, "udp-relay-port"}}) {
     if (auto ok = claim(on, port, key); !ok) return ok;
   }
   if (!is_log_level(c.log_level)) {
@@ -218,6 +222,7 @@ Status validate(ProxyConfig& c) {
   own(c.reverse_protocol.has_value(), c.proxy_in_port, c.reverse_addresses);
   own(true, c.admin_port, {"127.0.0.1", "::1"});
   own(c.dns, c.dns_port, c.dns_addresses);
+  own(c.udp_relay, c.udp_relay_port, c.udp_relay_addresses);
   return ok_status();
 }
 

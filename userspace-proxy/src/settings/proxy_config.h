@@ -74,7 +74,14 @@ struct ProxyConfig {
   std::vector<std::string> dns_upstreams;
   std::string resolv_conf = "/etc/resolv.conf";  // (tests point it elsewhere)
   size_t dns_cache_size = 10000;                 // answers; 0: no cache
-  bool dns_all_names = false;                    // original_hosts: every name, not the last
+  bool dns_all_names = false;
+  // The UDP relay (the agent's include-outbound-udp-ports): flows of
+  // captured datagrams, each to its original destination.
+  bool udp_relay = false;
+  uint16_t udp_relay_port = 15002;
+  std::vector<std::string> udp_relay_addresses = {"127.0.0.1", "::1"};
+  std::chrono::milliseconds udp_idle_timeout{60000};
+  size_t udp_max_flows = 4096;  // original_hosts: every name, not the last
   LookupFamily lookup_family = LookupFamily::kAll;
   EgressPolicy egress;
   std::vector<SniRoute> sni_routes;

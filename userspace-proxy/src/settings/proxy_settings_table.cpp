@@ -216,6 +216,24 @@ const std::vector<Setting>& settings() {
        scalar([](ProxyConfig& c, const std::string& s) {
          return set_bool("dns-all-names", s, c.dns_all_names);
        })},
+      {"udp-relay", nullptr, false, "false",
+       "run the UDP relay (the agent's include-outbound-udp-ports sends datagrams there)",
+       scalar([](ProxyConfig& c, const std::string& s) {
+         return set_bool("udp-relay", s, c.udp_relay);
+       })},
+      {"udp-relay-port", nullptr, false, "15002", "port of the UDP relay",
+       SHUNT_UNSIGNED("udp-relay-port", udp_relay_port, 1, 65535)},
+      {"udp-relay-addresses", "--udp-relay-address", true, "127.0.0.1 ::1",
+       "addresses of the UDP relay",
+       [](ProxyConfig& c, const Values& v) {
+         c.udp_relay_addresses = v;
+         return ok_status();
+       }},
+      {"udp-idle-timeout", nullptr, false, "60s",
+       "end a UDP relay flow after this long without a datagram either way",
+       SHUNT_DURATION("udp-idle-timeout", udp_idle_timeout)},
+      {"udp-max-flows", nullptr, false, "4096", "UDP relay flows at once (new ones wait)",
+       SHUNT_UNSIGNED("udp-max-flows", udp_max_flows, 1, 1000000)},
       {"dns-cache-size", nullptr, false, "10000", "DNS answers kept (0: no cache)",
        SHUNT_UNSIGNED("dns-cache-size", dns_cache_size, 0, 1000000)},
       {"allow-cidrs", nullptr, true, "(any)", "forward proxy: destinations must be in one of these",
