@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * DNS over UDP (capture-dns). cgroup/sendmsg4|6 send a datagram addressed
- * to a DNS port to the proxy's DNS listener and record where it was going
- * (connected sockets are redirected by cgroup/connect4|6, prog_sock_addr.h);
+ * DNS over UDP (capture-dns) and the UDP relay (include-outbound-udp-ports).
+ * cgroup/sendmsg4|6 send a datagram addressed to a DNS port to the proxy's
+ * DNS listener (to a relayed port: to its UDP relay) and record where it
+ * was going (connected sockets are redirected by cgroup/connect4|6,
+ * prog_sock_addr.h);
  * cgroup_skb/egress gives a connected socket's record its port once the
  * kernel has bound it; cgroup/recvmsg4|6 make the listener's answers come
  * from the resolver the application asked, which it checks (glibc drops
@@ -70,7 +72,9 @@ shunt_udp_answer_of(struct bpf_sock_addr *ctx, const struct shunt_addr *from)
 	if (!orig)
 		return NULL;
 	policy = bpf_map_lookup_elem(&shunt_policy, &orig->netns_cookie);
-	if (!policy || from->port != policy->dns_port)
+	if (!policy || (from->port != policy->dns_port &&
+			(!(policy->flags & SHUNT_POLICY_UDP_PORTS) ||
+			 from->port != policy->udp_port)))
 		return NULL;
 	SHUNT_COUNT(orig->netns_cookie, dns_answers_rewritten);
 	return orig;

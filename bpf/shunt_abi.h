@@ -108,6 +108,9 @@ struct shunt_sock_key {
  * flag the one DNS port is SHUNT_DNS_PORT. */
 #define SHUNT_POLICY_DNS_PORTS (1u << 12)
 #define SHUNT_DNS_PORT 53
+/* UDP to the ports the port map lists (direction SHUNT_DIR_UDP) goes to
+ * the proxy's UDP relay (udp_port). */
+#define SHUNT_POLICY_UDP_PORTS (1u << 13)
 
 /* Value of the policy map; key: network namespace cookie. Present means
  * enrolled. The port, prefix and id maps are keyed by generation too: a
@@ -120,12 +123,13 @@ struct shunt_netns_policy {
 	__u32 flags;
 	__u32 generation;
 	__u16 dns_port; /* with SHUNT_POLICY_CAPTURE_DNS (was padding: 0) */
-	__u16 pad;
+	__u16 udp_port; /* with SHUNT_POLICY_UDP_PORTS (was padding: 0) */
 };
 
 #define SHUNT_DIR_OUTBOUND 0
 #define SHUNT_DIR_INBOUND 1
 #define SHUNT_DIR_DNS 2 /* the ports DNS is captured on (always a list) */
+#define SHUNT_DIR_UDP 3 /* the UDP ports relayed (always a list) */
 
 /* Key of the port map: 256 ports (block = port >> 8) of one direction. */
 struct shunt_port_key {
@@ -248,8 +252,11 @@ struct shunt_netns_stats {
 	__u64 skipped_proxy_cgroup;
 	/* UDP connects and datagrams sent to the DNS listener */
 	__u64 dns_udp_redirected;
-	/* answers whose source was given back as the resolver asked */
+	/* answers whose source was given back as the resolver asked (and
+	 * the UDP relay's, as their destination) */
 	__u64 dns_answers_rewritten;
+	/* UDP connects and datagrams sent to the UDP relay */
+	__u64 udp_relayed;
 };
 
 #define SHUNT_NETNS_PATH_MAX 200

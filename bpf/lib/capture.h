@@ -152,9 +152,10 @@ shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 /* The same for a UDP socket's connect() (`sending` false: the socket is
  * not bound yet) or one datagram sent with an address (`sending` true,
  * sendmsg: it is bound). Only the DNS ports of a namespace capturing DNS
- * are captured; the record says where the socket was sending, for the
- * proxy (by the socket's port) and for its answers (recvmsg). A connected
- * socket that connects elsewhere loses its record. */
+ * (to the DNS listener) and its relayed UDP ports (to the UDP relay) are
+ * captured; the record says where the socket was sending, for the proxy
+ * (by the socket's port) and for its answers (recvmsg). A connected socket
+ * that connects elsewhere loses its record. */
 static __always_inline enum shunt_connect_action
 shunt_udp_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 		 __u16 *port, bool sending)
@@ -165,6 +166,7 @@ shunt_udp_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 	__u16 local_port;
 	__u64 cookie;
 	__u64 netns;
+	bool dns;
 
 	if (ctx->protocol != SHUNT_IPPROTO_UDP || !sk)
 		return SHUNT_CONNECT_LEAVE;
@@ -177,13 +179,14 @@ shunt_udp_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 		return SHUNT_CONNECT_LEAVE;
 	cookie = bpf_get_socket_cookie(ctx);
 	local_port = sending ? (__u16)sk->src_port : 0;
-	if (!shunt_is_dns_port(policy, netns, dst->port) ||
+	dns = shunt_is_dns_port(policy, netns, dst->port);
+	if ((!dns && !shunt_is_relayed_port(policy, netns, dst->port)) ||
 	    !shunt_connect_captured(ctx, policy, cfg, netns, dst, true)) {
 		if (!sending)
 			shunt_udp_forget(cookie);
 		return SHUNT_CONNECT_LEAVE;
 	}
-	*port = policy->dns_port;
+	*port = dns ? policy->dns_port : policy->udp_port;
 	if (!shunt_proxy_listening(ctx, dst->family, *port, true)) {
 		if (policy->flags & SHUNT_POLICY_PROXY_DOWN_OPEN) {
 			SHUNT_COUNT(netns, proxy_down_open);
@@ -196,7 +199,10 @@ shunt_udp_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 		SHUNT_COUNT(netns, record_failed);
 		return SHUNT_CONNECT_REFUSE;
 	}
-	SHUNT_COUNT(netns, dns_udp_redirected);
+	if (dns)
+		SHUNT_COUNT(netns, dns_udp_redirected);
+	else
+		SHUNT_COUNT(netns, udp_relayed);
 	return SHUNT_CONNECT_REDIRECT;
 }
 

@@ -143,7 +143,9 @@ shunt_is_proxy_port(const struct shunt_netns_policy *policy, __u16 port)
 	return port == policy->outbound_port ||
 	       (policy->inbound_port && port == policy->inbound_port) ||
 	       ((policy->flags & SHUNT_POLICY_CAPTURE_DNS) &&
-		port == policy->dns_port);
+		port == policy->dns_port) ||
+	       ((policy->flags & SHUNT_POLICY_UDP_PORTS) &&
+		port == policy->udp_port);
 }
 
 /* True when `port` is captured in `direction` by the namespace's policy. */
@@ -247,6 +249,25 @@ shunt_is_dns_port(const struct shunt_netns_policy *policy, __u64 netns,
 		return false;
 	if (!(policy->flags & SHUNT_POLICY_DNS_PORTS))
 		return port == SHUNT_DNS_PORT;
+	bits = bpf_map_lookup_elem(&shunt_policy_ports, &key);
+	return bits && ((bits->bits[(port >> 6) & 3] >> (port & 63)) & 1);
+}
+
+/* True when UDP to `port` goes to the namespace's UDP relay. */
+static __always_inline bool
+shunt_is_relayed_port(const struct shunt_netns_policy *policy, __u64 netns,
+		      __u16 port)
+{
+	struct shunt_port_key key = {
+		.netns_cookie = netns,
+		.generation = policy->generation,
+		.block = port >> 8,
+		.direction = SHUNT_DIR_UDP,
+	};
+	struct shunt_port_bits *bits;
+
+	if (!(policy->flags & SHUNT_POLICY_UDP_PORTS) || !policy->udp_port)
+		return false;
 	bits = bpf_map_lookup_elem(&shunt_policy_ports, &key);
 	return bits && ((bits->bits[(port >> 6) & 3] >> (port & 63)) & 1);
 }

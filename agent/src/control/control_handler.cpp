@@ -63,6 +63,8 @@ ordered_json effective_policy_json(const NetnsPolicy& p) {
     j["dns_port"] = p.dns_port;
     j["dns_ports"] = format_ranges(t.dns_ports);
   }
+  j["udp_relayed_ports"] = format_ranges(t.include_outbound_udp_ports);
+  if (!t.include_outbound_udp_ports.empty()) j["udp_relay_port"] = p.udp_relay_port;
   return j;
 }
 
@@ -91,6 +93,7 @@ ordered_json stats_to_json(const shunt_netns_stats& s) {
   j["skipped_proxy_cgroup"] = s.skipped_proxy_cgroup;
   j["dns_udp_redirected"] = s.dns_udp_redirected;
   j["dns_answers_rewritten"] = s.dns_answers_rewritten;
+  j["udp_relayed"] = s.udp_relayed;
   return j;
 }
 

@@ -220,6 +220,9 @@ const std::vector<AgentSetting>& agent_settings() {
     {"dns-port", "15053", "the proxies' DNS listener port, where capture-dns sends queries",
      kValue, kRunOnly, set_parsed<&Config::dns_port, parse_port>,
      show_number<&Config::dns_port>},
+    {"udp-relay-port", "15002", "the proxies' UDP relay port (include-outbound-udp-ports)",
+     kValue, kRunOnly, set_parsed<&Config::udp_relay_port, parse_port>,
+     show_number<&Config::udp_relay_port>},
     {"redirect-loopback", "false", "redirect connections to loopback destinations too", kSwitch,
      kPerNamespace, set_switch<&Config::redirect_loopback>, show_switch<&Config::redirect_loopback>},
     {"capture-inbound", "false",
@@ -251,6 +254,8 @@ const std::vector<AgentSetting>& agent_settings() {
      "(dns-port)",
      kSwitch, kPerNamespace, set_policy, show_policy},
     {"dns-ports", "53", "the ports capture-dns captures, UDP and TCP (N,N-M; not outbound's)",
+     kList, kPerNamespace, set_policy, show_policy},
+    {"include-outbound-udp-ports", "", "UDP destination ports relayed by the proxy (N,N-M)",
      kList, kPerNamespace, set_policy, show_policy},
     {"preserve-client-address", "false",
      "tproxy: applications see their inbound clients' addresses (the proxy runs with "

@@ -14,6 +14,7 @@ namespace shunt::agent {
 inline constexpr uint16_t kDefaultOutboundPort = 15001;
 inline constexpr uint16_t kDefaultInboundPort = 15006;
 inline constexpr uint16_t kDefaultDnsPort = 15053;
+inline constexpr uint16_t kDefaultUdpRelayPort = 15002;
 inline constexpr uint32_t kDefaultProxyMark = 0xa55;
 inline constexpr uint32_t kDefaultRouteMark = 0x1000;
 inline constexpr uint32_t kDefaultRouteTable = 15001;
@@ -27,6 +28,8 @@ struct CaptureSettings {
   uint16_t outbound_port = kDefaultOutboundPort;
   uint16_t inbound_port = kDefaultInboundPort;
   uint16_t dns_port = kDefaultDnsPort;  // the proxies' DNS listener (capture-dns)
+  // the proxies' UDP relay (include-outbound-udp-ports)
+  uint16_t udp_relay_port = kDefaultUdpRelayPort;
   bool redirect_loopback = false;
   // tproxy: the application sees its inbound clients' addresses (the proxy
   // runs with inbound-client-address): its replies to the proxy's

@@ -16,7 +16,7 @@ static_assert(sizeof(shunt_listener_key) == 16);
 static_assert(sizeof(shunt_config) == 24);
 static_assert(sizeof(shunt_netns_records) == 8);
 static_assert(sizeof(shunt_netns_addrs) == 24);
-static_assert(sizeof(shunt_netns_stats) == size_t{23} * 8);
+static_assert(sizeof(shunt_netns_stats) == size_t{24} * 8);
 static_assert(sizeof(shunt_udp_key) == 16);
 static_assert(sizeof(shunt_sock_key) == 48);
 static_assert(sizeof(shunt_netns_info) == 216);
@@ -31,6 +31,8 @@ shunt_netns_policy encode_policy(const NetnsPolicy& policy) {
   if (policy.traffic.guard_sockopts) raw.flags |= SHUNT_POLICY_GUARD_SOCKOPTS;
   if (policy.traffic.capture_dns) raw.flags |= SHUNT_POLICY_CAPTURE_DNS;
   raw.dns_port = policy.dns_port;
+  // (The flag goes with the port list: policy_maps.cpp.)
+  raw.udp_port = policy.udp_relay_port;
   return raw;
 }
 
@@ -45,6 +47,7 @@ NetnsPolicy decode_policy(const shunt_netns_policy& raw) {
   policy.traffic.capture_dns = (raw.flags & SHUNT_POLICY_CAPTURE_DNS) != 0;
   // Written by an agent from before capture-dns: padding, 0.
   policy.dns_port = raw.dns_port != 0 ? raw.dns_port : kDefaultDnsPort;
+  policy.udp_relay_port = raw.udp_port != 0 ? raw.udp_port : kDefaultUdpRelayPort;
   return policy;
 }
 

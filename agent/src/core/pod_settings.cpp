@@ -160,6 +160,10 @@ Result<PodPlan> plan_pod(const PodSettings& settings, const PodPlanDefaults& def
     doc["dns"] = true;
     doc["dns-port"] = defaults.dns_port;
   }
+  if (!policy.include_outbound_udp_ports.empty()) {
+    doc["udp-relay"] = true;
+    doc["udp-relay-port"] = defaults.udp_relay_port;
+  }
   if (!defaults.access_log.empty()) doc["access-log"] = defaults.access_log;
   for (const auto& name : kProxySettings) {
     if (auto it = settings.values.find(name); it != settings.values.end()) doc[name] = it->second;

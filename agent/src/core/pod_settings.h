@@ -64,6 +64,7 @@ struct PodPlanDefaults {
   uint16_t inbound_port = kDefaultInboundPort;
   uint16_t admin_port = 15000;
   uint16_t dns_port = kDefaultDnsPort;
+  uint16_t udp_relay_port = kDefaultUdpRelayPort;
   std::string access_log;  // the proxy's access-log file
 };
 

@@ -95,7 +95,8 @@ const std::vector<std::string>& traffic_policy_settings() {
                                                  "proxy-down",
                                                  "guard-sockopts",
                                                  "capture-dns",
-                                                 "dns-ports"};
+                                                 "dns-ports",
+                                                 "include-outbound-udp-ports"};
   return names;
 }
 
@@ -203,6 +204,7 @@ Status apply_policy_setting(TrafficPolicy& p, const std::string& name, const std
   if (name == "include-outbound-ports") ports = &p.include_outbound_ports;
   if (name == "exclude-outbound-ports") ports = &p.exclude_outbound_ports;
   if (name == "dns-ports") ports = &p.dns_ports;
+  if (name == "include-outbound-udp-ports") ports = &p.include_outbound_udp_ports;
   if (ports != nullptr) {
     auto v = parse_port_ranges(name, value);
     if (!v) return v.error();
@@ -294,7 +296,8 @@ std::string format_ranges(const std::vector<PortRange>& ranges) {
 
 Status canonicalize(TrafficPolicy& p) {
   for (auto* ports : {&p.include_inbound_ports, &p.exclude_inbound_ports, &p.include_outbound_ports,
-                      &p.exclude_outbound_ports, &p.dns_ports}) {
+                      &p.exclude_outbound_ports, &p.dns_ports,
+                      &p.include_outbound_udp_ports}) {
     *ports = merge_ranges(std::move(*ports));
   }
   p.exclude_outbound_cidrs = minimal_cidrs(std::move(p.exclude_outbound_cidrs));
@@ -345,6 +348,7 @@ std::string policy_setting_text(const TrafficPolicy& p, const std::string& name)
   if (name == "guard-sockopts") return p.guard_sockopts ? "true" : "false";
   if (name == "capture-dns") return p.capture_dns ? "true" : "false";
   if (name == "dns-ports") return format_ranges(p.dns_ports);
+  if (name == "include-outbound-udp-ports") return format_ranges(p.include_outbound_udp_ports);
   return "";
 }
 

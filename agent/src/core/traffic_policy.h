@@ -59,6 +59,9 @@ struct TrafficPolicy {
   // exclude-outbound-ports does not apply to it.
   bool capture_dns = false;
   std::vector<PortRange> dns_ports = {{kDnsPortDefault, kDnsPortDefault}};
+  // include-outbound-udp-ports: UDP to these goes through the proxy's UDP
+  // relay (none by default; DNS ports go to the DNS listener instead).
+  std::vector<PortRange> include_outbound_udp_ports;
   bool operator==(const TrafficPolicy&) const = default;
 };
 

@@ -21,6 +21,7 @@ nlohmann::ordered_json to_json(const TrafficPolicy& p) {
   j["guard_sockopts"] = p.guard_sockopts;
   j["capture_dns"] = p.capture_dns;
   j["dns_ports"] = format_ranges(p.dns_ports);
+  j["include_outbound_udp_ports"] = format_ranges(p.include_outbound_udp_ports);
   return j;
 }
 

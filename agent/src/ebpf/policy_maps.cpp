@@ -65,9 +65,25 @@ void encode_dns_ports(PolicyEntries& out, uint64_t cookie, uint32_t generation,
   }
 }
 
+// The relayed UDP ports, as the list of captured ones; nothing (the flag
+// off) when there are none.
+void encode_udp_ports(PolicyEntries& out, uint64_t cookie, uint32_t generation,
+                      const TrafficPolicy& t) {
+  if (t.include_outbound_udp_ports.empty()) return;
+  out.value.flags |= SHUNT_POLICY_UDP_PORTS;
+  for (const auto& [block, bits] : blocks_of(t.include_outbound_udp_ports)) {
+    shunt_port_key key{};
+    key.netns_cookie = cookie;
+    key.generation = generation;
+    key.block = block;
+    key.direction = SHUNT_DIR_UDP;
+    out.ports.emplace_back(key, bits);
+  }
+}
+
 std::vector<PortRange> ranges_of(const PolicyEntries& e, uint8_t direction) {
   const bool out_dir = direction == SHUNT_DIR_OUTBOUND;
-  const bool list_captured = direction == SHUNT_DIR_DNS ||
+  const bool list_captured = direction == SHUNT_DIR_DNS || direction == SHUNT_DIR_UDP ||
                              (e.value.flags & (out_dir ? SHUNT_POLICY_OUT_PORTS_CAPTURED
                                                        : SHUNT_POLICY_IN_PORTS_CAPTURED)) != 0;
   Blocks blocks;
@@ -99,6 +115,7 @@ PolicyEntries encode_policy_entries(uint64_t cookie, const NetnsPolicy& policy,
   encode_ports(out, cookie, generation, SHUNT_DIR_INBOUND, t.include_inbound_ports,
                t.exclude_inbound_ports, SHUNT_POLICY_IN_PORTS, SHUNT_POLICY_IN_PORTS_CAPTURED);
   encode_dns_ports(out, cookie, generation, t);
+  encode_udp_ports(out, cookie, generation, t);
   for (const auto& c : t.exclude_outbound_cidrs) {
     shunt_cidr_key key{};
     key.prefixlen = SHUNT_CIDR_KEY_FIXED_BITS + c.prefix;
@@ -157,6 +174,8 @@ NetnsPolicy decode_policy_entries(const PolicyEntries& e) {
     }
   }
   if ((e.value.flags & SHUNT_POLICY_DNS_PORTS) != 0) t.dns_ports = ranges_of(e, SHUNT_DIR_DNS);
+  if ((e.value.flags & SHUNT_POLICY_UDP_PORTS) != 0)
+    t.include_outbound_udp_ports = ranges_of(e, SHUNT_DIR_UDP);
   for (const auto& key : e.cidrs) {
     Cidr c;
     std::memcpy(c.bytes.data(), key.ip, sizeof(key.ip));

@@ -39,6 +39,7 @@ RuleSpec FirewallDatapath::spec_for(const NetnsPolicy& policy) const {
   spec.outbound_port = policy.outbound_port;
   spec.inbound_port = policy.inbound_port;
   spec.dns_port = policy.dns_port;
+  spec.udp_relay_port = policy.udp_relay_port;
   spec.redirect_loopback = policy.redirect_loopback;
   spec.traffic = policy.traffic;
   return spec;
@@ -176,6 +177,13 @@ Result<BackendChoice> FirewallDatapath::choose_backend(const std::string& path,
 
 Status FirewallDatapath::enroll(uint64_t cookie, const NetnsPolicy& policy,
                                 const shunt_netns_info& info) {
+  if (!policy.traffic.include_outbound_udp_ports.empty() &&
+      settings_.base.mode == FirewallMode::kRedirect) {
+    return Error{ENOTSUP,
+                 "the redirect mode cannot relay UDP: nat REDIRECT hides a datagram's original "
+                 "destination from the proxy (the ebpf and tproxy modes relay it)",
+                 "include-outbound-udp-ports"};
+  }
   const auto held = busy_.lock(cookie);
   auto all = records();
   if (!all) return all.error();

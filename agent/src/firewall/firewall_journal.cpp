@@ -34,6 +34,8 @@ Result<std::vector<FirewallRecord>> FirewallJournal::load() const {
       r.policy.redirect_loopback = item.at("redirect_loopback").get<bool>();
       // (Journals from before capture-dns have no DNS port: the default's.)
       if (item.contains("dns_port")) r.policy.dns_port = item.at("dns_port").get<uint16_t>();
+      if (item.contains("udp_relay_port"))
+        r.policy.udp_relay_port = item.at("udp_relay_port").get<uint16_t>();
       // Journals written before the traffic policy existed have none.
       if (item.contains("traffic")) {
         if (auto ok = read_policy_settings(item["traffic"], r.policy.traffic); !ok) {
@@ -66,6 +68,7 @@ Status FirewallJournal::save(const std::vector<FirewallRecord>& records) const {
                     {"inbound_port", r.policy.inbound_port},
                     {"redirect_loopback", r.policy.redirect_loopback},
                     {"dns_port", r.policy.dns_port},
+                    {"udp_relay_port", r.policy.udp_relay_port},
                     {"traffic", to_json(r.policy.traffic)},
                     {"backend", r.backend},
                     {"state", r.state},

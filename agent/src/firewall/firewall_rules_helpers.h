@@ -31,6 +31,14 @@ inline bool captures_dns(const RuleSpec& s) {
   return s.traffic.capture_dns && !s.traffic.dns_ports.empty();
 }
 
+// UDP ports relayed (include-outbound-udp-ports): the tproxy mode.
+inline bool relays_udp(const RuleSpec& s) {
+  return s.mode == FirewallMode::kTproxy && !s.traffic.include_outbound_udp_ports.empty();
+}
+
+// Whether the chains look at UDP at all.
+inline bool captures_udp(const RuleSpec& s) { return captures_dns(s) || relays_udp(s); }
+
 inline std::vector<PortRange> skipped_inbound_ports(const RuleSpec& s) {
   const auto& t = s.traffic;
   return complement_ranges(captured_ports(t.include_inbound_ports, t.exclude_inbound_ports,

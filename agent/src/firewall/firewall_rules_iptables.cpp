@@ -99,8 +99,14 @@ void iptables_captures(std::vector<std::string>& rules, const RuleSpec& s,
           rules.push_back(std::move(rule));
       }
     }
-    rules.emplace_back("-p udp -j RETURN");
   }
+  if (rules::relays_udp(s)) {
+    for (const auto& target : dns_targets) {
+      for (auto& rule : multiport_rules(s.traffic.include_outbound_udp_ports, target, "udp"))
+        rules.push_back(std::move(rule));
+    }
+  }
+  if (rules::captures_udp(s)) rules.emplace_back("-p udp -j RETURN");
   for (auto& rule : multiport_rules(skipped_outbound_ports(s), "-j RETURN")) {
     rules.push_back(std::move(rule));
   }
@@ -198,11 +204,19 @@ std::map<std::string, std::vector<WantedChain>> wanted_chains(const RuleSpec& s,
           prerouting.rules.push_back(std::move(rule));
       }
     }
+    if (rules::relays_udp(s)) {
+      for (auto& rule : multiport_rules(
+               s.traffic.include_outbound_udp_ports,
+               fmt::format("-j TPROXY --on-port {} --on-ip {} --tproxy-mark {}/{}",
+                           s.udp_relay_port, on_ip, hex(s.route_mark), hex(s.route_mark)),
+               "udp"))
+        prerouting.rules.push_back(std::move(rule));
+    }
     prerouting.rules.emplace_back("-m socket --transparent -j RETURN");
     prerouting.rules.push_back(
         fmt::format("-p tcp -j TPROXY --on-port {} --on-ip {} --tproxy-mark {}/{}", s.outbound_port,
                     on_ip, hex(s.route_mark), hex(s.route_mark)));
-    output.udp = prerouting.udp = rules::captures_dns(s);
+    output.udp = prerouting.udp = rules::captures_udp(s);
     wanted["mangle"] = {output, prerouting};
     if (s.traffic.capture_inbound) {
       WantedChain inbound{"SHUNT_INBOUND", "PREROUTING", iptables_inbound_rules(s)};

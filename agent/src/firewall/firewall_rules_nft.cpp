@@ -89,20 +89,25 @@ void nft_exclusions(std::string& out, const RuleSpec& s) {
   }
 }
 
-// Which protocols the chains look at: UDP too where DNS is captured.
+// Which protocols the chains look at: UDP too where DNS is captured or
+// UDP relayed.
 const char* nft_protocols(const RuleSpec& s) {
-  return rules::captures_dns(s) ? "{ tcp, udp }" : "tcp";
+  return rules::captures_udp(s) ? "{ tcp, udp }" : "tcp";
 }
 
-// After the exclusions: the DNS ports' UDP and TCP get `dns_action`
-// (which must end the chain), other UDP leaves, and so do the outbound
-// ports the policy skips.
-void nft_captures(std::string& out, const RuleSpec& s, const std::string& dns_action) {
+// After the exclusions: the DNS ports' UDP and TCP, and the relayed UDP
+// ports, get `action` (which must end the chain), other UDP leaves, and so
+// do the outbound ports the policy skips.
+void nft_captures(std::string& out, const RuleSpec& s, const std::string& action) {
   if (rules::captures_dns(s)) {
     out += fmt::format("    meta l4proto {{ tcp, udp }} th dport {{ {} }} {}\n",
-                       nft_ranges(s.traffic.dns_ports), dns_action);
-    out += "    meta l4proto udp return\n";
+                       nft_ranges(s.traffic.dns_ports), action);
   }
+  if (rules::relays_udp(s)) {
+    out += fmt::format("    udp dport {{ {} }} {}\n",
+                       nft_ranges(s.traffic.include_outbound_udp_ports), action);
+  }
+  if (rules::captures_udp(s)) out += "    meta l4proto udp return\n";
   if (const auto skipped = skipped_outbound_ports(s); !skipped.empty()) {
     out += fmt::format("    tcp dport {{ {} }} return\n", nft_ranges(skipped));
   }
@@ -193,6 +198,13 @@ void nft_tproxy_chains(std::string& out, const RuleSpec& s) {
           "    meta l4proto {0} {0} dport {{ {1} }} meta nfproto ipv6 tproxy ip6 to [::1]:{2}\n",
           proto, nft_ranges(s.traffic.dns_ports), s.dns_port);
     }
+  }
+  if (rules::relays_udp(s)) {
+    const auto ports = nft_ranges(s.traffic.include_outbound_udp_ports);
+    out += fmt::format("    udp dport {{ {} }} meta nfproto ipv4 tproxy ip to 127.0.0.1:{}\n",
+                       ports, s.udp_relay_port);
+    out += fmt::format("    udp dport {{ {} }} meta nfproto ipv6 tproxy ip6 to [::1]:{}\n", ports,
+                       s.udp_relay_port);
   }
   // Packets of connections the proxy already holds need no new lookup.
   out += "    socket transparent 1 return\n";

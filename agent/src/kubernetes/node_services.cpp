@@ -57,6 +57,7 @@ NodeServices::NodeServices(boost::asio::io_context& io, const AgentConfig& confi
   pc.plan.outbound_port = config.outbound_port;
   pc.plan.inbound_port = config.inbound_port;
   pc.plan.dns_port = config.dns_port;
+  pc.plan.udp_relay_port = config.udp_relay_port;
   pc.plan.admin_port = k.pod_admin_port;
   pods_ = std::make_unique<PodManager>(
       pc, enrolment, resolver, launcher_, kube_.get(),
