@@ -348,6 +348,19 @@ TEST_F(FirewallDatapathTest, EnrolmentsOfDifferentNamespacesRunSideBySide) {
   for (const auto& r : *records) EXPECT_EQ(r.state, "applied");
 }
 
+// The redirect mode cannot relay UDP (nat REDIRECT hides a datagram's
+// destination from the proxy): refused, named, with nothing applied.
+TEST_F(FirewallDatapathTest, UdpRelayIsRefusedInTheRedirectMode) {
+  auto dp = make();  // (the fixture's mode: redirect)
+  NetnsPolicy policy;
+  policy.traffic.include_outbound_udp_ports = {{443, 443}};
+  auto ok = dp.enroll(7, policy, info("/run/netns/a", 11));
+  ASSERT_FALSE(ok);
+  EXPECT_EQ(ok.error().setting, "include-outbound-udp-ports");
+  EXPECT_TRUE(runner_.calls.empty());
+  EXPECT_TRUE(journal_->load()->empty());
+}
+
 // capture-dns in the firewall modes: applied, and recorded with the DNS
 // listener's port and the DNS ports, so that a restarted agent converges
 // the same rules.

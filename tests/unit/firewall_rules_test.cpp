@@ -229,6 +229,21 @@ TEST(FirewallRules, DnsCaptureInEveryModeAndBackend) {
   EXPECT_EQ(nft_apply_script(none), nft_apply_script(off));
 }
 
+// include-outbound-udp-ports in the tproxy mode: those UDP ports are
+// marked and TPROXYed to the UDP relay, DNS ports to the DNS listener.
+TEST(FirewallRules, UdpRelayInTheTproxyMode) {
+  RuleSpec s = with_dns(tproxy_spec());
+  s.traffic.include_outbound_udp_ports = {{443, 443}, {7000, 7001}};
+  s.udp_relay_port = 16002;
+  expect_golden("nft_tproxy_udp_relay.nft", nft_apply_script(s));
+  expect_golden("iptables_tproxy_udp_relay_ipv4.rules", iptables_apply_input(s, IpFamily::kV4, ""));
+  // Without DNS capture the chains still look at UDP, for the relay.
+  s.traffic.capture_dns = false;
+  EXPECT_NE(nft_apply_script(s).find("meta l4proto != { tcp, udp } return"), std::string::npos);
+  EXPECT_NE(iptables_apply_input(s, IpFamily::kV6, "").find("-I OUTPUT 1 -p udp -j SHUNT_OUTPUT"),
+            std::string::npos);
+}
+
 TEST(FirewallRules, ManyPortRangesAreSplitForMultiport) {
   RuleSpec s = redirect_spec();
   std::string ports;

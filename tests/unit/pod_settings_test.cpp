@@ -170,3 +170,18 @@ TEST(PodSettings, CaptureDnsRunsTheProxysDnsListener) {
   ASSERT_TRUE(off.ok());
   EXPECT_EQ(off->proxy_yaml.find("dns"), std::string::npos) << off->proxy_yaml;
 }
+
+// include-outbound-udp-ports turns the pod's proxy's UDP relay on, at the
+// agent's udp-relay-port.
+TEST(PodSettings, RelayedUdpPortsRunTheProxysUdpRelay) {
+  PodPlanDefaults defaults;
+  defaults.udp_relay_port = 16002;
+  auto plan = plan_pod(layered({}, {}, {{"shunt.io/include-outbound-udp-ports", "443"}}), defaults);
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(plan->policy.at("include-outbound-udp-ports"), "443");
+  EXPECT_NE(plan->proxy_yaml.find("udp-relay: true"), std::string::npos) << plan->proxy_yaml;
+  EXPECT_NE(plan->proxy_yaml.find("udp-relay-port: 16002"), std::string::npos) << plan->proxy_yaml;
+  auto off = plan_pod(layered({}, {}, {}), defaults);
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->proxy_yaml.find("udp-relay"), std::string::npos) << off->proxy_yaml;
+}

@@ -202,3 +202,20 @@ TEST(PolicyMaps, DnsPortsAreAListOfTheirOwn) {
   EXPECT_EQ(error_of("dns-ports", "53,x"),
             "setting 'dns-ports': entry 'x' is not a port (1-65535) or range (N-M)");
 }
+
+TEST(PolicyMaps, RelayedUdpPortsRoundTrip) {
+  NetnsPolicy policy;
+  policy.udp_relay_port = 16002;
+  policy.traffic = policy_of({{"include-outbound-udp-ports", "443,7000-7001"}});
+  auto e = encode_policy_entries(5, policy, 2);
+  EXPECT_TRUE(e.value.flags & SHUNT_POLICY_UDP_PORTS);
+  EXPECT_EQ(e.value.udp_port, 16002);
+  size_t udp_blocks = 0;
+  for (const auto& [key, bits] : e.ports) udp_blocks += key.direction == SHUNT_DIR_UDP ? 1 : 0;
+  EXPECT_EQ(udp_blocks, 2U);  // blocks 1 and 27
+  EXPECT_EQ(decode_policy_entries(e), policy);
+  policy.traffic = policy_of({});
+  e = encode_policy_entries(5, policy, 2);
+  EXPECT_FALSE(e.value.flags & SHUNT_POLICY_UDP_PORTS);
+  EXPECT_EQ(decode_policy_entries(e), policy);
+}
