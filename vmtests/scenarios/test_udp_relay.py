@@ -3,8 +3,9 @@ enrolled with include-outbound-udp-ports has its UDP to those ports relayed
 by its proxy, per flow, to where it was going; the application sees the
 answers come from there. 1,000 datagrams of 1 B to 64 KiB echo back, none
 lost, over IPv4 and IPv6; each flow gets one access-log line with its
-bytes and datagrams once idle; other ports are left alone; a flood of new
-flows takes no more than udp-max-flows. The ebpf and tproxy modes (the
+bytes and datagrams once idle; other ports are left alone; a closed port's
+ICMP error reaches the application (ECONNREFUSED); a flood of new flows
+takes no more than udp-max-flows. The ebpf and tproxy modes (the
 redirect mode refuses the setting: unit-tested)."""
 import json
 import time
@@ -129,7 +130,31 @@ class UdpRelayTest(unittest.TestCase):
         finally:
             self.enroll(str(ECHO_PORT))
 
-    def test_3_a_flood_of_new_flows_takes_no_more_than_udp_max_flows(self):
+    def test_3_a_closed_port_is_refused_as_without_the_proxy(self):
+        # Nothing listens on the server's port 7001: its ICMP error comes
+        # back to the application's connected socket as ECONNREFUSED.
+        try:
+            self.enroll(f"{ECHO_PORT}-{ECHO_PORT + 1}")
+            for server in (SRV4, SRV6):
+                r = self.t.in_ns("pod", ["python3", "-c", f"""
+import socket, time
+s = socket.socket(socket.AF_INET6 if ":" in "{server}" else socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+s.connect(("{server}", {ECHO_PORT + 1}))
+s.send(b"anyone?")
+try:
+    s.recv(100)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("silence")
+"""])
+                self.assertEqual(r.stdout.strip(), "refused", (server, r.stdout, r.stderr))
+        finally:
+            self.enroll(str(ECHO_PORT))
+
+    def test_4_a_flood_of_new_flows_takes_no_more_than_udp_max_flows(self):
         # (The earlier tests' flows have ended: their lines are written.)
         r = self.t.in_ns("pod", ["python3", "-c", FLOWS_SCRIPT, SRV4, str(ECHO_PORT),
                                  str(MAX_FLOWS * 3)], timeout=120)

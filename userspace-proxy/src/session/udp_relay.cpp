@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "deadline.h"
+#include "icmp_error.h"
 #include "session.h"
 #include "shunt/unique_fd.h"
 #include "udp_datagram.h"
@@ -32,6 +33,9 @@ struct Flow {
   explicit Flow(const asio::any_io_executor& executor) : upstream(executor) {}
   udp::endpoint client;
   udp::endpoint original;
+  // Where the application's datagrams went as its kernel saw them: the
+  // relay's own address (ebpf), or the destination (tproxy).
+  udp::endpoint sent_to;
   udp::socket upstream;  // connected to the original destination
   // tproxy: answers leave from the original destination's address, through
   // a transparent socket bound to it (not connected: TPROXY would hand it
@@ -63,10 +67,12 @@ UniqueFd transparent_reply_socket(const udp::endpoint& from, uint32_t mark) {
 
 // A new flow to `original`; none when its sockets cannot be made.
 std::shared_ptr<Flow> open_flow(const asio::any_io_executor& executor, const Datagram& datagram,
-                                const udp::endpoint& original, const ProxyContext& context) {
+                                const udp::endpoint& original, const udp::endpoint& local,
+                                const ProxyContext& context) {
   auto flow = std::make_shared<Flow>(executor);
   flow->client = datagram.client;
   flow->original = original;
+  flow->sent_to = datagram.delivered_to.value_or(local);
   boost::system::error_code ec;
   flow->upstream.open(original.protocol(), ec);
   const uint32_t mark = context.config->mark;
@@ -111,7 +117,10 @@ asio::awaitable<void> run_flow(std::shared_ptr<Flow> flow, std::shared_ptr<FlowT
     auto [ec, n] = co_await flow->upstream.async_receive(asio::buffer(buffer), kNoThrow);
     if (flow->ended) break;
     if (ec == asio::error::connection_refused) {
-      flow->refused = true;  // an ICMP error: the destination's port is closed
+      // An ICMP error: the destination's port is closed. The application
+      // hears it as it would have.
+      flow->refused = true;
+      send_port_unreachable(flow->client, flow->sent_to);
       continue;
     }
     if (ec) break;
@@ -162,7 +171,7 @@ asio::awaitable<void> run_udp_relay_listener(udp::socket& socket, const ProxyCon
       if (it == table->end()) {
         // Bounded: a flood of new flows takes no more than this.
         if (table->size() >= context.config->udp_max_flows) continue;
-        auto flow = open_flow(executor, *datagram, *original, context);
+        auto flow = open_flow(executor, *datagram, *original, local, context);
         if (!flow) continue;
         it = table->emplace(FlowKey{datagram->client, *original}, flow).first;
         asio::co_spawn(executor, run_flow(flow, table, socket, context), asio::detached);
@@ -170,7 +179,10 @@ asio::awaitable<void> run_udp_relay_listener(udp::socket& socket, const ProxyCon
       Flow& flow = *it->second;
       boost::system::error_code send_ec;
       flow.upstream.send(asio::buffer(buffer.data(), datagram->size), 0, send_ec);
-      if (send_ec == asio::error::connection_refused) flow.refused = true;
+      if (send_ec == asio::error::connection_refused) {
+        flow.refused = true;
+        send_port_unreachable(flow.client, flow.sent_to);
+      }
       if (send_ec) continue;  // (UDP may drop: a full buffer, an ICMP error)
       flow.record.bytes_up += datagram->size;
       ++flow.record.datagrams->up;
