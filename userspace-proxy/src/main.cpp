@@ -23,12 +23,14 @@ using namespace shunt::proxy;
 namespace {
 
 // Raises RLIMIT_NOFILE to what `config` needs (two descriptors per
-// connection): the soft limit up to the hard one, the hard one too where
+// connection, two per UDP relay flow, 64 DNS upstream sockets): the soft
+// limit up to the hard one, the hard one too where
 // the proxy may (CAP_SYS_RESOURCE). When that is not enough, a default
 // max-connections is lowered to fit, quietly; one the user chose is kept
 // and warned about.
 void fit_descriptor_limit(ProxyConfig& config) {
-  const uint64_t wanted = 2 * static_cast<uint64_t>(config.max_connections) + 64;
+  const uint64_t udp = config.udp_relay ? 2 * static_cast<uint64_t>(config.udp_max_flows) : 0;
+  const uint64_t wanted = 2 * static_cast<uint64_t>(config.max_connections) + udp + 128;
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
   if (rl.rlim_cur >= wanted) return;
@@ -36,7 +38,8 @@ void fit_descriptor_limit(ProxyConfig& config) {
   if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return;
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
-  const uint64_t fits = rl.rlim_max > 64 ? (static_cast<uint64_t>(rl.rlim_max) - 64) / 2 : 1;
+  const uint64_t fits =
+      rl.rlim_max > udp + 128 ? (static_cast<uint64_t>(rl.rlim_max) - udp - 128) / 2 : 1;
   if (config.given.contains("max-connections")) {
     spdlog::warn("descriptor limit {} is below the {} that max-connections {} needs",
                  static_cast<uint64_t>(rl.rlim_max), wanted, config.max_connections);
