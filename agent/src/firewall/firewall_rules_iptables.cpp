@@ -151,6 +151,33 @@ std::vector<std::string> iptables_inbound_rules(const RuleSpec& s) {
   return rules;
 }
 
+// The tproxy mode's prerouting chain: marked packets on lo, TPROXYed to
+// the DNS listener, the UDP relay or the outbound listener.
+WantedChain tproxy_prerouting(const RuleSpec& s, IpFamily family) {
+  const char* on_ip = family == IpFamily::kV4 ? "127.0.0.1" : "::1";
+  auto tproxy_to = [&](uint16_t port) {
+    return fmt::format("-j TPROXY --on-port {} --on-ip {} --tproxy-mark {}/{}", port, on_ip,
+                       hex(s.route_mark), hex(s.route_mark));
+  };
+  WantedChain prerouting{
+      "SHUNT_PREROUTING",
+      "PREROUTING",
+      {"! -i lo -j RETURN", fmt::format("-m mark ! --mark {0}/{0} -j RETURN", hex(s.route_mark))}};
+  auto add = [&](std::vector<std::string> rules) {
+    for (auto& rule : rules) prerouting.rules.push_back(std::move(rule));
+  };
+  // Before the socket match (see nft_tproxy_chains).
+  if (rules::captures_dns(s)) {
+    for (const char* proto : {"udp", "tcp"})
+      add(multiport_rules(s.traffic.dns_ports, tproxy_to(s.dns_port), proto));
+  }
+  if (rules::relays_udp(s))
+    add(multiport_rules(s.traffic.include_outbound_udp_ports, tproxy_to(s.udp_relay_port), "udp"));
+  prerouting.rules.emplace_back("-m socket --transparent -j RETURN");
+  prerouting.rules.push_back("-p tcp " + tproxy_to(s.outbound_port));
+  return prerouting;
+}
+
 std::map<std::string, std::vector<WantedChain>> wanted_chains(const RuleSpec& s, IpFamily family) {
   std::map<std::string, std::vector<WantedChain>> wanted;
   const auto exclusions = iptables_exclusions(s, family);
@@ -188,34 +215,7 @@ std::map<std::string, std::vector<WantedChain>> wanted_chains(const RuleSpec& s,
     iptables_captures(output.rules, s, {connmark, mark});
     output.rules.push_back(connmark);
     output.rules.push_back(mark);
-    const char* on_ip = family == IpFamily::kV4 ? "127.0.0.1" : "::1";
-    WantedChain prerouting{"SHUNT_PREROUTING",
-                           "PREROUTING",
-                           {"! -i lo -j RETURN",
-                            fmt::format("-m mark ! --mark {0}/{0} -j RETURN", hex(s.route_mark))}};
-    if (rules::captures_dns(s)) {
-      // Before the socket match (see nft_tproxy_chains).
-      for (const char* proto : {"udp", "tcp"}) {
-        for (auto& rule :
-             multiport_rules(s.traffic.dns_ports,
-                             fmt::format("-j TPROXY --on-port {} --on-ip {} --tproxy-mark {}/{}",
-                                         s.dns_port, on_ip, hex(s.route_mark), hex(s.route_mark)),
-                             proto))
-          prerouting.rules.push_back(std::move(rule));
-      }
-    }
-    if (rules::relays_udp(s)) {
-      for (auto& rule : multiport_rules(
-               s.traffic.include_outbound_udp_ports,
-               fmt::format("-j TPROXY --on-port {} --on-ip {} --tproxy-mark {}/{}",
-                           s.udp_relay_port, on_ip, hex(s.route_mark), hex(s.route_mark)),
-               "udp"))
-        prerouting.rules.push_back(std::move(rule));
-    }
-    prerouting.rules.emplace_back("-m socket --transparent -j RETURN");
-    prerouting.rules.push_back(
-        fmt::format("-p tcp -j TPROXY --on-port {} --on-ip {} --tproxy-mark {}/{}", s.outbound_port,
-                    on_ip, hex(s.route_mark), hex(s.route_mark)));
+    WantedChain prerouting = tproxy_prerouting(s, family);
     output.udp = prerouting.udp = rules::captures_udp(s);
     wanted["mangle"] = {output, prerouting};
     if (s.traffic.capture_inbound) {

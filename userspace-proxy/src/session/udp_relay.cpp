@@ -98,7 +98,7 @@ std::shared_ptr<Flow> open_flow(const asio::any_io_executor& executor, const Dat
   r.client = TcpEndpoint(datagram.client.address(), datagram.client.port());
   r.original_dst = TcpEndpoint(original.address(), original.port());
   r.upstream = r.original_dst;
-  r.datagrams.emplace();
+  r.datagrams = AccessLogRecord::Datagrams{0, 0};
   return flow;
 }
 
