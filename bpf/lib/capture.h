@@ -53,6 +53,21 @@ static __always_inline bool shunt_proxy_listening(struct bpf_sock_addr *ctx,
 	return true;
 }
 
+/* No proxy listener: the namespace's proxy-down policy decides. open
+ * leaves it alone; closed sends it to the proxy's port anyway, where
+ * nothing listens (a connect fails at once with ECONNREFUSED; no record is
+ * kept). */
+static __always_inline enum shunt_connect_action
+shunt_proxy_down(const struct shunt_netns_policy *policy, __u64 netns)
+{
+	if (policy->flags & SHUNT_POLICY_PROXY_DOWN_OPEN) {
+		SHUNT_COUNT(netns, proxy_down_open);
+		return SHUNT_CONNECT_LEAVE;
+	}
+	SHUNT_COUNT(netns, proxy_down_closed);
+	return SHUNT_CONNECT_REDIRECT;
+}
+
 /* Whether the connect (or datagram) is captured by the namespace's policy
  * at all. DNS ports are captured whatever the outbound port list says:
  * capture-dns and the DNS port list decide them (the agent takes the
@@ -98,10 +113,7 @@ shunt_connect_captured(struct bpf_sock_addr *ctx,
  * a listening proxy, records the original destination; `port` gets the
  * listener it goes to. Over quota (or with the records map full) it is
  * refused: letting it through would let a pod escape the capture by
- * exhausting its records. With no proxy listener, the namespace's
- * proxy-down policy decides: open leaves it alone, closed sends it to the
- * proxy's port anyway, where nothing listens, so connect() fails at once
- * with ECONNREFUSED (no record is kept for it). */
+ * exhausting its records. With no proxy listener, shunt_proxy_down(). */
 static __always_inline enum shunt_connect_action
 shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 		     __u16 *port)
@@ -127,14 +139,8 @@ shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 	if (!shunt_connect_captured(ctx, policy, cfg, netns, dst, dns))
 		return SHUNT_CONNECT_LEAVE;
 	*port = dns ? policy->dns_port : policy->outbound_port;
-	if (!shunt_proxy_listening(ctx, dst->family, *port, false)) {
-		if (policy->flags & SHUNT_POLICY_PROXY_DOWN_OPEN) {
-			SHUNT_COUNT(netns, proxy_down_open);
-			return SHUNT_CONNECT_LEAVE;
-		}
-		SHUNT_COUNT(netns, proxy_down_closed);
-		return SHUNT_CONNECT_REDIRECT;
-	}
+	if (!shunt_proxy_listening(ctx, dst->family, *port, false))
+		return shunt_proxy_down(policy, netns);
 	err = shunt_orig_dst_record(bpf_get_socket_cookie(ctx), netns, dst,
 				    cfg->netns_record_quota);
 	if (err == -EDQUOT) {
@@ -187,14 +193,8 @@ shunt_udp_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 		return SHUNT_CONNECT_LEAVE;
 	}
 	*port = dns ? policy->dns_port : policy->udp_port;
-	if (!shunt_proxy_listening(ctx, dst->family, *port, true)) {
-		if (policy->flags & SHUNT_POLICY_PROXY_DOWN_OPEN) {
-			SHUNT_COUNT(netns, proxy_down_open);
-			return SHUNT_CONNECT_LEAVE;
-		}
-		SHUNT_COUNT(netns, proxy_down_closed);
-		return SHUNT_CONNECT_REDIRECT;
-	}
+	if (!shunt_proxy_listening(ctx, dst->family, *port, true))
+		return shunt_proxy_down(policy, netns);
 	if (shunt_udp_record(cookie, netns, dst, local_port)) {
 		SHUNT_COUNT(netns, record_failed);
 		return SHUNT_CONNECT_REFUSE;

@@ -231,26 +231,35 @@ shunt_task_excluded(const struct shunt_netns_policy *policy, __u64 netns)
 			       (__u32)(uid_gid >> 32));
 }
 
+/* True when `port` is in the namespace's port list of `direction` (the
+ * lists that always hold the ports they name: DNS, UDP). */
+static __always_inline bool
+shunt_port_listed(const struct shunt_netns_policy *policy, __u64 netns,
+		  __u8 direction, __u16 port)
+{
+	struct shunt_port_key key = {
+		.netns_cookie = netns,
+		.generation = policy->generation,
+		.block = port >> 8,
+		.direction = direction,
+	};
+	struct shunt_port_bits *bits;
+
+	bits = bpf_map_lookup_elem(&shunt_policy_ports, &key);
+	return bits && ((bits->bits[(port >> 6) & 3] >> (port & 63)) & 1);
+}
+
 /* True when `port` is one of the DNS ports of a namespace that captures
  * DNS: its connects and datagrams go to the proxy's DNS listener. */
 static __always_inline bool
 shunt_is_dns_port(const struct shunt_netns_policy *policy, __u64 netns,
 		  __u16 port)
 {
-	struct shunt_port_key key = {
-		.netns_cookie = netns,
-		.generation = policy->generation,
-		.block = port >> 8,
-		.direction = SHUNT_DIR_DNS,
-	};
-	struct shunt_port_bits *bits;
-
 	if (!(policy->flags & SHUNT_POLICY_CAPTURE_DNS) || !policy->dns_port)
 		return false;
 	if (!(policy->flags & SHUNT_POLICY_DNS_PORTS))
 		return port == SHUNT_DNS_PORT;
-	bits = bpf_map_lookup_elem(&shunt_policy_ports, &key);
-	return bits && ((bits->bits[(port >> 6) & 3] >> (port & 63)) & 1);
+	return shunt_port_listed(policy, netns, SHUNT_DIR_DNS, port);
 }
 
 /* True when UDP to `port` goes to the namespace's UDP relay. */
@@ -258,18 +267,9 @@ static __always_inline bool
 shunt_is_relayed_port(const struct shunt_netns_policy *policy, __u64 netns,
 		      __u16 port)
 {
-	struct shunt_port_key key = {
-		.netns_cookie = netns,
-		.generation = policy->generation,
-		.block = port >> 8,
-		.direction = SHUNT_DIR_UDP,
-	};
-	struct shunt_port_bits *bits;
-
 	if (!(policy->flags & SHUNT_POLICY_UDP_PORTS) || !policy->udp_port)
 		return false;
-	bits = bpf_map_lookup_elem(&shunt_policy_ports, &key);
-	return bits && ((bits->bits[(port >> 6) & 3] >> (port & 63)) & 1);
+	return shunt_port_listed(policy, netns, SHUNT_DIR_UDP, port);
 }
 
 #endif /* SHUNT_LIB_POLICY_H */

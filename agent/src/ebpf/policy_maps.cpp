@@ -48,35 +48,17 @@ void encode_ports(PolicyEntries& out, uint64_t cookie, uint32_t generation, uint
   }
 }
 
-// The DNS ports, always as the list of captured ones; nothing (the flag
-// off: port 53 alone) for the default, as an agent from before the list
-// wrote it.
-void encode_dns_ports(PolicyEntries& out, uint64_t cookie, uint32_t generation,
-                      const TrafficPolicy& t) {
-  if (!t.capture_dns || t.dns_ports == TrafficPolicy{}.dns_ports) return;
-  out.value.flags |= SHUNT_POLICY_DNS_PORTS;
-  for (const auto& [block, bits] : blocks_of(t.dns_ports)) {
+// A port list of its own (the DNS ports, the relayed UDP ports), always as
+// the ports it holds, under `flag`.
+void encode_port_list(PolicyEntries& out, uint64_t cookie, uint32_t generation, uint8_t direction,
+                      uint32_t flag, const std::vector<PortRange>& ports) {
+  out.value.flags |= flag;
+  for (const auto& [block, bits] : blocks_of(ports)) {
     shunt_port_key key{};
     key.netns_cookie = cookie;
     key.generation = generation;
     key.block = block;
-    key.direction = SHUNT_DIR_DNS;
-    out.ports.emplace_back(key, bits);
-  }
-}
-
-// The relayed UDP ports, as the list of captured ones; nothing (the flag
-// off) when there are none.
-void encode_udp_ports(PolicyEntries& out, uint64_t cookie, uint32_t generation,
-                      const TrafficPolicy& t) {
-  if (t.include_outbound_udp_ports.empty()) return;
-  out.value.flags |= SHUNT_POLICY_UDP_PORTS;
-  for (const auto& [block, bits] : blocks_of(t.include_outbound_udp_ports)) {
-    shunt_port_key key{};
-    key.netns_cookie = cookie;
-    key.generation = generation;
-    key.block = block;
-    key.direction = SHUNT_DIR_UDP;
+    key.direction = direction;
     out.ports.emplace_back(key, bits);
   }
 }
@@ -114,8 +96,14 @@ PolicyEntries encode_policy_entries(uint64_t cookie, const NetnsPolicy& policy,
                t.exclude_outbound_ports, SHUNT_POLICY_OUT_PORTS, SHUNT_POLICY_OUT_PORTS_CAPTURED);
   encode_ports(out, cookie, generation, SHUNT_DIR_INBOUND, t.include_inbound_ports,
                t.exclude_inbound_ports, SHUNT_POLICY_IN_PORTS, SHUNT_POLICY_IN_PORTS_CAPTURED);
-  encode_dns_ports(out, cookie, generation, t);
-  encode_udp_ports(out, cookie, generation, t);
+  // The DNS ports: nothing (the flag off: port 53 alone) for the default,
+  // as an agent from before the list wrote it.
+  if (t.capture_dns && t.dns_ports != TrafficPolicy{}.dns_ports)
+    encode_port_list(out, cookie, generation, SHUNT_DIR_DNS, SHUNT_POLICY_DNS_PORTS, t.dns_ports);
+  if (!t.include_outbound_udp_ports.empty()) {
+    encode_port_list(out, cookie, generation, SHUNT_DIR_UDP, SHUNT_POLICY_UDP_PORTS,
+                     t.include_outbound_udp_ports);
+  }
   for (const auto& c : t.exclude_outbound_cidrs) {
     shunt_cidr_key key{};
     key.prefixlen = SHUNT_CIDR_KEY_FIXED_BITS + c.prefix;
