@@ -145,6 +145,8 @@ asio::awaitable<Result<std::vector<uint8_t>>> DnsUpstreams::ask(const udp::endpo
   pending.wake = &wake;
   boost::system::error_code ec;
   channel->socket.send(asio::buffer(sent), 0, ec);
+  // An ICMP error of an earlier query, reported now: this one may still go.
+  if (ec == asio::error::connection_refused) channel->socket.send(asio::buffer(sent), 0, ec);
   if (ec) co_return Error{ec.value(), ec.message()};
   channel->pending.emplace(id, &pending);
   co_await wake.async_wait(kNoThrow);
