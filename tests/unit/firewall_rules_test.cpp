@@ -227,6 +227,14 @@ TEST(FirewallRules, DnsCaptureInEveryModeAndBackend) {
   RuleSpec off = redirect_spec();
   off.traffic.include_outbound_ports = {{80, 80}};
   EXPECT_EQ(nft_apply_script(none), nft_apply_script(off));
+  // Nor do DNS ports the policy excludes: exclusions apply to DNS too.
+  RuleSpec excluded = with_dns(redirect_spec());
+  excluded.traffic.include_outbound_ports.clear();
+  excluded.traffic.exclude_outbound_ports = {{53, 53}, {5353, 5353}};
+  EXPECT_EQ(nft_apply_script(excluded).find("th dport"), std::string::npos);
+  excluded.traffic.exclude_outbound_ports = {{53, 53}};
+  EXPECT_NE(nft_apply_script(excluded).find("th dport { 5353 } redirect to :16053"),
+            std::string::npos);
 }
 
 // include-outbound-udp-ports in the tproxy mode: those UDP ports are

@@ -179,12 +179,12 @@ TEST(PolicyMaps, DnsPortsAreAListOfTheirOwn) {
   // The default (port 53) needs no entry: the flag off means port 53, as an
   // agent from before the list wrote it.
   NetnsPolicy policy;
-  policy.traffic = policy_of({{"capture-dns", "true"}, {"exclude-outbound-ports", "53"}});
+  policy.traffic = policy_of({{"capture-dns", "true"}});
   auto e = encode_policy_entries(5, policy, 2);
   EXPECT_FALSE(e.value.flags & SHUNT_POLICY_DNS_PORTS);
   EXPECT_EQ(decode_policy_entries(e), policy);
   // Another list is written as the ports captured, whatever the outbound
-  // lists say, and read back as it was.
+  // include list says, and read back as it was.
   policy.traffic = policy_of({{"capture-dns", "true"},
                               {"dns-ports", "53,5353,8600-8601"},
                               {"include-outbound-ports", "80"}});
@@ -194,6 +194,17 @@ TEST(PolicyMaps, DnsPortsAreAListOfTheirOwn) {
   for (const auto& [key, bits] : e.ports) dns_blocks += key.direction == SHUNT_DIR_DNS ? 1 : 0;
   EXPECT_EQ(dns_blocks, 3U);  // blocks 0, 20 and 33
   EXPECT_EQ(decode_policy_entries(e), policy);
+  // An excluded outbound port is no DNS port either: the maps hold what is
+  // captured, and that is what reads back.
+  policy.traffic = policy_of(
+      {{"capture-dns", "true"}, {"dns-ports", "53,5353"}, {"exclude-outbound-ports", "53"}});
+  e = encode_policy_entries(5, policy, 2);
+  EXPECT_TRUE(e.value.flags & SHUNT_POLICY_DNS_PORTS);
+  EXPECT_EQ(decode_policy_entries(e).traffic.dns_ports, (std::vector<PortRange>{{5353, 5353}}));
+  policy.traffic = policy_of({{"capture-dns", "true"}, {"exclude-outbound-ports", "1-100"}});
+  e = encode_policy_entries(5, policy, 2);
+  EXPECT_TRUE(e.value.flags & SHUNT_POLICY_DNS_PORTS);
+  EXPECT_TRUE(decode_policy_entries(e).traffic.dns_ports.empty());
   // An empty list captures no DNS at all.
   policy.traffic = policy_of({{"capture-dns", "true"}, {"dns-ports", ""}});
   e = encode_policy_entries(5, policy, 2);

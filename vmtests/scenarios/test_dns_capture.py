@@ -183,6 +183,8 @@ s.sendall(b"ping\\n"); print(s.recv(10).decode().strip())"""])
         try:
             self.enroll(True, "--exclude-outbound-cidrs", f"{SRV4}/32")
             self.direct_only()
+            self.enroll(True, "--exclude-outbound-ports", "53")
+            self.direct_only()
             self.enroll(False)
             self.direct_only()
             self.assertEqual(self.t.status()["enrolled"][0]["policy"]["capture_dns"], False)

@@ -61,10 +61,11 @@ ordered_json effective_policy_json(const NetnsPolicy& p) {
   j["capture_dns"] = t.capture_dns;
   if (t.capture_dns) {
     j["dns_port"] = p.dns_port;
-    j["dns_ports"] = format_ranges(t.dns_ports);
+    j["dns_ports"] = format_ranges(listed_ports(t.dns_ports, t));
   }
-  j["udp_relayed_ports"] = format_ranges(t.include_outbound_udp_ports);
-  if (!t.include_outbound_udp_ports.empty()) j["udp_relay_port"] = p.udp_relay_port;
+  const auto relayed = listed_ports(t.include_outbound_udp_ports, t);
+  j["udp_relayed_ports"] = format_ranges(relayed);
+  if (!relayed.empty()) j["udp_relay_port"] = p.udp_relay_port;
   return j;
 }
 

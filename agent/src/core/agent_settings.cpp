@@ -253,7 +253,7 @@ const std::vector<AgentSetting>& agent_settings() {
      "the namespace's DNS queries (UDP and TCP to dns-ports) go to the proxy's DNS listener "
      "(dns-port)",
      kSwitch, kPerNamespace, set_policy, show_policy},
-    {"dns-ports", "53", "the ports capture-dns captures, UDP and TCP (N,N-M; not outbound's)",
+    {"dns-ports", "53", "the ports capture-dns captures, UDP and TCP (N,N-M; but excluded outbound ports)",
      kList, kPerNamespace, set_policy, show_policy},
     {"include-outbound-udp-ports", "", "UDP destination ports relayed by the proxy (N,N-M)",
      kList, kPerNamespace, set_policy, show_policy},

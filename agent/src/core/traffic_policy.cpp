@@ -260,6 +260,12 @@ std::vector<PortRange> complement_ranges(const std::vector<PortRange>& ranges) {
   return out;
 }
 
+std::vector<PortRange> listed_ports(const std::vector<PortRange>& list,
+                                    const TrafficPolicy& policy) {
+  if (list.empty()) return {};
+  return captured_ports(list, policy.exclude_outbound_ports, {});
+}
+
 std::vector<PortRange> captured_ports(const std::vector<PortRange>& include,
                                       const std::vector<PortRange>& exclude,
                                       const std::vector<uint16_t>& proxy_ports) {
@@ -296,8 +302,7 @@ std::string format_ranges(const std::vector<PortRange>& ranges) {
 
 Status canonicalize(TrafficPolicy& p) {
   for (auto* ports : {&p.include_inbound_ports, &p.exclude_inbound_ports, &p.include_outbound_ports,
-                      &p.exclude_outbound_ports, &p.dns_ports,
-                      &p.include_outbound_udp_ports}) {
+                      &p.exclude_outbound_ports, &p.dns_ports, &p.include_outbound_udp_ports}) {
     *ports = merge_ranges(std::move(*ports));
   }
   p.exclude_outbound_cidrs = minimal_cidrs(std::move(p.exclude_outbound_cidrs));

@@ -54,9 +54,8 @@ struct TrafficPolicy {
   // guard-sockopts: only the proxy may set SO_MARK with the proxy's mark,
   // IP_TRANSPARENT or IPV6_TRANSPARENT in the namespace (ebpf mode).
   bool guard_sockopts = true;
-  // capture-dns: the namespace's DNS queries (UDP and TCP to dns-ports)
-  // go to the proxy's DNS listener. dns-ports is DNS's own port control:
-  // exclude-outbound-ports does not apply to it.
+  // capture-dns: the namespace's DNS queries (UDP and TCP to dns-ports,
+  // but exclude-outbound-ports) go to the proxy's DNS listener.
   bool capture_dns = false;
   std::vector<PortRange> dns_ports = {{kDnsPortDefault, kDnsPortDefault}};
   // include-outbound-udp-ports: UDP to these goes through the proxy's UDP
@@ -88,6 +87,11 @@ std::vector<PortRange> merge_ranges(std::vector<PortRange> ranges);
 std::vector<PortRange> complement_ranges(const std::vector<PortRange>& ranges);
 // The ports captured in one direction: `include` (or every port) minus
 // `exclude` minus the proxy's own ports, merged.
+// The ports of a list of its own (dns-ports, include-outbound-udp-ports)
+// that are captured: the list but exclude-outbound-ports.
+std::vector<PortRange> listed_ports(const std::vector<PortRange>& list,
+                                    const TrafficPolicy& policy);
+
 std::vector<PortRange> captured_ports(const std::vector<PortRange>& include,
                                       const std::vector<PortRange>& exclude,
                                       const std::vector<uint16_t>& proxy_ports);

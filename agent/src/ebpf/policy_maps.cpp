@@ -96,14 +96,15 @@ PolicyEntries encode_policy_entries(uint64_t cookie, const NetnsPolicy& policy,
                t.exclude_outbound_ports, SHUNT_POLICY_OUT_PORTS, SHUNT_POLICY_OUT_PORTS_CAPTURED);
   encode_ports(out, cookie, generation, SHUNT_DIR_INBOUND, t.include_inbound_ports,
                t.exclude_inbound_ports, SHUNT_POLICY_IN_PORTS, SHUNT_POLICY_IN_PORTS_CAPTURED);
-  // The DNS ports: nothing (the flag off: port 53 alone) for the default,
+  // The DNS ports and the relayed UDP ports, but the excluded outbound
+  // ones (the maps hold what is captured; read back, the lists are those
+  // ports). DNS: nothing (the flag off: port 53 alone) for port 53 alone,
   // as an agent from before the list wrote it.
-  if (t.capture_dns && t.dns_ports != TrafficPolicy{}.dns_ports)
-    encode_port_list(out, cookie, generation, SHUNT_DIR_DNS, SHUNT_POLICY_DNS_PORTS, t.dns_ports);
-  if (!t.include_outbound_udp_ports.empty()) {
-    encode_port_list(out, cookie, generation, SHUNT_DIR_UDP, SHUNT_POLICY_UDP_PORTS,
-                     t.include_outbound_udp_ports);
-  }
+  const auto dns_ports = listed_ports(t.dns_ports, t);
+  if (t.capture_dns && dns_ports != TrafficPolicy{}.dns_ports)
+    encode_port_list(out, cookie, generation, SHUNT_DIR_DNS, SHUNT_POLICY_DNS_PORTS, dns_ports);
+  if (const auto udp = listed_ports(t.include_outbound_udp_ports, t); !udp.empty())
+    encode_port_list(out, cookie, generation, SHUNT_DIR_UDP, SHUNT_POLICY_UDP_PORTS, udp);
   for (const auto& c : t.exclude_outbound_cidrs) {
     shunt_cidr_key key{};
     key.prefixlen = SHUNT_CIDR_KEY_FIXED_BITS + c.prefix;

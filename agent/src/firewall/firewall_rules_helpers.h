@@ -26,14 +26,24 @@ inline std::vector<PortRange> skipped_outbound_ports(const RuleSpec& s) {
   return complement_ranges(captured_ports(t.include_outbound_ports, t.exclude_outbound_ports, {}));
 }
 
-// capture-dns with at least one DNS port.
-inline bool captures_dns(const RuleSpec& s) {
-  return s.traffic.capture_dns && !s.traffic.dns_ports.empty();
+// The DNS ports captured (dns-ports but exclude-outbound-ports).
+inline std::vector<PortRange> dns_ports(const RuleSpec& s) {
+  return listed_ports(s.traffic.dns_ports, s.traffic);
 }
 
-// UDP ports relayed (include-outbound-udp-ports): the tproxy mode.
+// The UDP ports relayed (include-outbound-udp-ports but the excluded).
+inline std::vector<PortRange> relayed_ports(const RuleSpec& s) {
+  return listed_ports(s.traffic.include_outbound_udp_ports, s.traffic);
+}
+
+// capture-dns with at least one DNS port.
+inline bool captures_dns(const RuleSpec& s) {
+  return s.traffic.capture_dns && !dns_ports(s).empty();
+}
+
+// UDP ports relayed: the tproxy mode (the redirect mode refuses them).
 inline bool relays_udp(const RuleSpec& s) {
-  return s.mode == FirewallMode::kTproxy && !s.traffic.include_outbound_udp_ports.empty();
+  return s.mode == FirewallMode::kTproxy && !relayed_ports(s).empty();
 }
 
 // Whether the chains look at UDP at all.

@@ -95,14 +95,14 @@ void iptables_captures(std::vector<std::string>& rules, const RuleSpec& s,
   if (rules::captures_dns(s)) {
     for (const char* proto : {"udp", "tcp"}) {
       for (const auto& target : dns_targets) {
-        for (auto& rule : multiport_rules(s.traffic.dns_ports, target, proto))
+        for (auto& rule : multiport_rules(rules::dns_ports(s), target, proto))
           rules.push_back(std::move(rule));
       }
     }
   }
   if (rules::relays_udp(s)) {
     for (const auto& target : dns_targets) {
-      for (auto& rule : multiport_rules(s.traffic.include_outbound_udp_ports, target, "udp"))
+      for (auto& rule : multiport_rules(rules::relayed_ports(s), target, "udp"))
         rules.push_back(std::move(rule));
     }
   }
@@ -169,10 +169,10 @@ WantedChain tproxy_prerouting(const RuleSpec& s, IpFamily family) {
   // Before the socket match (see nft_tproxy_chains).
   if (rules::captures_dns(s)) {
     for (const char* proto : {"udp", "tcp"})
-      add(multiport_rules(s.traffic.dns_ports, tproxy_to(s.dns_port), proto));
+      add(multiport_rules(rules::dns_ports(s), tproxy_to(s.dns_port), proto));
   }
   if (rules::relays_udp(s))
-    add(multiport_rules(s.traffic.include_outbound_udp_ports, tproxy_to(s.udp_relay_port), "udp"));
+    add(multiport_rules(rules::relayed_ports(s), tproxy_to(s.udp_relay_port), "udp"));
   prerouting.rules.emplace_back("-m socket --transparent -j RETURN");
   prerouting.rules.push_back("-p tcp " + tproxy_to(s.outbound_port));
   return prerouting;

@@ -101,11 +101,10 @@ const char* nft_protocols(const RuleSpec& s) {
 void nft_captures(std::string& out, const RuleSpec& s, const std::string& action) {
   if (rules::captures_dns(s)) {
     out += fmt::format("    meta l4proto {{ tcp, udp }} th dport {{ {} }} {}\n",
-                       nft_ranges(s.traffic.dns_ports), action);
+                       nft_ranges(rules::dns_ports(s)), action);
   }
   if (rules::relays_udp(s)) {
-    out += fmt::format("    udp dport {{ {} }} {}\n",
-                       nft_ranges(s.traffic.include_outbound_udp_ports), action);
+    out += fmt::format("    udp dport {{ {} }} {}\n", nft_ranges(rules::relayed_ports(s)), action);
   }
   if (rules::captures_udp(s)) out += "    meta l4proto udp return\n";
   if (const auto skipped = skipped_outbound_ports(s); !skipped.empty()) {
@@ -193,14 +192,14 @@ void nft_tproxy_chains(std::string& out, const RuleSpec& s) {
     for (const auto* proto : {"udp", "tcp"}) {
       out += fmt::format(
           "    meta l4proto {0} {0} dport {{ {1} }} meta nfproto ipv4 tproxy ip to 127.0.0.1:{2}\n",
-          proto, nft_ranges(s.traffic.dns_ports), s.dns_port);
+          proto, nft_ranges(rules::dns_ports(s)), s.dns_port);
       out += fmt::format(
           "    meta l4proto {0} {0} dport {{ {1} }} meta nfproto ipv6 tproxy ip6 to [::1]:{2}\n",
-          proto, nft_ranges(s.traffic.dns_ports), s.dns_port);
+          proto, nft_ranges(rules::dns_ports(s)), s.dns_port);
     }
   }
   if (rules::relays_udp(s)) {
-    const auto ports = nft_ranges(s.traffic.include_outbound_udp_ports);
+    const auto ports = nft_ranges(rules::relayed_ports(s));
     out += fmt::format("    udp dport {{ {} }} meta nfproto ipv4 tproxy ip to 127.0.0.1:{}\n",
                        ports, s.udp_relay_port);
     out += fmt::format("    udp dport {{ {} }} meta nfproto ipv6 tproxy ip6 to [::1]:{}\n", ports,
