@@ -139,6 +139,29 @@ std::vector<std::string> default_dns_upstreams(const ProxyConfig& c) {
   return out;
 }
 
+// Ports of listeners that share addresses must differ.
+Status check_ports(const ProxyConfig& c) {
+  std::map<uint16_t, std::string> used;
+  auto claim = [&](bool on, uint16_t port, const char* key) -> Status {
+    if (!on || port == 0) return ok_status();
+    auto [it, fresh] = used.emplace(port, key);
+    if (!fresh)
+      return setting_error(key,
+                           "port " + std::to_string(port) + " is already used by " + it->second);
+    return ok_status();
+  };
+  for (auto [on, port, key] :
+       {std::tuple{c.transparent, c.outbound_port, "outbound-port"},
+        std::tuple{c.inbound, c.inbound_port, "inbound-port"},
+        std::tuple{c.forward_protocol.has_value(), c.proxy_out_port, "proxy-out-port"},
+        std::tuple{c.reverse_protocol.has_value(), c.proxy_in_port, "proxy-in-port"},
+        std::tuple{true, c.admin_port, "admin-port"}, std::tuple{c.dns, c.dns_port, "dns-port"},
+        std::tuple{c.udp_relay, c.udp_relay_port, "udp-relay-port"}}) {
+    if (auto ok = claim(on, port, key); !ok) return ok;
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Status validate(ProxyConfig& c) {
@@ -184,25 +207,7 @@ Status validate(ProxyConfig& c) {
   if (!c.transparent && !c.forward_protocol && !c.reverse_protocol) {
     return setting_error("transparent", "is off and no proxy-type is set: nothing would listen");
   }
-  // Ports of listeners that share addresses must differ.
-  std::map<uint16_t, std::string> used;
-  auto claim = [&](bool on, uint16_t port, const char* key) -> Status {
-    if (!on || port == 0) return ok_status();
-    auto [it, fresh] = used.emplace(port, key);
-    if (!fresh)
-      return setting_error(key,
-                           "port " + std::to_string(port) + " is already used by " + it->second);
-    return ok_status();
-  };
-  for (auto [on, port, key] :
-       {std::tuple{c.transparent, c.outbound_port, "outbound-port"},
-        std::tuple{c.inbound, c.inbound_port, "inbound-port"},
-        std::tuple{c.forward_protocol.has_value(), c.proxy_out_port, "proxy-out-port"},
-        std::tuple{c.reverse_protocol.has_value(), c.proxy_in_port, "proxy-in-port"},
-        std::tuple{true, c.admin_port, "admin-port"}, std::tuple{c.dns, c.dns_port, "dns-port"},
-        std::tuple{c.udp_relay, c.udp_relay_port, "udp-relay-port"}}) {
-    if (auto ok = claim(on, port, key); !ok) return ok;
-  }
+  if (auto ok = check_ports(c); !ok) return ok;
   if (!is_log_level(c.log_level)) {
     return setting_error(
         "log-level", "'" + c.log_level + "' is not one of trace, debug, info, warn, error, off");
