@@ -51,21 +51,22 @@ print(json.dumps({"lost": lost, "lost_sizes": lost_sizes[:10], "sources": sorted
 '''
 
 FLOWS_SCRIPT = r'''
-import json, socket, sys
+import json, select, socket, sys, time
 server, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 socks = []
 for i in range(count):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(0.5)
+    s.setblocking(False)
     s.sendto(b"flow %d" % i, (server, port))
     socks.append(s)
-answered = 0
-for s in socks:
-    try:
-        s.recvfrom(100)
+# Every answer that comes within two seconds, from any of them.
+answered, waiting, deadline = 0, set(socks), time.monotonic() + 2
+while waiting and time.monotonic() < deadline:
+    ready, _, _ = select.select(list(waiting), [], [], max(0, deadline - time.monotonic()))
+    for s in ready:
+        s.recv(100)
         answered += 1
-    except socket.timeout:
-        pass
+        waiting.discard(s)
 print(json.dumps({"answered": answered}))
 '''
 
