@@ -43,7 +43,7 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
   state.socket = config.socket;
   state.settings = changed_settings(config);
   state.defaults = NetnsPolicy{config.outbound_port, config.inbound_port, config.redirect_loopback,
-                               config.traffic, config.dns_port, config.udp_relay_port};
+                               config.traffic,       config.dns_port,     config.udp_relay_port};
   state.allow_host_netns = config.allow_host_netns;
   ControlHandler handler(datapath, resolver, state, unix_now, [&io] {
     // Stop a moment later, so that the answer to "shutdown" is written.

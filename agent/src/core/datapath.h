@@ -21,7 +21,7 @@ struct NetnsPolicy {
   uint16_t inbound_port = kDefaultInboundPort;
   bool redirect_loopback = false;
   TrafficPolicy traffic;
-  uint16_t dns_port = kDefaultDnsPort;  // the proxy's DNS listener (capture-dns)
+  uint16_t dns_port = kDefaultDnsPort;             // the proxy's DNS listener (capture-dns)
   uint16_t udp_relay_port = kDefaultUdpRelayPort;  // its UDP relay
   bool operator==(const NetnsPolicy&) const = default;
 };
