@@ -94,8 +94,7 @@ class UdpRelayTest(unittest.TestCase):
     def echo(self, server, count):
         # The largest UDP payload, 65,507 bytes; in the tproxy mode over
         # IPv6, 65,488: a larger datagram's packet is over lo's MTU, and
-        # reassembled it is delivered to the namespace, not TPROXYed to the
-        # relay (docs/policy.md).
+        # its fragments are not reassembled before TPROXY (docs/policy.md).
         top = 65488 if (self.t.mode == "tproxy" and ":" in server) else 65507
         r = self.t.in_ns("pod", ["python3", "-c", ECHO_SCRIPT, server, str(ECHO_PORT),
                                  str(count), str(top)], timeout=120)
