@@ -136,8 +136,9 @@ class BorrowedPipe {
 // sk_msg fast path's sock hash, whose redirected bytes wait in a queue
 // splice does not look at: readable but nothing to splice, or an end of
 // stream that a peek contradicts.
-asio::awaitable<Chunk> forward_spliced(tcp::socket& from, tcp::socket& to, uint64_t& bytes,
-                                       RelayState& state, size_t size) {
+asio::awaitable<Chunk> forward_spliced(tcp::socket& from, tcp::socket& to,
+                                       std::atomic<uint64_t>& bytes, RelayState& state,
+                                       size_t size) {
   BorrowedPipe pipe;
   if (!pipe.ok()) co_return Chunk::kCopy;
   const ssize_t in = splice(from.native_handle(), nullptr, pipe.write_end(), nullptr, size,
@@ -196,8 +197,9 @@ void adapt(size_t& size, size_t read, size_t largest) {
 // Reads what is there and writes it on. A coroutine of its own so that its
 // frame (the buffer, the write's state) exists only while bytes move, not
 // while the connection is idle.
-asio::awaitable<Chunk> forward_chunk(tcp::socket& from, tcp::socket& to, uint64_t& bytes,
-                                     RelayState& state, size_t& size, size_t largest) {
+asio::awaitable<Chunk> forward_chunk(tcp::socket& from, tcp::socket& to,
+                                     std::atomic<uint64_t>& bytes, RelayState& state, size_t& size,
+                                     size_t largest) {
   BorrowedBuffer buffer(size);
   boost::system::error_code read_ec;
   const size_t n = from.read_some(buffer.buffer(), read_ec);  // non-blocking
@@ -240,7 +242,7 @@ asio::awaitable<Chunk> forward_chunk(tcp::socket& from, tcp::socket& to, uint64_
   co_return Chunk::kMore;
 }
 
-asio::awaitable<void> transfer(tcp::socket& from, tcp::socket& to, uint64_t& bytes,
+asio::awaitable<void> transfer(tcp::socket& from, tcp::socket& to, std::atomic<uint64_t>& bytes,
                                RelayState& state, size_t buffer_size) {
   size_t size = std::min(kSmallestBuffer, buffer_size);
   bool splice = state.splice;
@@ -309,13 +311,17 @@ asio::awaitable<RelayOutcome> relay(tcp::socket& a, tcp::socket& b, size_t buffe
   const auto executor = co_await asio::this_coro::executor;
   asio::steady_timer other_done(executor, asio::steady_timer::time_point::max());
   bool downstream_finished = false;
-  asio::co_spawn(executor, transfer(b, a, outcome.bytes_down, state, buffer_size),
+  std::atomic<uint64_t> up{0};
+  std::atomic<uint64_t> down{0};
+  asio::co_spawn(executor, transfer(b, a, down, state, buffer_size),
                  [&downstream_finished, &other_done](const std::exception_ptr&) {
                    downstream_finished = true;
                    other_done.cancel();
                  });
-  co_await transfer(a, b, outcome.bytes_up, state, buffer_size);
+  co_await transfer(a, b, up, state, buffer_size);
   if (!downstream_finished) co_await other_done.async_wait(kNoThrow);
+  outcome.bytes_up = up.load(std::memory_order_relaxed);
+  outcome.bytes_down = down.load(std::memory_order_relaxed);
   watchdog.stop();
   IdleSweeper::unwatch(drain);
   if (drain.drained) {
@@ -336,6 +342,7 @@ struct DetachedRelay {
   tcp::socket b;
   RelayState state;
   RelayOutcome outcome;
+  std::shared_ptr<LiveBytes> bytes;
   IdleSweeper::Entry idle;
   int running = 2;
   std::function<void(const RelayOutcome&)> on_done;
@@ -351,6 +358,8 @@ void half_ended(const std::shared_ptr<DetachedRelay>& relay) {
   }
   relay->outcome.reset = relay->state.reset;
   relay->outcome.error = relay->state.error;
+  relay->outcome.bytes_up = relay->bytes->up.load(std::memory_order_relaxed);
+  relay->outcome.bytes_down = relay->bytes->down.load(std::memory_order_relaxed);
   boost::system::error_code ignored;
   relay->a.close(ignored);
   relay->b.close(ignored);
@@ -361,9 +370,11 @@ void half_ended(const std::shared_ptr<DetachedRelay>& relay) {
 
 void relay_detached(tcp::socket a, tcp::socket b, size_t buffer_size,
                     std::chrono::milliseconds idle_timeout, bool splice,
-                    std::function<void(const RelayOutcome&)> on_done) {
+                    std::function<void(const RelayOutcome&)> on_done,
+                    std::shared_ptr<LiveBytes> bytes) {
   const auto executor = a.get_executor();
   auto relay = std::make_shared<DetachedRelay>(std::move(a), std::move(b));
+  relay->bytes = bytes ? std::move(bytes) : std::make_shared<LiveBytes>();
   relay->state.splice = splice;
   relay->on_done = std::move(on_done);
   boost::system::error_code ignored;
@@ -381,10 +392,10 @@ void relay_detached(tcp::socket a, tcp::socket b, size_t buffer_size,
   IdleSweeper::of(executor).watch(relay->idle);
   // Each completion handler keeps the shared state alive while its half runs.
   asio::co_spawn(executor,
-                 transfer(relay->a, relay->b, relay->outcome.bytes_up, relay->state, buffer_size),
+                 transfer(relay->a, relay->b, relay->bytes->up, relay->state, buffer_size),
                  [relay](const std::exception_ptr&) { half_ended(relay); });
   asio::co_spawn(executor,
-                 transfer(relay->b, relay->a, relay->outcome.bytes_down, relay->state, buffer_size),
+                 transfer(relay->b, relay->a, relay->bytes->down, relay->state, buffer_size),
                  [relay](const std::exception_ptr&) { half_ended(relay); });
 }
 

@@ -8,7 +8,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+
+#include "live_connections.h"
 
 namespace shunt::proxy {
 
@@ -30,10 +33,12 @@ boost::asio::awaitable<RelayOutcome> relay(boost::asio::ip::tcp::socket& a,
 // shared state, the two halves run as two coroutines, and the last one to
 // end calls `on_done` (once, with both sockets closed). Used where nothing
 // follows the relay but the access log, so an idle connection holds no
-// parent frames (docs/benchmarks.md, relay choices).
+// parent frames (docs/benchmarks.md, relay choices). The bytes are counted
+// into `bytes` as they move (for /connections), when given.
 void relay_detached(boost::asio::ip::tcp::socket a, boost::asio::ip::tcp::socket b,
                     size_t buffer_size, std::chrono::milliseconds idle_timeout, bool splice,
-                    std::function<void(const RelayOutcome&)> on_done);
+                    std::function<void(const RelayOutcome&)> on_done,
+                    std::shared_ptr<LiveBytes> bytes = nullptr);
 
 // Closes the socket so that the peer gets a reset, not an orderly FIN.
 void close_with_reset(boost::asio::ip::tcp::socket& socket);

@@ -10,7 +10,24 @@ namespace shunt::proxy {
 namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
 
-asio::awaitable<void> run_admin_session(asio::ip::tcp::socket client, Metrics& metrics) {
+namespace {
+
+// "/connections?limit=N": N, or 0 (all) when absent or not a number.
+size_t limit_of(std::string_view target) {
+  const auto at = target.find("limit=");
+  if (at == std::string_view::npos) return 0;
+  size_t n = 0;
+  for (const char c : target.substr(at + 6)) {
+    if (c < '0' || c > '9' || n > 100'000'000) break;
+    n = n * 10 + static_cast<size_t>(c - '0');
+  }
+  return n;
+}
+
+}  // namespace
+
+asio::awaitable<void> run_admin_session(asio::ip::tcp::socket client, Metrics& metrics,
+                                        const LiveConnections& live) {
   constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
   boost::beast::flat_buffer buffer;
   bhttp::request<bhttp::empty_body> req;
@@ -27,12 +44,17 @@ asio::awaitable<void> run_admin_session(asio::ip::tcp::socket client, Metrics& m
     res.result(bhttp::status::ok);
     res.set(bhttp::field::content_type, "text/plain; version=0.0.4");
     res.body() = metrics.render_prometheus();
+  } else if (const std::string_view target(req.target().data(), req.target().size());
+             target == "/connections" || target.starts_with("/connections?")) {
+    res.result(bhttp::status::ok);
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = live.render_json(std::chrono::system_clock::now(), limit_of(target));
   } else if (req.target() == "/ready") {
     res.result(bhttp::status::ok);
     res.body() = "ready\n";
   } else {
     res.result(bhttp::status::not_found);
-    res.body() = "try /stats or /ready\n";
+    res.body() = "try /metrics, /connections or /ready\n";
   }
   res.prepare_payload();
   co_await bhttp::async_write(client, res, kNoThrow);

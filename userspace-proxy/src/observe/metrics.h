@@ -2,7 +2,9 @@
 // endpoint; and the limits (circuit breakers) that count against them.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -15,6 +17,20 @@
 
 namespace shunt::proxy {
 
+// Durations in seconds, counted into fixed buckets (Prometheus'
+// cumulative `le` buckets are formed when rendered).
+class LatencyHistogram {
+ public:
+  static constexpr std::array<double, 14> kBounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                  0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+  void observe(std::chrono::steady_clock::duration d);
+  [[nodiscard]] std::string render(const std::string& name) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBounds.size() + 1> counts_{};  // the last: +Inf
+  std::atomic<uint64_t> sum_us_{0};
+};
+
 class Metrics {
  public:
   // Stable references: look them up once, then add from any thread.
@@ -23,6 +39,8 @@ class Metrics {
   void add(const std::string& name, const std::string& labels, int64_t n = 1) {
     counter(name, labels).fetch_add(n, std::memory_order_relaxed);
   }
+  // One histogram per name, rendered after the counters.
+  LatencyHistogram& histogram(const std::string& name);
   [[nodiscard]] std::string render_prometheus() const;
 
  private:
@@ -33,6 +51,7 @@ class Metrics {
   std::atomic<int64_t>& series(const std::string& name, const std::string& labels, bool gauge);
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Series>> series_;  // key: name{labels}
+  std::map<std::string, std::unique_ptr<LatencyHistogram>> histograms_;
 };
 
 // A held unit of a limit; gives it back when destroyed.

@@ -7,6 +7,7 @@
 #include "access_log.h"
 #include "dns_answers.h"
 #include "dns_cache.h"
+#include "live_connections.h"
 #include "metrics.h"
 #include "own_sockets.h"
 #include "proxy_config.h"
@@ -23,6 +24,7 @@ struct ProxyContext {
   OwnSockets* own_sockets = nullptr;      // this proxy's upstream sockets (loop check)
   DnsAnswerCache* dns_answers = nullptr;  // the DNS listener's cache (none: off)
   DnsNameBook* dns_names = nullptr;       // addresses' names, for "original_host"
+  LiveConnections* live = nullptr;        // the transparent connections open now
 };
 
 }  // namespace shunt::proxy

@@ -93,7 +93,7 @@ asio::awaitable<void> session_for(ListenerKind kind, tcp::socket socket, const T
     case ListenerKind::kDns: return run_dns_tcp_session(std::move(socket), bound, context);
     case ListenerKind::kAdmin: break;
   }
-  return run_admin_session(std::move(socket), *context.metrics);
+  return run_admin_session(std::move(socket), *context.metrics, *context.live);
 }
 
 asio::awaitable<void> accept_loop(ListenerKind kind, tcp::acceptor& acceptor, TcpEndpoint bound,
@@ -311,8 +311,8 @@ std::vector<BoundListener> ProxyServer::listeners() const {
 }
 
 void ProxyServer::run() {
-  const ProxyContext context{&config_, access_log_,   &next_id_,     &metrics_,  &limits_,
-                             &dns_,    &own_sockets_, &dns_answers_, &dns_names_};
+  const ProxyContext context{&config_, access_log_,   &next_id_,     &metrics_,   &limits_,
+                             &dns_,    &own_sockets_, &dns_answers_, &dns_names_, &live_};
   for (auto& worker : workers_) {
     for (auto& u : worker->udp) {
       if (u.relay) {

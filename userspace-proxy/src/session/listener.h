@@ -15,6 +15,7 @@
 #include "access_log.h"
 #include "dns_answers.h"
 #include "dns_cache.h"
+#include "live_connections.h"
 #include "metrics.h"
 #include "own_sockets.h"
 #include "proxy_config.h"
@@ -122,6 +123,7 @@ class ProxyServer {
   OwnSockets own_sockets_;
   DnsAnswerCache dns_answers_;
   DnsNameBook dns_names_;
+  LiveConnections live_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

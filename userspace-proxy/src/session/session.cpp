@@ -269,19 +269,28 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
     Slot upstream_slot;
     Slot own_slot;
     Slot own_cookie_slot;
+    Slot live_slot;             // listed in /connections while it lasts
     std::string original_host;  // usually empty: no allocation
     std::vector<std::string> original_hosts;
   };
   const AccessLogRecord& r = ready->record;
-  auto finish = std::make_shared<Finish>(Finish{
-      context, r.start, r.monotonic_start, r.id, r.client.value_or(TcpEndpoint{}),
-      r.original_dst.value_or(TcpEndpoint{}), r.upstream.value_or(TcpEndpoint{}),
-      r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local", kind,
-      std::move(slot), std::move(ready->upstream.per_upstream), std::move(ready->upstream.own),
-      std::move(ready->upstream.own_cookie), r.original_host, r.original_hosts});
+  auto bytes = std::make_shared<LiveBytes>();
+  Slot live_slot;
+  if (context.live != nullptr) {
+    live_slot = context.live->add(LiveConnection{r.id, kind, r.start, r.client, r.original_dst,
+                                                 r.upstream, r.original_host, bytes});
+  }
+  auto finish = std::make_shared<Finish>(
+      Finish{context, r.start, r.monotonic_start, r.id, r.client.value_or(TcpEndpoint{}),
+             r.original_dst.value_or(TcpEndpoint{}), r.upstream.value_or(TcpEndpoint{}),
+             r.upstream_local.value_or(TcpEndpoint{}), r.original_dst_source == "local", kind,
+             std::move(slot), std::move(ready->upstream.per_upstream),
+             std::move(ready->upstream.own), std::move(ready->upstream.own_cookie),
+             std::move(live_slot), r.original_host, r.original_hosts});
   relay_detached(
       std::move(client), std::move(ready->upstream.socket), context.config->buffer_size,
-      context.config->idle_timeout, context.config->splice, [finish](const RelayOutcome& outcome) {
+      context.config->idle_timeout, context.config->splice,
+      [finish](const RelayOutcome& outcome) {
         AccessLogRecord record;
         record.listener = finish->kind;
         record.start = finish->start;
@@ -311,8 +320,10 @@ asio::awaitable<void> run_transparent_session(tcp::socket client, TcpEndpoint li
         finish->upstream_slot.reset();
         finish->own_slot.reset();
         finish->own_cookie_slot.reset();
+        finish->live_slot.reset();
         finish->connection_slot.reset();
-      });
+      },
+      std::move(bytes));
 }
 
 }  // namespace shunt::proxy

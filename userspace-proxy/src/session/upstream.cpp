@@ -193,12 +193,15 @@ asio::awaitable<UpstreamAttempt> connect_upstream(const ProxyContext& context,
       }
     }
     Slot own;
+    const auto connect_started = std::chrono::steady_clock::now();
     const auto connect_ec =
         co_await connect_registered(socket, candidate, context.own_sockets, own);
     deadline.stop();
     const boost::system::error_code ec =
         deadline.fired() ? boost::system::error_code(asio::error::timed_out) : connect_ec;
     if (!ec) {
+      context.metrics->histogram("shunt_proxy_upstream_connect_seconds")
+          .observe(std::chrono::steady_clock::now() - connect_started);
       UpstreamAttempt ok;
       ok.upstream = Upstream{std::move(socket), normalize_endpoint(candidate),
                              std::move(*per_upstream), std::move(own), std::move(own_cookie)};
