@@ -13,7 +13,7 @@ PACKAGES=(
   iproute2 iptables nftables curl python3 python3-socks ncat procps util-linux kmod
   qemu-system-x86 busybox-static xz-utils zstd
   podman runc conmon containernetworking-plugins libcurl4-openssl-dev openssl python3-yaml
-  containerd python3-grpcio python3-protobuf protobuf-compiler
+  containerd python3-grpcio python3-protobuf protobuf-compiler python3-prometheus-client
   bind9-dnsutils dnsmasq-base dnsperf
 )
 

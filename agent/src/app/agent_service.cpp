@@ -8,11 +8,15 @@
 #include <cerrno>
 #include <chrono>
 #include <iostream>
+#include <sys/utsname.h>
 #include <memory>
 
 #include "agent_settings.h"
 #include "control_handler.h"
 #include "control_server.h"
+#include "metrics_server.h"
+#include "node_observer.h"
+#include "pod_events.h"
 #include "netns.h"
 #include "node_services.h"
 #include "proxy_process.h"
@@ -27,6 +31,34 @@ uint64_t unix_now() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
+}
+
+AgentInfo agent_info(const AgentState& state) {
+  AgentInfo info;
+  info.version = SHUNT_VERSION;
+  info.mode = state.mode;
+  for (const auto& b : state.backends) info.backend += (info.backend.empty() ? "" : ",") + b;
+  info.exemption = state.exemption;
+  utsname u{};
+  if (uname(&u) == 0) info.kernel = u.release;
+  return info;
+}
+
+// A pod's proxy went down or came back, as an event on the pod.
+void report_proxy_state(const NodeServices& node, const EnrolledNetns& netns, bool up) {
+  for (const auto& pod : node.pods()) {
+    if (pod.netns != netns.path || pod.pod_name.empty()) continue;
+    PodEvent e;
+    e.type = up ? "Normal" : "Warning";
+    e.reason = up ? "ProxyUp" : "ProxyDown";
+    e.pod_namespace = pod.pod_namespace;
+    e.pod_name = pod.pod_name;
+    e.message = up ? "the pod's proxy listens again: connections are redirected"
+                   : std::string("the pod's proxy does not listen: new connections are ") +
+                         (netns.policy.traffic.proxy_down_open ? "sent direct (proxy-down open)"
+                                                               : "refused (proxy-down closed)");
+    report_pod_event(e);
+  }
 }
 
 int fail(const std::string& what) {
@@ -50,17 +82,32 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
     auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
     timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });
   });
+  AgentCounters counters;
   NodeServices node(io, config, handler.enrolment(), resolver, state.proxy_cgroup);
+  // Every pod event is counted and, with an API server, posted on the pod.
+  set_pod_event_sink([&counters, &node](const PodEvent& e) {
+    counters.event(e.reason);
+    if (e.reason == "EnrollFailed") counters.failure("enrolment");
+    if (e.reason == "ProxyFailed") counters.failure("proxy_start");
+    node.report_event(e);
+  });
+  struct SinkReset {
+    ~SinkReset() { set_pod_event_sink(nullptr); }
+  } sink_reset;
   ProcListenerCheck listener_check;
-  ProxyWatch watch(listener_check, [&datapath](const EnrolledNetns& netns, bool up) {
+  ProxyWatch watch(listener_check, [&datapath, &counters, &node](const EnrolledNetns& netns,
+                                                                 bool up) {
     auto ok = datapath.proxy_state(netns.cookie, up);
     if (!ok && ok.error().code == EBUSY) {
       // Its enrolment is under way on a worker, and decides by itself.
       spdlog::debug("{}: proxy {} reported during its enrolment; again next round", netns.path,
                     up ? "up" : "down");
     } else if (!ok) {
+      counters.failure("rules");
       spdlog::error("{}: applying the proxy-{} rules (tried again next round): {}", netns.path,
                     up ? "up" : "down", ok.error().describe());
+    } else {
+      report_proxy_state(node, netns, up);
     }
     return ok.ok();
   });
@@ -77,13 +124,36 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
     });
   };
   watch_round();
+  handler.set_request_done([&counters](const std::string& op, bool ok, auto took) {
+    counters.control_request(op, ok, took);
+  });
+  ObserverSources sources{[&handler] { return handler.enrolment().list(); },
+                          [&node] { return node.pods(); },
+                          [&watch](const EnrolledNetns& e) { return watch.health(e.cookie); }};
+  NodeObserver observer(io, agent_info(state), config.kubernetes.pod_admin_port, sources,
+                        counters);
   handler.set_extension([&node](const nlohmann::json& r) { return node.handle(r); });
-  handler.set_async_extension(
-      [&node](const nlohmann::json& r, std::function<void(nlohmann::ordered_json)> reply) {
-        return node.handle_async(r, std::move(reply));
-      });
+  handler.set_async_extension([&node, &observer](const nlohmann::json& r,
+                                                 std::function<void(nlohmann::ordered_json)> reply) {
+    if (r.contains("op") && r["op"] == "connections") {
+      observer.connections(r, std::move(reply));
+      return true;
+    }
+    return node.handle_async(r, std::move(reply));
+  });
   auto server = ControlServer::listen(io, config.socket, handler);
   if (!server) return fail(server.error().describe());
+  std::unique_ptr<MetricsServer> metrics;
+  if (!config.metrics_address.empty()) {
+    auto listening = MetricsServer::listen(io, config.metrics_address,
+                                           [&observer](std::function<void(std::string)> done) {
+                                             observer.render_metrics(std::move(done));
+                                           });
+    if (!listening) return fail(listening.error().describe());
+    metrics = std::move(*listening);
+    metrics->start();
+    spdlog::info("metrics at http://{}/metrics", config.metrics_address);
+  }
   if (on_listening) on_listening();
   node.start();
   (*server)->start();
@@ -107,6 +177,7 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
     return 1;
   }
   (*server)->close();
+  if (metrics) metrics->close();
   return 0;
 }
 

@@ -142,6 +142,13 @@ void register_commands(CLI::App& app, CommandLine& cl) {
       app.add_subcommand("pods", "pods enrolled through shunt-cni, their proxies and settings");
   add_socket_flag(pods, cl);
   pods->add_flag("--json", cl.json, "machine-readable output");
+  auto* connections = app.add_subcommand(
+      "connections", "connections open through the node's proxies now, with their destinations");
+  auto* only_netns =
+      connections->add_option("--netns", cl.netns, "only this network namespace (its path)");
+  connections->add_option("--pod", cl.pod, "only this pod (NAMESPACE/NAME)")->excludes(only_netns);
+  add_socket_flag(connections, cl);
+  connections->add_flag("--json", cl.json, "machine-readable output");
   auto* stop = app.add_subcommand(
       "stop", "ask the running agent to exit (programs, rules and pod proxies stay; preStop)");
   add_socket_flag(stop, cl);

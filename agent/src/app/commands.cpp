@@ -18,6 +18,7 @@
 #include "mode_probe.h"
 #include "modes.h"
 #include "node_services.h"
+#include "observe_commands.h"
 #include "skeleton.h"
 #include "status_format.h"
 #include "uninstall_datapaths.h"
@@ -244,6 +245,7 @@ int run_selected_command(CLI::App& app, CommandLine& cl) {
   if (name == "status") return command_status(cl);
   if (name == "ready") return command_ready(cl);
   if (name == "pods") return command_pods(cl);
+  if (name == "connections") return command_connections(cl);
   if (name == "stop") return command_stop(cl);
   if (name == "probe") return command_probe(*cmd, cl);
   if (name == "uninstall") return command_uninstall(*cmd, cl);

@@ -34,6 +34,8 @@ struct CommandLine {
   std::string disable_features;
   // settings
   bool markdown = false;
+  // connections, trace: one pod (NAMESPACE/NAME)
+  std::string pod;
 };
 
 void register_commands(CLI::App& app, CommandLine& cl);

@@ -71,34 +71,35 @@ ordered_json effective_policy_json(const NetnsPolicy& p) {
 
 ordered_json stats_to_json(const shunt_netns_stats& s) {
   ordered_json j;
-  j["connect_seen"] = s.connect_seen;
-  j["redirected"] = s.redirected;
-  j["skipped_bypass"] = s.skipped_bypass;
-  j["skipped_loopback"] = s.skipped_loopback;
-  j["skipped_proxy_port"] = s.skipped_proxy_port;
-  j["record_failed"] = s.record_failed;
-  j["pairs_recorded"] = s.pairs_recorded;
-  j["origdst_answered"] = s.origdst_answered;
-  j["peername_rewritten"] = s.peername_rewritten;
-  j["fastpath_sockets"] = s.fastpath_sockets;
-  j["fastpath_declined"] = s.fastpath_declined;
-  j["skipped_policy"] = s.skipped_policy;
-  j["inbound_steered"] = s.inbound_steered;
-  j["inbound_skipped"] = s.inbound_skipped;
-  j["inbound_no_listener"] = s.inbound_no_listener;
-  j["quota_reached"] = s.quota_reached;
-  j["records_released"] = s.records_released;
-  j["proxy_down_open"] = s.proxy_down_open;
-  j["proxy_down_closed"] = s.proxy_down_closed;
-  j["sockopt_refused"] = s.sockopt_refused;
-  j["skipped_proxy_cgroup"] = s.skipped_proxy_cgroup;
-  j["dns_udp_redirected"] = s.dns_udp_redirected;
-  j["dns_answers_rewritten"] = s.dns_answers_rewritten;
-  j["udp_relayed"] = s.udp_relayed;
+  for (const auto& field : stats_fields()) j[field.name] = s.*field.member;
   return j;
 }
 
+namespace {
+
+std::string op_of(const json& request) {
+  if (request.is_object() && request.contains("op") && request["op"].is_string()) {
+    return request["op"].get<std::string>();
+  }
+  return "";
+}
+
+bool answered_ok(const ordered_json& answer) {
+  return answer.contains("ok") && answer["ok"].is_boolean() && answer["ok"].get<bool>();
+}
+
+}  // namespace
+
 std::string ControlHandler::handle_line(const std::string& line) {
+  const auto started = std::chrono::steady_clock::now();
+  std::string op;
+  bool ok = false;
+  auto answer = answer_line(line, op, ok);
+  if (request_done_) request_done_(op, ok, std::chrono::steady_clock::now() - started);
+  return answer;
+}
+
+std::string ControlHandler::answer_line(const std::string& line, std::string& op, bool& ok) {
   // Every answer is serialised with invalid UTF-8 replaced: the parser's
   // message quotes the offending bytes, and requests' strings come back in
   // answers. Nothing a client sends may throw out of here.
@@ -109,7 +110,10 @@ std::string ControlHandler::handle_line(const std::string& line) {
     } catch (const json::exception& e) {
       return json_text(failure(EINVAL, std::string("request is not JSON: ") + e.what()));
     }
-    return json_text(handle(request));
+    op = op_of(request);
+    const auto answer = handle(request);
+    ok = answered_ok(answer);
+    return json_text(answer);
   } catch (const std::exception& e) {
     spdlog::error("control request failed: {}", e.what());
     return json_text(failure(EIO, std::string("internal error: ") + e.what()));
@@ -122,7 +126,15 @@ bool ControlHandler::handle_line_async(const std::string& line,
   try {
     const json request = json::parse(line);
     if (!request.is_object()) return false;
-    return async_extension_(request, [reply = std::move(reply)](const ordered_json& answer) {
+    const auto started = std::chrono::steady_clock::now();
+    auto done = [this, op = op_of(request), started](const ordered_json& answer) {
+      if (request_done_) {
+        request_done_(op, answered_ok(answer), std::chrono::steady_clock::now() - started);
+      }
+    };
+    return async_extension_(request, [reply = std::move(reply), done = std::move(done)](
+                                         const ordered_json& answer) {
+      done(answer);
       reply(json_text(answer));
     });
   } catch (const std::exception&) {

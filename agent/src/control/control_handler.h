@@ -4,6 +4,7 @@
 // Responses carry "ok" and, on failure, "error" and "errno".
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -52,6 +53,12 @@ class ControlHandler {
   using HealthOf = std::function<ProxyHealth(const EnrolledNetns&)>;
   void set_proxy_health(HealthOf health) { proxy_health_ = std::move(health); }
 
+  // Told of every request answered: its op ("" when it had none), whether
+  // the answer was ok, and how long it took (the node's metrics).
+  using RequestDone =
+      std::function<void(const std::string& op, bool ok, std::chrono::steady_clock::duration)>;
+  void set_request_done(RequestDone done) { request_done_ = std::move(done); }
+
   // Never throws: malformed input gets an error response.
   std::string handle_line(const std::string& line);
   nlohmann::ordered_json handle(const nlohmann::json& request);
@@ -60,6 +67,7 @@ class ControlHandler {
   nlohmann::ordered_json enroll(const nlohmann::json& request);
   nlohmann::ordered_json unenroll(const nlohmann::json& request);
   nlohmann::ordered_json status();
+  std::string answer_line(const std::string& line, std::string& op, bool& ok);
 
   EnrolmentService enrolment_;
   AgentState state_;
@@ -67,6 +75,7 @@ class ControlHandler {
   Extension extension_;
   AsyncExtension async_extension_;
   HealthOf proxy_health_;
+  RequestDone request_done_;
 };
 
 }  // namespace shunt::agent

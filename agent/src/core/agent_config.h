@@ -42,6 +42,7 @@ struct AgentConfig : CaptureSettings {
   // holds 262144 for the whole node.
   uint32_t netns_record_quota = kDefaultNetnsRecordQuota;
   std::string log_level = "info";
+  std::string metrics_address;  // HOST:PORT of the Prometheus page; empty: none
   // How the proxy's own sockets are told apart (docs/policy.md, "What a pod
   // can and cannot do"): auto | cgroup | mark. cgroup: only processes in
   // a proxy cgroup (`<cgroup>/shunt-proxies` and proxy_cgroups); mark: the

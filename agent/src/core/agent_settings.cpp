@@ -8,6 +8,7 @@
 #include <map>
 
 #include "shunt/config_file.h"
+#include "shunt/endpoint.h"
 #include "shunt/parse.h"
 
 namespace shunt::agent {
@@ -44,6 +45,15 @@ Status set_policy(Config& c, Text key, Text text) {
   const bool is_switch =
       key == "capture-inbound" || key == "guard-sockopts" || key == "capture-dns";
   return apply_policy_setting(c.traffic, key, is_switch && text.empty() ? "on" : text);
+}
+
+Status set_metrics_address(Config& c, Text key, Text text) {
+  const auto endpoint = parse_endpoint(text);
+  if (!text.empty() && (!endpoint || endpoint->port() == 0)) {
+    return setting_error(key, "'" + text + "' is not HOST:PORT (127.0.0.1:15090, [::]:15090)");
+  }
+  c.metrics_address = text;
+  return ok_status();
 }
 
 // The Kubernetes settings, by member of KubernetesConfig.
@@ -194,6 +204,9 @@ const std::vector<AgentSetting>& agent_settings() {
     {"disable-feature", "",
      "probe features to treat as missing (testing; also $SHUNT_PROBE_DISABLE)", kValue, kRunOnly,
      set_text<&Config::disable_features>, show_text<&Config::disable_features>},
+    {"metrics-address", "",
+     "serve Prometheus metrics at http://HOST:PORT/metrics (empty: off; the DaemonSet: "
+     "0.0.0.0:15090)", kValue, kRunOnly, set_metrics_address, show_text<&Config::metrics_address>},
     {"proxy-mark", "0xa55", "SO_MARK bits of the proxy's own sockets (never redirected)", kValue,
      kRunOnly, set_parsed<&Config::proxy_mark, parse_mark>, show_hex<&Config::proxy_mark>},
     {"proxy-exemption", "auto",
@@ -319,71 +332,6 @@ Status apply_agent_setting(AgentConfig& config, const AgentSetting& setting,
 Status finish_agent_config(AgentConfig& config) {
   if (auto ok = canonicalize(config.traffic); !ok) return ok;
   return validate(config);
-}
-
-namespace {
-
-// One YAML value as the values a flag would give.
-Result<std::vector<std::string>> yaml_values(const AgentSetting& s, const YAML::Node& node) {
-  const std::string key = s.name;
-  if (s.shape == SettingShape::kPairs) {
-    if (node.IsNull()) return std::vector<std::string>{};
-    if (!node.IsMap())
-      return setting_error(key, "must be a mapping of pod settings (inject, proxy-type, ...)");
-    std::vector<std::string> out;
-    for (const auto& item : node) {
-      std::string text;
-      if (item.second.IsSequence()) {
-        for (const auto& e : item.second) text += (text.empty() ? "" : ",") + e.as<std::string>();
-      } else {
-        text = item.second.as<std::string>();
-      }
-      out.push_back(item.first.as<std::string>() + "=" + text);
-    }
-    return out;
-  }
-  if (s.shape == SettingShape::kList) {
-    // A list may be a YAML sequence or one comma-separated string.
-    std::string text;
-    if (node.IsSequence()) {
-      for (const auto& entry : node) {
-        if (!entry.IsScalar()) return setting_error(key, "list entries must be single values");
-        text += (text.empty() ? "" : ",") + entry.as<std::string>();
-      }
-    } else if (node.IsScalar()) {
-      text = node.as<std::string>();
-    } else if (!node.IsNull()) {
-      return setting_error(key, "must be a value or a list");
-    }
-    return std::vector<std::string>{text};
-  }
-  if (!node.IsScalar()) return setting_error(key, "must be a single value");
-  const auto text = node.as<std::string>();
-  // A switch's empty YAML string is not "true": only a bare flag is.
-  if (s.shape == SettingShape::kSwitch && text.empty())
-    return setting_error(key, "'' is not true or false");
-  return std::vector<std::string>{text};
-}
-
-}  // namespace
-
-Result<AgentConfig> parse_agent_yaml(const std::string& text, AgentConfig config) {
-  auto ok = for_each_yaml_entry(text, [&config](const std::string& key, const YAML::Node& value) {
-    const AgentSetting* setting = find_agent_setting(key);
-    if (setting == nullptr) return Status(setting_error(key, "unknown setting"));
-    auto values = yaml_values(*setting, value);
-    if (!values) return Status(values.error());
-    return apply_agent_setting(config, *setting, *values);
-  });
-  if (!ok) return ok.error();
-  if (auto canonical = canonicalize(config.traffic); !canonical) return canonical.error();
-  return config;
-}
-
-Result<AgentConfig> load_agent_yaml_file(const std::string& path, AgentConfig base) {
-  return load_config_file(path, std::move(base), [](const std::string& text, AgentConfig b) {
-    return parse_agent_yaml(text, std::move(b));
-  });
 }
 
 std::vector<std::pair<std::string, std::string>> changed_settings(const AgentConfig& config) {

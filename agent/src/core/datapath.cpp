@@ -70,4 +70,35 @@ shunt_netns_stats sum_stats(const std::vector<shunt_netns_stats>& per_cpu) {
   return total;
 }
 
+const std::vector<StatsField>& stats_fields() {
+  using S = shunt_netns_stats;
+  static const std::vector<StatsField> fields{
+      {"connect_seen", &S::connect_seen, false},
+      {"redirected", &S::redirected, true},
+      {"skipped_bypass", &S::skipped_bypass, true},
+      {"skipped_loopback", &S::skipped_loopback, true},
+      {"skipped_proxy_port", &S::skipped_proxy_port, true},
+      {"record_failed", &S::record_failed, true},
+      {"pairs_recorded", &S::pairs_recorded, false},
+      {"origdst_answered", &S::origdst_answered, false},
+      {"peername_rewritten", &S::peername_rewritten, false},
+      {"fastpath_sockets", &S::fastpath_sockets, false},
+      {"fastpath_declined", &S::fastpath_declined, false},
+      {"skipped_policy", &S::skipped_policy, true},
+      {"inbound_steered", &S::inbound_steered, false},
+      {"inbound_skipped", &S::inbound_skipped, false},
+      {"inbound_no_listener", &S::inbound_no_listener, false},
+      {"quota_reached", &S::quota_reached, true},
+      {"records_released", &S::records_released, false},
+      {"proxy_down_open", &S::proxy_down_open, true},
+      {"proxy_down_closed", &S::proxy_down_closed, true},
+      {"sockopt_refused", &S::sockopt_refused, false},
+      {"skipped_proxy_cgroup", &S::skipped_proxy_cgroup, true},
+      {"dns_udp_redirected", &S::dns_udp_redirected, false},
+      {"dns_answers_rewritten", &S::dns_answers_rewritten, false},
+      {"udp_relayed", &S::udp_relayed, false},
+  };
+  return fields;
+}
+
 }  // namespace shunt::agent

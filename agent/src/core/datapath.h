@@ -81,6 +81,15 @@ class InboundLinks {
   virtual bool attached(uint64_t cookie) = 0;
 };
 
+// The per-namespace counters by name, in the ABI's order: `status` shows
+// them all; the node metrics group the connect decisions under one family.
+struct StatsField {
+  const char* name;
+  __u64 shunt_netns_stats::*member;
+  bool connect_decision;  // an outcome of one connect() (metrics: decision label)
+};
+const std::vector<StatsField>& stats_fields();
+
 // Adds per-CPU counter values together.
 shunt_netns_stats sum_stats(const std::vector<shunt_netns_stats>& per_cpu);
 

@@ -63,11 +63,8 @@ Result<std::map<std::string, std::string>> annotations_from_pod_json(const std::
   return out;
 }
 
-Result<std::map<std::string, std::string>> KubeApiClient::annotations(
-    const std::string& pod_namespace, const std::string& pod_name) {
-  if (!valid_name(pod_namespace) || !valid_name(pod_name)) {
-    return Error{EINVAL, "pod '" + pod_namespace + "/" + pod_name + "' is not a valid name"};
-  }
+Result<KubeApiClient::Answer> KubeApiClient::call(const std::string& path,
+                                                  const std::string* post_body) {
   std::ifstream token_in(config_.token_file);
   if (!token_in) return errno_error("reading the service account token " + config_.token_file);
   std::stringstream token_text;
@@ -79,13 +76,13 @@ Result<std::map<std::string, std::string>> KubeApiClient::annotations(
   if (!curl_ready) return Error{EIO, "libcurl could not be initialised"};
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) return Error{ENOMEM, "libcurl: no handle"};
-  const std::string url =
-      config_.server + "/api/v1/namespaces/" + pod_namespace + "/pods/" + pod_name;
+  const std::string url = config_.server + path;
   const std::string auth = "Authorization: Bearer " + token;
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
-      curl_slist_append(curl_slist_append(nullptr, auth.c_str()), "Accept: application/json"),
-      curl_slist_free_all);
-  std::string body;
+  curl_slist* list = curl_slist_append(nullptr, auth.c_str());
+  list = curl_slist_append(list, "Accept: application/json");
+  if (post_body != nullptr) list = curl_slist_append(list, "Content-Type: application/json");
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(list, curl_slist_free_all);
+  Answer answer;
   CURL* h = curl.get();
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
@@ -97,23 +94,54 @@ Result<std::map<std::string, std::string>> KubeApiClient::annotations(
   curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.timeout.count()));
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &answer.body);
+  if (post_body != nullptr) {
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, post_body->c_str());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(post_body->size()));
+  }
   if (const CURLcode rc = curl_easy_perform(h); rc != CURLE_OK) {
     return Error{ECONNREFUSED, "Kubernetes API " + url + ": " + curl_easy_strerror(rc)};
   }
-  long status = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &answer.status);
+  return answer;
+}
+
+Result<std::map<std::string, std::string>> KubeApiClient::annotations(
+    const std::string& pod_namespace, const std::string& pod_name) {
+  if (!valid_name(pod_namespace) || !valid_name(pod_name)) {
+    return Error{EINVAL, "pod '" + pod_namespace + "/" + pod_name + "' is not a valid name"};
+  }
+  const std::string path = "/api/v1/namespaces/" + pod_namespace + "/pods/" + pod_name;
+  auto answer = call(path, nullptr);
+  if (!answer) return answer.error();
+  const long status = answer->status;
   if (status == 404)
     return Error{ENOENT,
                  "pod " + pod_namespace + "/" + pod_name + " not found at " + config_.server};
   if (status != 200) {
     return Error{EACCES,
-                 "Kubernetes API " + url + " answered " + std::to_string(status) +
+                 "Kubernetes API " + config_.server + path + " answered " + std::to_string(status) +
                      (status == 401 || status == 403
                           ? " (the service account needs get on pods: agent/deploy/rbac.yaml)"
                           : "")};
   }
-  return annotations_from_pod_json(body);
+  return annotations_from_pod_json(answer->body);
+}
+
+Status KubeApiClient::create_event(const std::string& pod_namespace, const std::string& body) {
+  if (!valid_name(pod_namespace)) {
+    return Error{EINVAL, "namespace '" + pod_namespace + "' is not a valid name"};
+  }
+  auto answer = call("/api/v1/namespaces/" + pod_namespace + "/events", &body);
+  if (!answer) return answer.error();
+  if (answer->status != 201 && answer->status != 200) {
+    return Error{EACCES, "creating an event answered " + std::to_string(answer->status) +
+                             (answer->status == 401 || answer->status == 403
+                                  ? " (the service account needs create on events: "
+                                    "agent/deploy/rbac.yaml)"
+                                  : "")};
+  }
+  return ok_status();
 }
 
 }  // namespace shunt::agent

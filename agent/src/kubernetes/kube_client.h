@@ -48,8 +48,16 @@ class KubeApiClient final : public PodAnnotationSource {
   Result<std::map<std::string, std::string>> annotations(const std::string& pod_namespace,
                                                          const std::string& pod_name) override;
   std::string describe() const override { return config_.server; }
+  // POST /api/v1/namespaces/NS/events with `body` (an Event object).
+  Status create_event(const std::string& pod_namespace, const std::string& body);
 
  private:
+  struct Answer {
+    long status = 0;
+    std::string body;
+  };
+  // GET `path`, or POST `post_body` to it; the token read again each time.
+  Result<Answer> call(const std::string& path, const std::string* post_body);
   KubeConfig config_;
 };
 

@@ -24,6 +24,15 @@ std::string beside_agent(const std::string& configured, const char* name) {
   return configured.empty() ? own_directory() + "/" + name : configured;
 }
 
+// The node the events come from: the DaemonSet's NODE_NAME (downward API),
+// else the host name.
+std::string node_name() {
+  if (const char* name = std::getenv("NODE_NAME"); name != nullptr && *name != '\0') return name;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) return "unknown";
+  return host;
+}
+
 uint64_t unix_seconds() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
@@ -46,7 +55,14 @@ NodeServices::NodeServices(boost::asio::io_context& io, const AgentConfig& confi
   if (!server.empty()) {
     kube_ = std::make_unique<KubeApiClient>(
         KubeConfig{server, k.kube_token_file, k.kube_ca_file, std::chrono::milliseconds(5000)});
-    spdlog::info("pod annotations are read from the Kubernetes API at {}", server);
+    spdlog::info("pod annotations are read from the Kubernetes API at {}; pod events are posted "
+                 "there as Events",
+                 server);
+    events_ = std::make_unique<PodEventPoster>(
+        [kube = kube_.get()](const std::string& ns, const std::string& body) {
+          return kube->create_event(ns, body);
+        },
+        node_name());
   } else {
     spdlog::info(
         "no Kubernetes API server configured: pod settings come from the conflist and "
@@ -76,6 +92,10 @@ NodeServices::~NodeServices() {
   // never enroll are stopped.
   pool_.join();
   pods_->stop_unfinished();
+}
+
+void NodeServices::report_event(const PodEvent& event) {
+  if (events_) events_->report(event);
 }
 
 std::optional<nlohmann::ordered_json> NodeServices::handle(const nlohmann::json& request) {
@@ -236,6 +256,10 @@ Status uninstall_node_services(const KubernetesConfig& kube, const std::string& 
     if (rmdir(twin.c_str()) == 0) std::cout << "removed " << twin << "\n";
   }
   return ok_status();
+}
+
+std::vector<PodSummary> NodeServices::pods() const {
+  return pods_ ? pods_->summaries() : std::vector<PodSummary>{};
 }
 
 }  // namespace shunt::agent

@@ -16,6 +16,7 @@
 #include "enrolment.h"
 #include "kube_client.h"
 #include "netns.h"
+#include "pod_event_poster.h"
 #include "pod_manager.h"
 #include "proxy_process.h"
 
@@ -37,6 +38,11 @@ class NodeServices {
   // The pods' cni_add, cni_del and cni_check, answered through `reply`: an
   // ADD's slow part runs on the pool while other pods' ops go on.
   bool handle_async(const nlohmann::json& request, PodManager::Reply reply);
+  // Posts a pod event as a Kubernetes Event (rate-limited), when there is
+  // an API server; any thread.
+  void report_event(const PodEvent& event);
+  // The pods the agent runs proxies for (none outside Kubernetes).
+  std::vector<PodSummary> pods() const;
 
  private:
   void watch_exit(const std::string& container_id, const ProxyProcess& proxy);
@@ -49,6 +55,7 @@ class NodeServices {
   const AgentConfig& config_;
   ExecProxyLauncher launcher_;
   std::unique_ptr<KubeApiClient> kube_;
+  std::unique_ptr<PodEventPoster> events_;
   std::unique_ptr<PodManager> pods_;
   boost::asio::steady_timer timer_;
   // Where ADDs start their pods' proxies, several at a time.

@@ -44,6 +44,15 @@ struct PodRecord {
 nlohmann::json record_to_json(const PodRecord& r);
 Result<PodRecord> record_from_json(const nlohmann::json& j);
 
+// A pod as the node's metrics and listings name it.
+struct PodSummary {
+  std::string netns;
+  uint64_t netns_inode = 0;
+  std::string pod_namespace;
+  std::string pod_name;
+  unsigned proxy_restarts = 0;
+};
+
 struct PodManagerConfig {
   std::string state_dir;
   PodPlanDefaults plan;  // ports and admin port of every pod's proxy
@@ -81,6 +90,7 @@ class PodManager {
   // A pod running before the agent (found in the CNI cache): enrolled like ADD.
   nlohmann::ordered_json adopt(const nlohmann::json& add_request);
   bool known(const std::string& container_id) const { return pods_.contains(container_id); }
+  std::vector<PodSummary> summaries() const;
   // The proxy of `container_id` exited: start it again if the pod is still here.
   void proxy_exited(const std::string& container_id, const ProxyProcess& which);
   // Uninstall: every pod's proxy stopped, its enrolment removed, the records dropped.

@@ -122,14 +122,42 @@ std::string pod_label(const PodRecord& r) {
   return (r.pod_namespace.empty() ? "default" : r.pod_namespace) + "/" + r.pod_name;
 }
 
-void pod_event(const std::string& type, const std::string& reason, const PodRecord& pod,
-               const std::string& message) {
-  const auto line = fmt::format("event type={} reason={} pod={} container={} message=\"{}\"", type,
-                                reason, pod_label(pod), pod.container_id.substr(0, 12), message);
-  if (type == "Warning")
+namespace {
+PodEventSink& event_sink() {
+  static PodEventSink sink;
+  return sink;
+}
+}  // namespace
+
+void set_pod_event_sink(PodEventSink sink) { event_sink() = std::move(sink); }
+
+void report_pod_event(const PodEvent& e) {
+  const std::string pod = e.pod_name.empty()
+                              ? "container " + e.container_id.substr(0, 12)
+                              : (e.pod_namespace.empty() ? "default" : e.pod_namespace) + "/" +
+                                    e.pod_name;
+  const auto line = fmt::format("event type={} reason={} pod={} container={} message=\"{}\"",
+                                e.type, e.reason, pod, e.container_id.substr(0, 12), e.message);
+  if (e.type == "Warning")
     spdlog::warn("{}", line);
   else
     spdlog::info("{}", line);
+  if (const auto& sink = event_sink()) sink(e);
+}
+
+void pod_event(const std::string& type, const std::string& reason, const PodRecord& pod,
+               const std::string& message) {
+  report_pod_event(
+      PodEvent{type, reason, pod.pod_namespace, pod.pod_name, pod.container_id, message});
+}
+
+std::vector<PodSummary> PodManager::summaries() const {
+  std::vector<PodSummary> out;
+  out.reserve(pods_.size());
+  for (const auto& [id, r] : pods_) {
+    out.push_back({r.netns, r.netns_inode, r.pod_namespace, r.pod_name, r.proxy_restarts});
+  }
+  return out;
 }
 
 }  // namespace shunt::agent

@@ -26,30 +26,6 @@ std::atomic<int64_t>& Metrics::gauge(const std::string& name, const std::string&
   return series(name, labels, true);
 }
 
-void LatencyHistogram::observe(std::chrono::steady_clock::duration d) {
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-  const double seconds = static_cast<double>(us) / 1e6;
-  size_t i = 0;
-  while (i < kBounds.size() && seconds > kBounds.at(i)) ++i;
-  counts_.at(i).fetch_add(1, std::memory_order_relaxed);
-  sum_us_.fetch_add(static_cast<uint64_t>(std::max<int64_t>(us, 0)), std::memory_order_relaxed);
-}
-
-std::string LatencyHistogram::render(const std::string& name) const {
-  std::string out = fmt::format("# TYPE {} histogram\n", name);
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < kBounds.size(); ++i) {
-    cumulative += counts_.at(i).load(std::memory_order_relaxed);
-    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, kBounds.at(i), cumulative);
-  }
-  cumulative += counts_.back().load(std::memory_order_relaxed);
-  out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
-  out += fmt::format("{}_sum {}\n", name,
-                     static_cast<double>(sum_us_.load(std::memory_order_relaxed)) / 1e6);
-  out += fmt::format("{}_count {}\n", name, cumulative);
-  return out;
-}
-
 LatencyHistogram& Metrics::histogram(const std::string& name) {
   const std::lock_guard lock(mutex_);
   auto& slot = histograms_[name];

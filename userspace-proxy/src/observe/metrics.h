@@ -14,22 +14,9 @@
 #include <string>
 
 #include "proxy_config.h"
+#include "shunt/latency_histogram.h"
 
 namespace shunt::proxy {
-
-// Durations in seconds, counted into fixed buckets (Prometheus'
-// cumulative `le` buckets are formed when rendered).
-class LatencyHistogram {
- public:
-  static constexpr std::array<double, 14> kBounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                  0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-  void observe(std::chrono::steady_clock::duration d);
-  [[nodiscard]] std::string render(const std::string& name) const;
-
- private:
-  std::array<std::atomic<uint64_t>, kBounds.size() + 1> counts_{};  // the last: +Inf
-  std::atomic<uint64_t> sum_us_{0};
-};
 
 class Metrics {
  public:
