@@ -16,6 +16,7 @@ and made private again at the end (a marker under /run says so meanwhile,
 for the leftovers check)."""
 import itertools
 import json
+import socket
 import os
 import shutil
 import signal
@@ -310,6 +311,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     # ---- the agent, as the DaemonSet runs it ----------------------------
     def agent_spec(self, config=None, **which):
         config = dict(config or {}, mode=self.mode, cgroup=self.cgroup, bpffs=self.bpffs)
+        # The ConfigMap's 0.0.0.0:15090 is the node's; the test's agent
+        # serves its page on a loopback port of its own.
+        if not hasattr(self, "metrics_port"):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.metrics_port = s.getsockname()[1]
+        config.setdefault("metrics-address", f"127.0.0.1:{self.metrics_port}")
         if self.backend:
             config["backend"] = self.backend
         return AgentPodSpec({"/etc/cni/net.d": self.conf_dir, "/opt/cni/bin": self.bin_dir,

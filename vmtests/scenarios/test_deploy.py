@@ -3,6 +3,8 @@ nothing more (no cluster can run here, so their content is checked), the
 ConfigMap's configuration is one the agent accepts, and the Containerfile
 builds an image with podman, without a registry, whose binaries and tools
 run."""
+import json
+import re
 import os
 import shutil
 import subprocess
@@ -38,10 +40,12 @@ class ManifestTest(unittest.TestCase):
             listed = yaml.safe_load(f)["resources"]
         self.assertEqual(sorted(listed), sorted({n for n, _ in self.docs}))
 
-    def test_rbac_reads_pods_only(self):
+    def test_rbac_reads_pods_and_creates_events_only(self):
         rules = self.by_kind["ClusterRole"]["rules"]
         self.assertEqual(rules, [{"apiGroups": [""], "resources": ["pods"],
-                                  "verbs": ["get", "list", "watch"]}])
+                                  "verbs": ["get", "list", "watch"]},
+                                 {"apiGroups": [""], "resources": ["events"],
+                                  "verbs": ["create"]}])
         subject = self.by_kind["ClusterRoleBinding"]["subjects"][0]
         self.assertEqual(subject["name"], self.by_kind["ServiceAccount"]["metadata"]["name"])
 
@@ -100,6 +104,34 @@ class ManifestTest(unittest.TestCase):
         mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
         self.assertFalse(mounts["/var/lib/cni"].get("readOnly", False))
         self.assertEqual(mounts["/sys/fs/bpf"]["mountPropagation"], "HostToContainer")
+
+    def test_metrics_port_is_the_one_scraped(self):
+        config = yaml.safe_load(self.by_kind["ConfigMap"]["data"]["config.yaml"])
+        port = config["metrics-address"].rpartition(":")[2]
+        template = self.by_kind["DaemonSet"]["spec"]["template"]
+        self.assertEqual(template["metadata"]["annotations"]["prometheus.io/port"], port)
+        self.assertEqual(template["metadata"]["annotations"]["prometheus.io/scrape"], "true")
+        (c,) = template["spec"]["containers"]
+        self.assertIn({"name": "metrics", "containerPort": int(port), "protocol": "TCP"},
+                      c["ports"])
+        env = {e["name"]: e for e in c["env"]}
+        self.assertEqual(env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName")
+        with open(os.path.join(DEPLOY, "monitoring", "podmonitor.yaml")) as f:
+            monitor = yaml.safe_load(f)
+        self.assertEqual(monitor["kind"], "PodMonitor")
+        self.assertEqual(monitor["spec"]["podMetricsEndpoints"][0]["port"], "metrics")
+        self.assertEqual(monitor["spec"]["selector"]["matchLabels"],
+                         template["metadata"]["labels"])
+        with open(os.path.join(DEPLOY, "monitoring", "grafana-dashboard.json")) as f:
+            dashboard = json.load(f)
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+        self.assertTrue(exprs)
+        # Every metric a panel asks for is one the agent serves (docs list).
+        with open(os.path.join(os.path.dirname(DEPLOY), "..", "docs", "operations.md")) as f:
+            documented = f.read()
+        for expr in exprs:
+            for name in re.findall(r"\b(shunt_[a-z_]+?)(?:_bucket|_sum|_count)?\b[{\[(]", expr):
+                self.assertIn(f"`{name}", documented, f"{name} of {expr!r} is not documented")
 
     def test_configmap_is_accepted_by_the_agent(self):
         config = self.by_kind["ConfigMap"]["data"]["config.yaml"]

@@ -400,6 +400,14 @@ class AnnotationTest(unittest.TestCase):
         self.assertEqual(self.node.pods(), [])
         self.assertIn("reason=NotInjected pod=default/quiet", self.node.log_text("agent"))
 
+    def events(self, name, reason):
+        """The Events the agent posted on pod default/NAME with `reason`."""
+        with open(self.report) as f:
+            requests = [json.loads(l) for l in f]
+        return [r["body"] for r in requests
+                if r.get("method") == "POST" and r["path"] == "/api/v1/namespaces/default/events"
+                and r["body"]["involvedObject"]["name"] == name and r["body"]["reason"] == reason]
+
     def test_invalid_annotation_is_refused_with_an_event(self):
         self.set_pods({"default/bad": {"shunt.io/proxy-in-port": "http"}})
         r = self.node.run_container("bad", "sleep", "600", check=False)
@@ -408,11 +416,35 @@ class AnnotationTest(unittest.TestCase):
         log = self.node.log_text("agent")
         self.assertRegex(log, r"event type=Warning reason=InvalidSettings pod=default/bad "
                               r"container=\w+ message=\"annotation shunt.io/proxy-in-port: ")
+        # The same reason as a Kubernetes Event on the pod, with RBAC's token.
+        wait_for(lambda: self.events("bad", "InvalidSettings"), what="the InvalidSettings Event")
+        event = self.events("bad", "InvalidSettings")[0]
+        self.assertEqual(event["type"], "Warning")
+        self.assertEqual(event["involvedObject"]["kind"], "Pod")
+        self.assertEqual(event["involvedObject"]["namespace"], "default")
+        self.assertIn("annotation shunt.io/proxy-in-port", event["message"])
+        self.assertEqual(event["source"]["component"], "shunt-agent")
+        # Refused again at once: the log says so, the Event is not repeated
+        # (rate-limited per pod and reason).
+        self.node.podman("rm", "-f", "-t", "0", "bad", check=False)
+        r = self.node.run_container("bad", "sleep", "600", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        time.sleep(1)
+        self.assertEqual(len(self.events("bad", "InvalidSettings")), 1)
         self.assertEqual(self.node.pods(), [])
         self.assertEqual(self.node.status()["enrolled"], [])
         self.set_pods({"default/typo": {"shunt.io/proxy-tpye": "forward"}})
         r = self.node.run_container("typo", "sleep", "600", check=False)
         self.assertIn("annotation shunt.io/proxy-tpye: unknown shunt setting", r.stderr)
+
+    def test_proxy_exit_is_an_event_on_the_pod(self):
+        self.set_pods({"default/crash": {}})
+        self.node.run_container("crash", "sleep", "600")
+        pid = self.node.pods()[0]["proxy_pid"]
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: self.events("crash", "ProxyExited"), what="the ProxyExited Event")
+        self.assertIn(f"pid {pid} exited", self.events("crash", "ProxyExited")[0]["message"])
+        wait_for(lambda: self.node.pods()[0]["proxy_restarts"] == 1, what="proxy restarted")
 
     def test_unknown_pod_or_refused_token_fails_the_pod(self):
         self.set_pods({})

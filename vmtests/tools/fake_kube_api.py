@@ -2,7 +2,9 @@
 """A stand-in for the Kubernetes API server, for the annotation path: HTTPS
 on 127.0.0.1 with a certificate the test made, answering
 GET /api/v1/namespaces/NS/pods/NAME the way the API server does (a Pod
-object; 401 without the right bearer token; 404 Status for an unknown pod).
+object; 401 without the right bearer token; 404 Status for an unknown pod),
+and POST /api/v1/namespaces/NS/events (201 with the Event, which the report
+holds under "body").
 The pods' annotations are read from --pods (a JSON file {"NS/NAME":
 {annotations}}) on every request, so a test can change them. Each request
 is appended to --report as a JSON line."""
@@ -55,6 +57,27 @@ def main():
                                           "annotations": pods[key]},
                              "spec": {"containers": [{"name": "app", "image": "busybox"}]},
                              "status": {"phase": "Pending"}})
+
+        def do_POST(self):  # noqa: N802
+            auth = self.headers.get("Authorization", "")
+            length = int(self.headers.get("Content-Length", "0"))
+            raw = self.rfile.read(length)
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+            with lock, open(args.report, "a") as f:
+                f.write(json.dumps({"path": self.path, "authorization": auth, "method": "POST",
+                                    "content_type": self.headers.get("Content-Type", ""),
+                                    "body": body}) + "\n")
+            if auth != f"Bearer {args.token}":
+                return self.reply(401, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                        "reason": "Unauthorized", "code": 401})
+            if not re.fullmatch(r"/api/v1/namespaces/[^/]+/events", self.path) or \
+                    not isinstance(body, dict) or body.get("kind") != "Event":
+                return self.reply(400, {"kind": "Status", "apiVersion": "v1",
+                                        "status": "Failure", "reason": "BadRequest", "code": 400})
+            self.reply(201, body)
 
         def log_message(self, *a):
             pass

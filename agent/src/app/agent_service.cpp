@@ -2,23 +2,23 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/utsname.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <chrono>
 #include <iostream>
-#include <sys/utsname.h>
 #include <memory>
 
 #include "agent_settings.h"
 #include "control_handler.h"
 #include "control_server.h"
 #include "metrics_server.h"
-#include "node_observer.h"
-#include "pod_events.h"
 #include "netns.h"
+#include "node_observer.h"
 #include "node_services.h"
+#include "pod_events.h"
 #include "proxy_process.h"
 #include "proxy_watch.h"
 
@@ -95,22 +95,22 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
     ~SinkReset() { set_pod_event_sink(nullptr); }
   } sink_reset;
   ProcListenerCheck listener_check;
-  ProxyWatch watch(listener_check, [&datapath, &counters, &node](const EnrolledNetns& netns,
-                                                                 bool up) {
-    auto ok = datapath.proxy_state(netns.cookie, up);
-    if (!ok && ok.error().code == EBUSY) {
-      // Its enrolment is under way on a worker, and decides by itself.
-      spdlog::debug("{}: proxy {} reported during its enrolment; again next round", netns.path,
-                    up ? "up" : "down");
-    } else if (!ok) {
-      counters.failure("rules");
-      spdlog::error("{}: applying the proxy-{} rules (tried again next round): {}", netns.path,
-                    up ? "up" : "down", ok.error().describe());
-    } else {
-      report_proxy_state(node, netns, up);
-    }
-    return ok.ok();
-  });
+  ProxyWatch watch(listener_check,
+                   [&datapath, &counters, &node](const EnrolledNetns& netns, bool up) {
+                     auto ok = datapath.proxy_state(netns.cookie, up);
+                     if (!ok && ok.error().code == EBUSY) {
+                       // Its enrolment is under way on a worker, and decides by itself.
+                       spdlog::debug("{}: proxy {} reported during its enrolment; again next round",
+                                     netns.path, up ? "up" : "down");
+                     } else if (!ok) {
+                       counters.failure("rules");
+                       spdlog::error("{}: applying the proxy-{} rules (tried again next round): {}",
+                                     netns.path, up ? "up" : "down", ok.error().describe());
+                     } else {
+                       report_proxy_state(node, netns, up);
+                     }
+                     return ok.ok();
+                   });
   handler.set_proxy_health([&watch](const EnrolledNetns& e) { return watch.health(e.cookie); });
   // The firewall modes switch rules on it: checked often. The ebpf mode
   // decides in the kernel; the watch only informs status and the log.
@@ -130,17 +130,17 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
   ObserverSources sources{[&handler] { return handler.enrolment().list(); },
                           [&node] { return node.pods(); },
                           [&watch](const EnrolledNetns& e) { return watch.health(e.cookie); }};
-  NodeObserver observer(io, agent_info(state), config.kubernetes.pod_admin_port, sources,
-                        counters);
+  NodeObserver observer(io, agent_info(state), config.kubernetes.pod_admin_port, sources, counters);
   handler.set_extension([&node](const nlohmann::json& r) { return node.handle(r); });
-  handler.set_async_extension([&node, &observer](const nlohmann::json& r,
-                                                 std::function<void(nlohmann::ordered_json)> reply) {
-    if (r.contains("op") && r["op"] == "connections") {
-      observer.connections(r, std::move(reply));
-      return true;
-    }
-    return node.handle_async(r, std::move(reply));
-  });
+  handler.set_async_extension(
+      [&node, &observer](const nlohmann::json& r,
+                         std::function<void(nlohmann::ordered_json)> reply) {
+        if (r.contains("op") && r["op"] == "connections") {
+          observer.connections(r, std::move(reply));
+          return true;
+        }
+        return node.handle_async(r, std::move(reply));
+      });
   auto server = ControlServer::listen(io, config.socket, handler);
   if (!server) return fail(server.error().describe());
   std::unique_ptr<MetricsServer> metrics;

@@ -127,8 +127,7 @@ ordered_json connections_entry(const NamespaceFigures& n, const Result<std::stri
   return entry;
 }
 
-void NodeObserver::connections(const json& request,
-                               std::function<void(ordered_json)> reply) {
+void NodeObserver::connections(const json& request, std::function<void(ordered_json)> reply) {
   auto all = snapshot();
   std::erase_if(all, [&request](const NamespaceFigures& n) { return !wanted(n, request); });
   if (admin_port_ == 0) {
@@ -146,7 +145,8 @@ void NodeObserver::connections(const json& request,
     auto list = ordered_json::array();
     for (size_t i = 0; i < all.size(); ++i) list.push_back(connections_entry(all[i], answers[i]));
     r["namespaces"] = std::move(list);
-    asio::post(io_, [r = std::move(r), reply = std::move(reply)]() mutable { reply(std::move(r)); });
+    asio::post(io_,
+               [r = std::move(r), reply = std::move(reply)]() mutable { reply(std::move(r)); });
   });
 }
 

@@ -132,11 +132,11 @@ bool ControlHandler::handle_line_async(const std::string& line,
         request_done_(op, answered_ok(answer), std::chrono::steady_clock::now() - started);
       }
     };
-    return async_extension_(request, [reply = std::move(reply), done = std::move(done)](
-                                         const ordered_json& answer) {
-      done(answer);
-      reply(json_text(answer));
-    });
+    return async_extension_(
+        request, [reply = std::move(reply), done = std::move(done)](const ordered_json& answer) {
+          done(answer);
+          reply(json_text(answer));
+        });
   } catch (const std::exception&) {
     return false;  // handle_line() says what is wrong with it
   }

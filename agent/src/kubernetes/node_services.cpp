@@ -55,9 +55,10 @@ NodeServices::NodeServices(boost::asio::io_context& io, const AgentConfig& confi
   if (!server.empty()) {
     kube_ = std::make_unique<KubeApiClient>(
         KubeConfig{server, k.kube_token_file, k.kube_ca_file, std::chrono::milliseconds(5000)});
-    spdlog::info("pod annotations are read from the Kubernetes API at {}; pod events are posted "
-                 "there as Events",
-                 server);
+    spdlog::info(
+        "pod annotations are read from the Kubernetes API at {}; pod events are posted "
+        "there as Events",
+        server);
     events_ = std::make_unique<PodEventPoster>(
         [kube = kube_.get()](const std::string& ns, const std::string& body) {
           return kube->create_event(ns, body);

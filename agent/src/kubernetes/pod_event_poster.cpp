@@ -31,7 +31,10 @@ nlohmann::json event_object(const PodEvent& e, const std::string& node, uint64_t
       {"kind", "Event"},
       {"metadata", {{"generateName", e.pod_name + ".shunt."}, {"namespace", e.pod_namespace}}},
       {"involvedObject",
-       {{"apiVersion", "v1"}, {"kind", "Pod"}, {"namespace", e.pod_namespace}, {"name", e.pod_name}}},
+       {{"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"namespace", e.pod_namespace},
+        {"name", e.pod_name}}},
       {"reason", e.reason},
       {"message", message},
       {"type", e.type == "Warning" ? "Warning" : "Normal"},
@@ -66,7 +69,8 @@ bool EventRateLimit::allow(const PodEvent& event, std::chrono::steady_clock::tim
   seen_[key] = Seen{now, 0};
   // Keys of pods long gone are forgotten; the map stays small.
   if (seen_.size() > 4096) {
-    std::erase_if(seen_, [&](const auto& kv) { return now - kv.second.last >= limits_.repeat_every; });
+    std::erase_if(seen_,
+                  [&](const auto& kv) { return now - kv.second.last >= limits_.repeat_every; });
   }
   return true;
 }
@@ -85,11 +89,16 @@ PodEventPoster::~PodEventPoster() {
   thread_.join();
 }
 
-void PodEventPoster::report(const PodEvent& event) {
-  if (event.pod_name.empty() || event.pod_namespace.empty()) return;
+void PodEventPoster::report(const PodEvent& given) {
+  if (given.pod_name.empty()) return;
+  // A pod whose runtime named no namespace is in "default" (as the
+  // annotations are read).
+  PodEvent event = given;
+  if (event.pod_namespace.empty()) event.pod_namespace = "default";
   const std::lock_guard lock(mutex_);
   uint64_t count = 1;
-  if (queue_.size() >= limits_.queue || !rate_.allow(event, std::chrono::steady_clock::now(), count)) {
+  if (queue_.size() >= limits_.queue ||
+      !rate_.allow(event, std::chrono::steady_clock::now(), count)) {
     ++counts_.limited;
     return;
   }

@@ -132,10 +132,10 @@ PodEventSink& event_sink() {
 void set_pod_event_sink(PodEventSink sink) { event_sink() = std::move(sink); }
 
 void report_pod_event(const PodEvent& e) {
-  const std::string pod = e.pod_name.empty()
-                              ? "container " + e.container_id.substr(0, 12)
-                              : (e.pod_namespace.empty() ? "default" : e.pod_namespace) + "/" +
-                                    e.pod_name;
+  const std::string pod =
+      e.pod_name.empty()
+          ? "container " + e.container_id.substr(0, 12)
+          : (e.pod_namespace.empty() ? "default" : e.pod_namespace) + "/" + e.pod_name;
   const auto line = fmt::format("event type={} reason={} pod={} container={} message=\"{}\"",
                                 e.type, e.reason, pod, e.container_id.substr(0, 12), e.message);
   if (e.type == "Warning")

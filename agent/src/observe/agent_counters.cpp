@@ -9,8 +9,8 @@ namespace shunt::agent {
 
 bool known_control_op(const std::string& op) {
   static constexpr std::array<std::string_view, 14> kOps{
-      "enroll", "unenroll", "status",  "shutdown", "cni_add",     "cni_del",    "cni_check",
-      "cni_gc", "pods",     "ready",   "adopt",    "connections", "metrics",    "explain"};
+      "enroll", "unenroll", "status", "shutdown", "cni_add",     "cni_del", "cni_check",
+      "cni_gc", "pods",     "ready",  "adopt",    "connections", "metrics", "explain"};
   for (const auto known : kOps) {
     if (op == known) return true;
   }
@@ -39,26 +39,30 @@ void AgentCounters::event(const std::string& reason) {
 
 std::string AgentCounters::render() const {
   const std::lock_guard lock(mutex_);
-  std::string out = "# HELP shunt_agent_control_requests_total Control socket requests by op and result.\n"
-                    "# TYPE shunt_agent_control_requests_total counter\n";
+  std::string out =
+      "# HELP shunt_agent_control_requests_total Control socket requests by op and result.\n"
+      "# TYPE shunt_agent_control_requests_total counter\n";
   for (const auto& [key, n] : requests_) {
     out += fmt::format("shunt_agent_control_requests_total{{op=\"{}\",result=\"{}\"}} {}\n",
                        key.first, key.second, n);
   }
-  out += "# HELP shunt_agent_control_request_seconds Time to answer a control request.\n"
-         "# TYPE shunt_agent_control_request_seconds histogram\n";
+  out +=
+      "# HELP shunt_agent_control_request_seconds Time to answer a control request.\n"
+      "# TYPE shunt_agent_control_request_seconds histogram\n";
   for (const auto& [op, h] : latency_) {
     out += h->render("shunt_agent_control_request_seconds", fmt::format("op=\"{}\"", op), false);
   }
-  out += "# HELP shunt_agent_failures_total Enrolment, rule and proxy start failures.\n"
-         "# TYPE shunt_agent_failures_total counter\n";
+  out +=
+      "# HELP shunt_agent_failures_total Enrolment, rule and proxy start failures.\n"
+      "# TYPE shunt_agent_failures_total counter\n";
   for (const char* kind : {"enrolment", "rules", "proxy_start"}) {
     const auto it = failures_.find(kind);
     out += fmt::format("shunt_agent_failures_total{{kind=\"{}\"}} {}\n", kind,
                        it == failures_.end() ? 0 : it->second);
   }
-  out += "# HELP shunt_agent_pod_events_total Pod events reported, by reason.\n"
-         "# TYPE shunt_agent_pod_events_total counter\n";
+  out +=
+      "# HELP shunt_agent_pod_events_total Pod events reported, by reason.\n"
+      "# TYPE shunt_agent_pod_events_total counter\n";
   for (const auto& [reason, n] : events_) {
     out += fmt::format("shunt_agent_pod_events_total{{reason=\"{}\"}} {}\n", reason, n);
   }

@@ -16,14 +16,14 @@
 namespace shunt::agent {
 
 struct NetnsGet {
-  std::string netns;    // the namespace's path
-  uint64_t inode = 0;   // it must still be this namespace (0: not checked)
-  uint16_t port = 0;    // on 127.0.0.1
-  std::string target;   // "/metrics"
+  std::string netns;   // the namespace's path
+  uint64_t inode = 0;  // it must still be this namespace (0: not checked)
+  uint16_t port = 0;   // on 127.0.0.1
+  std::string target;  // "/metrics"
 };
 
 struct NetnsGetLimits {
-  std::chrono::milliseconds timeout{2000};     // connect, request and whole answer
+  std::chrono::milliseconds timeout{2000};      // connect, request and whole answer
   size_t max_bytes = size_t{64} * 1024 * 1024;  // 10,000 connections take ~3 MiB
 };
 

@@ -64,13 +64,15 @@ void render_bpf(std::string& out, const std::vector<NamespaceFigures>& all) {
 void render_proxy_state(std::string& out, const std::vector<NamespaceFigures>& all) {
   family(out, "shunt_proxy_up", "gauge", "Whether the namespace's proxy listens (agent's watch).");
   for (const auto& n : all) {
-    if (n.proxy_up) out += fmt::format("shunt_proxy_up{{{}}} {}\n", ns_labels(n), *n.proxy_up ? 1 : 0);
+    if (n.proxy_up)
+      out += fmt::format("shunt_proxy_up{{{}}} {}\n", ns_labels(n), *n.proxy_up ? 1 : 0);
   }
   family(out, "shunt_proxy_state_changes_total", "counter",
          "Times the namespace's proxy went down or came back.");
   for (const auto& n : all) {
     if (n.proxy_up) {
-      out += fmt::format("shunt_proxy_state_changes_total{{{}}} {}\n", ns_labels(n), n.proxy_changes);
+      out +=
+          fmt::format("shunt_proxy_state_changes_total{{{}}} {}\n", ns_labels(n), n.proxy_changes);
     }
   }
   family(out, "shunt_proxy_restarts_total", "counter",

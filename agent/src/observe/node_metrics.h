@@ -30,7 +30,7 @@ struct NamespaceFigures {
   std::optional<unsigned> proxy_restarts;  // pods: restarts of their proxy
   std::optional<bool> proxy_up;            // the agent's watch
   uint64_t proxy_changes = 0;
-  bool scraped = false;  // its proxy's /metrics was asked
+  bool scraped = false;               // its proxy's /metrics was asked
   std::optional<ProxyFigures> proxy;  // and answered
 };
 

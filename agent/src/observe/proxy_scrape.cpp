@@ -16,8 +16,8 @@ struct Sample {
 bool plain_value(std::string_view v) {
   if (v.empty() || v.size() > 32) return false;
   for (const char c : v) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-                    c == '+' || c == '-';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '+' || c == '-';
     if (!ok) return false;
   }
   return true;
