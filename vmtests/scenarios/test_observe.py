@@ -154,6 +154,27 @@ class ObserveTest(unittest.TestCase):
                                  self.connections("--netns", self.pod_ns)["namespaces"]),
                  what="the connection gone from the list")
 
+    def test_explain_reads_what_is_installed(self):
+        r = self.t.agent_cli("explain", "--netns", self.pod_ns, "--dst", f"{SRV4}:{ECHO_PORT}",
+                             "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        why = json.loads(r.stdout)
+        self.assertEqual(why["verdict"], "redirected", why)
+        self.assertEqual(why["to"], "127.0.0.1:15001")
+        self.assertEqual(why["proxy"], "up")
+        self.assertNotIn("NOT captured", why["installed"])
+        self.assertNotIn("could not", why["installed"])
+        self.assertIn("BPF maps" if self.t.mode == "ebpf" else "rule(s) of shunt", why["installed"])
+        text = self.t.agent_cli("explain", "--netns", self.pod_ns, "--dst", "127.0.0.1:8080")
+        self.assertIn("not redirected", text.stdout)
+        self.assertIn("redirect-loopback", text.stdout)
+        r = self.t.agent_cli("explain", "--netns", self.other_ns, "--dst", f"{SRV4}:80")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("not enrolled", r.stderr)
+        r = self.t.agent_cli("explain", "--netns", self.pod_ns, "--dst", "example.com:80")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("ADDRESS:PORT", r.stderr)
+
     def test_bad_arguments_are_refused(self):
         r = self.t.agent_cli("connections", "--pod", "no-slash")
         self.assertNotEqual(r.returncode, 0)

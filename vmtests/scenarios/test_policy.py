@@ -43,6 +43,22 @@ CASES = [
 ]
 
 
+# The setting `explain` names for the connections a case leaves alone. The
+# ebpf mode's maps hold the captured ports, not the lists that made them:
+# a port out of them is named by either list.
+PORT_LISTS = ("include-outbound-ports", "exclude-outbound-ports")
+DECIDED_BY = {
+    "empty policy": None,
+    "excluded port": PORT_LISTS,
+    "included range": PORT_LISTS,
+    "include with a hole": PORT_LISTS,
+    "excluded prefix": ("exclude-outbound-cidrs",),
+    "overlapping prefixes": ("exclude-outbound-cidrs",),
+    "excluded uid": ("exclude-uids",),
+    "excluded gid": ("exclude-gids",),
+}
+
+
 def largest_prefix_list():
     """16384 prefixes (the most one namespace may have), the one that
     matters last."""
@@ -94,9 +110,24 @@ class PolicyTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         return json.loads(r.stdout)
 
-    def check_case(self, name, connections):
+    def explain(self, address, port, who):
+        """`shunt-agent explain` for the connection connect() makes."""
+        dst = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        ids = {"root": (0, 0), "uid": (UID, UID), "gid": (0, GID)}[who]
+        r = self.t.agent_cli("explain", "--netns", f"/run/netns/{self.t.ns['pod']}", "--dst", dst,
+                             "--uid", str(ids[0]), "--gid", str(ids[1]), "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def check_case(self, name, connections, decided_by=None):
         for family, address, port, who, redirected in connections:
             with self.subTest(case=name, family=family, address=address, port=port, who=who):
+                # What the kernel's state says, then what a real connection does.
+                why = self.explain(address, port, who)
+                self.assertEqual(why["verdict"], "redirected" if redirected else "not redirected",
+                                 why)
+                if not redirected and decided_by:
+                    self.assertIn(why["decided_by"], decided_by, why)
                 before = len(self.t.access_log())
                 r = self.connect(address, port, who)
                 self.assertTrue(r["ok"], r)
@@ -114,7 +145,7 @@ class PolicyTest(unittest.TestCase):
         for name, settings, connections in CASES:
             answer = self.set_policy(settings)
             self.assertTrue(answer["updated"])
-            self.check_case(name, connections)
+            self.check_case(name, connections, DECIDED_BY[name])
         self.set_policy({})
 
     def test_largest_policy(self):

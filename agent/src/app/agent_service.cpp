@@ -77,6 +77,10 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
   state.defaults = NetnsPolicy{config.outbound_port, config.inbound_port, config.redirect_loopback,
                                config.traffic,       config.dns_port,     config.udp_relay_port};
   state.allow_host_netns = config.allow_host_netns;
+  if (state.exemption.find("mark") != std::string::npos) {
+    if (config.bypass_uid != SHUNT_ID_NONE) state.bypass_uid = config.bypass_uid;
+    if (config.bypass_gid != SHUNT_ID_NONE) state.bypass_gid = config.bypass_gid;
+  }
   ControlHandler handler(datapath, resolver, state, unix_now, [&io] {
     // Stop a moment later, so that the answer to "shutdown" is written.
     auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));

@@ -149,6 +149,19 @@ void register_commands(CLI::App& app, CommandLine& cl) {
   connections->add_option("--pod", cl.pod, "only this pod (NAMESPACE/NAME)")->excludes(only_netns);
   add_socket_flag(connections, cl);
   connections->add_flag("--json", cl.json, "machine-readable output");
+  auto* explain = app.add_subcommand(
+      "explain", "whether a connection from a namespace would be redirected, and what decides");
+  explain->add_option("--netns", cl.netns, "the enrolled namespace (its path)")->required();
+  explain->add_option("--dst", cl.dst, "the destination, ADDRESS:PORT ([v6]:PORT)")->required();
+  explain->add_option("--protocol", cl.protocol, "tcp or udp")
+      ->check(CLI::IsMember({"tcp", "udp"}))
+      ->default_val("tcp");
+  explain->add_option("--uid", cl.uid, "the connecting process's uid (default 0)")
+      ->check(CLI::Range(0U, 4294967294U));
+  explain->add_option("--gid", cl.gid, "the connecting process's gid (default 0)")
+      ->check(CLI::Range(0U, 4294967294U));
+  add_socket_flag(explain, cl);
+  explain->add_flag("--json", cl.json, "machine-readable output");
   auto* stop = app.add_subcommand(
       "stop", "ask the running agent to exit (programs, rules and pod proxies stay; preStop)");
   add_socket_flag(stop, cl);

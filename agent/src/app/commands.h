@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,11 @@ struct CommandLine {
   bool markdown = false;
   // connections, trace: one pod (NAMESPACE/NAME)
   std::string pod;
+  // explain
+  std::string dst;
+  std::string protocol = "tcp";
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
 };
 
 void register_commands(CLI::App& app, CommandLine& cl);

@@ -37,4 +37,20 @@ int command_connections(const CommandLine& cl) {
   return 0;
 }
 
+int command_explain(const CommandLine& cl) {
+  nlohmann::json request{
+      {"op", "explain"}, {"netns", cl.netns}, {"dst", cl.dst}, {"protocol", cl.protocol}};
+  if (cl.uid) request["uid"] = *cl.uid;
+  if (cl.gid) request["gid"] = *cl.gid;
+  auto answer = call_agent(cl.flags.socket, request);
+  if (!answer) return fail(answer.error().describe());
+  if (!answer->value("ok", false)) return fail(answer->value("error", "the agent refused"));
+  if (cl.json) {
+    std::cout << json_text(*answer, 2) << "\n";
+  } else {
+    std::cout << format_explain(*answer);
+  }
+  return 0;
+}
+
 }  // namespace shunt::agent

@@ -8,5 +8,6 @@
 namespace shunt::agent {
 
 int command_connections(const CommandLine& cl);
+int command_explain(const CommandLine& cl);
 
 }  // namespace shunt::agent

@@ -150,6 +150,7 @@ ordered_json ControlHandler::handle(const json& request) {
   if (op == "enroll") return enroll(request);
   if (op == "unenroll") return unenroll(request);
   if (op == "status") return status();
+  if (op == "explain") return explain(request);
   if (op == "shutdown") {
     if (on_shutdown_) on_shutdown_();
     return {{"ok", true}};

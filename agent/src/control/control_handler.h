@@ -1,6 +1,7 @@
 // The control protocol, without I/O: one JSON object per request line,
 // one per response line. Requests: {"op":"enroll","netns":PATH,...},
-// {"op":"unenroll","netns":PATH}, {"op":"status"}, {"op":"shutdown"}.
+// {"op":"unenroll","netns":PATH}, {"op":"status"}, {"op":"shutdown"},
+// {"op":"explain","netns":PATH,"dst":"A:P"[,"protocol":"udp","uid":N,"gid":N]}.
 // Responses carry "ok" and, on failure, "error" and "errno".
 #pragma once
 
@@ -28,7 +29,8 @@ class ControlHandler {
  public:
   ControlHandler(Datapath& datapath, NetnsResolver& resolver, AgentState state,
                  std::function<uint64_t()> now_unix, std::function<void()> on_shutdown)
-      : enrolment_(datapath, resolver, state.defaults, state.allow_host_netns, std::move(now_unix)),
+      : datapath_(datapath),
+        enrolment_(datapath, resolver, state.defaults, state.allow_host_netns, std::move(now_unix)),
         state_(std::move(state)),
         on_shutdown_(std::move(on_shutdown)) {}
 
@@ -67,8 +69,10 @@ class ControlHandler {
   nlohmann::ordered_json enroll(const nlohmann::json& request);
   nlohmann::ordered_json unenroll(const nlohmann::json& request);
   nlohmann::ordered_json status();
+  nlohmann::ordered_json explain(const nlohmann::json& request);  // control_explain.cpp
   std::string answer_line(const std::string& line, std::string& op, bool& ok);
 
+  Datapath& datapath_;
   EnrolmentService enrolment_;
   AgentState state_;
   std::function<void()> on_shutdown_;

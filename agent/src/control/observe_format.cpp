@@ -58,4 +58,21 @@ std::string format_connections(const nlohmann::json& answer) {
   return out + problems;
 }
 
+std::string format_explain(const nlohmann::json& a) {
+  std::string out =
+      fmt::format("{} ({}, uid {}, gid {}) from {}: {}{}\n", text(a, "dst"), text(a, "protocol"),
+                  number(a, "uid"), number(a, "gid"), text(a, "netns"), text(a, "verdict"),
+                  a.contains("to") ? " to " + text(a, "to") : "");
+  out +=
+      fmt::format("  decided by: {}\n  why:        {}\n", text(a, "decided_by"), text(a, "reason"));
+  if (a.contains("steps") && a["steps"].is_array()) {
+    for (const auto& step : a["steps"]) {
+      if (step.is_string()) out += "  checked:    " + step.get<std::string>() + "\n";
+    }
+  }
+  out +=
+      fmt::format("  proxy:      {}\n  installed:  {}\n", text(a, "proxy"), text(a, "installed"));
+  return out;
+}
+
 }  // namespace shunt::agent

@@ -11,4 +11,8 @@ namespace shunt::agent {
 // answer are named with the reason.
 std::string format_connections(const nlohmann::json& answer);
 
+// The verdict first, then what decided it, the checks passed, and what is
+// installed in the kernel.
+std::string format_explain(const nlohmann::json& answer);
+
 }  // namespace shunt::agent

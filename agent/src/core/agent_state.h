@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +23,9 @@ struct AgentState {
   std::string inbound;  // how inbound capture works in this mode, or why not
   // How the proxies' own sockets are told apart (cgroups, or the mark).
   std::string exemption;
+  // With the mark exemption: the ids that pass as the proxy (explain).
+  std::optional<uint32_t> bypass_uid;
+  std::optional<uint32_t> bypass_gid;
   // Where the agent runs the per-pod proxies (a proxy cgroup); empty: its
   // own cgroup.
   std::string proxy_cgroup;

@@ -61,6 +61,12 @@ class Datapath {
   // call (then pods are enrolled on the pod manager's workers, so that
   // slow enrolments of different namespaces do not wait for each other).
   virtual bool enrolls_concurrently() const { return false; }
+  // What is in place in the kernel for an enrolled namespace, read back
+  // now, in words (`explain`): the ebpf mode's map entries, the firewall
+  // modes' rules as listed in the namespace.
+  virtual Result<std::string> installed(uint64_t /*cookie*/) {
+    return Error{ENOTSUP, "this datapath cannot list what it installed"};
+  }
 };
 
 // Inbound capture in the ebpf mode: the sk_lookup program's link on one

@@ -1,5 +1,7 @@
 #include "bpf_maps_datapath.h"
 
+#include <fmt/format.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
@@ -211,6 +213,29 @@ Result<std::vector<EnrolledNetns>> BpfMapsDatapath::list() {
     result.push_back(std::move(entry));
   }
   return result;
+}
+
+Result<std::string> BpfMapsDatapath::installed(uint64_t cookie) {
+  shunt_netns_policy raw{};
+  if (bpf_map_lookup_elem(fds_.policy, &cookie, &raw) != 0) {
+    return Error{ENOENT, "no policy map entry for netns cookie " + std::to_string(cookie)};
+  }
+  size_t ports = 0;
+  size_t cidrs = 0;
+  size_t ids = 0;
+  for (const auto& key : all_keys<shunt_port_key>(fds_.ports)) {
+    if (key.netns_cookie == cookie && key.generation == raw.generation) ++ports;
+  }
+  for (const auto& key : all_keys<shunt_cidr_key>(fds_.cidrs)) {
+    if (key.netns_cookie == cookie && key.generation == raw.generation) ++cidrs;
+  }
+  for (const auto& key : all_keys<shunt_id_key>(fds_.ids)) {
+    if (key.netns_cookie == cookie && key.generation == raw.generation) ++ids;
+  }
+  return fmt::format(
+      "the BPF maps: policy entry of netns cookie {} (generation {}, flags {:#x}, outbound port "
+      "{}), {} port block(s), {} excluded prefix(es), {} excluded id(s)",
+      cookie, raw.generation, raw.flags, raw.outbound_port, ports, cidrs, ids);
 }
 
 }  // namespace shunt::agent

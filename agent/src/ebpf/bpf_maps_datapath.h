@@ -37,6 +37,7 @@ class BpfMapsDatapath final : public Datapath {
   Status enroll(uint64_t cookie, const NetnsPolicy& policy, const shunt_netns_info& info) override;
   Status unenroll(uint64_t cookie) override;
   Result<std::vector<EnrolledNetns>> list() override;
+  Result<std::string> installed(uint64_t cookie) override;
 
  private:
   // Removes the namespace's port, prefix and id entries of every

@@ -285,6 +285,19 @@ Result<std::vector<EnrolledNetns>> FirewallDatapath::list() {
   return out;
 }
 
+Result<std::string> FirewallDatapath::installed(uint64_t cookie) {
+  auto records = this->records();
+  if (!records) return records.error();
+  const auto it = std::find_if(records->begin(), records->end(),
+                               [cookie](const FirewallRecord& r) { return r.cookie == cookie; });
+  if (it == records->end()) return Error{ENOENT, "no journal record of this namespace"};
+  const auto backend = firewall_backend_from(it->backend);
+  if (!backend) return Error{EINVAL, "unknown backend '" + it->backend + "' in the journal"};
+  auto dump = firewall_.dump(it->path, *backend);
+  if (!dump) return dump.error();
+  return describe_installed_rules(*dump, it->backend);
+}
+
 Status FirewallDatapath::recover() {
   auto records = journal_.load();
   if (!records) return records.error();

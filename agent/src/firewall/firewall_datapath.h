@@ -48,6 +48,7 @@ class FirewallDatapath final : public Datapath {
   Status enroll(uint64_t cookie, const NetnsPolicy& policy, const shunt_netns_info& info) override;
   Status unenroll(uint64_t cookie) override;
   Result<std::vector<EnrolledNetns>> list() override;
+  Result<std::string> installed(uint64_t cookie) override;
   // While the proxy is down, `open` takes the namespace's rules away and
   // `closed` in the tproxy mode puts the redirect mode's rules in (a
   // REDIRECT to a port where nothing listens is refused at once; TPROXY

@@ -134,4 +134,32 @@ unsigned cgroup_level(const std::string& relative_path) {
   return 1 + static_cast<unsigned>(std::count(relative_path.begin(), relative_path.end(), '/'));
 }
 
+std::string describe_installed_rules(const std::string& dump, const std::string& backend) {
+  size_t rules = 0;
+  bool ours = false;
+  std::istringstream lines(dump);
+  std::string line;
+  const std::string table = std::string("table inet ") + kNftTable + " ";
+  while (std::getline(lines, line)) {
+    if (backend == "nft") {
+      if (line.starts_with("table ")) ours = line.starts_with(table);
+      // Rules are the indented lines of a chain that are not its header,
+      // its policy line, or a set's body.
+      const auto first = line.find_first_not_of(" \t");
+      if (ours && first != std::string::npos && first >= 2 && !line.ends_with("{") &&
+          !line.ends_with("}") && line.find(" hook ") == std::string::npos &&
+          line.find("elements = ") == std::string::npos && line.find("type ") != first &&
+          line.find("flags ") != first) {
+        ++rules;
+      }
+    } else if (line.starts_with("-A ") && line.find("SHUNT_") != std::string::npos) {
+      ++rules;
+    }
+  }
+  if (rules == 0) {
+    return "the namespace's rules (" + backend + ") hold nothing of shunt: it is NOT captured";
+  }
+  return fmt::format("the namespace's rules ({}): {} rule(s) of shunt listed", backend, rules);
+}
+
 }  // namespace shunt::agent

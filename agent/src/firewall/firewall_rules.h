@@ -76,4 +76,8 @@ std::vector<std::string> ip_route_args(const RuleSpec& spec, IpFamily family, co
 size_t count_foreign_iptables_rules(const std::string& dump);
 size_t count_foreign_nft_rules(const std::string& ruleset);
 
+// Pure: what a listing of a namespace's rules (nft list ruleset, or
+// iptables-save of both families) holds of shunt's, in words.
+std::string describe_installed_rules(const std::string& dump, const std::string& backend);
+
 }  // namespace shunt::agent
