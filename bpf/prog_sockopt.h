@@ -15,6 +15,7 @@
 #include "lib/common.h"
 #include "lib/origdst.h"
 #include "lib/policy.h"
+#include "lib/trace.h"
 #include "lib/udp.h"
 
 static __always_inline int shunt_write_sockaddr_in(struct bpf_sockopt *ctx,
@@ -177,6 +178,7 @@ static __always_inline int shunt_guard_sockopt(struct bpf_sockopt *ctx)
 	if (!cfg || !shunt_sockopt_escapes(ctx, cfg) || shunt_task_is_proxy())
 		return 0;
 	SHUNT_COUNT(netns, sockopt_refused);
+	shunt_trace(netns, NULL, SHUNT_TRACE_GUARD_REFUSED, 0, 0);
 	return -EPERM;
 }
 

@@ -13,6 +13,7 @@
 #include "common.h"
 #include "origdst.h"
 #include "policy.h"
+#include "trace.h"
 #include "udp.h"
 
 enum shunt_connect_action {
@@ -58,55 +59,65 @@ static __always_inline bool shunt_proxy_listening(struct bpf_sock_addr *ctx,
  * nothing listens (a connect fails at once with ECONNREFUSED; no record is
  * kept). */
 static __always_inline enum shunt_connect_action
-shunt_proxy_down(const struct shunt_netns_policy *policy, __u64 netns)
+shunt_proxy_down(const struct shunt_netns_policy *policy, __u64 netns,
+		 const struct shunt_addr *dst, __u8 protocol, __u16 port)
 {
 	if (policy->flags & SHUNT_POLICY_PROXY_DOWN_OPEN) {
 		SHUNT_COUNT(netns, proxy_down_open);
+		shunt_trace(netns, dst, SHUNT_TRACE_PROXY_DOWN_OPEN, protocol,
+			    0);
 		return SHUNT_CONNECT_LEAVE;
 	}
 	SHUNT_COUNT(netns, proxy_down_closed);
+	shunt_trace(netns, dst, SHUNT_TRACE_PROXY_DOWN_CLOSED, protocol, port);
 	return SHUNT_CONNECT_REDIRECT;
 }
 
 /* Whether the connect (or datagram) is captured by the namespace's policy
- * at all. DNS ports are captured whatever the outbound port list says:
- * capture-dns and the DNS port list decide them (the agent takes the
- * excluded outbound ports out of that list). */
-static __always_inline bool
-shunt_connect_captured(struct bpf_sock_addr *ctx,
-		       const struct shunt_netns_policy *policy,
-		       const struct shunt_config *cfg, __u64 netns,
-		       const struct shunt_addr *dst, bool dns)
+ * at all: 0 when it is, else why not (enum shunt_trace_reason). DNS ports
+ * are captured whatever the outbound port list says: capture-dns and the
+ * DNS port list decide them (the agent takes the excluded outbound ports
+ * out of that list). */
+static __always_inline __u8 shunt_connect_captured(
+	struct bpf_sock_addr *ctx, const struct shunt_netns_policy *policy,
+	const struct shunt_config *cfg, __u64 netns,
+	const struct shunt_addr *dst, bool dns)
 {
 	bool dst_is_loopback = shunt_addr_is_loopback(dst);
 
 	if (shunt_task_is_proxy()) {
 		SHUNT_COUNT(netns, skipped_proxy_cgroup);
-		return false;
+		return SHUNT_TRACE_PROXY_CGROUP;
 	}
 	if (shunt_has_proxy_identity(cfg, ctx->sk->mark)) {
 		SHUNT_COUNT(netns, skipped_bypass);
-		return false;
+		return SHUNT_TRACE_BYPASS;
 	}
 	if (dst_is_loopback &&
 	    !(policy->flags & SHUNT_POLICY_REDIRECT_LOOPBACK)) {
 		SHUNT_COUNT(netns, skipped_loopback);
-		return false;
+		return SHUNT_TRACE_LOOPBACK;
 	}
 	/* The proxy's own listeners, not every host's ports 15001/15006: a
 	 * remote destination on those ports is captured like any other. */
 	if (dst_is_loopback && shunt_is_proxy_port(policy, dst->port)) {
 		SHUNT_COUNT(netns, skipped_proxy_port);
-		return false;
+		return SHUNT_TRACE_PROXY_PORT;
 	}
-	if ((!dns && !shunt_port_captured(policy, netns, SHUNT_DIR_OUTBOUND,
-					  dst->port)) ||
-	    shunt_dst_excluded(policy, netns, dst) ||
-	    shunt_task_excluded(policy, netns)) {
+	if (!dns && !shunt_port_captured(policy, netns, SHUNT_DIR_OUTBOUND,
+					 dst->port)) {
 		SHUNT_COUNT(netns, skipped_policy);
-		return false;
+		return SHUNT_TRACE_POLICY_PORT;
 	}
-	return true;
+	if (shunt_dst_excluded(policy, netns, dst)) {
+		SHUNT_COUNT(netns, skipped_policy);
+		return SHUNT_TRACE_POLICY_PREFIX;
+	}
+	if (shunt_task_excluded(policy, netns)) {
+		SHUNT_COUNT(netns, skipped_policy);
+		return SHUNT_TRACE_POLICY_ID;
+	}
+	return 0;
 }
 
 /* Decides what happens to this TCP connect() and, when it is redirected to
@@ -120,6 +131,7 @@ shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 {
 	const struct shunt_netns_policy *policy;
 	const struct shunt_config *cfg;
+	__u8 skipped;
 	__u64 netns;
 	bool dns;
 	int err;
@@ -136,22 +148,29 @@ shunt_connect_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 
 	SHUNT_COUNT(netns, connect_seen);
 	dns = shunt_is_dns_port(policy, netns, dst->port);
-	if (!shunt_connect_captured(ctx, policy, cfg, netns, dst, dns))
+	skipped = shunt_connect_captured(ctx, policy, cfg, netns, dst, dns);
+	if (skipped) {
+		shunt_trace(netns, dst, skipped, IPPROTO_TCP, 0);
 		return SHUNT_CONNECT_LEAVE;
+	}
 	*port = dns ? policy->dns_port : policy->outbound_port;
 	if (!shunt_proxy_listening(ctx, dst->family, *port, false))
-		return shunt_proxy_down(policy, netns);
+		return shunt_proxy_down(policy, netns, dst, IPPROTO_TCP, *port);
 	err = shunt_orig_dst_record(bpf_get_socket_cookie(ctx), netns, dst,
 				    cfg->netns_record_quota);
 	if (err == -EDQUOT) {
 		SHUNT_COUNT(netns, quota_reached);
+		shunt_trace(netns, dst, SHUNT_TRACE_QUOTA, IPPROTO_TCP, 0);
 		return SHUNT_CONNECT_REFUSE;
 	}
 	if (err) {
 		SHUNT_COUNT(netns, record_failed);
+		shunt_trace(netns, dst, SHUNT_TRACE_RECORD_FAILED, IPPROTO_TCP,
+			    0);
 		return SHUNT_CONNECT_REFUSE;
 	}
 	SHUNT_COUNT(netns, redirected);
+	shunt_trace(netns, dst, SHUNT_TRACE_REDIRECTED, IPPROTO_TCP, *port);
 	return SHUNT_CONNECT_REDIRECT;
 }
 
@@ -170,6 +189,7 @@ shunt_udp_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 	const struct shunt_config *cfg;
 	struct bpf_sock *sk = ctx->sk;
 	__u16 local_port;
+	__u8 skipped;
 	__u64 cookie;
 	__u64 netns;
 	bool dns;
@@ -186,23 +206,35 @@ shunt_udp_decide(struct bpf_sock_addr *ctx, const struct shunt_addr *dst,
 	cookie = bpf_get_socket_cookie(ctx);
 	local_port = sending ? (__u16)sk->src_port : 0;
 	dns = shunt_is_dns_port(policy, netns, dst->port);
-	if ((!dns && !shunt_is_relayed_port(policy, netns, dst->port)) ||
-	    !shunt_connect_captured(ctx, policy, cfg, netns, dst, true)) {
+	/* UDP the policy never captures is not traced: every datagram of
+	 * the namespace would be. */
+	skipped = (!dns && !shunt_is_relayed_port(policy, netns, dst->port))
+			  ? SHUNT_TRACE_POLICY_PORT
+			  : shunt_connect_captured(ctx, policy, cfg, netns, dst,
+						   true);
+	if (skipped) {
+		if (skipped != SHUNT_TRACE_POLICY_PORT)
+			shunt_trace(netns, dst, skipped, SHUNT_IPPROTO_UDP, 0);
 		if (!sending)
 			shunt_udp_forget(cookie);
 		return SHUNT_CONNECT_LEAVE;
 	}
 	*port = dns ? policy->dns_port : policy->udp_port;
 	if (!shunt_proxy_listening(ctx, dst->family, *port, true))
-		return shunt_proxy_down(policy, netns);
+		return shunt_proxy_down(policy, netns, dst, SHUNT_IPPROTO_UDP,
+					*port);
 	if (shunt_udp_record(cookie, netns, dst, local_port)) {
 		SHUNT_COUNT(netns, record_failed);
+		shunt_trace(netns, dst, SHUNT_TRACE_RECORD_FAILED,
+			    SHUNT_IPPROTO_UDP, 0);
 		return SHUNT_CONNECT_REFUSE;
 	}
 	if (dns)
 		SHUNT_COUNT(netns, dns_udp_redirected);
 	else
 		SHUNT_COUNT(netns, udp_relayed);
+	shunt_trace(netns, dst, SHUNT_TRACE_REDIRECTED, SHUNT_IPPROTO_UDP,
+		    *port);
 	return SHUNT_CONNECT_REDIRECT;
 }
 

@@ -5,14 +5,17 @@ hostile or silent process on a pod's admin port delays and pollutes
 neither. Runs per mode (SHUNT_TEST_MODE)."""
 import json
 import os
+import re
 import socket
+import subprocess
 import sys
 import time
 import unittest
 import urllib.error
 import urllib.request
 
-from shunt_env import ECHO_PORT, TIMEOUT_SCALE, Topology, wait_for
+from processes import world_readable
+from shunt_env import AGENT, ECHO_PORT, TIMEOUT_SCALE, TOOLS, Topology, wait_for
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
@@ -174,6 +177,87 @@ class ObserveTest(unittest.TestCase):
         r = self.t.agent_cli("explain", "--netns", self.pod_ns, "--dst", "example.com:80")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("ADDRESS:PORT", r.stderr)
+
+    def trace(self, *args, duration=6):
+        """`shunt-agent trace` running in the background for `duration` s."""
+        return subprocess.Popen([AGENT, "trace", "--socket", self.t.socket, "--json",
+                                 "--duration", str(duration), *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def connects(self, host, port, count=1):
+        tool = world_readable(os.path.join(TOOLS, "connects.py"))
+        r = self.t.in_ns("pod", ["python3", tool, "--host", host, "--port", str(port),
+                                 "--count", str(count)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def test_trace_shows_each_decision_with_its_reason(self):
+        # One port the policy leaves alone, for the skipped decision.
+        self.t.agent_cli("enroll", "--netns", self.pod_ns, "--exclude-outbound-ports", "7001",
+                         check=True)
+        try:
+            if self.t.mode != "ebpf":
+                hold = os.path.join(self.t.tmp, "hold-trace")
+                tracer = self.trace("--netns", self.pod_ns)
+                time.sleep(1.5)
+                client = self.t.client_async(SRV4, hold_file=hold, timeout=60)
+                out, err = tracer.communicate(timeout=60)
+                open(hold, "w").close()
+                client.communicate(timeout=30)
+                self.assertEqual(tracer.returncode, 0, err)
+                self.assertIn("report no per-connection decisions", err)
+                lines = [json.loads(l) for l in out.splitlines()]
+                self.assertIn(f"{SRV4}:{ECHO_PORT}", [l["dst"] for l in lines], out)
+                return
+            tracer = self.trace("--netns", self.pod_ns)
+            time.sleep(1.5)
+            self.connects(SRV4, ECHO_PORT)
+            self.connects(SRV4, 7001)  # nothing listens there: refused, but traced
+            out, err = tracer.communicate(timeout=60)
+            self.assertEqual(tracer.returncode, 0, err)
+            lines = [json.loads(l) for l in out.splitlines()]
+            # The proxy's own upstream connects are traced too, as its own.
+            proxy = [l for l in lines if l["comm"] == "shunt-proxy"]
+            self.assertTrue(proxy, lines)
+            self.assertTrue(all("proxy's own socket" in l["reason"] for l in proxy), proxy)
+            by_dst = {l["dst"]: l for l in lines if l["comm"] != "shunt-proxy"}
+            redirected = by_dst[f"{SRV4}:{ECHO_PORT}"]
+            self.assertEqual(redirected["decision"], "redirected", lines)
+            self.assertEqual(redirected["listener_port"], 15001)
+            self.assertEqual(redirected["netns"], self.pod_ns)
+            self.assertEqual(redirected["protocol"], "tcp")
+            self.assertEqual(redirected["uid"], 0)
+            self.assertGreater(redirected["pid"], 0)
+            self.assertIn("python", redirected["comm"])
+            skipped = by_dst[f"{SRV4}:7001"]
+            self.assertEqual(skipped["decision"], "skipped", lines)
+            self.assertIn("policy port", skipped["reason"])
+            self.assertIn("held back: 0 by the rate limit, 0 by a full ring", err)
+            # Rate-limited: what is over the limit is counted, not shown.
+            tracer = self.trace("--netns", self.pod_ns, "--rate", "5", duration=5)
+            time.sleep(1.5)
+            self.connects(SRV4, ECHO_PORT, count=60)
+            out, err = tracer.communicate(timeout=60)
+            shown = len(out.splitlines())
+            self.assertGreater(shown, 0)
+            self.assertLess(shown, 30, out)
+            held = int(re.search(r"held back: (\d+) by the rate limit", err).group(1))
+            self.assertGreaterEqual(shown + held, 60, err)
+            # One trace at a time; the one that ended leaves the switch off.
+            first = self.trace(duration=4)
+            time.sleep(1)
+            second = subprocess.run([AGENT, "trace", "--socket", self.t.socket, "--duration",
+                                     "1"], capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(second.returncode, 0)
+            self.assertIn("one trace at a time", second.stderr)
+            first.communicate(timeout=30)
+            (ctl,) = self.t.map_entries("shunt_trace_ctl")
+            until = ctl["formatted"]["value"]["until_ns"] if "formatted" in ctl else \
+                int.from_bytes(bytes(int(b, 16) for b in ctl["value"][:8]), "little")
+            self.assertEqual(until, 0, ctl)
+        finally:
+            self.t.agent_cli("enroll", "--netns", self.pod_ns, "--exclude-outbound-ports", "",
+                             check=True)
 
     def test_bad_arguments_are_refused(self):
         r = self.t.agent_cli("connections", "--pod", "no-slash")

@@ -149,6 +149,16 @@ void register_commands(CLI::App& app, CommandLine& cl) {
   connections->add_option("--pod", cl.pod, "only this pod (NAMESPACE/NAME)")->excludes(only_netns);
   add_socket_flag(connections, cl);
   connections->add_flag("--json", cl.json, "machine-readable output");
+  auto* trace = app.add_subcommand(
+      "trace", "stream the kernel's connect decisions as they happen, with their reasons");
+  auto* trace_netns = trace->add_option("--netns", cl.netns, "only this namespace (its path)");
+  trace->add_option("--pod", cl.pod, "only this pod (NAMESPACE/NAME)")->excludes(trace_netns);
+  trace->add_option("--rate", cl.rate, "most decisions shown a second (the rest are counted)")
+      ->default_val(1000);
+  trace->add_option("--duration", cl.duration, "stop after this many seconds (default: Ctrl-C)")
+      ->check(CLI::NonNegativeNumber);
+  add_socket_flag(trace, cl);
+  trace->add_flag("--json", cl.json, "one JSON object per decision");
   auto* explain = app.add_subcommand(
       "explain", "whether a connection from a namespace would be redirected, and what decides");
   explain->add_option("--netns", cl.netns, "the enrolled namespace (its path)")->required();

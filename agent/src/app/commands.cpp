@@ -247,6 +247,7 @@ int run_selected_command(CLI::App& app, CommandLine& cl) {
   if (name == "pods") return command_pods(cl);
   if (name == "connections") return command_connections(cl);
   if (name == "explain") return command_explain(cl);
+  if (name == "trace") return command_trace(cl);
   if (name == "stop") return command_stop(cl);
   if (name == "probe") return command_probe(*cmd, cl);
   if (name == "uninstall") return command_uninstall(*cmd, cl);

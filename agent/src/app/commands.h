@@ -42,6 +42,9 @@ struct CommandLine {
   std::string protocol = "tcp";
   std::optional<uint32_t> uid;
   std::optional<uint32_t> gid;
+  // trace
+  uint64_t rate = 1000;
+  double duration = 0;  // seconds; 0: until SIGINT/SIGTERM
 };
 
 void register_commands(CLI::App& app, CommandLine& cl);

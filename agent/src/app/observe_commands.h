@@ -9,5 +9,6 @@ namespace shunt::agent {
 
 int command_connections(const CommandLine& cl);
 int command_explain(const CommandLine& cl);
+int command_trace(const CommandLine& cl);
 
 }  // namespace shunt::agent

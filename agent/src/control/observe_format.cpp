@@ -1,6 +1,12 @@
 #include "observe_format.h"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "shunt/endpoint.h"
 
 namespace shunt::agent {
 
@@ -73,6 +79,64 @@ std::string format_explain(const nlohmann::json& a) {
   out +=
       fmt::format("  proxy:      {}\n  installed:  {}\n", text(a, "proxy"), text(a, "installed"));
   return out;
+}
+
+const char* trace_reason_name(uint8_t reason) {
+  switch (reason) {
+    case SHUNT_TRACE_REDIRECTED: return "redirected";
+    case SHUNT_TRACE_PROXY_CGROUP: return "skipped: the proxy's own socket (proxy cgroup)";
+    case SHUNT_TRACE_BYPASS: return "skipped: the proxy's identity (mark, bypass-uid/gid)";
+    case SHUNT_TRACE_LOOPBACK: return "skipped: loopback (redirect-loopback off)";
+    case SHUNT_TRACE_PROXY_PORT: return "skipped: the proxy's own port";
+    case SHUNT_TRACE_POLICY_PORT: return "skipped: policy port (include/exclude-outbound-ports)";
+    case SHUNT_TRACE_POLICY_PREFIX: return "skipped: policy prefix (exclude-outbound-cidrs)";
+    case SHUNT_TRACE_POLICY_ID: return "skipped: policy uid/gid (exclude-uids, exclude-gids)";
+    case SHUNT_TRACE_PROXY_DOWN_OPEN: return "skipped: proxy down (proxy-down open)";
+    case SHUNT_TRACE_PROXY_DOWN_CLOSED: return "refused: proxy down (proxy-down closed)";
+    case SHUNT_TRACE_QUOTA: return "refused: netns-record-quota reached";
+    case SHUNT_TRACE_RECORD_FAILED: return "refused: record failed (map full)";
+    case SHUNT_TRACE_GUARD_REFUSED: return "refused: socket option (guard-sockopts)";
+    default: return "unknown";
+  }
+}
+
+nlohmann::ordered_json trace_event_json(const shunt_trace_event& e, int64_t wall_offset_ns,
+                                        const std::string& netns, const std::string& pod) {
+  nlohmann::ordered_json j;
+  const int64_t wall_ns = static_cast<int64_t>(e.time_ns) + wall_offset_ns;
+  const auto wall = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::seconds(wall_ns / 1'000'000'000)));
+  j["time"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:06}Z", wall, wall_ns % 1'000'000'000 / 1000);
+  j["netns"] = netns.empty() ? nlohmann::json(nullptr) : nlohmann::json(netns);
+  j["netns_cookie"] = e.netns_cookie;
+  j["pod"] = pod.empty() ? nlohmann::json(nullptr) : nlohmann::json(pod);
+  j["pid"] = e.pid;
+  const std::string comm(e.comm, strnlen(e.comm, sizeof(e.comm)));
+  j["comm"] = comm;
+  j["uid"] = e.uid;
+  j["gid"] = e.gid;
+  j["protocol"] = e.protocol == 6 ? "tcp" : (e.protocol == 17 ? "udp" : "sockopt");
+  const auto dst = from_abi(e.dst);
+  j["dst"] = dst ? nlohmann::json(format_endpoint(*dst)) : nlohmann::json(nullptr);
+  j["decision"] = e.reason == SHUNT_TRACE_REDIRECTED ? "redirected"
+                  : (e.reason == SHUNT_TRACE_PROXY_DOWN_CLOSED || e.reason == SHUNT_TRACE_QUOTA ||
+                     e.reason == SHUNT_TRACE_RECORD_FAILED || e.reason == SHUNT_TRACE_GUARD_REFUSED)
+                      ? "refused"
+                      : "skipped";
+  j["reason"] = trace_reason_name(e.reason);
+  if (e.listener_port != 0) j["listener_port"] = e.listener_port;
+  return j;
+}
+
+std::string format_trace_line(const nlohmann::json& e) {
+  const std::string pod = text(e, "pod", "");
+  return fmt::format("{} {} pid {} ({}) uid {} {} {} {}{}\n", text(e, "time"),
+                     pod.empty() ? text(e, "netns") : pod, number(e, "pid"), text(e, "comm", "?"),
+                     number(e, "uid"), text(e, "protocol"), text(e, "dst"), text(e, "reason"),
+                     e.contains("listener_port")
+                         ? fmt::format(" -> port {}", number(e, "listener_port"))
+                         : std::string());
 }
 
 }  // namespace shunt::agent

@@ -143,7 +143,7 @@ Status set_map_pins(const ShuntSkeleton& skeleton, const std::string& dir, Rollb
   for (bpf_map* map : skeleton.maps()) {
     // .rodata/.bss style internal maps are not state; pin only ours.
     const std::string name = bpf_map__name(map);
-    if (name.rfind("shunt_", 0) != 0) continue;
+    if (bpf_map__is_internal(map) || name.rfind("shunt_", 0) != 0) continue;
     const std::string pin = (dir + "/").append(name);
     if (fs::exists(pin)) {
       auto pinned = pinned_layout(pin);

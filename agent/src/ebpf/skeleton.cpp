@@ -14,6 +14,17 @@ Result<ShuntSkeleton> ShuntSkeleton::open(bool fast_path) {
   shunt_bpf* skel = shunt_bpf__open();
   if (skel == nullptr) return errno_error("cannot open the embedded BPF object");
   ShuntSkeleton result(skel);
+  // The trace names the process where every hook that traces may ask for
+  // it (bpf/lib/trace.h); elsewhere those calls stay dead code.
+  skel->rodata->shunt_trace_task_helpers =
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_current_comm, nullptr) ==
+          1 &&
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_current_pid_tgid,
+                              nullptr) == 1 &&
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_FUNC_get_current_comm, nullptr) ==
+          1 &&
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_FUNC_get_current_pid_tgid,
+                              nullptr) == 1;
   if (!fast_path) {
     // Not loaded, so a kernel whose verifier refuses them still loads the rest.
     bpf_program__set_autoload(skel->progs.shunt_sockops_fastpath, false);
