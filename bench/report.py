@@ -326,6 +326,7 @@ def main():
             for err in errs:
                 lines.append(f"- `{n}`: {' '.join(err.split())[:200]}")
     lines += sk_msg_section(paths)
+    lines += kept_sections(args.out)
     lines += relay_choices_section(args.choices)
     lines += ["", "## Targets (issue 5)", "", "| target | figures | met |", "| --- | --- | --- |"]
     for what, figures, ok in targets(paths):
@@ -335,6 +336,30 @@ def main():
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
     print(f"wrote {args.out}" + (f" and {png}" if have_chart else " (gnuplot failed: no chart)"))
+
+
+# Sections written from other benchmark scripts' figures (bench/dns_bench.py,
+# bench/observe_bench.py): carried over from the current page as they are.
+KEPT_SECTIONS = ("## DNS", "## Observing")
+
+
+def kept_sections(path):
+    try:
+        with open(path) as f:
+            text = f.read().splitlines()
+    except OSError:
+        return []
+    out, keep = [], False
+    for line in text:
+        if line.startswith("## "):
+            keep = line.startswith(KEPT_SECTIONS)
+            if keep:
+                out.append("")
+        if keep:
+            out.append(line)
+    while out and out[-1] == "":
+        out.pop()
+    return out
 
 
 if __name__ == "__main__":
