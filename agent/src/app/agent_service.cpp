@@ -61,17 +61,33 @@ void report_proxy_state(const NodeServices& node, const EnrolledNetns& netns, bo
   }
 }
 
+// The watch saw a namespace's proxy go down or come back: the datapath
+// follows (the firewall modes switch rules), the pod hears of it. False:
+// again next round.
+bool apply_proxy_state(Datapath& datapath, AgentCounters& counters, const NodeServices& node,
+                       const ProxyWatch& watch, const EnrolledNetns& netns, bool up) {
+  auto ok = datapath.proxy_state(netns.cookie, up);
+  if (!ok && ok.error().code == EBUSY) {
+    // Its enrolment is under way on a worker, and decides by itself.
+    spdlog::debug("{}: proxy {} reported during its enrolment; again next round", netns.path,
+                  up ? "up" : "down");
+  } else if (!ok) {
+    counters.failure("rules");
+    spdlog::error("{}: applying the proxy-{} rules (tried again next round): {}", netns.path,
+                  up ? "up" : "down", ok.error().describe());
+  } else if (!up || watch.health(netns.cookie).changes > 0) {
+    // A proxy that listens when its namespace is first seen is no news.
+    report_proxy_state(node, netns, up);
+  }
+  return ok.ok();
+}
+
 int fail(const std::string& what) {
   std::cerr << "shunt-agent: " << what << "\n";
   return 1;
 }
 
-}  // namespace
-
-int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
-          const std::function<void()>& on_listening) {
-  KernelNetnsResolver resolver;
-  boost::asio::io_context io;
+AgentState completed_state(const AgentConfig& config, AgentState state) {
   state.socket = config.socket;
   state.settings = changed_settings(config);
   state.defaults = NetnsPolicy{config.outbound_port, config.inbound_port, config.redirect_loopback,
@@ -81,6 +97,66 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
     if (config.bypass_uid != SHUNT_ID_NONE) state.bypass_uid = config.bypass_uid;
     if (config.bypass_gid != SHUNT_ID_NONE) state.bypass_gid = config.bypass_gid;
   }
+  return state;
+}
+
+// Every pod event is counted and, with an API server, posted on the pod.
+void count_and_post_pod_events(AgentCounters& counters, NodeServices& node) {
+  set_pod_event_sink([&counters, &node](const PodEvent& e) {
+    counters.event(e.reason);
+    if (e.reason == "EnrollFailed") counters.failure("enrolment");
+    if (e.reason == "ProxyFailed") counters.failure("proxy_start");
+    node.report_event(e);
+  });
+}
+
+// The metrics page, when metrics-address is set (none otherwise).
+Result<std::unique_ptr<MetricsServer>> start_metrics(boost::asio::io_context& io,
+                                                     const AgentConfig& config,
+                                                     NodeObserver& observer) {
+  if (config.metrics_address.empty()) return std::unique_ptr<MetricsServer>();
+  auto listening = MetricsServer::listen(io, config.metrics_address,
+                                         [&observer](std::function<void(std::string)> done) {
+                                           observer.render_metrics(std::move(done));
+                                         });
+  if (!listening) return listening.error();
+  (*listening)->start();
+  spdlog::info("metrics at http://{}/metrics", config.metrics_address);
+  return std::move(*listening);
+}
+
+// Runs the agent's loop until a signal or "shutdown"; 1 when it failed.
+int run_until_stopped(boost::asio::io_context& io, ControlServer& server,
+                      const std::unique_ptr<MetricsServer>& metrics, bool ebpf) {
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&io, ebpf](const boost::system::error_code& ec, int signo) {
+    if (!ec) {
+      spdlog::info("signal {}: stopping ({} stay in place)", signo,
+                   ebpf ? "programs stay attached and pinned" : "the namespaces' rules");
+    }
+    io.stop();
+  });
+  int code = 0;
+  try {
+    io.run();
+  } catch (const std::exception& e) {
+    // The accept loop (or another part of the agent's loop) failed: an
+    // agent that cannot be controlled must not pretend to run.
+    spdlog::critical("the agent's event loop failed: {}; exiting", e.what());
+    code = 1;
+  }
+  server.close();
+  if (metrics) metrics->close();
+  return code;
+}
+
+}  // namespace
+
+int serve(const AgentConfig& config, Datapath& datapath, AgentState given_state,
+          const std::function<void()>& on_listening) {
+  KernelNetnsResolver resolver;
+  boost::asio::io_context io;
+  const AgentState state = completed_state(config, std::move(given_state));
   ControlHandler handler(datapath, resolver, state, unix_now, [&io] {
     // Stop a moment later, so that the answer to "shutdown" is written.
     auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
@@ -88,33 +164,14 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
   });
   AgentCounters counters;
   NodeServices node(io, config, handler.enrolment(), resolver, state.proxy_cgroup);
-  // Every pod event is counted and, with an API server, posted on the pod.
-  set_pod_event_sink([&counters, &node](const PodEvent& e) {
-    counters.event(e.reason);
-    if (e.reason == "EnrollFailed") counters.failure("enrolment");
-    if (e.reason == "ProxyFailed") counters.failure("proxy_start");
-    node.report_event(e);
-  });
+  count_and_post_pod_events(counters, node);
   struct SinkReset {
     ~SinkReset() { set_pod_event_sink(nullptr); }
   } sink_reset;
   ProcListenerCheck listener_check;
-  ProxyWatch watch(listener_check,
-                   [&datapath, &counters, &node](const EnrolledNetns& netns, bool up) {
-                     auto ok = datapath.proxy_state(netns.cookie, up);
-                     if (!ok && ok.error().code == EBUSY) {
-                       // Its enrolment is under way on a worker, and decides by itself.
-                       spdlog::debug("{}: proxy {} reported during its enrolment; again next round",
-                                     netns.path, up ? "up" : "down");
-                     } else if (!ok) {
-                       counters.failure("rules");
-                       spdlog::error("{}: applying the proxy-{} rules (tried again next round): {}",
-                                     netns.path, up ? "up" : "down", ok.error().describe());
-                     } else {
-                       report_proxy_state(node, netns, up);
-                     }
-                     return ok.ok();
-                   });
+  ProxyWatch watch(listener_check, [&](const EnrolledNetns& netns, bool up) {
+    return apply_proxy_state(datapath, counters, node, watch, netns, up);
+  });
   handler.set_proxy_health([&watch](const EnrolledNetns& e) { return watch.health(e.cookie); });
   // The firewall modes switch rules on it: checked often. The ebpf mode
   // decides in the kernel; the watch only informs status and the log.
@@ -147,42 +204,13 @@ int serve(const AgentConfig& config, Datapath& datapath, AgentState state,
       });
   auto server = ControlServer::listen(io, config.socket, handler);
   if (!server) return fail(server.error().describe());
-  std::unique_ptr<MetricsServer> metrics;
-  if (!config.metrics_address.empty()) {
-    auto listening = MetricsServer::listen(io, config.metrics_address,
-                                           [&observer](std::function<void(std::string)> done) {
-                                             observer.render_metrics(std::move(done));
-                                           });
-    if (!listening) return fail(listening.error().describe());
-    metrics = std::move(*listening);
-    metrics->start();
-    spdlog::info("metrics at http://{}/metrics", config.metrics_address);
-  }
+  auto metrics = start_metrics(io, config, observer);
+  if (!metrics) return fail(metrics.error().describe());
   if (on_listening) on_listening();
   node.start();
   (*server)->start();
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  const bool ebpf = state.mode == "ebpf";
-  signals.async_wait([&io, ebpf](const boost::system::error_code& ec, int signo) {
-    if (!ec) {
-      spdlog::info("signal {}: stopping ({} stay in place)", signo,
-                   ebpf ? "programs stay attached and pinned" : "the namespaces' rules");
-    }
-    io.stop();
-  });
   spdlog::info("control socket {}", config.socket);
-  try {
-    io.run();
-  } catch (const std::exception& e) {
-    // The accept loop (or another part of the agent's loop) failed: an
-    // agent that cannot be controlled must not pretend to run.
-    spdlog::critical("the agent's event loop failed: {}; exiting", e.what());
-    (*server)->close();
-    return 1;
-  }
-  (*server)->close();
-  if (metrics) metrics->close();
-  return 0;
+  return run_until_stopped(io, **server, *metrics, state.mode == "ebpf");
 }
 
 }  // namespace shunt::agent

@@ -44,6 +44,40 @@ Error as_flag(Error e) {
   return e;
 }
 
+// connections, trace, explain (observe_commands.h).
+void register_observe_commands(CLI::App& app, CommandLine& cl) {
+  auto* connections = app.add_subcommand(
+      "connections", "connections open through the node's proxies now, with their destinations");
+  auto* only_netns =
+      connections->add_option("--netns", cl.netns, "only this network namespace (its path)");
+  connections->add_option("--pod", cl.pod, "only this pod (NAMESPACE/NAME)")->excludes(only_netns);
+  add_socket_flag(connections, cl);
+  connections->add_flag("--json", cl.json, "machine-readable output");
+  auto* trace = app.add_subcommand(
+      "trace", "stream the kernel's connect decisions as they happen, with their reasons");
+  auto* trace_netns = trace->add_option("--netns", cl.netns, "only this namespace (its path)");
+  trace->add_option("--pod", cl.pod, "only this pod (NAMESPACE/NAME)")->excludes(trace_netns);
+  trace->add_option("--rate", cl.rate, "most decisions shown a second (the rest are counted)")
+      ->default_val(1000);
+  trace->add_option("--duration", cl.duration, "stop after this many seconds (default: Ctrl-C)")
+      ->check(CLI::NonNegativeNumber);
+  add_socket_flag(trace, cl);
+  trace->add_flag("--json", cl.json, "one JSON object per decision");
+  auto* explain = app.add_subcommand(
+      "explain", "whether a connection from a namespace would be redirected, and what decides");
+  explain->add_option("--netns", cl.netns, "the enrolled namespace (its path)")->required();
+  explain->add_option("--dst", cl.dst, "the destination, ADDRESS:PORT ([v6]:PORT)")->required();
+  explain->add_option("--protocol", cl.protocol, "tcp or udp")
+      ->check(CLI::IsMember({"tcp", "udp"}))
+      ->default_val("tcp");
+  explain->add_option("--uid", cl.uid, "the connecting process's uid (default 0)")
+      ->check(CLI::Range(0U, 4294967294U));
+  explain->add_option("--gid", cl.gid, "the connecting process's gid (default 0)")
+      ->check(CLI::Range(0U, 4294967294U));
+  add_socket_flag(explain, cl);
+  explain->add_flag("--json", cl.json, "machine-readable output");
+}
+
 }  // namespace
 
 Status apply_given_settings(const CLI::App& cmd, const CommandLine& cl, unsigned scope,
@@ -142,36 +176,7 @@ void register_commands(CLI::App& app, CommandLine& cl) {
       app.add_subcommand("pods", "pods enrolled through shunt-cni, their proxies and settings");
   add_socket_flag(pods, cl);
   pods->add_flag("--json", cl.json, "machine-readable output");
-  auto* connections = app.add_subcommand(
-      "connections", "connections open through the node's proxies now, with their destinations");
-  auto* only_netns =
-      connections->add_option("--netns", cl.netns, "only this network namespace (its path)");
-  connections->add_option("--pod", cl.pod, "only this pod (NAMESPACE/NAME)")->excludes(only_netns);
-  add_socket_flag(connections, cl);
-  connections->add_flag("--json", cl.json, "machine-readable output");
-  auto* trace = app.add_subcommand(
-      "trace", "stream the kernel's connect decisions as they happen, with their reasons");
-  auto* trace_netns = trace->add_option("--netns", cl.netns, "only this namespace (its path)");
-  trace->add_option("--pod", cl.pod, "only this pod (NAMESPACE/NAME)")->excludes(trace_netns);
-  trace->add_option("--rate", cl.rate, "most decisions shown a second (the rest are counted)")
-      ->default_val(1000);
-  trace->add_option("--duration", cl.duration, "stop after this many seconds (default: Ctrl-C)")
-      ->check(CLI::NonNegativeNumber);
-  add_socket_flag(trace, cl);
-  trace->add_flag("--json", cl.json, "one JSON object per decision");
-  auto* explain = app.add_subcommand(
-      "explain", "whether a connection from a namespace would be redirected, and what decides");
-  explain->add_option("--netns", cl.netns, "the enrolled namespace (its path)")->required();
-  explain->add_option("--dst", cl.dst, "the destination, ADDRESS:PORT ([v6]:PORT)")->required();
-  explain->add_option("--protocol", cl.protocol, "tcp or udp")
-      ->check(CLI::IsMember({"tcp", "udp"}))
-      ->default_val("tcp");
-  explain->add_option("--uid", cl.uid, "the connecting process's uid (default 0)")
-      ->check(CLI::Range(0U, 4294967294U));
-  explain->add_option("--gid", cl.gid, "the connecting process's gid (default 0)")
-      ->check(CLI::Range(0U, 4294967294U));
-  add_socket_flag(explain, cl);
-  explain->add_flag("--json", cl.json, "machine-readable output");
+  register_observe_commands(app, cl);
   auto* stop = app.add_subcommand(
       "stop", "ask the running agent to exit (programs, rules and pod proxies stay; preStop)");
   add_socket_flag(stop, cl);

@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <array>
 #include <memory>
-#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -311,17 +310,16 @@ asio::awaitable<RelayOutcome> relay(tcp::socket& a, tcp::socket& b, size_t buffe
   const auto executor = co_await asio::this_coro::executor;
   asio::steady_timer other_done(executor, asio::steady_timer::time_point::max());
   bool downstream_finished = false;
-  std::atomic<uint64_t> up{0};
-  std::atomic<uint64_t> down{0};
-  asio::co_spawn(executor, transfer(b, a, down, state, buffer_size),
+  LiveBytes bytes;
+  asio::co_spawn(executor, transfer(b, a, bytes.down, state, buffer_size),
                  [&downstream_finished, &other_done](const std::exception_ptr&) {
                    downstream_finished = true;
                    other_done.cancel();
                  });
-  co_await transfer(a, b, up, state, buffer_size);
+  co_await transfer(a, b, bytes.up, state, buffer_size);
   if (!downstream_finished) co_await other_done.async_wait(kNoThrow);
-  outcome.bytes_up = up.load(std::memory_order_relaxed);
-  outcome.bytes_down = down.load(std::memory_order_relaxed);
+  outcome.bytes_up = bytes.up.load(std::memory_order_relaxed);
+  outcome.bytes_down = bytes.down.load(std::memory_order_relaxed);
   watchdog.stop();
   IdleSweeper::unwatch(drain);
   if (drain.drained) {
