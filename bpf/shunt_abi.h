@@ -225,43 +225,43 @@ struct shunt_netns_records {
  * datagram) of an enrolled namespace went where it went. */
 enum shunt_trace_reason {
 	SHUNT_TRACE_REDIRECTED = 1,
-	SHUNT_TRACE_PROXY_CGROUP,	/* a proxy's own socket */
-	SHUNT_TRACE_BYPASS,		/* the proxy's mark, bypass-uid or -gid */
-	SHUNT_TRACE_LOOPBACK,		/* redirect-loopback off */
-	SHUNT_TRACE_PROXY_PORT,		/* the proxy's own listener */
-	SHUNT_TRACE_POLICY_PORT,	/* a port the policy does not capture */
-	SHUNT_TRACE_POLICY_PREFIX,	/* exclude-outbound-cidrs */
-	SHUNT_TRACE_POLICY_ID,		/* exclude-uids, exclude-gids */
-	SHUNT_TRACE_PROXY_DOWN_OPEN,	/* no listener: sent direct */
-	SHUNT_TRACE_PROXY_DOWN_CLOSED,	/* no listener: refused */
-	SHUNT_TRACE_QUOTA,		/* netns-record-quota reached: refused */
-	SHUNT_TRACE_RECORD_FAILED,	/* no room for the record: refused */
-	SHUNT_TRACE_GUARD_REFUSED,	/* a setsockopt the guard refused */
+	SHUNT_TRACE_PROXY_CGROUP,    /* a proxy's own socket */
+	SHUNT_TRACE_BYPASS,	     /* the proxy's mark, bypass-uid or -gid */
+	SHUNT_TRACE_LOOPBACK,	     /* redirect-loopback off */
+	SHUNT_TRACE_PROXY_PORT,	     /* the proxy's own listener */
+	SHUNT_TRACE_POLICY_PORT,     /* a port the policy does not capture */
+	SHUNT_TRACE_POLICY_PREFIX,   /* exclude-outbound-cidrs */
+	SHUNT_TRACE_POLICY_ID,	     /* exclude-uids, exclude-gids */
+	SHUNT_TRACE_PROXY_DOWN_OPEN, /* no listener: sent direct */
+	SHUNT_TRACE_PROXY_DOWN_CLOSED, /* no listener: refused */
+	SHUNT_TRACE_QUOTA,	       /* netns-record-quota reached: refused */
+	SHUNT_TRACE_RECORD_FAILED,     /* no room for the record: refused */
+	SHUNT_TRACE_GUARD_REFUSED,     /* a setsockopt the guard refused */
 };
 
 /* The trace's switch, written by `shunt-agent trace` (one entry). The
  * programs read until_ns first: 0 (no trace) costs one map lookup. */
 struct shunt_trace_ctl {
-	__u64 until_ns;		/* emit while bpf_ktime_get_ns() < until_ns */
-	__u64 netns_cookie;	/* only this namespace's; 0: every one */
-	__u64 per_second;	/* most events per second; 0: no limit */
-	__u64 window_start;	/* ns: the current second's start */
-	__u64 window_events;	/* emitted in it */
-	__u64 dropped_rate;	/* held back by per_second */
-	__u64 dropped_full;	/* the ring buffer was full */
+	__u64 until_ns;	     /* emit while bpf_ktime_get_ns() < until_ns */
+	__u64 netns_cookie;  /* only this namespace's; 0: every one */
+	__u64 per_second;    /* most events per second; 0: no limit */
+	__u64 window_start;  /* ns: the current second's start */
+	__u64 window_events; /* emitted in it */
+	__u64 dropped_rate;  /* held back by per_second */
+	__u64 dropped_full;  /* the ring buffer was full */
 };
 
 struct shunt_trace_event {
-	__u64 time_ns;		/* bpf_ktime_get_ns() */
+	__u64 time_ns; /* bpf_ktime_get_ns() */
 	__u64 netns_cookie;
-	__u32 pid;		/* the process (tgid); 0: not known */
+	__u32 pid; /* the process (tgid); 0: not known */
 	__u32 uid;
 	__u32 gid;
-	__u16 listener_port;	/* redirected: the proxy's port */
-	__u8 reason;		/* enum shunt_trace_reason */
-	__u8 protocol;		/* 6 TCP, 17 UDP; 0: a socket option */
-	struct shunt_addr dst;	/* the destination asked for */
-	char comm[16];		/* empty where the kernel gives none */
+	__u16 listener_port;   /* redirected: the proxy's port */
+	__u8 reason;	       /* enum shunt_trace_reason */
+	__u8 protocol;	       /* 6 TCP, 17 UDP; 0: a socket option */
+	struct shunt_addr dst; /* the destination asked for */
+	char comm[16];	       /* empty where the kernel gives none */
 	__u32 pad;
 };
 

@@ -26,6 +26,7 @@ CASES = [
     ("agent/src/modes/", "installer.h", "control_handler.h"),
     ("agent/src/control/", "enrolment.h", "pod_manager.h"),
     ("agent/src/kubernetes/", "enrolment.h", "control_handler.h"),
+    ("agent/src/observe/", "datapath.h", "pod_manager.h"),
     ("userspace-proxy/src/protocol/", "shunt/endpoint.h", "proxy_config.h"),
     ("userspace-proxy/src/settings/", "egress_policy.h", "metrics.h"),
     ("userspace-proxy/src/io/", "metrics.h", "session.h"),

@@ -5,6 +5,9 @@
 #include "explain.h"
 #include "firewall_rules.h"
 #include "observe_format.h"
+#include "shunt/endpoint.h"
+
+#include <cstring>
 
 namespace shunt::agent {
 namespace {
@@ -128,6 +131,52 @@ TEST(Explain, ConnectionsTextNamesTheProxiesThatDidNotAnswer) {
   EXPECT_NE(text.find("1 connection(s) in 2 namespace(s)"), std::string::npos);
   EXPECT_NE(text.find("default/web: 2 more not listed"), std::string::npos);
   EXPECT_NE(text.find("/run/netns/b: timed out"), std::string::npos);
+}
+
+TEST(Trace, AnEventSaysWhoWentWhereAndWhy) {
+  shunt_trace_event e{};
+  e.time_ns = 5'000'000'000ULL + 250'000;
+  e.netns_cookie = 42;
+  e.pid = 1234;
+  e.uid = 1000;
+  e.gid = 1001;
+  e.reason = SHUNT_TRACE_REDIRECTED;
+  e.protocol = 6;
+  e.listener_port = 15001;
+  e.dst = to_abi(TcpEndpoint(boost::asio::ip::make_address("10.0.0.7"), 443));
+  std::memcpy(e.comm, "curl", 5);
+  // 2025-12-05T00:00:00Z is 1,764,892,800 s after the epoch, 5 s after boot.
+  const int64_t offset = (1'764'892'800LL - 5) * 1'000'000'000LL;
+  const auto j = trace_event_json(e, offset, "/run/netns/web", "default/web");
+  EXPECT_EQ(j["time"], "2025-12-05T00:00:00.000250Z");
+  EXPECT_EQ(j["netns"], "/run/netns/web");
+  EXPECT_EQ(j["pod"], "default/web");
+  EXPECT_EQ(j["pid"], 1234);
+  EXPECT_EQ(j["comm"], "curl");
+  EXPECT_EQ(j["uid"], 1000);
+  EXPECT_EQ(j["protocol"], "tcp");
+  EXPECT_EQ(j["dst"], "10.0.0.7:443");
+  EXPECT_EQ(j["decision"], "redirected");
+  EXPECT_EQ(j["listener_port"], 15001);
+  EXPECT_EQ(format_trace_line(j),
+            "2025-12-05T00:00:00.000250Z default/web pid 1234 (curl) uid 1000 tcp 10.0.0.7:443 "
+            "redirected -> port 15001\n");
+  e.reason = SHUNT_TRACE_POLICY_PREFIX;
+  e.listener_port = 0;
+  EXPECT_EQ(trace_event_json(e, offset, "", "")["decision"], "skipped");
+  EXPECT_TRUE(trace_event_json(e, offset, "", "")["netns"].is_null());
+  e.reason = SHUNT_TRACE_GUARD_REFUSED;
+  e.protocol = 0;
+  e.dst = {};
+  const auto guard = trace_event_json(e, offset, "", "");
+  EXPECT_EQ(guard["decision"], "refused");
+  EXPECT_EQ(guard["protocol"], "sockopt");
+  EXPECT_TRUE(guard["dst"].is_null());
+  // Every reason the programs write has words.
+  for (uint8_t r = SHUNT_TRACE_REDIRECTED; r <= SHUNT_TRACE_GUARD_REFUSED; ++r) {
+    EXPECT_STRNE(trace_reason_name(r), "unknown") << int(r);
+  }
+  EXPECT_STREQ(trace_reason_name(200), "unknown");
 }
 
 TEST(Explain, InstalledRulesAreCountedFromTheListing) {
