@@ -446,6 +446,26 @@ class AnnotationTest(unittest.TestCase):
         self.assertIn(f"pid {pid} exited", self.events("crash", "ProxyExited")[0]["message"])
         wait_for(lambda: self.node.pods()[0]["proxy_restarts"] == 1, what="proxy restarted")
 
+    def test_connections_and_trace_find_the_pod(self):
+        self.set_pods({"default/listed": {}})
+        self.node.run_container("listed", "sleep", "600")
+        r = run([AGENT, "connections", "--socket", self.node.socket, "--pod", "default/listed",
+                 "--json"], check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (entry,) = json.loads(r.stdout)["namespaces"]
+        self.assertEqual((entry["namespace"], entry["pod"]), ("default", "listed"))
+        self.assertTrue(entry["ok"], entry)
+        self.assertEqual(json.loads(run([AGENT, "connections", "--socket", self.node.socket,
+                                         "--pod", "default/nobody", "--json"]).stdout)
+                         ["namespaces"], [])
+        r = run([AGENT, "trace", "--socket", self.node.socket, "--pod", "default/nobody",
+                 "--duration", "1"], check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no pod default/nobody", r.stderr)
+        r = run([AGENT, "trace", "--socket", self.node.socket, "--pod", "default/listed",
+                 "--duration", "1"], check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_unknown_pod_or_refused_token_fails_the_pod(self):
         self.set_pods({})
         r = self.node.run_container("ghost", "sleep", "600", check=False)

@@ -28,7 +28,8 @@ SRV_OTHER = "10.201.1.2"
 
 # Listens on the proxy's admin port in a namespace with no proxy: one
 # connection gets a forged metrics page (new series, odd labels, a huge
-# value), the next nothing at all (it is held open, never answered).
+# value), the next nothing at all (it is held open, never answered), the
+# third an endless answer.
 HOSTILE = r"""
 import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -45,10 +46,18 @@ n = 0
 while True:
     c, _ = s.accept()
     n += 1
-    if n % 2:
+    if n % 3 == 1:
         c.recv(4096); c.sendall(forged); c.close()
-    else:
+    elif n % 3 == 2:
         held.append(c)
+    else:
+        c.recv(4096)
+        try:
+            c.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
+            while True:
+                c.sendall(b"x" * 65536)
+        except OSError:
+            c.close()
 """
 
 
@@ -168,6 +177,12 @@ class ObserveTest(unittest.TestCase):
         self.assertNotIn("NOT captured", why["installed"])
         self.assertNotIn("could not", why["installed"])
         self.assertIn("BPF maps" if self.t.mode == "ebpf" else "rule(s) of shunt", why["installed"])
+        # Another path of the same namespace finds it too.
+        pid = self.t.procs["proxy"].pid
+        r = self.t.agent_cli("explain", "--netns", f"/proc/{pid}/ns/net", "--dst",
+                             f"{SRV4}:{ECHO_PORT}", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["netns"], self.pod_ns)
         text = self.t.agent_cli("explain", "--netns", self.pod_ns, "--dst", "127.0.0.1:8080")
         self.assertIn("not redirected", text.stdout)
         self.assertIn("redirect-loopback", text.stdout)
@@ -277,7 +292,7 @@ class ObserveTest(unittest.TestCase):
         wait_for(lambda: os.path.exists(ready), what="hostile admin port")
         self.t.enroll("oth")
         try:
-            for _ in range(2):  # one forged page, one silent peer
+            for _ in range(3):  # a forged page, a silent peer, an endless answer
                 started = time.monotonic()
                 samples, text = self.scrape()
                 self.assertLess(time.monotonic() - started, 8 * TIMEOUT_SCALE)

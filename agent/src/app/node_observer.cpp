@@ -50,7 +50,7 @@ void NodeObserver::render_metrics(std::function<void(std::string)> done) {
   auto requests = gets(all, "/metrics");
   asio::post(pool_, [this, all = std::move(all), requests = std::move(requests),
                      done = std::move(done)]() mutable {
-    auto answers = gather_in_netns(requests, limits_);
+    auto answers = gather_in_netns(requests, metrics_limits_);
     for (size_t i = 0; i < all.size(); ++i) {
       all[i].scraped = true;
       if (answers[i]) all[i].proxy = parse_proxy_metrics(*answers[i]);
@@ -136,10 +136,11 @@ void NodeObserver::connections(const json& request, std::function<void(ordered_j
            {"errno", ENOTSUP}});
     return;
   }
-  auto requests = gets(all, "/connections");
+  // The oldest 20,000 of each proxy (its answer says how many it holds).
+  auto requests = gets(all, "/connections?limit=20000");
   asio::post(pool_, [this, all = std::move(all), requests = std::move(requests),
                      reply = std::move(reply)]() mutable {
-    auto answers = gather_in_netns(requests, limits_);
+    auto answers = gather_in_netns(requests, connections_limits_);
     ordered_json r;
     r["ok"] = true;
     auto list = ordered_json::array();

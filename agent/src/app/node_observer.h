@@ -55,7 +55,10 @@ class NodeObserver {
   uint16_t admin_port_;
   ObserverSources sources_;
   AgentCounters& counters_;
-  NetnsGetLimits limits_;
+  // A proxy's page is a few KiB; its connection list ~300 bytes each. What
+  // a hostile pod serves instead costs the agent no more than this.
+  NetnsGetLimits metrics_limits_{std::chrono::milliseconds(2000), size_t{1} << 20};
+  NetnsGetLimits connections_limits_{std::chrono::milliseconds(2000), size_t{16} << 20};
   boost::asio::thread_pool pool_{2};
 };
 

@@ -1,6 +1,9 @@
 // The control protocol's "explain": the capture's decision for one
 // connection from an enrolled namespace, from the policy read back from
 // the kernel (explain.h) and the proxy's listener as the watch sees it.
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
 #include "control_handler.h"
 #include "explain.h"
 
@@ -50,9 +53,16 @@ ordered_json ControlHandler::explain(const json& request) {
   auto enrolled = enrolment_.list();
   if (!enrolled) return refusal(enrolled.error().code, enrolled.error().describe());
   const auto path = request["netns"].get<std::string>();
+  // By the path it was enrolled with, or another path of the same
+  // namespace (/proc/PID/ns/net for /run/netns/NAME).
   const EnrolledNetns* entry = nullptr;
+  struct stat st {};
+  struct statfs fs {};
+  constexpr decltype(fs.f_type) kNsfsMagic = 0x6e736673;
+  const bool exists = ::stat(path.c_str(), &st) == 0 && ::statfs(path.c_str(), &fs) == 0 &&
+                      fs.f_type == kNsfsMagic;
   for (const auto& e : *enrolled) {
-    if (e.path == path) entry = &e;
+    if (e.path == path || (exists && e.inode != 0 && st.st_ino == e.inode)) entry = &e;
   }
   if (entry == nullptr) {
     return refusal(ENOENT, path + " is not enrolled: nothing of it is captured");

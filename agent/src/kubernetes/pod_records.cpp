@@ -155,7 +155,10 @@ std::vector<PodSummary> PodManager::summaries() const {
   std::vector<PodSummary> out;
   out.reserve(pods_.size());
   for (const auto& [id, r] : pods_) {
-    out.push_back({r.netns, r.netns_inode, r.pod_namespace, r.pod_name, r.proxy_restarts});
+    // A pod the runtime named without a namespace is in "default" (as
+    // its annotations are read and its events posted).
+    out.push_back({r.netns, r.netns_inode, r.pod_namespace.empty() ? "default" : r.pod_namespace,
+                   r.pod_name, r.proxy_restarts});
   }
   return out;
 }
