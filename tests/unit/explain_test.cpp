@@ -22,7 +22,8 @@ NetnsPolicy policy_with(const std::vector<std::pair<std::string, std::string>>& 
 }
 
 Explanation explain(const NetnsPolicy& p, const std::string& dst, uint32_t uid = 0,
-                    uint32_t gid = 0, bool udp = false, ExplainContext c = {"ebpf", {}, {}, true}) {
+                    uint32_t gid = 0, bool udp = false,
+                    const ExplainContext& c = {"ebpf", {}, {}, true}) {
   auto e = explain_connect(p, ExplainQuery{dst, udp, uid, gid}, c);
   EXPECT_TRUE(e) << dst;
   return e ? *e : Explanation{};

@@ -77,7 +77,7 @@ std::optional<Explanation> excluded(const NetnsPolicy& p, const ExplainQuery& q,
       }
     }
   }
-  trail.steps.push_back("the destination is in no excluded prefix");
+  trail.steps.emplace_back("the destination is in no excluded prefix");
   if (std::find(t.exclude_uids.begin(), t.exclude_uids.end(), q.uid) != t.exclude_uids.end()) {
     return leave("exclude-uids", fmt::format("uid {} is in exclude-uids", q.uid));
   }
