@@ -59,8 +59,8 @@ ordered_json ControlHandler::explain(const json& request) {
   struct stat st {};
   struct statfs fs {};
   constexpr decltype(fs.f_type) kNsfsMagic = 0x6e736673;
-  const bool exists = ::stat(path.c_str(), &st) == 0 && ::statfs(path.c_str(), &fs) == 0 &&
-                      fs.f_type == kNsfsMagic;
+  const bool exists =
+      ::stat(path.c_str(), &st) == 0 && ::statfs(path.c_str(), &fs) == 0 && fs.f_type == kNsfsMagic;
   for (const auto& e : *enrolled) {
     if (e.path == path || (exists && e.inode != 0 && st.st_ino == e.inode)) entry = &e;
   }
