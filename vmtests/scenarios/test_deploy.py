@@ -130,7 +130,7 @@ class ManifestTest(unittest.TestCase):
         with open(os.path.join(os.path.dirname(DEPLOY), "..", "docs", "operations.md")) as f:
             documented = f.read()
         for expr in exprs:
-            for name in re.findall(r"\b(shunt_[a-z_]+?)(?:_bucket|_sum|_count)?\b[{\[(]", expr):
+            for name in re.findall(r"\b(shunt_[a-z_]+?)(?:_bucket|_sum|_count)?\b[{\[()]", expr):
                 self.assertIn(f"`{name}", documented, f"{name} of {expr!r} is not documented")
 
     def test_configmap_is_accepted_by_the_agent(self):

@@ -133,6 +133,13 @@ class ObserveTest(unittest.TestCase):
                              **pod), 3, text)
         else:
             self.assertNotIn("shunt_bpf_connects_total{", text)
+        # Every family the page has is documented (docs/operations.md).
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs",
+                               "operations.md")) as f:
+            documented = f.read()
+        for family in text_string_to_metric_families(text):
+            # (The parser names a counter's family without its _total.)
+            self.assertTrue(f"| `{family.name}" in documented, f"{family.name} is not documented")
         # The control requests the test made (status, enroll) are counted.
         self.assertGreaterEqual(
             self.value(after, "shunt_agent_control_requests_total", op="status", result="ok"), 1)
