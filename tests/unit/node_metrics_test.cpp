@@ -8,6 +8,7 @@
 #include "agent_counters.h"
 #include "netns_http.h"
 #include "node_metrics.h"
+#include "node_observer.h"
 #include "proxy_scrape.h"
 
 namespace shunt::agent {
@@ -130,6 +131,36 @@ TEST(NodeMetrics, LabelsNameTheNamespaceAndPodEscaped) {
 
 TEST(NodeMetrics, EveryStatsFieldIsNamedOnce) {
   EXPECT_EQ(stats_fields().size() * sizeof(__u64), sizeof(shunt_netns_stats));
+}
+
+TEST(Connections, OnlyTheKnownFieldsOfAProxysAnswerAreKept) {
+  NamespaceFigures n;
+  n.netns.path = "/run/netns/web";
+  n.pod_namespace = "default";
+  n.pod_name = "web";
+  const auto good = connections_entry(
+      n,
+      std::string(R"({"total":2,"connections":[{"id":7,"listener":"outbound",)"
+                  R"("client":"127.0.0.1:4000","original_dst":"10.0.0.7:443","original_host":null,)"
+                  R"("upstream":"10.0.0.7:443","age_seconds":1.5,"bytes_up":3,"bytes_down":4,)"
+                  R"("evil":"x"},{"id":"not a number","client":{"a":1},"bytes_up":-5},42]})"));
+  EXPECT_TRUE(good["ok"]);
+  EXPECT_EQ(good["pod"], "web");
+  EXPECT_EQ(good["total"], 2);
+  ASSERT_EQ(good["connections"].size(), 2U);
+  EXPECT_EQ(good["connections"][0]["original_dst"], "10.0.0.7:443");
+  EXPECT_FALSE(good["connections"][0].contains("evil"));
+  EXPECT_EQ(good["connections"][1]["id"], 0);
+  EXPECT_TRUE(good["connections"][1]["client"].is_null());
+  EXPECT_EQ(good["connections"][1]["bytes_up"], 0);
+  for (const char* bad : {"shunt_proxy_connections_active 5\n", "[]", "{\"connections\":7}", ""}) {
+    const auto e = connections_entry(n, std::string(bad));
+    EXPECT_FALSE(e["ok"]) << bad;
+    EXPECT_TRUE(e.contains("error"));
+  }
+  const auto down = connections_entry(n, Error{ETIMEDOUT, "answer timed out"});
+  EXPECT_FALSE(down["ok"]);
+  EXPECT_NE(down["error"].get<std::string>().find("timed out"), std::string::npos);
 }
 
 TEST(NetnsHttp, TakesTheBodyOfA200Only) {
