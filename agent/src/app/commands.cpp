@@ -51,18 +51,6 @@ int command_run(const CLI::App& cmd, const CommandLine& cl) {
   return *served;
 }
 
-int print_or_fail(const Result<nlohmann::json>& answer, bool json,
-                  const std::function<std::string(const nlohmann::json&)>& human) {
-  if (!answer) return fail(answer.error().describe());
-  if (!answer->value("ok", false)) return fail(answer->value("error", "the agent refused"));
-  if (json) {
-    std::cout << json_text(*answer, 2) << "\n";
-  } else {
-    std::cout << human(*answer);
-  }
-  return 0;
-}
-
 int command_enroll(const CLI::App& cmd, const CommandLine& cl) {
   nlohmann::json request{{"op", "enroll"}, {"netns", cl.netns}};
   // Checked here too, so that a typo is reported before anything is sent;
@@ -234,6 +222,18 @@ int command_settings(const CommandLine& cl) {
 }
 
 }  // namespace
+
+int print_or_fail(const Result<nlohmann::json>& answer, bool json,
+                  const std::function<std::string(const nlohmann::json&)>& human) {
+  if (!answer) return fail(answer.error().describe());
+  if (!answer->value("ok", false)) return fail(answer->value("error", "the agent refused"));
+  if (json) {
+    std::cout << json_text(*answer, 2) << "\n";
+  } else {
+    std::cout << human(*answer);
+  }
+  return 0;
+}
 
 int run_selected_command(CLI::App& app, CommandLine& cl) {
   CLI::App* cmd = app.get_subcommands().front();

@@ -3,7 +3,9 @@
 // command is one function in commands.cpp.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,5 +58,8 @@ Status resolve_command_settings(const CLI::App& cmd, CommandLine& cl);
 Status apply_given_settings(const CLI::App& cmd, const CommandLine& cl, unsigned scope,
                             AgentConfig& config);
 int run_selected_command(CLI::App& app, CommandLine& cl);
+// An agent's answer: its error (exit 1), or it as JSON or as `human` says.
+int print_or_fail(const Result<nlohmann::json>& answer, bool json,
+                  const std::function<std::string(const nlohmann::json&)>& human);
 
 }  // namespace shunt::agent

@@ -166,15 +166,8 @@ int command_connections(const CommandLine& cl) {
     request["pod"] = cl.pod;
   }
   // Each proxy has 2 s to answer, 16 at a time.
-  auto answer = call_agent(cl.flags.socket, request, std::chrono::seconds(60));
-  if (!answer) return fail(answer.error().describe());
-  if (!answer->value("ok", false)) return fail(answer->value("error", "the agent refused"));
-  if (cl.json) {
-    std::cout << json_text(*answer, 2) << "\n";
-  } else {
-    std::cout << format_connections(*answer);
-  }
-  return 0;
+  return print_or_fail(call_agent(cl.flags.socket, request, std::chrono::seconds(60)), cl.json,
+                       format_connections);
 }
 
 int command_explain(const CommandLine& cl) {
@@ -182,15 +175,7 @@ int command_explain(const CommandLine& cl) {
       {"op", "explain"}, {"netns", cl.netns}, {"dst", cl.dst}, {"protocol", cl.protocol}};
   if (cl.uid) request["uid"] = *cl.uid;
   if (cl.gid) request["gid"] = *cl.gid;
-  auto answer = call_agent(cl.flags.socket, request);
-  if (!answer) return fail(answer.error().describe());
-  if (!answer->value("ok", false)) return fail(answer->value("error", "the agent refused"));
-  if (cl.json) {
-    std::cout << json_text(*answer, 2) << "\n";
-  } else {
-    std::cout << format_explain(*answer);
-  }
-  return 0;
+  return print_or_fail(call_agent(cl.flags.socket, request), cl.json, format_explain);
 }
 
 int command_trace(const CommandLine& cl) {

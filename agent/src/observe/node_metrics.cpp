@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+#include <optional>
+
 namespace shunt::agent {
 namespace {
 
@@ -61,51 +64,57 @@ void render_bpf(std::string& out, const std::vector<NamespaceFigures>& all) {
   }
 }
 
-void render_proxy_state(std::string& out, const std::vector<NamespaceFigures>& all) {
-  family(out, "shunt_proxy_up", "gauge", "Whether the namespace's proxy listens (agent's watch).");
+// One family with one series per namespace: `value` gives it, or nothing
+// for a namespace that has none.
+void per_namespace(std::string& out, const char* name, const char* type, const char* help,
+                   const std::vector<NamespaceFigures>& all,
+                   const std::function<std::optional<double>(const NamespaceFigures&)>& value) {
+  family(out, name, type, help);
   for (const auto& n : all) {
-    if (n.proxy_up)
-      out += fmt::format("shunt_proxy_up{{{}}} {}\n", ns_labels(n), *n.proxy_up ? 1 : 0);
-  }
-  family(out, "shunt_proxy_state_changes_total", "counter",
-         "Times the namespace's proxy went down or came back.");
-  for (const auto& n : all) {
-    if (n.proxy_up) {
-      out +=
-          fmt::format("shunt_proxy_state_changes_total{{{}}} {}\n", ns_labels(n), n.proxy_changes);
-    }
-  }
-  family(out, "shunt_proxy_restarts_total", "counter",
-         "Times the agent started a pod's proxy again after it exited.");
-  for (const auto& n : all) {
-    if (n.proxy_restarts) {
-      out += fmt::format("shunt_proxy_restarts_total{{{}}} {}\n", ns_labels(n), *n.proxy_restarts);
-    }
-  }
-  family(out, "shunt_proxy_scrape_ok", "gauge",
-         "Whether the proxy's admin endpoint answered the agent this time.");
-  for (const auto& n : all) {
-    if (n.scraped) {
-      out += fmt::format("shunt_proxy_scrape_ok{{{}}} {}\n", ns_labels(n), n.proxy ? 1 : 0);
-    }
+    if (const auto v = value(n)) out += fmt::format("{}{{{}}} {}\n", name, ns_labels(n), *v);
   }
 }
 
+void render_proxy_state(std::string& out, const std::vector<NamespaceFigures>& all) {
+  using Value = std::optional<double>;
+  per_namespace(out, "shunt_proxy_up", "gauge",
+                "Whether the namespace's proxy listens (agent's watch).", all,
+                [](const NamespaceFigures& n) -> Value {
+                  if (!n.proxy_up) return std::nullopt;
+                  return *n.proxy_up ? 1 : 0;
+                });
+  per_namespace(out, "shunt_proxy_state_changes_total", "counter",
+                "Times the namespace's proxy went down or came back.", all,
+                [](const NamespaceFigures& n) -> Value {
+                  if (!n.proxy_up) return std::nullopt;
+                  return static_cast<double>(n.proxy_changes);
+                });
+  per_namespace(out, "shunt_proxy_restarts_total", "counter",
+                "Times the agent started a pod's proxy again after it exited.", all,
+                [](const NamespaceFigures& n) -> Value {
+                  if (!n.proxy_restarts) return std::nullopt;
+                  return *n.proxy_restarts;
+                });
+  per_namespace(out, "shunt_proxy_scrape_ok", "gauge",
+                "Whether the proxy's admin endpoint answered the agent this time.", all,
+                [](const NamespaceFigures& n) -> Value {
+                  if (!n.scraped) return std::nullopt;
+                  return n.proxy ? 1 : 0;
+                });
+}
+
 void render_proxy_figures(std::string& out, const std::vector<NamespaceFigures>& all) {
-  family(out, "shunt_proxy_connections_active", "gauge", "Connections the proxy holds now.");
-  for (const auto& n : all) {
-    if (n.proxy) {
-      out += fmt::format("shunt_proxy_connections_active{{{}}} {}\n", ns_labels(n),
-                         n.proxy->connections_active);
-    }
-  }
-  family(out, "shunt_proxy_connections_total", "counter", "Connections the proxy accepted.");
-  for (const auto& n : all) {
-    if (n.proxy) {
-      out += fmt::format("shunt_proxy_connections_total{{{}}} {}\n", ns_labels(n),
-                         n.proxy->connections_total);
-    }
-  }
+  using Value = std::optional<double>;
+  per_namespace(out, "shunt_proxy_connections_active", "gauge", "Connections the proxy holds now.",
+                all, [](const NamespaceFigures& n) -> Value {
+                  if (!n.proxy) return std::nullopt;
+                  return n.proxy->connections_active;
+                });
+  per_namespace(out, "shunt_proxy_connections_total", "counter", "Connections the proxy accepted.",
+                all, [](const NamespaceFigures& n) -> Value {
+                  if (!n.proxy) return std::nullopt;
+                  return n.proxy->connections_total;
+                });
   family(out, "shunt_proxy_bytes_total", "counter",
          "Bytes relayed by finished connections: up (client to upstream) and down.");
   for (const auto& n : all) {
