@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -186,12 +187,23 @@ runroot = "{t}/run"
     def mode_args(self):
         return mode_args(self.mode, self.backend, probe_chooses_ebpf=False)
 
+    @property
+    def metrics_port(self):
+        """The agent's metrics page (one loopback port per node, kept
+        across the agent's restarts, as the DaemonSet's is)."""
+        if not hasattr(self, "_metrics_port"):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self._metrics_port = s.getsockname()[1]
+        return self._metrics_port
+
     def start_agent(self, extra=(), wait_ready=True, env=None):
         if env is not None:
             self.agent_env = env
         self.spawn("agent", [AGENT, "run", "--cgroup", self.cgroup, "--bpffs", self.bpffs,
                              "--socket", self.socket, "--state-dir", self.state_dir,
-                             "--cni-conf-dir", self.conf_dir, "--cni-bin-dir", self.bin_dir]
+                             "--cni-conf-dir", self.conf_dir, "--cni-bin-dir", self.bin_dir,
+                             "--metrics-address", f"127.0.0.1:{self.metrics_port}"]
                    + self.mode_args() + self.agent_args + list(extra),
                    env=getattr(self, "agent_env", None))
         if wait_ready:

@@ -12,6 +12,7 @@ import os
 import signal
 import time
 import unittest
+import urllib.request
 
 from control import control_request
 from podman_env import PodmanNode
@@ -299,6 +300,13 @@ class KubernetesTest(unittest.TestCase):
         self.assertEqual([(p["container_id"], p["proxy_pid"]) for p in pods], [(cid, pid)])
         self.assert_proxied(cid, "c-restart", self.node.gateway6)
         self.assertIn(f"proxy pid {pid} kept", self.node.log_text("agent"))
+        # The pods' proxies hold nothing of the agent's: its metrics port
+        # was free for the new agent, which serves the page with the pod.
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.node.metrics_port}/metrics",
+                                    timeout=20) as page:
+            text = page.read().decode()
+        self.assertRegex(text, r'shunt_proxy_up\{netns="[^"]+",namespace="default",'
+                               r'pod="c-restart"\} 1')
 
     def test_agent_down_at_add_fails_the_pod(self):
         self.node.stop_agent()

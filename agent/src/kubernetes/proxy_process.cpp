@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,13 @@
 namespace shunt::agent {
 
 namespace {
+
+// Everything above stderr, in the child between fork and exec.
+void close_inherited_descriptors() {
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
+  const long most = sysconf(_SC_OPEN_MAX);  // kernels before 5.9
+  for (long fd = 3; fd < (most > 0 ? most : 65536); ++fd) close(static_cast<int>(fd));
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -111,6 +119,10 @@ Result<pid_t> ExecProxyLauncher::spawn(const ProxyLaunch& launch) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    // The proxy outlives the agent: it must hold none of the agent's
+    // descriptors (a listening socket Asio opened without close-on-exec,
+    // the metrics port's, would keep the next agent from binding it).
+    close_inherited_descriptors();
     execv(binary_.c_str(), argv);
     _exit(127);
   }

@@ -1,5 +1,6 @@
 #include "metrics_server.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -88,6 +89,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, MetricsServer::Render
       continue;
     }
     if (*clients >= kMaxClients) continue;  // closed at once: the socket goes out of scope
+    fcntl(client.native_handle(), F_SETFD, FD_CLOEXEC);
     ++*clients;
     asio::co_spawn(acceptor.get_executor(), serve(std::move(client), render, clients),
                    asio::detached);
@@ -104,6 +106,11 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(asio::io_context& i
   tcp::acceptor acceptor(io);
   boost::system::error_code ec;
   acceptor.open(endpoint->protocol(), ec);
+  // Asio opens it without close-on-exec; the agent's children (the pods'
+  // proxies, firewall tools) must not hold the port.
+  if (!ec && fcntl(acceptor.native_handle(), F_SETFD, FD_CLOEXEC) != 0) {
+    ec = boost::system::error_code(errno, boost::system::system_category());
+  }
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor.bind(*endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
