@@ -43,8 +43,10 @@ class LifecycleTest(unittest.TestCase):
         before = len(self.t.access_log())
         fresh = self.t.client(SRV4, size=4096)
         self.assertTrue(fresh["ok"], fresh)
-        # The new connection went straight to the server.
-        self.assertIn(["10.201.0.1", fresh["sockname"][1]], [s["peer"] for s in self.t.server_seen()])
+        # The new connection went straight to the server (which records a
+        # connection once it has closed it: after the client had its echo).
+        wait_for(lambda: ["10.201.0.1", fresh["sockname"][1]] in
+                 [s["peer"] for s in self.t.server_seen()], what="the server's record")
         self.assertEqual(len(self.t.access_log()), before)
         open(hold, "w").close()
         out, err = established.communicate(timeout=30)
